@@ -1,0 +1,99 @@
+"""The whole benchmark: plan task x model x seed runs, run each, summarise.
+
+One failing run never takes the others with it: each ends as a record,
+and the exit status says whether any crashed.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from suite import compare, registry
+from suite.config import SuiteOptions
+from suite.errors import UnknownNameError
+from suite.runner import run_one, skipped_record
+from suite.task import Task
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    task: type[Task]
+    model: str
+    seed: int
+
+
+def plan(opts: SuiteOptions) -> tuple[list[PlannedRun], list[tuple[str, str]]]:
+    """The runs to do, and (task module, reason) of requested tasks that cannot be imported."""
+    known = registry.load_tasks(opts.tasks_from)
+    names = opts.tasks or sorted(known)
+    unavailable = []
+    tasks = []
+    for name in names:
+        missing = [m for m in registry.UNAVAILABLE if m.rsplit(".", 1)[-1] == name]
+        if name not in known and missing:
+            unavailable.append((name, registry.UNAVAILABLE[missing[0]]))
+            continue
+        tasks.append(registry.get_task(name))
+    if not opts.tasks:  # the default "all tasks" includes those whose import failed, as skips
+        unavailable += [(m.rsplit(".", 1)[-1], why) for m, why in registry.UNAVAILABLE.items()]
+
+    wanted = [m.strip() for m in opts.models.split(",")] if opts.models not in ("default", "all") else []
+    every_model = {m for t in tasks for m in t.models}
+    for model in wanted:
+        registry.check_name(model, every_model, "model (in the selected tasks)")
+    runs = []
+    for task in tasks:
+        if opts.models == "default":
+            models = [task.default_model]
+        elif opts.models == "all":
+            models = list(task.models)
+        else:
+            models = [m for m in wanted if m in task.models]
+        for model in models:
+            for seed in range(opts.seeds):
+                runs.append(PlannedRun(task, model, seed))
+    if not runs and not unavailable:
+        raise UnknownNameError(f"--models {opts.models!r} selects no model of tasks {', '.join(names)}")
+    return runs, unavailable
+
+
+def run_suite(opts: SuiteOptions, log: Callable[[str], None] = print) -> tuple[list[dict[str, Any]], int]:
+    """Run the planned runs; return their records and the exit status (1 if any crashed)."""
+    runs, unavailable = plan(opts)
+    records = []
+    for name, reason in unavailable:
+        log(f"skip {name}: {reason}")
+        records.append(skipped_record(name, "-", 0, f"task module not importable: {reason}", opts))
+    for i, run in enumerate(runs, 1):
+        log(f"[{i}/{len(runs)}] {run.task.name} / {run.model}  seed {run.seed}  ({opts.profile})")
+        record = run_one(run.task, run.model, run.seed, opts, log=log)
+        log("  -> " + summary_line(record))
+        records.append(record)
+    crashed = [r for r in records if r["status"] in ("failed", "interrupted")]
+    return records, 1 if crashed else 0
+
+
+def summary_line(record: dict[str, Any]) -> str:
+    status = record["status"]
+    if status in ("failed", "skipped", "interrupted"):
+        return f"{status}: {record['error']}"
+    target = record["target"]
+    tput = record.get("throughput") or {}
+    rate = f"{tput['value']:,.0f} {tput['unit']}" if tput else "-"
+    quality = record["final_metrics"].get(target["metric"])
+    quality_text = f"{quality:.4f}" if quality is not None else "-"
+    if record["reached_target"]:
+        head = f"reached {target['metric']} {target['value']} in {record['time_to_target_s']:.1f}s"
+    else:
+        head = f"{status}, target {target['metric']} {target['value']} not reached"
+    return f"{head} (final {quality_text}, train {record['train_time_s']:.1f}s, {rate})"
+
+
+def print_summary(records: list[dict[str, Any]], opts: SuiteOptions, out=sys.stdout) -> None:
+    frame = compare.to_frame(records)
+    table = compare.to_table(frame, by="model")
+    print("\n" + compare.to_markdown(table), file=out)
+    if not table.empty:
+        paths = compare.write_tables(table, opts.results / "tables", "by_model")
+        print(f"\ntables: {', '.join(map(str, paths))}", file=out)

@@ -1,0 +1,120 @@
+"""Run configuration: typed dataclasses, validated on construction.
+
+Every field has a default and a one-line doc (its `help`), which becomes the
+command line's `--help`. A bad value raises ConfigError naming the field,
+the value and the rule, before any run starts.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from suite.errors import ConfigError
+from suite.task import PROFILES
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def _opt(default: Any, help: str, flag: str | None = None, **kw: Any) -> Any:
+    return field(default=default, metadata={"help": help, "flag": flag, **kw})
+
+
+@dataclass
+class RunOptions:
+    """How runs are executed; shared by `run_all.py`, `dlbench run` and the tests."""
+
+    profile: str = _opt("quick", "profile: smoke (seconds, CI), quick (offline, minutes), full (real datasets, GPU)",
+                        choices=PROFILES)
+    seeds: int = _opt(1, "number of seeds per task x model (seeds 0..N-1)")
+    device: str = _opt("auto", "auto | cpu | cuda | cuda:N | mps (auto: CUDA, then MPS, then CPU)")
+    precision: str = _opt("auto", "auto (bf16 autocast on CUDA, fp32 elsewhere) | bf16 | fp32",
+                          choices=("auto", "bf16", "fp32"))
+    compile: bool = _opt(False, "wrap models in torch.compile (compile time is measured apart)")
+    results: Path = _opt(Path("results"), "results folder; records go to RESULTS/runs/")
+    data_dir: str | None = _opt(None, "data folder (default $DLBENCH_DATA or ~/.cache/dlbench)")
+    resume: bool = _opt(False, "skip runs whose record already exists for the same resolved config and seed")
+    hardware_label: str | None = _opt(None, "short name of this machine in tables (default: GPU name or CPU model)")
+    max_time_s: float | None = _opt(None, "override every run's wall-clock cap (seconds)")
+    max_steps: int | None = _opt(None, "override every run's step budget (optimizer steps, or env steps for RL)")
+    tasks_from: list[str] = _opt(None, "also import these task modules (comma-separated)", list_of=str)
+
+    def __post_init__(self) -> None:
+        self.results = Path(self.results)
+        if self.tasks_from is None:
+            self.tasks_from = []
+        if self.profile not in PROFILES:
+            raise ConfigError("profile", self.profile, f"use one of {', '.join(PROFILES)}")
+        if self.seeds < 1:
+            raise ConfigError("seeds", self.seeds, "must be >= 1 (the number of seeds to run)")
+        if not _DEVICE.match(self.device):
+            raise ConfigError("device", self.device, "use auto, cpu, mps, cuda or cuda:N")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ConfigError("precision", self.precision, "use auto, bf16 or fp32")
+        if self.results.exists() and not self.results.is_dir():
+            raise ConfigError("results", str(self.results), "is a file; give a folder for the results")
+        if self.max_time_s is not None and self.max_time_s <= 0:
+            raise ConfigError("max_time_s", self.max_time_s, "must be > 0 seconds")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError("max_steps", self.max_steps, "must be >= 1")
+
+
+@dataclass
+class SuiteOptions(RunOptions):
+    """What `run_all.py` runs: which tasks and models."""
+
+    tasks: list[str] = _opt(None, "tasks to run, comma-separated (default: all)", list_of=str)
+    models: str = _opt("default", "'default' (each task's default model), 'all', or comma-separated model names")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.tasks is None:
+            self.tasks = []
+        if not self.models.strip():
+            raise ConfigError("models", self.models, "use 'default', 'all' or comma-separated model names")
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
+    """Add one `--flag` per dataclass field, with the field's help and default."""
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+        helptext = f.metadata.get("help", "")
+        if f.type in (bool, "bool"):
+            parser.add_argument(flag, dest=f.name, action="store_true", help=helptext)
+            continue
+        kind = _parse_type(f)
+        parser.add_argument(flag, dest=f.name, type=kind, default=f.default, metavar=f.name.upper(),
+                            help=f"{helptext} (default: {f.default})")
+
+
+def from_namespace(cls: type, ns: argparse.Namespace, **overrides: Any):
+    values = {f.name: getattr(ns, f.name) for f in dataclasses.fields(cls) if hasattr(ns, f.name)}
+    values.update(overrides)
+    return cls(**values)
+
+
+def _parse_type(f: dataclasses.Field):
+    if f.metadata.get("list_of"):
+        return lambda text: [part.strip() for part in text.split(",") if part.strip()]
+    text = str(f.type)
+    if "int" in text:
+        return _typed(int, f.name)
+    if "float" in text:
+        return _typed(float, f.name)
+    return str
+
+
+def _typed(kind: type, name: str):
+    def parse(text: str):
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} wants a {kind.__name__}, got {text!r}") from None
+
+    parse.__name__ = kind.__name__
+    return parse

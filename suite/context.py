@@ -1,0 +1,78 @@
+"""What the runner hands a trainer (RunContext) and what a trainer returns (TrainResult).
+
+A trainer is a function `train(task, ctx) -> TrainResult`: the supervised
+loop (`suite.loop.train_supervised`) and the RL algorithms (`suite.rl`)
+share the runner's seeding, device, timing, memory and record through
+these two types.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from suite.task import Target
+
+
+@dataclass
+class RunContext:
+    device: torch.device
+    precision: str  # "bf16" | "fp32"
+    compile: bool
+    generator: torch.Generator  # seeded CPU generator for data order
+    seed: int
+    rank: int = 0
+    world_size: int = 1
+    max_time_s: float | None = None  # overrides the budget's cap when set
+    max_steps: int | None = None  # overrides the budget's step / env-step count when set
+    log: Callable[[str], None] = print
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def shard(self) -> tuple[int, int]:
+        return (self.rank, self.world_size)
+
+
+@dataclass
+class TrainResult:
+    status: str = "ok"  # ok | diverged
+    error: str | None = None
+    reached_target: bool = False
+    time_to_target_s: float | None = None
+    steps_to_target: int | None = None  # optimizer steps, or env steps for RL
+    train_time_s: float = 0.0
+    warmup_s: float = 0.0
+    eval_time_s: float = 0.0
+    steps: int = 0
+    samples: int = 0
+    throughput: dict[str, Any] | None = None  # {"value": float, "unit": "samples/s"}
+    final_metrics: dict[str, float] = field(default_factory=dict)
+    curve: list[dict[str, float]] = field(default_factory=list)
+    params: int | None = None
+    flops_per_sample: float | None = None
+    stop_reason: str = ""  # target | budget | time | diverged
+    data_info: dict[str, Any] = field(default_factory=dict)
+
+
+class EvalTracker:
+    """Shared bookkeeping at an eval point: curve, first time the target is met."""
+
+    def __init__(self, target: Target, result: TrainResult):
+        self.target = target
+        self.result = result
+
+    def record(self, step: int, train_time_s: float, metrics: dict[str, float], **extra: float) -> bool:
+        """Append a curve point; return True the first time the target is met."""
+        point = {"step": step, "time_s": round(train_time_s, 4), **extra, **metrics}
+        self.result.curve.append(point)
+        self.result.final_metrics = dict(metrics)
+        if not self.result.reached_target and self.target.met(metrics):
+            self.result.reached_target = True
+            self.result.time_to_target_s = round(train_time_s, 4)
+            self.result.steps_to_target = step
+            return True
+        return False

@@ -1,0 +1,149 @@
+"""Batch sources over tensors, and the data folder.
+
+`TensorSource` keeps a split as a dict of equal-length tensors; when it fits
+on the device the harness moves it there once and batches are cut by
+indexing on the device (the airbench habit: no loader processes, no
+per-step host copies). Variable-length data (text, audio) uses
+`PaddedSource`, which sorts by length inside a shuffled window and trims
+each batch to its longest item, so no compute is spent on padding.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from suite.errors import ConfigError
+from suite.task import BatchSource
+
+DEFAULT_DATA_DIR = Path("~/.cache/dlbench")
+
+
+def data_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """The data folder: `--data-dir`, else `$DLBENCH_DATA`, else ~/.cache/dlbench."""
+    chosen = explicit or os.environ.get("DLBENCH_DATA") or DEFAULT_DATA_DIR
+    path = Path(chosen).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError("data_dir", str(path), "is a file; point --data-dir (or DLBENCH_DATA) at a folder")
+    return path
+
+
+def move_to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """Move a batch to `device` (no-op for tensors already there)."""
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def _place(t: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    t = t.to(device)
+    if channels_last and t.dim() == 4 and t.is_floating_point():
+        # Indexing keeps the NHWC layout, so batches cut from it stay NHWC.
+        t = t.contiguous(memory_format=torch.channels_last)
+    return t
+
+
+def _shuffled_index(n: int, shuffle: bool, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    if shuffle:
+        # The permutation is drawn on the CPU so a seed gives the same order on every device.
+        return torch.randperm(n, generator=generator).to(device)
+    return torch.arange(n, device=device)
+
+
+def _cut(index: torch.Tensor, batch_size: int, drop_last: bool, shard: tuple[int, int]) -> Iterator[torch.Tensor]:
+    rank, world = shard
+    for start in range(0, len(index), batch_size):
+        idx = index[start : start + batch_size]
+        if drop_last and len(idx) < batch_size:
+            return
+        yield idx[rank::world] if world > 1 else idx
+
+
+class TensorSource(BatchSource):
+    """A split held as equal-length tensors, e.g. `TensorSource(x=images, y=labels)`."""
+
+    def __init__(self, info: dict[str, Any] | None = None, **tensors: torch.Tensor):
+        if not tensors:
+            raise ValueError("TensorSource needs at least one tensor")
+        lengths = {k: len(v) for k, v in tensors.items()}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(f"TensorSource tensors differ in length: {lengths}")
+        self.tensors = tensors
+        self.info = dict(info or {})
+
+    def __len__(self) -> int:
+        return len(next(iter(self.tensors.values())))
+
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self.tensors.values())).device
+
+    def nbytes(self) -> int:
+        return sum(t.element_size() * t.numel() for t in self.tensors.values())
+
+    def to(self, device: torch.device, channels_last: bool = False) -> "TensorSource":
+        return TensorSource(self.info, **{k: _place(v, device, channels_last) for k, v in self.tensors.items()})
+
+    def subset(self, n: int) -> "TensorSource":
+        return TensorSource(self.info, **{k: v[:n] for k, v in self.tensors.items()})
+
+    def batches(self, batch_size, *, shuffle=False, generator=None, drop_last=False, shard=(0, 1)):
+        index = _shuffled_index(len(self), shuffle, generator, self.device)
+        for idx in _cut(index, batch_size, drop_last, shard):
+            yield {k: v[idx] for k, v in self.tensors.items()}
+
+
+class PaddedSource(TensorSource):
+    """Variable-length items padded into tensors, with a `lengths` tensor.
+
+    `padded` names the tensors whose dim 1 is the length axis (e.g. token
+    ids and attention mask, or waveforms). Shuffled batches are drawn by
+    sorting items by length inside windows of `window` batches, then
+    shuffling the batches: each batch holds similar lengths and is trimmed
+    to its longest item.
+    """
+
+    def __init__(self, lengths: torch.Tensor, padded: tuple[str, ...], info=None, window: int = 50, **tensors):
+        super().__init__(info, lengths=lengths, **tensors)
+        self.padded = tuple(padded)
+        self.window = window
+        missing = [k for k in self.padded if k not in tensors]
+        if missing:
+            raise ValueError(f"PaddedSource: padded tensors {missing} were not given")
+
+    def to(self, device, channels_last=False):
+        moved = {k: _place(v, device, channels_last) for k, v in self.tensors.items() if k != "lengths"}
+        return PaddedSource(self.tensors["lengths"].to(device), self.padded, self.info, self.window, **moved)
+
+    def subset(self, n):
+        cut = {k: v[:n] for k, v in self.tensors.items() if k != "lengths"}
+        return PaddedSource(self.tensors["lengths"][:n], self.padded, self.info, self.window, **cut)
+
+    def batches(self, batch_size, *, shuffle=False, generator=None, drop_last=False, shard=(0, 1)):
+        lengths = self.tensors["lengths"].cpu()
+        if shuffle:
+            order = torch.randperm(len(self), generator=generator)
+            chunk = batch_size * self.window
+            pieces = []
+            for start in range(0, len(order), chunk):
+                part = order[start : start + chunk]
+                pieces.append(part[torch.argsort(lengths[part], descending=True, stable=True)])
+            order = torch.cat(pieces)
+            groups = list(order.split(batch_size))
+            if drop_last and len(groups[-1]) < batch_size:
+                groups = groups[:-1]
+            groups = [groups[i] for i in torch.randperm(len(groups), generator=generator).tolist()]
+        else:
+            # Evaluation: length-sorted too (cheaper), order does not change the metrics.
+            order = torch.argsort(lengths, descending=True, stable=True)
+            groups = list(order.split(batch_size))
+        rank, world = shard
+        for idx in groups:
+            if world > 1:
+                idx = idx[rank::world]
+            longest = int(lengths[idx].max())
+            idx = idx.to(self.device)
+            batch = {k: v[idx] for k, v in self.tensors.items()}
+            for k in self.padded:
+                batch[k] = batch[k][:, :longest]
+            yield batch

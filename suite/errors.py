@@ -1,0 +1,35 @@
+"""Errors the user can act on. Each message is one line naming the thing and the fix."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class DlbenchError(Exception):
+    """Base of every user-facing error: the CLI prints its message, no traceback."""
+
+
+class ConfigError(DlbenchError, ValueError):
+    """A configuration value breaks a rule: names the field, the value and the rule."""
+
+    def __init__(self, field: str, value: Any, rule: str):
+        self.field, self.value, self.rule = field, value, rule
+        super().__init__(f"{field}={value!r}: {rule}")
+
+
+class UnknownNameError(DlbenchError, KeyError):
+    """A task, model or profile name that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class DataError(DlbenchError, RuntimeError):
+    """Data is missing or corrupt: the message says where it was looked for and how to get it."""
+
+
+class SkipRun(DlbenchError):
+    """This run cannot happen on this machine (no CUDA, missing extra): record it as skipped."""
+
+
+class Diverged(DlbenchError):
+    """The loss became non-finite."""

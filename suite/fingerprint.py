@@ -1,0 +1,119 @@
+"""The hardware and software fingerprint stored in every record."""
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import psutil
+import torch
+
+import suite
+
+_PACKAGES = ("torchvision", "torchaudio", "transformers", "datasets", "gymnasium", "numpy", "pandas")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    if platform.system() == "Darwin":
+        try:
+            return subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True,
+                                  text=True, timeout=5).stdout.strip() or platform.processor()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_cores() -> int:
+    """Cores this process may use (the affinity mask on Linux, e.g. in containers)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def hardware(device: torch.device, label: str | None = None) -> dict:
+    gpus, gpu_mem, name, driver = 0, None, None, None
+    if torch.cuda.is_available():
+        gpus = torch.cuda.device_count()
+        props = torch.cuda.get_device_properties(device if device.type == "cuda" else 0)
+        gpu_mem = round(props.total_memory / 2**30, 1)
+        name = props.name
+        driver = _nvidia_driver()
+    cpu = cpu_model()
+    cores = cpu_cores()
+    if device.type == "cuda":
+        device_name = name
+    elif device.type == "mps":
+        device_name = "Apple MPS"
+    else:
+        device_name = cpu
+    default_label = f"{name}" if device.type == "cuda" else f"{_short_cpu(cpu)} x{cores}"
+    return {
+        "label": label or default_label,
+        "device": str(device),
+        "device_name": device_name,
+        "cpu": cpu,
+        "cores": cores,
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "gpus": gpus,
+        "gpu_mem_gb": gpu_mem,
+        "driver": driver,
+        "hostname": platform.node(),
+    }
+
+
+def software() -> dict:
+    from importlib import metadata
+
+    versions = {}
+    for package in _PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "dlbench": suite.__version__,
+        "git_commit": git_commit(),
+        "os": platform.platform(),
+        "packages": versions,
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def git_commit() -> str | None:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _nvidia_driver() -> str | None:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _short_cpu(cpu: str) -> str:
+    """'Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz' -> 'Intel Xeon Platinum 8375C'."""
+    for noise in ("(R)", "(TM)", "(tm)", "CPU", "Processor"):
+        cpu = cpu.replace(noise, "")
+    cpu = cpu.split("@")[0]
+    words = [w for w in cpu.split() if not w.endswith("-Core")]
+    return " ".join(words) or "CPU"

@@ -1,0 +1,202 @@
+"""The supervised training loop: one function to read top to bottom.
+
+Warm-up (first steps, compilation) runs on a snapshot that is restored
+afterwards, so it is timed apart and changes nothing about the run. Train
+time is measured between eval points with the device synchronised there
+only; evaluation is timed apart. The run stops when the target is first
+met, when the step budget is spent, or when the wall-clock cap is hit.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from suite import distributed
+from suite.context import EvalTracker, RunContext, TrainResult
+from suite.data import move_to
+from suite.device import autocast, use_channels_last
+from suite.errors import DataError
+from suite.optim import build_optimizer, build_scheduler
+from suite.task import BatchSource, Task
+from suite.timing import SegmentClock
+
+DEVICE_DATA_LIMIT = 0.25  # fraction of GPU memory a split may take to be moved there once
+WARMUP_STEPS = 2
+
+
+def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
+    spec, recipe, budget = task.spec, task.spec.recipe, task.spec.budget
+    result = TrainResult()
+    channels_last = use_channels_last(ctx.device)
+
+    train = place(task.load("train"), ctx.device, channels_last)
+    evals = {split: place(task.load(split), ctx.device, channels_last) for split in spec.eval_splits}
+    if len(train) == 0:
+        raise DataError(f"task {spec.task!r} profile {spec.profile!r}: the training split is empty")
+    result.data_info = {"train": {"samples": len(train), **train.info},
+                        **{s: {"samples": len(src), **src.info} for s, src in evals.items()}}
+
+    model = task.build_model().to(ctx.device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    result.params = sum(p.numel() for p in model.parameters())
+    train_model = distributed.wrap(model, ctx)
+    if ctx.compile:
+        train_model = torch.compile(train_model)
+
+    drop_last = len(train) >= recipe.batch_size
+    steps_per_epoch = max(1, len(train) // recipe.batch_size if drop_last else 1)
+    total_steps = ctx.max_steps or budget.max_steps or math.ceil(budget.max_epochs * steps_per_epoch)
+    eval_every = budget.eval_every or max(1, round(steps_per_epoch / budget.evals_per_epoch))
+    max_time_s = ctx.max_time_s or budget.max_time_s
+    optimizer = build_optimizer(model, recipe)
+    scheduler = build_scheduler(optimizer, recipe, total_steps)
+
+    def step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with autocast(ctx.device, ctx.precision):
+            loss = task.loss(train_model, batch)
+        loss.backward()
+        if recipe.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss.detach()
+
+    clock = SegmentClock(ctx.device)
+    first = move_to(next(train.batches(recipe.batch_size, shard=ctx.shard)), ctx.device)
+    with torch.random.fork_rng(devices=[ctx.device] if ctx.device.type == "cuda" else []):
+        # Counting and warming up draw no random numbers from the run's streams.
+        result.flops_per_sample = count_flops(task, model, first, ctx)
+        clock.start("warmup")
+        snapshot = copy.deepcopy((model.state_dict(), optimizer.state_dict()))
+        for _ in range(WARMUP_STEPS):
+            step(first)
+        model.load_state_dict(snapshot[0])
+        optimizer.load_state_dict(snapshot[1])
+        clock.stop()
+
+    tracker = EvalTracker(spec.target, result)
+    batches = endless(train, recipe.batch_size, ctx, drop_last)
+    loss_sum = torch.zeros((), device=ctx.device)
+    loss_count, samples = 0, 0
+    check_every_step = ctx.device.type == "cpu"  # a host sync is free on CPU, costly on GPU
+    ctx.log(f"  {total_steps} steps, eval every {eval_every}, cap {max_time_s:.0f}s")
+    clock.start("train")
+    for step_index in range(1, total_steps + 1):
+        batch = move_to(next(batches), ctx.device)
+        loss = step(batch)
+        scheduler.step()
+        samples += task.batch_size(batch) * ctx.world_size
+        loss_sum += loss
+        loss_count += 1
+        diverged = check_every_step and not math.isfinite(loss.item())
+        out_of_time = ctx.world_size == 1 and clock.total("train") > max_time_s
+        if not (diverged or out_of_time or step_index % eval_every == 0 or step_index == total_steps):
+            continue
+
+        clock.stop()
+        train_loss = (loss_sum / max(1, loss_count)).item()
+        loss_sum.zero_()
+        loss_count = 0
+        if diverged or not math.isfinite(train_loss):
+            result.status, result.stop_reason = "diverged", "diverged"
+            result.error = f"non-finite training loss at step {step_index}"
+            break
+        clock.start("eval")
+        metrics = evaluate(task, train_model, evals, ctx)
+        clock.stop()
+        train_time = clock.total("train")
+        tracker.record(step_index, train_time, metrics, samples=samples, **{"train/loss": train_loss})
+        ctx.log(f"  step {step_index:>6} {train_time:8.1f}s  loss {train_loss:.4f}  "
+                + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        stop = None
+        if result.reached_target:
+            stop = "target"
+        elif train_time > max_time_s:
+            stop = "time"
+        elif step_index == total_steps:
+            stop = "budget"
+        stop = distributed.agree(stop, ctx)
+        if stop:
+            result.stop_reason = stop
+            break
+        clock.start("train")
+    clock.stop()
+
+    result.steps = step_index
+    result.samples = samples
+    result.train_time_s = round(clock.total("train"), 4)
+    result.warmup_s = round(clock.total("warmup"), 4)
+    result.eval_time_s = round(clock.total("eval"), 4)
+    if result.train_time_s > 0:
+        result.throughput = {"value": round(samples / result.train_time_s, 2), "unit": "samples/s"}
+    return result
+
+
+def place(source: BatchSource, device: torch.device, channels_last: bool) -> BatchSource:
+    """Move a split to the device once when it fits (CPU: always; GPU: under a memory share)."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        if source.nbytes() > DEVICE_DATA_LIMIT * free:
+            return BatchwiseOnDevice(source, device)
+    return source.to(device, channels_last)
+
+
+class BatchwiseOnDevice(BatchSource):
+    """A split too large for the device: it stays in host memory and each batch is moved."""
+
+    def __init__(self, source: BatchSource, device: torch.device):
+        self.source, self.device, self.info = source, device, source.info
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def nbytes(self) -> int:
+        return self.source.nbytes()
+
+    def to(self, device, channels_last=False):
+        return self.source.to(device, channels_last)
+
+    def batches(self, batch_size, **kw):
+        for batch in self.source.batches(batch_size, **kw):
+            yield move_to(batch, self.device)
+
+
+def endless(source: BatchSource, batch_size: int, ctx: RunContext, drop_last: bool) -> Iterator[dict]:
+    """Shuffled batches, epoch after epoch, in an order fixed by the run's seed."""
+    while True:
+        yield from source.batches(batch_size, shuffle=True, generator=ctx.generator,
+                                  drop_last=drop_last, shard=ctx.shard)
+
+
+def evaluate(task: Task, model: nn.Module, evals: dict[str, BatchSource], ctx: RunContext) -> dict[str, float]:
+    """Metrics of every eval split, named `split/metric`."""
+    metrics: dict[str, float] = {}
+    model.eval()
+    with torch.no_grad(), autocast(ctx.device, ctx.precision):
+        for split, source in evals.items():
+            for name, value in task.evaluate(model, source).items():
+                metrics[f"{split}/{name}"] = float(value)
+    model.train()
+    return metrics
+
+
+def count_flops(task: Task, model: nn.Module, batch: dict[str, torch.Tensor], ctx: RunContext) -> float | None:
+    """Training FLOPs (forward + backward) per sample, where torch can count them."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    try:
+        counter = FlopCounterMode(display=False)
+        with counter, autocast(ctx.device, ctx.precision):
+            loss = task.loss(model, batch)
+        with counter:
+            loss.backward()
+        model.zero_grad(set_to_none=True)
+        return float(counter.get_total_flops()) / max(1, task.batch_size(batch))
+    except Exception:  # noqa: BLE001 - a model torch cannot count is not an error
+        model.zero_grad(set_to_none=True)
+        return None

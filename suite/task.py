@@ -1,0 +1,255 @@
+"""The task contract: what a task declares and the four things it provides.
+
+A task answers four questions and nothing else: what data, what models, how
+it is scored, and what counts as success. It never times itself and never
+picks a device: the harness (`suite.runner`, `suite.loop`) does both.
+
+A supervised task subclasses `Task` and implements `load`, `build_model`,
+`loss` and `evaluate`. An RL task sets `kind = "rl"` and implements the
+environment / agent members its trainer documents (`suite.rl`).
+
+One instance is made per run, with the resolved `RunSpec` and the data
+folder, so every method can read `self.spec` instead of taking it as an
+argument.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Iterator
+
+import torch
+from torch import nn
+
+from suite.errors import ConfigError
+
+PROFILES = ("smoke", "quick", "full")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What counts as success: `metric` reaching `value` (in its direction)."""
+
+    metric: str  # "split/name", e.g. "test/accuracy"
+    value: float
+    higher_is_better: bool
+    source: str  # where the number comes from (paper, measurement, command)
+
+    def met(self, metrics: dict[str, float]) -> bool:
+        got = metrics.get(self.metric)
+        if got is None or got != got:  # missing or NaN never meets a target
+            return False
+        return got >= self.value if self.higher_is_better else got <= self.value
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long a run may train. Exactly one of the count limits is set.
+
+    `eval_every` is in the budget's own unit: optimizer steps for
+    `max_steps`/`max_epochs` (default: evaluate `evals_per_epoch` times per
+    epoch), environment steps for `max_env_steps`.
+    """
+
+    max_steps: int | None = None
+    max_epochs: float | None = None
+    max_env_steps: int | None = None
+    max_time_s: float = 600.0
+    eval_every: int | None = None
+    evals_per_epoch: float = 1.0
+
+    def __post_init__(self) -> None:
+        counts = [self.max_steps, self.max_epochs, self.max_env_steps]
+        if sum(c is not None for c in counts) != 1:
+            raise ConfigError("budget", counts, "set exactly one of max_steps, max_epochs, max_env_steps")
+        for name in ("max_steps", "max_epochs", "max_env_steps", "eval_every"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"budget.{name}", value, "must be > 0")
+        if self.max_time_s <= 0:
+            raise ConfigError("budget.max_time_s", self.max_time_s, "must be > 0 seconds")
+        if self.evals_per_epoch <= 0:
+            raise ConfigError("budget.evals_per_epoch", self.evals_per_epoch, "must be > 0")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Hyper-parameters of one model under one profile.
+
+    The optimizer fields serve supervised training; `algo` carries an RL
+    algorithm's own config dataclass (PPO, DQN); `model_kwargs` go to the
+    model factory. A variant is `dataclasses.replace(recipe, lr=...)`.
+    """
+
+    batch_size: int = 128
+    eval_batch_size: int = 1024
+    optimizer: str = "adamw"  # adamw | sgd
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # sgd only (Nesterov)
+    schedule: str = "linear"  # constant | linear | cosine, each after a linear warm-up
+    warmup_frac: float = 0.1  # fraction of the budget spent warming the learning rate up
+    grad_clip: float | None = None
+    budget: Budget | None = None  # overrides the profile's budget for this model
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    algo: Any = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ConfigError("recipe.batch_size", self.batch_size, "must be >= 1")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise ConfigError("recipe.optimizer", self.optimizer, "use 'adamw' or 'sgd'")
+        if self.schedule not in ("constant", "linear", "cosine"):
+            raise ConfigError("recipe.schedule", self.schedule, "use constant, linear or cosine")
+        if not 0.0 <= self.warmup_frac < 1.0:
+            raise ConfigError("recipe.warmup_frac", self.warmup_frac, "must be in [0, 1)")
+        if self.lr <= 0:
+            raise ConfigError("recipe.lr", self.lr, "must be > 0")
+
+
+@dataclass(frozen=True)
+class ProfileSpec:
+    """One profile of a task: its dataset, target, budget and per-model recipes."""
+
+    dataset: str
+    target: Target
+    budget: Budget
+    recipes: dict[str, Recipe]  # model name -> recipe; a model missing here uses Recipe()
+    eval_splits: tuple[str, ...] = ("test",)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything a task needs to know about one run, resolved."""
+
+    task: str
+    task_version: int
+    profile: str
+    model: str
+    dataset: str
+    target: Target
+    budget: Budget
+    recipe: Recipe
+    eval_splits: tuple[str, ...]
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_jsonable(self)
+
+
+class Task:
+    """Base of every task. Subclasses fill the class attributes and methods.
+
+    Class attributes:
+      name, version     registry key and the version bumped when data,
+                        metric or target change
+      kind              "supervised" or "rl"
+      models            model name -> factory returning an nn.Module (or agent)
+      default_model     the name run when no model is given
+      metrics           metric name (without split) -> higher_is_better
+      profiles          profile name -> ProfileSpec
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    kind: ClassVar[str] = "supervised"
+    models: ClassVar[dict[str, Any]] = {}
+    default_model: ClassVar[str]
+    metrics: ClassVar[dict[str, bool]] = {}
+    profiles: ClassVar[dict[str, ProfileSpec]] = {}
+
+    def __init__(self, spec: RunSpec, data_dir: Path):
+        self.spec = spec
+        self.data_dir = Path(data_dir)
+
+    # -- resolution -------------------------------------------------------
+    @classmethod
+    def spec_for(cls, profile: str, model: str, seed: int = 0) -> RunSpec:
+        """Resolve the RunSpec of `model` under `profile` (names checked)."""
+        from suite.registry import check_name
+
+        check_name(profile, cls.profiles, f"profile of task {cls.name!r}")
+        check_name(model, cls.models, f"model of task {cls.name!r}")
+        prof = cls.profiles[profile]
+        recipe = prof.recipes.get(model, Recipe())
+        return RunSpec(
+            task=cls.name,
+            task_version=cls.version,
+            profile=profile,
+            model=model,
+            dataset=prof.dataset,
+            target=prof.target,
+            budget=recipe.budget or prof.budget,
+            recipe=recipe,
+            eval_splits=prof.eval_splits,
+            seed=seed,
+        )
+
+    # -- the supervised contract -----------------------------------------
+    def load(self, split: str) -> "BatchSource":
+        """Data of `split` ("train" or one of the eval splits) as a BatchSource."""
+        raise NotImplementedError(f"task {self.name!r} does not provide supervised data")
+
+    def build_model(self) -> nn.Module:
+        """The model named by `self.spec.model`, built with its recipe's kwargs."""
+        return self.models[self.spec.model](**self.spec.recipe.model_kwargs)
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Training loss of one batch (training-time augmentation goes here)."""
+        raise NotImplementedError
+
+    def evaluate(self, model: nn.Module, source: "BatchSource") -> dict[str, float]:
+        """Metrics (names without split prefix) of `model` on `source`."""
+        raise NotImplementedError
+
+    def batch_size(self, batch: dict[str, torch.Tensor]) -> int:
+        """Samples in a batch (for throughput): the length of its first tensor."""
+        return len(next(iter(batch.values())))
+
+
+class BatchSource:
+    """A split of data that yields batches (dicts of tensors).
+
+    The harness moves a source to the device once when it fits
+    (`to(device)`), else moves each batch. `info` holds counts worth
+    recording (skipped files, truncated sentences, ...).
+    """
+
+    info: dict[str, Any]
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def nbytes(self) -> int:
+        raise NotImplementedError
+
+    def to(self, device: torch.device, channels_last: bool = False) -> "BatchSource":
+        """This source on `device` (4-D float tensors in NHWC order when `channels_last`)."""
+        raise NotImplementedError
+
+    def batches(
+        self, batch_size: int, *, shuffle: bool = False, generator: torch.Generator | None = None,
+        drop_last: bool = False, shard: tuple[int, int] = (0, 1),
+    ) -> Iterator[dict[str, torch.Tensor]]:
+        """Yield batches; `shard=(rank, world)` keeps this rank's slice of each batch."""
+        raise NotImplementedError
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Dataclasses, paths, tuples and tensors -> plain JSON values."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, torch.Tensor):
+        return obj.tolist()
+    if isinstance(obj, float) and obj != obj:
+        return None
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return repr(obj)
