@@ -197,7 +197,7 @@ class ImageClassification(Task):
             recipes={
                 "mlp": Recipe(batch_size=64, lr=3e-3, model_kwargs={"hidden": 64}),
                 "cnn": Recipe(batch_size=64, lr=3e-3, model_kwargs={"width": 8}),
-                "resnet18": Recipe(batch_size=32, lr=1e-3, budget=Budget(max_steps=4, max_time_s=60, eval_every=2)),
+                "resnet18": Recipe(batch_size=32, lr=1e-3, budget=Budget(max_steps=2, max_time_s=60, eval_every=2)),
             },
         ),
         "quick": ProfileSpec(

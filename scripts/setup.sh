@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Set up dlbench on a fresh machine: a virtual environment (.venv) with the pinned
+# stack from pyproject.toml, and the offline data of the quick profile that comes
+# from the system's package manager. Safe to run again: it skips what is done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+
+# Reinstall only when pyproject.toml changed since the last successful install.
+stamp=.venv/.dlbench-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[all,test]"
+  echo "$want" > "$stamp"
+fi
+
+# Fashion-MNIST (image classification, quick profile): Debian ships it; elsewhere
+# torchvision downloads it on first use when online.
+if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo -n"
+  if ! $sudo apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; then
+    $sudo apt-get update -qq >/dev/null 2>&1 || true
+    $sudo apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 \
+      || echo "note: could not install Debian's dataset-fashion-mnist; torchvision will download Fashion-MNIST when online"
+  fi
+fi
+echo "dlbench is set up in .venv"

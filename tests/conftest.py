@@ -1,0 +1,36 @@
+"""Test-wide settings: no network, data and caches in temporary folders."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+
+# Set before any test imports transformers / datasets: a hub name must fail at once, offline.
+_HOME = tempfile.mkdtemp(prefix="dlbench-test-home-")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_HOME"] = os.path.join(_HOME, "hf")
+os.environ["DLBENCH_DATA"] = os.path.join(_HOME, "data")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def results_dir(tmp_path):
+    return tmp_path / "results"
+
+
+@pytest.fixture
+def smoke_options(results_dir):
+    from suite.config import SuiteOptions
+
+    return SuiteOptions(profile="smoke", device="cpu", results=results_dir)
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("needs a CUDA GPU; none on this machine")

@@ -1,0 +1,78 @@
+"""The contract test: every registered task x model, on the smoke profile, on CPU.
+
+A new task is covered by adding its module; nothing here names a task.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from suite import records, registry
+from suite.runner import run_one
+from suite.task import PROFILES
+
+TASKS = registry.load_tasks()
+CASES = [(name, model) for name, cls in sorted(TASKS.items()) for model in cls.models]
+SUPERVISED = [(n, m) for n, m in CASES if TASKS[n].kind == "supervised"]
+
+
+def test_registry_is_not_empty_and_every_module_imported():
+    assert TASKS, "no task registered"
+    assert registry.UNAVAILABLE == {}, f"task modules failed to import: {registry.UNAVAILABLE}"
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_task_declares_the_contract(name):
+    cls = TASKS[name]
+    assert cls.version >= 1
+    assert cls.kind in ("supervised", "rl")
+    assert set(cls.profiles) == set(PROFILES), f"{name} must declare smoke, quick and full"
+    for profile, prof in cls.profiles.items():
+        split, metric = prof.target.metric.split("/", 1)
+        assert split in prof.eval_splits, f"{name}/{profile}: target split {split!r} is not evaluated"
+        if cls.kind == "supervised":
+            assert metric in cls.metrics, f"{name}/{profile}: target metric {metric!r} is not declared"
+            assert cls.metrics[metric] == prof.target.higher_is_better
+        assert prof.target.source.strip(), f"{name}/{profile}: target has no source"
+        assert set(prof.recipes) <= set(cls.models)
+
+
+@pytest.mark.parametrize("name,model", SUPERVISED)
+def test_supervised_model_trains_one_step(name, model):
+    """Finite loss, and every trainable parameter receives a gradient."""
+    cls = TASKS[name]
+    spec = cls.spec_for("smoke", model)
+    import os
+    from pathlib import Path
+
+    task = cls(spec, Path(os.environ["DLBENCH_DATA"]))
+    torch.manual_seed(0)
+    net = task.build_model()
+    batch = next(task.load("train").batches(min(8, spec.recipe.batch_size), shuffle=False))
+    loss = task.loss(net, batch)
+    assert loss.dim() == 0 and math.isfinite(loss.item())
+    loss.backward()
+    missing = [n for n, p in net.named_parameters() if p.requires_grad and (p.grad is None)]
+    assert not missing, f"parameters without gradient: {missing[:5]}"
+    net.eval()
+    with torch.no_grad():
+        metrics = task.evaluate(net, task.load(spec.eval_splits[0]))
+    assert set(cls.metrics) <= set(metrics), f"declared metrics missing: {set(cls.metrics) - set(metrics)}"
+
+
+@pytest.mark.parametrize("name,model", CASES)
+def test_smoke_run_writes_a_record_that_round_trips(name, model, smoke_options):
+    record = run_one(TASKS[name], model, 0, smoke_options, log=lambda _m: None)
+    assert record["status"] == "ok", record["error"]
+    assert records.validate(record) == []
+    assert record["train_time_s"] > 0 and record["throughput"]["value"] > 0
+    assert record["curve"], "no eval point in the learning curve"
+    target = TASKS[name].profiles["smoke"].target.metric
+    assert target in record["final_metrics"]
+    assert all(math.isfinite(v) for v in record["final_metrics"].values())
+    loaded = records.read_records([smoke_options.results])
+    assert len(loaded) == 1
+    assert {k: v for k, v in loaded[0].items() if k != "_path"} == \
+        {k: v for k, v in record.items() if k != "_path"}

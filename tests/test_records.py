@@ -1,0 +1,60 @@
+"""Atomic writes and the tolerant reader."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from suite import records
+from suite.config import SuiteOptions
+from suite.runner import run_one
+from tests.toy_tasks import ToyLinear
+
+
+@pytest.fixture
+def one_record(tmp_path):
+    opts = SuiteOptions(profile="smoke", device="cpu", results=tmp_path)
+    return run_one(ToyLinear, "linear", 0, opts, log=lambda _m: None)
+
+
+def test_record_has_every_contract_field(one_record):
+    assert records.validate(one_record) == []
+    for key in ("hardware", "software"):
+        assert one_record[key]
+    hw = one_record["hardware"]
+    assert hw["label"] and hw["cores"] >= 1 and hw["device"] == "cpu"
+    assert one_record["software"]["torch"]
+    assert one_record["target"] == {"metric": "test/accuracy", "value": 0.95, "higher_is_better": True,
+                                    "source": "toy"}
+
+
+def test_write_is_atomic_and_leaves_no_temp_files(tmp_path, one_record, monkeypatch):
+    runs = tmp_path / "runs"
+    assert [p.name for p in runs.iterdir()] == [f"{one_record['run_id']}.json"]
+
+    def broken_dump(*_a, **_k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(records.json, "dump", broken_dump)
+    with pytest.raises(OSError):
+        records.write_record({**one_record, "run_id": "second"}, tmp_path)
+    assert [p.name for p in runs.iterdir()] == [f"{one_record['run_id']}.json"]
+
+
+def test_reader_skips_truncated_garbage_and_foreign_files_with_one_warning_each(tmp_path, one_record):
+    runs = tmp_path / "runs"
+    text = (runs / f"{one_record['run_id']}.json").read_text()
+    (runs / "truncated.json").write_text(text[: len(text) // 2])
+    (runs / "garbage.json").write_bytes(b"\x00\xff not json")
+    (runs / "other.json").write_text(json.dumps({"hello": "world"}))
+    (runs / "newer.json").write_text(json.dumps({**json.loads(text), "schema": 99}))
+    warnings = []
+    found = records.read_records([tmp_path], warn=warnings.append)
+    assert [r["run_id"] for r in found] == [one_record["run_id"]]
+    assert len(warnings) == 4 and all("\n" not in w for w in warnings)
+    assert any("newer" in w and "upgrade dlbench" in w for w in warnings)
+
+
+def test_config_hash_ignores_key_order():
+    assert records.config_hash({"a": 1, "b": [1, 2]}) == records.config_hash({"b": [1, 2], "a": 1})
+    assert records.config_hash({"a": 1}) != records.config_hash({"a": 2})

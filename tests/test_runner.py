@@ -1,0 +1,85 @@
+"""How runs end: target, budget, divergence, crash, missing device, resume. Each ends as a record."""
+from __future__ import annotations
+
+import torch
+
+from suite import records
+from suite.config import SuiteOptions
+from suite.runner import run_one
+from tests.toy_tasks import ToyCrash, ToyDiverge, ToyLinear
+
+
+def test_run_stops_at_the_first_eval_that_meets_the_target(smoke_options):
+    record = run_one(ToyLinear, "linear", 0, smoke_options, log=lambda _m: None)
+    assert record["status"] == "ok" and record["reached_target"]
+    assert record["stop_reason"] == "target"
+    hit = [p for p in record["curve"] if p["test/accuracy"] >= 0.95]
+    assert hit and record["curve"][-1] is not None
+    # time-to-target is the train time of the first eval that met the target, and the run stopped there
+    assert record["time_to_target_s"] == hit[0]["time_s"] == record["curve"][-1]["time_s"]
+    assert record["steps_to_target"] == hit[0]["step"] and record["steps"] == hit[0]["step"]
+    assert record["steps"] % 5 == 0
+    assert record["eval_time_s"] > 0 and record["warmup_s"] > 0
+    assert record["samples"] == 32 * record["steps"]
+    assert record["params"] == 6
+    assert record["flops_per_sample"] and record["flops_per_sample"] > 0
+
+
+def test_budget_end_without_target(tmp_path):
+    opts = SuiteOptions(profile="smoke", device="cpu", results=tmp_path, max_steps=7)
+    record = run_one(ToyLinear, "linear", 0, opts, log=lambda _m: None)
+    assert record["stop_reason"] in ("budget", "target")
+    assert record["steps"] <= 7
+    assert record["config"]["max_steps"] == 7
+
+
+def test_non_finite_loss_is_recorded_as_diverged(smoke_options):
+    record = run_one(ToyDiverge, "linear", 0, smoke_options, log=lambda _m: None)
+    assert record["status"] == "diverged"
+    assert "non-finite" in record["error"]
+    assert not record["reached_target"] and record["time_to_target_s"] is None
+
+
+def test_crash_becomes_a_failed_record_with_a_one_line_error(smoke_options):
+    record = run_one(ToyCrash, "linear", 0, smoke_options, log=lambda _m: None)
+    assert record["status"] == "failed"
+    assert record["error"] == "RuntimeError: disk on fire"
+    assert records.validate(records.read_records([smoke_options.results])[0]) == []
+
+
+def test_missing_cuda_gives_a_skipped_record(tmp_path):
+    if torch.cuda.is_available():
+        return  # this machine has CUDA: the skip path is exercised on machines without it
+    opts = SuiteOptions(profile="smoke", device="cuda", results=tmp_path)
+    record = run_one(ToyLinear, "linear", 0, opts, log=lambda _m: None)
+    assert record["status"] == "skipped"
+    assert "no CUDA device" in record["error"]
+    assert records.read_records([tmp_path])[0]["status"] == "skipped"
+
+
+def test_same_seed_gives_the_same_curve(tmp_path):
+    opts = SuiteOptions(profile="smoke", device="cpu", results=tmp_path, max_steps=10)
+    first = run_one(ToyLinear, "linear", 3, opts, log=lambda _m: None)
+    second = run_one(ToyLinear, "linear", 3, opts, log=lambda _m: None)
+    strip = lambda curve: [{k: v for k, v in p.items() if k != "time_s"} for p in curve]  # noqa: E731
+    assert strip(first["curve"]) == strip(second["curve"])
+    other = run_one(ToyLinear, "linear", 4, opts, log=lambda _m: None)
+    assert strip(other["curve"]) != strip(first["curve"])
+
+
+def test_resume_skips_a_finished_run_with_the_same_config(tmp_path):
+    opts = SuiteOptions(profile="smoke", device="cpu", results=tmp_path, resume=True)
+    first = run_one(ToyLinear, "linear", 0, opts, log=lambda _m: None)
+    messages = []
+    again = run_one(ToyLinear, "linear", 0, opts, log=messages.append)
+    assert again["run_id"] == first["run_id"]
+    assert any("resume" in m for m in messages)
+    other_seed = run_one(ToyLinear, "linear", 1, opts, log=lambda _m: None)
+    assert other_seed["run_id"] != first["run_id"]
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 2
+
+
+def test_bf16_autocast_runs_on_cpu(tmp_path):
+    opts = SuiteOptions(profile="smoke", device="cpu", precision="bf16", results=tmp_path, max_steps=5)
+    record = run_one(ToyLinear, "linear", 0, opts, log=lambda _m: None)
+    assert record["status"] == "ok" and record["config"]["precision"] == "bf16"

@@ -1,0 +1,59 @@
+"""Tiny tasks for harness tests, loaded with `--tasks-from tests.toy_tasks` (never auto-registered).
+
+`toy_linear` learns a separable 2-class problem in a few steps; `toy_crash`
+raises while loading data; `toy_diverge` returns an infinite loss.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from suite.data import TensorSource
+from suite.registry import register_task
+from suite.task import Budget, ProfileSpec, Recipe, Target, Task
+
+
+def _profiles(target: float = 0.95, steps: int = 60) -> dict[str, ProfileSpec]:
+    spec = ProfileSpec("toy", Target("test/accuracy", target, True, "toy"),
+                       Budget(max_steps=steps, max_time_s=30, eval_every=5),
+                       {"linear": Recipe(batch_size=32, lr=0.1, schedule="constant", warmup_frac=0.0)})
+    return {"smoke": spec, "quick": spec, "full": spec}
+
+
+class ToyLinear(Task):
+    name = "toy_linear"
+    models = {"linear": lambda: nn.Linear(2, 2)}
+    default_model = "linear"
+    metrics = {"accuracy": True}
+    profiles = _profiles()
+
+    def load(self, split):
+        g = torch.Generator().manual_seed(0 if split == "train" else 1)
+        x = torch.randn(256, 2, generator=g)
+        return TensorSource(x=x, y=(x[:, 0] + x[:, 1] > 0).long())
+
+    def loss(self, model, batch):
+        return F.cross_entropy(model(batch["x"]), batch["y"])
+
+    def evaluate(self, model, source):
+        batch = next(source.batches(len(source)))
+        return {"accuracy": (model(batch["x"]).argmax(1) == batch["y"]).float().mean().item()}
+
+
+class ToyCrash(ToyLinear):
+    name = "toy_crash"
+
+    def load(self, split):
+        raise RuntimeError("disk on fire\nsecond line")
+
+
+class ToyDiverge(ToyLinear):
+    name = "toy_diverge"
+
+    def loss(self, model, batch):
+        return super().loss(model, batch) * float("inf")
+
+
+for _cls in (ToyLinear, ToyCrash, ToyDiverge):
+    register_task(_cls)
