@@ -1,0 +1,111 @@
+"""How much does the harness cost? Harness vs a minimal hand-written PyTorch loop.
+
+Both train the same model (image_classification / cnn by default) on the
+same data tensors, with the same optimizer, schedule, batch size and number
+of steps, in the same process, alternating, several repetitions. The
+harness's figure is its recorded throughput (train time only: its warm-up
+and evaluation are timed apart); the plain loop gets the same warm-up steps
+untimed. Prints both throughputs per repetition and the median ratio
+harness / plain (goal: >= 0.97 on CPU).
+
+    python bench/harness_overhead.py [--profile quick|smoke] [--model cnn] [--steps 120] [--reps 3]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+
+from suite.config import SuiteOptions  # noqa: E402
+from suite.data import data_dir  # noqa: E402
+from suite.device import seed_everything  # noqa: E402
+from suite.loop import WARMUP_STEPS  # noqa: E402
+from suite.optim import build_optimizer, build_scheduler  # noqa: E402
+from suite.runner import run_one  # noqa: E402
+from suite.task import Budget, Target  # noqa: E402
+from tasks.image_classification import ImageClassification  # noqa: E402
+
+
+def fixed_steps_variant(profile: str, steps: int) -> type[ImageClassification]:
+    """The task with one eval at the end and a target never met, so every run does `steps` steps."""
+    prof = ImageClassification.profiles[profile]
+    prof = dataclasses.replace(prof, budget=Budget(max_steps=steps, max_time_s=3600, eval_every=steps),
+                               target=Target(prof.target.metric, 2.0, True, "unreachable: fixed-step bench"),
+                               recipes={m: dataclasses.replace(r, budget=None) for m, r in prof.recipes.items()})
+    return type("FixedSteps", (ImageClassification,), {"profiles": {**ImageClassification.profiles, profile: prof}})
+
+
+def harness_throughput(task_cls, model: str, profile: str, results: Path) -> float:
+    opts = SuiteOptions(profile=profile, device="cpu", results=results)
+    record = run_one(task_cls, model, 0, opts, log=lambda _m: None)
+    if record["status"] != "ok":
+        raise SystemExit(f"harness run {record['status']}: {record['error']}")
+    return record["throughput"]["value"]
+
+
+def plain_throughput(task_cls, model: str, profile: str, steps: int) -> float:
+    """The loop a user would write by hand: nothing but forward, backward, step."""
+    spec = task_cls.spec_for(profile, model)
+    task = task_cls(spec, data_dir())
+    device = torch.device("cpu")
+    generator = seed_everything(0, device)
+    train = task.load("train")
+    x, y = train.tensors["x"], train.tensors["y"]
+    net = task.build_model()
+    optimizer = build_optimizer(net, spec.recipe)
+    scheduler = build_scheduler(optimizer, spec.recipe, steps)
+    bs = spec.recipe.batch_size
+
+    def step(idx):
+        loss = task.loss(net, {"x": x[idx], "y": y[idx]})
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for _ in range(WARMUP_STEPS):
+        step(torch.arange(bs))
+    order = torch.randperm(len(x), generator=generator)
+    start = time.perf_counter()
+    for i in range(steps):
+        begin = (i * bs) % (len(x) - bs + 1)
+        step(order[begin:begin + bs])
+        scheduler.step()
+    return steps * bs / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="quick", choices=("smoke", "quick"))
+    parser.add_argument("--model", default="cnn")
+    parser.add_argument("--steps", type=int, default=120)
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    task_cls = fixed_steps_variant(args.profile, args.steps)
+    ratios = []
+    print(f"image_classification/{args.model} on {args.profile}, {args.steps} steps, CPU, "
+          f"{torch.get_num_threads()} threads")
+    with tempfile.TemporaryDirectory() as tmp:
+        for rep in range(args.reps):
+            # Alternate which goes first, so drift in machine load does not favour one side.
+            if rep % 2 == 0:
+                harness = harness_throughput(task_cls, args.model, args.profile, Path(tmp))
+                plain = plain_throughput(task_cls, args.model, args.profile, args.steps)
+            else:
+                plain = plain_throughput(task_cls, args.model, args.profile, args.steps)
+                harness = harness_throughput(task_cls, args.model, args.profile, Path(tmp))
+            ratios.append(harness / plain)
+            print(f"rep {rep}: harness {harness:9.1f} samples/s   plain {plain:9.1f} samples/s   "
+                  f"ratio {harness / plain:.3f}")
+    print(f"median ratio harness/plain: {statistics.median(ratios):.3f} (goal >= 0.97)")
+
+
+if __name__ == "__main__":
+    main()
