@@ -33,12 +33,15 @@ def assess(record: dict[str, Any]) -> tuple[list[str], list[str]]:
     target = record.get("target") or {}
     if not target.get("metric") or not isinstance(target.get("value"), (int, float)):
         unfit.append("no target (metric and value) to measure time-to-target against")
+    elif not isinstance(target.get("higher_is_better"), bool):
+        unfit.append("target.higher_is_better is not true/false")
     if not (record.get("hardware") or {}).get("label"):
         unfit.append("missing hardware fingerprint (hardware.label)")
     if not (record.get("software") or {}).get("torch"):
         unfit.append("missing software fingerprint (software.torch)")
-    if record.get("reached_target") and record.get("time_to_target_s") is None:
-        unfit.append("reached_target is true but time_to_target_s is null")
+    ttt = record.get("time_to_target_s")
+    if record.get("reached_target") and not (isinstance(ttt, (int, float)) and 0 <= ttt < float("inf")):
+        unfit.append(f"reached_target is true but time_to_target_s is {ttt!r}, not a time in seconds")
     if unfit:
         return unfit, notes
     if status == "diverged":
@@ -67,6 +70,13 @@ def unit_conflicts(recs: Iterable[dict[str, Any]]) -> list[str]:
             for name, u in sorted(units.items()) if len(u) > 1]
 
 
+def empty_folders(paths: Iterable[Path | str], recs: list[dict[str, Any]]) -> list[str]:
+    """One line per given folder in which no valid record was found."""
+    found = [Path(r["_path"]).resolve() for r in recs if "_path" in r]
+    return [f"{folder}: no dlbench records in this folder" for folder in map(Path, paths)
+            if folder.is_dir() and not any(folder.resolve() in f.parents for f in found)]
+
+
 def duplicates(recs: Iterable[dict[str, Any]]) -> list[str]:
     """One line per record whose run_id was already seen (it is counted once)."""
     first: dict[str, str] = {}
@@ -84,12 +94,12 @@ def check_paths(paths: list[Path], out: TextIO = sys.stdout) -> int:
     """Print one line per unreadable file, unfit run, not-reached run and duplicate.
 
     Returns 0 when every record is fit (not-reached runs are fine), 1 when a
-    file is unreadable or a run unfit, 2 when there is no record at all.
+    file is not a valid record or a run is unfit, 2 when there is no record at all.
     """
     bad: list[str] = []
     recs = records.read_records(paths, warn=bad.append)
-    for line in bad:
-        print(f"unreadable  {line}", file=out)
+    for line in bad + empty_folders(paths, recs):
+        print(f"invalid     {line}", file=out)
     unfit_count = 0
     for r in recs:
         unfit, notes = assess(r)
@@ -106,5 +116,5 @@ def check_paths(paths: list[Path], out: TextIO = sys.stdout) -> int:
         print(f"check: no dlbench records in {', '.join(map(str, paths))}", file=out)
         return 2
     print(f"check: {len(recs)} records, {len(recs) - unfit_count} fit for comparison, "
-          f"{unfit_count} unfit, {len(bad)} unreadable", file=out)
+          f"{unfit_count} unfit, {len(bad)} invalid files", file=out)
     return 1 if unfit_count or bad else 0

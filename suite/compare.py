@@ -51,9 +51,7 @@ def pool(paths: Iterable[Path | str]) -> Pool:
     paths = list(paths)
     warnings: list[str] = []
     recs = records.read_records(paths, warn=warnings.append)
-    for path in map(Path, paths):
-        if path.is_dir() and not any(str(r["_path"]).startswith(str(path)) for r in recs):
-            warnings.append(f"{path}: no dlbench records in this folder")
+    warnings += check.empty_folders(paths, recs)
     warnings += check.duplicates(recs)
     for r in recs:
         warnings += [f"{r['_path']}: left out: {why}" for why in check.assess(r)[0]]
@@ -103,6 +101,11 @@ def to_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
+def fit_only(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows `suite.check` finds fit for comparison (a `pool` frame has only those already)."""
+    return frame[frame["fit"]] if "fit" in frame else frame
+
+
 def _budget(config: dict[str, Any]) -> str:
     """The run's training budget in short ("max_steps=60, max_time_s=60"), command-line overrides applied."""
     budget = dict(config.get("budget") or {})
@@ -118,6 +121,7 @@ def summarize(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
     _lo/_hi are NaN when the cell has fewer than two values (no interval).
     """
+    frame = fit_only(frame)
     if frame.empty:
         return pd.DataFrame()
     rows = []
@@ -146,6 +150,8 @@ def to_table(frame: pd.DataFrame, by: str = "model", measure: str = "time_to_tar
     layout = GROUPINGS[by]
     column = layout["columns"]
     summary = summarize(frame, COMPARABLE + layout["rows"] + ([column] if column else []))
+    if summary.empty:
+        return summary
     shown = _shown_keys(summary)
     if column is None:
         table = shown[_SHOWN_KEYS + layout["rows"]].copy()
@@ -240,6 +246,7 @@ def speedups(frame: pd.DataFrame, baseline: str) -> Speedups:
     model): the geometric mean over tasks reached on both sides, with a
     stratified bootstrap interval (stats.geomean_speedup).
     """
+    frame = fit_only(frame)
     dimension, caveats = _baseline_dimension(frame, baseline)
     other = "model" if dimension == "hardware" else "hardware"
     rows = []

@@ -33,8 +33,8 @@ def learning_curves(runs: list[tuple[str, dict[str, Any]]], title: str) -> bytes
     labelled: set[str] = set()
     target = runs[0][1]["target"] if runs else {}
     for label, record in runs:
-        points = [(p["time_s"], p[target["metric"]]) for p in record.get("curve") or []
-                  if isinstance(p.get(target["metric"]), (int, float)) and isinstance(p.get("time_s"), (int, float))]
+        points = [(p["time_s"], p[target["metric"]]) for p in record.get("curve") or [] if isinstance(p, dict)
+                  and isinstance(p.get(target["metric"]), (int, float)) and isinstance(p.get("time_s"), (int, float))]
         if not points:
             continue
         xs, ys = zip(*points)
