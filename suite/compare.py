@@ -168,25 +168,24 @@ def to_table(frame: pd.DataFrame, by: str = "model", measure: str = "time_to_tar
 
 
 def format_cell(row: pd.Series, measure: str) -> str:
-    """One cell of a summary row: median [lo, hi] n=k, or why there is no number."""
+    """One cell of a summary row: "median [lo, hi] n=k", or why there is no number."""
     n = int(row[f"{measure}_n"])
     if measure == "time_to_target_s":
         reached = int(row["reached"])
         if not math.isfinite(row[measure]):
             return f"not reached ({reached}/{n} reached)"
         missed = f", {n - reached} not reached" if reached < n else ""
-        return f"{_num(row[measure])} {_interval(row, measure)} n={n}{missed}"
+        return f"{_num(row[measure])}{_interval(row, measure)} n={n}{missed}"
     if n == 0:
         return "mixed units" if measure == "throughput" and row.get("throughput_unit") == "mixed" else "-"
     unit = f" {row['throughput_unit']}" if measure == "throughput" else ""
-    return f"{_num(row[measure])}{unit} {_interval(row, measure)} n={n}"
+    return f"{_num(row[measure])}{unit}{_interval(row, measure)} n={n}"
 
 
 def _interval(row: pd.Series, measure: str) -> str:
+    """" [lo, hi]", or "" for a single value (no interval: the cell's n=1 says why)."""
     lo, hi = row[f"{measure}_lo"], row[f"{measure}_hi"]
-    if math.isnan(lo):
-        return "(no CI: n=1)" if int(row[f"{measure}_n"]) == 1 else ""
-    return f"[{_num(lo)}, {_num(hi)}]"
+    return "" if math.isnan(lo) else f" [{_num(lo)}, {_num(hi)}]"
 
 
 def _num(value: float) -> str:
