@@ -90,12 +90,13 @@ def duplicates(recs: Iterable[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def check_paths(paths: list[Path], out: TextIO = sys.stdout) -> int:
+def check_paths(paths: list[Path], out: TextIO | None = None) -> int:
     """Print one line per unreadable file, unfit run, not-reached run and duplicate.
 
     Returns 0 when every record is fit (not-reached runs are fine), 1 when a
     file is not a valid record or a run is unfit, 2 when there is no record at all.
     """
+    out = out or sys.stdout
     bad: list[str] = []
     recs = records.read_records(paths, warn=bad.append)
     for line in bad + empty_folders(paths, recs):
