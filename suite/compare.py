@@ -149,6 +149,8 @@ def to_table(frame: pd.DataFrame, by: str = "model", measure: str = "time_to_tar
         return pd.DataFrame()
     layout = GROUPINGS[by]
     column = layout["columns"]
+    if by == "software":  # an upgrade is compared on one machine: keep machines that ran several versions
+        frame = frame[frame.groupby("hardware")["torch"].transform("nunique") > 1]
     summary = summarize(frame, COMPARABLE + layout["rows"] + ([column] if column else []))
     if summary.empty:
         return summary

@@ -59,16 +59,20 @@ def build_sections(data: compare.Pool, baseline: str | None) -> tuple[list[Secti
     sections = [Section("Warnings", notes=data.warnings or ["none: every record was readable and fit"])]
     if frame.empty:
         return sections + [_environment(data)], {}
-    labels, torches = sorted(frame["hardware"].unique()), sorted(frame["torch"].astype(str).unique())
+    labels = sorted(frame["hardware"].unique())
+    upgraded = sorted(frame.groupby("hardware")["torch"].nunique().loc[lambda n: n > 1].index)
     sections.append(Section("By model", notes=_legend(), tables={"by model": compare.to_table(frame, "model")}))
     csvs = {"runs": frame, "by_model": compare.summarize(frame, compare.COMPARABLE + ["hardware", "model", "torch"])}
-    for by, values in (("hardware", labels), ("software", torches)):
-        if len(values) > 1:
-            tables = {m: compare.to_table(frame, by, m) for m in compare.MEASURES}
-            sections.append(Section(f"By {by} ({', '.join(values)})", notes=_legend(), tables=tables))
-        else:
-            what = "machine" if by == "hardware" else "torch version"
-            sections[-1].notes.append(f"one {what} ({values[0]}): no by-{by} table")
+    if len(labels) > 1:
+        tables = {m: compare.to_table(frame, "hardware", m) for m in compare.MEASURES}
+        sections.append(Section(f"By hardware ({', '.join(labels)})", notes=_legend(), tables=tables))
+    else:
+        sections[-1].notes.append(f"one machine ({labels[0]}): no by-hardware table")
+    if upgraded:
+        tables = {m: compare.to_table(frame, "software", m) for m in ("time_to_target_s", "throughput")}
+        sections.append(Section(f"By torch version (on {', '.join(upgraded)})", notes=_legend(), tables=tables))
+    else:
+        sections[-1].notes.append("no machine ran more than one torch version: no by-software table")
     speed = _speedup_section(frame, baseline, labels)
     if speed is not None:
         sections.append(speed[0])

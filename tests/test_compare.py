@@ -91,6 +91,8 @@ def test_software_table_puts_torch_versions_side_by_side():
     recs = [make_record(torch="2.10.0", ttt=20.0, run_id="a"), make_record(torch="2.11.0", ttt=15.0, run_id="b")]
     table = compare.to_table(_frame(recs), "software")
     assert table[["2.10.0", "2.11.0"]].values.tolist() == [["20 n=1", "15 n=1"]]
+    other_machine = make_record(hardware="B", torch="2.9.0", run_id="c")  # one version only: not in this table
+    assert compare.to_table(_frame(recs + [other_machine]), "software")["hardware"].tolist() == ["A"]
 
 
 def test_mixed_throughput_units_give_no_median():
