@@ -146,7 +146,7 @@ def _render(tables: dict, notes: list[str], fmt: str) -> str:
     if fmt == "html":
         from suite import report
 
-        section = report.Section("Comparison", notes=notes, tables=tables)
+        section = report.Section("Comparison", tables=tables, after=notes)
         return report.to_html([], [section])
     blocks = [f"## {name}\n\n{compare.to_markdown(table)}" for name, table in tables.items()]
     return "\n\n".join(blocks + ["\n".join(f"- {n}" for n in notes)] if notes else blocks)

@@ -304,7 +304,8 @@ def _suite_row(dimension: str, subject: str, sub: pd.DataFrame, caveats: list[st
 def _general_caveats(frame: pd.DataFrame, dimension: str, baseline: str) -> list[str]:
     lines = [f"interval: {stats.METHOD}; with few seeds (< 5) bootstrap intervals are too narrow",
              "a task is one comparable group (task, version, profile, dataset, target) x "
-             + ("model" if dimension == "hardware" else "machine") + "; speedup = baseline median / median"]
+             + ("model" if dimension == "hardware" else "machine")
+             + f"; speedup = median time-to-target of {baseline} / median of the other (> 1: faster)"]
     if dimension == "hardware":
         versions = frame.groupby("hardware")["torch"].agg(lambda s: ", ".join(sorted(set(map(str, s)))))
         if versions.nunique() > 1:

@@ -27,11 +27,12 @@ text-align:left;vertical-align:top}th{background:#f0f0f0}h2{border-bottom:2px so
 
 @dataclass
 class Section:
-    """A heading, paragraphs of notes, tables (name -> display frame) and images (caption -> PNG bytes)."""
+    """A heading, notes, tables (name -> display frame), notes under the tables, images (caption -> PNG)."""
 
     title: str
     notes: list[str] = field(default_factory=list)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    after: list[str] = field(default_factory=list)
     images: dict[str, bytes] = field(default_factory=dict)
 
 
@@ -99,8 +100,8 @@ def _speedup_section(frame: pd.DataFrame, baseline: str | None, labels: list[str
                      "choose another with --baseline LABEL")
     result = compare.speedups(frame, baseline)
     per_task, suite = compare.speedup_tables(result)
-    section = Section(f"Speedup against {result.dimension} {baseline}", notes=notes + result.caveats,
-                      tables={"per task": per_task, "suite (geometric mean)": suite})
+    section = Section(f"Speedup against {result.dimension} {baseline}", notes=notes,
+                      tables={"per task": per_task, "suite (geometric mean)": suite}, after=result.caveats)
     numeric = result.per_task.drop(columns=["_pair", "interval"], errors="ignore") if not result.per_task.empty \
         else result.per_task
     return section, {"speedup_per_task": numeric, "speedup_suite": result.suite}
@@ -176,6 +177,7 @@ def to_html(header: list[str], sections: list[Section]) -> str:
             parts.append(f"<h3>{html.escape(name)}</h3>")
             parts.append(table.to_html(index=False, border=0, na_rep="-") if not table.empty
                          else "<p>(no comparable runs)</p>")
+        parts += [f'<p class="note">{html.escape(line)}</p>' for line in section.after]
         if section.images:
             parts.append('<div class="plots">')
             parts += [f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{plots.b64(png)}">'
@@ -193,6 +195,7 @@ def to_markdown(header: list[str], sections: list[Section]) -> str:
         lines += [f"- {note}" for note in section.notes]
         for name, table in section.tables.items():
             lines += ["", f"### {name}", "", compare.to_markdown(table)]
+        lines += [""] + [f"- {note}" for note in section.after] if section.after else []
         if section.images:
             lines.append(f"({len(section.images)} plots: see the HTML report)")
         lines.append("")
