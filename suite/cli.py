@@ -156,6 +156,8 @@ def _report(args: argparse.Namespace) -> int:
     from suite import report
 
     _check_inputs(args.dirs, "report")
+    if not any(folder.exists() for folder in args.dirs):
+        raise DlbenchError(f"report: no such folder {', '.join(map(str, args.dirs))}: give the results folder(s)")
     out = args.out or args.dirs[0] / "report.html"
     if out.suffix.lower() not in (".html", ".htm"):
         raise DlbenchError(f"report: --out {out} should end in .html (the Markdown and CSV go next to it)")

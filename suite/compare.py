@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import pandas as pd
 
@@ -163,9 +163,9 @@ def to_table(frame: pd.DataFrame, by: str = "model", measure: str = "time_to_tar
         return table
     shown["cell"] = [format_cell(row, measure) for _, row in summary.iterrows()]
     shown[column] = summary[column].fillna("?").astype(str)
-    wide = shown.pivot_table(index=_SHOWN_KEYS + layout["rows"], columns=column, values="cell",
-                             aggfunc="first", fill_value="-")
-    wide.columns = [str(c) for c in wide.columns]
+    index = _SHOWN_KEYS + layout["rows"]
+    wide = shown.pivot_table(index=index, columns=column, values="cell", aggfunc="first", fill_value="-")
+    wide.columns = [f"{column}={c}" if str(c) in index else str(c) for c in wide.columns]  # a label named "model"
     return wide.reset_index()
 
 
