@@ -262,8 +262,11 @@ def speedups(frame: pd.DataFrame, baseline: str) -> Speedups:
                          "n_baseline": base.size, "n": times.size, "note": _pair_note(base, times, subject),
                          "_pair": (base, times)})
     per_task = pd.DataFrame(rows)
-    suite_rows = [] if per_task.empty else [
-        _suite_row(dimension, subject, sub, caveats) for subject, sub in per_task.groupby(dimension, sort=True)]
+    suite_rows = []
+    for subject, sub in ([] if per_task.empty else per_task.groupby(dimension, sort=True)):
+        row, caveat = _suite_row(dimension, subject, sub)
+        suite_rows.append(row)
+        caveats.append(caveat)
     caveats += _general_caveats(frame, dimension, baseline)
     return Speedups(dimension, baseline, per_task, pd.DataFrame(suite_rows), caveats)
 
@@ -287,7 +290,8 @@ def _baseline_dimension(frame: pd.DataFrame, baseline: str) -> tuple[str, list[s
                        f" nor a model ({', '.join(sorted(models)) or 'none'}) in these records: use one of them")
 
 
-def _suite_row(dimension: str, subject: str, sub: pd.DataFrame, caveats: list[str]) -> dict[str, Any]:
+def _suite_row(dimension: str, subject: str, sub: pd.DataFrame) -> tuple[dict[str, Any], str]:
+    """The suite figure of one machine (or model) over its tasks, and the caveat line that goes under it."""
     usable = sub[sub["speedup"].notna()]
     no_base = int((sub["n_baseline"] == 0).sum())
     missed = len(sub) - len(usable) - no_base
@@ -296,9 +300,9 @@ def _suite_row(dimension: str, subject: str, sub: pd.DataFrame, caveats: list[st
     left = [f"{missed} not reached on one side" if missed else "", f"{no_base} without a baseline run" if no_base else "",
             f"{single} with one seed each side (no uncertainty from them)" if single else ""]
     note = "; ".join(x for x in left if x)
-    caveats.append(f"{subject}: geometric mean over {len(usable)} of {len(sub)} tasks" + (f" ({note})" if note else ""))
+    caveat = f"{subject}: geometric mean over {len(usable)} of {len(sub)} tasks" + (f" ({note})" if note else "")
     return {dimension: subject, "tasks": len(usable), "of": len(sub), "geomean_speedup": point,
-            "lo": interval[0] if interval else math.nan, "hi": interval[1] if interval else math.nan}
+            "lo": interval[0] if interval else math.nan, "hi": interval[1] if interval else math.nan}, caveat
 
 
 def _general_caveats(frame: pd.DataFrame, dimension: str, baseline: str) -> list[str]:
