@@ -191,7 +191,9 @@ def _interval(row: pd.Series, measure: str) -> str:
 
 
 def _num(value: float) -> str:
-    return "not reached" if value == math.inf else f"{value:.4g}"
+    if value == math.inf:
+        return "not reached"
+    return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"  # 20,232 rather than 2.023e+04
 
 
 def _shown_keys(summary: pd.DataFrame) -> pd.DataFrame:
