@@ -117,3 +117,11 @@ def test_cli_compare_exit_status_and_formats(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("<!DOCTYPE html>")
     assert cli.main(["compare", str(folder), "--baseline", "nope"]) == 2
     assert "neither a hardware label" in capsys.readouterr().err
+
+
+def test_a_cell_mixing_budgets_is_flagged():
+    short = make_record(seed=0, ttt=None, config={"budget": {"max_steps": 12, "max_time_s": 60}})
+    long = make_record(seed=1, ttt=5.0, config={"budget": {"max_steps": 60, "max_time_s": 60}, "max_steps": 80})
+    notes = compare.incomparable_notes(_frame([short, long]))
+    assert notes == ["toy / mlp on A: one cell mixes budgets (max_steps=12, max_time_s=60 | max_steps=80, "
+                     "max_time_s=60); a run with the smaller budget may miss the target for that reason"]
