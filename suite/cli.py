@@ -1,7 +1,9 @@
-"""Command line: `python run_all.py` and `dlbench list | run | compare`.
+"""Command line: `python run_all.py` and `dlbench list | run | compare | report | check`.
 
 Exit status: 0 when every run ended (target reached or not, or skipped with
 a reason); 1 when a run crashed; 2 on bad input (one line on stderr).
+`compare` and `report` exit 1 only when no run is comparable; `check`
+exits 1 when a record is unreadable or unfit for comparison.
 """
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from suite import benchmark, compare, records, registry
+from suite import benchmark, check, compare, registry
 from suite.config import RunOptions, SuiteOptions, add_arguments, from_namespace
 from suite.errors import DlbenchError
 
@@ -30,7 +32,16 @@ def _run_all(args: argparse.Namespace) -> int:
     records_, status = benchmark.run_suite(opts)
     if _is_main_process():
         benchmark.print_summary(records_, opts)
+        _report_into(opts.results)
     return status
+
+
+def _report_into(results: Path) -> None:
+    """Write RESULTS/report.html (+ .md, tables) from every record in RESULTS and say where it is."""
+    from suite import report
+
+    files, _ = report.write_report([results], results / "report.html")
+    print(f"report: {files[0]}  (also {files[1].name} and {files[0].stem}_tables/)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,12 +59,24 @@ def main(argv: list[str] | None = None) -> int:
 
     p_cmp = sub.add_parser("compare", help="comparison tables from result folders")
     p_cmp.add_argument("dirs", nargs="*", default=["results"], type=Path)
-    p_cmp.add_argument("--by", choices=tuple(compare.GROUPINGS), default="model")
-    p_cmp.add_argument("--format", choices=("md", "csv"), default="md")
+    p_cmp.add_argument("--by", choices=tuple(compare.GROUPINGS), default="model",
+                       help="model: machines as rows; hardware / software: machine labels / torch versions as columns")
+    p_cmp.add_argument("--format", choices=("md", "csv", "html"), default="md",
+                       help="md and html: cells 'median [95%% interval] n'; csv: the numeric cells")
+    p_cmp.add_argument("--baseline", default=None, help="hardware label or model name to compute speedups against")
     p_cmp.add_argument("--out", type=Path, default=None, help="also write the table(s) into this folder")
 
+    p_rep = sub.add_parser("report", help="self-contained HTML report (+ Markdown, CSV) from result folders")
+    p_rep.add_argument("dirs", nargs="*", default=["results"], type=Path)
+    p_rep.add_argument("--out", type=Path, default=None, help="HTML file to write (default: FIRST_DIR/report.html)")
+    p_rep.add_argument("--baseline", default=None,
+                       help="hardware label or model name for speedups (default: the machine with most runs)")
+
+    p_chk = sub.add_parser("check", help="validate records and flag runs unfit for comparison")
+    p_chk.add_argument("dirs", nargs="*", default=["results"], type=Path)
+
     args = parser.parse_args(argv)
-    handlers = {"list": _list, "run": _run, "compare": _compare}
+    handlers = {"list": _list, "run": _run, "compare": _compare, "report": _report, "check": _check}
     return _guarded(lambda: handlers[args.command](args))
 
 
@@ -85,19 +108,76 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    for folder in args.dirs:
-        if folder.exists() and not folder.is_dir() and folder.suffix != ".json":
-            raise DlbenchError(f"compare: {folder} is not a results folder or record file")
-    frame = compare.to_frame(records.read_records(args.dirs))
-    table = compare.to_table(frame, by=args.by)
-    if table.empty:
+    _check_inputs(args.dirs, "compare")
+    data = compare.pool(args.dirs)
+    for line in data.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    if data.frame.empty:
         print(f"compare: no comparable runs in {', '.join(map(str, args.dirs))}", file=sys.stderr)
         return 1
-    print(table.to_csv(index=False) if args.format == "csv" else compare.to_markdown(table))
+    measures = compare.MEASURES if args.by != "model" else [None]
+    tables = {f"by_{args.by}" + (f"_{m}" if m else ""): compare.to_table(data.frame, args.by, m or "time_to_target_s")
+              for m in measures}
+    numeric = {"by_" + args.by: compare.summarize(data.frame, _numeric_keys(args.by))}
+    notes: list[str] = []
+    if args.baseline:
+        result = compare.speedups(data.frame, args.baseline)
+        tables["speedup_per_task"], tables["speedup_suite"] = compare.speedup_tables(result)
+        numeric["speedup_per_task"] = result.per_task.drop(columns=["_pair", "interval"], errors="ignore")
+        numeric["speedup_suite"] = result.suite
+        notes = result.caveats
+    print(_render(tables if args.format != "csv" else numeric, notes, args.format))
     if args.out:
-        for path in compare.write_tables(table, args.out, f"by_{args.by}"):
-            print(f"wrote {path}", file=sys.stderr)
+        for name, table in tables.items():
+            for path in compare.write_tables(table, args.out, name):
+                print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def _numeric_keys(by: str) -> list[str]:
+    layout = compare.GROUPINGS[by]
+    return compare.COMPARABLE + layout["rows"] + ([layout["columns"]] if layout["columns"] else [])
+
+
+def _render(tables: dict, notes: list[str], fmt: str) -> str:
+    """Tables (and the speedup caveats under them) as Markdown, CSV blocks or one HTML page."""
+    if fmt == "csv":
+        return "\n".join(f"# {name}\n{table.to_csv(index=False)}" for name, table in tables.items())
+    if fmt == "html":
+        from suite import report
+
+        section = report.Section("Comparison", tables=tables, after=notes)
+        return report.to_html([], [section])
+    blocks = [f"## {name}\n\n{compare.to_markdown(table)}" for name, table in tables.items()]
+    return "\n\n".join(blocks + ["\n".join(f"- {n}" for n in notes)] if notes else blocks)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from suite import report
+
+    _check_inputs(args.dirs, "report")
+    if not any(folder.exists() for folder in args.dirs):
+        raise DlbenchError(f"report: no such folder {', '.join(map(str, args.dirs))}: give the results folder(s)")
+    out = args.out or args.dirs[0] / "report.html"
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise DlbenchError(f"report: --out {out} should end in .html (the Markdown and CSV go next to it)")
+    files, data = report.write_report(args.dirs, out, args.baseline)
+    for line in data.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    print(f"report: {files[0]}")
+    print(f"also: {', '.join(str(f) for f in files[1:])}")
+    return 0 if not data.frame.empty else 1
+
+
+def _check(args: argparse.Namespace) -> int:
+    _check_inputs(args.dirs, "check")
+    return check.check_paths(args.dirs)
+
+
+def _check_inputs(dirs: list[Path], command: str) -> None:
+    for folder in dirs:
+        if folder.exists() and not folder.is_dir() and folder.suffix != ".json":
+            raise DlbenchError(f"{command}: {folder} is not a results folder or record file")
 
 
 def _guarded(action) -> int:

@@ -1,85 +1,348 @@
 """Records -> comparison tables (pandas), built only from records.
 
-`to_frame` flattens records into one row per run; `to_table` groups runs
-that are comparable (same task, task version, profile, dataset and target)
-by model or by hardware and takes the median over seeds.
+`pool` reads any number of results folders (a run found twice counts once)
+and keeps the runs `suite.check` finds fit. `to_frame` flattens records,
+one row per run. `summarize` gives one numeric row per cell: median,
+bootstrap interval and n for each measure (`suite.stats` states the method).
+`to_table` renders cells for people: by model (machines as rows), by
+hardware (machine labels as columns) or by software (torch versions as
+columns). `speedups` compares against a baseline machine or model.
+
+Runs share a cell only when they are comparable: same task, task version,
+profile, dataset and target (`COMPARABLE`). Otherwise they get separate
+rows and `incomparable_notes` says which fields differ.
+
+Time-to-target of a run that did not reach the target is `inf`, so it is
+never dropped: it pulls the median up and shows as "not reached".
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
 
-COMPARABLE = ["task", "task_version", "profile", "dataset", "target_metric", "target_value"]
+from suite import check, records, stats
+from suite.errors import DlbenchError
+
+COMPARABLE = ["task", "task_version", "profile", "dataset", "target_metric", "target_value", "higher_is_better"]
+MEASURES = ["time_to_target_s", "final_quality", "throughput", "peak_mem_mb"]
 GROUPINGS = {
-    "model": COMPARABLE + ["model", "hardware"],
-    "hardware": COMPARABLE + ["model", "hardware"],
+    "model": {"rows": ["hardware", "model"], "columns": None},
+    "hardware": {"rows": ["model"], "columns": "hardware"},
+    "software": {"rows": ["hardware", "model"], "columns": "torch"},
 }
+_SHOWN_KEYS = ["task", "v", "profile", "dataset", "target"]
 
 
-def to_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """One row per run, with flat columns (duplicate run_ids count once)."""
-    rows = []
-    seen: set[str] = set()
-    for r in records:
+@dataclass
+class Pool:
+    """The records read from some folders, as a frame of fit runs, and the warning lines."""
+
+    records: list[dict[str, Any]]
+    frame: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+
+def pool(paths: Iterable[Path | str]) -> Pool:
+    """Read every record under `paths`; warn once per unreadable file, duplicate, unfit run or unit mix."""
+    paths = list(paths)
+    warnings: list[str] = []
+    recs = records.read_records(paths, warn=warnings.append)
+    warnings += check.empty_folders(paths, recs)
+    warnings += check.duplicates(recs)
+    for r in recs:
+        warnings += [f"{r['_path']}: left out: {why}" for why in check.assess(r)[0]]
+    warnings += check.unit_conflicts(recs)
+    frame = to_frame(recs)
+    if not frame.empty:
+        frame = frame[frame["fit"]].drop(columns="fit").reset_index(drop=True)
+    return Pool(recs, frame, warnings + incomparable_notes(frame))
+
+
+def to_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """One row per run (duplicate run_ids count once), flat columns; `fit` says whether tables use it.
+
+    time_to_target_s is `inf` for a run that did not reach the target;
+    final_quality, throughput and peak_mem_mb are NaN for a diverged run.
+    """
+    rows, seen = [], set()
+    for r in recs:
         if r["run_id"] in seen:
             continue
         seen.add(r["run_id"])
         target = r.get("target") or {}
         metric = target.get("metric")
-        throughput = r.get("throughput") or {}
+        ok = r["status"] == "ok"
+        reached = bool(r.get("reached_target")) and r.get("time_to_target_s") is not None
+        throughput = (r.get("throughput") or {}) if ok else {}
         rows.append({
-            "run_id": r["run_id"],
-            "task": r["task"],
-            "task_version": r["task_version"],
-            "profile": r["profile"],
-            "dataset": r.get("dataset"),
-            "model": r["model"],
-            "seed": r["seed"],
-            "status": r["status"],
-            "hardware": (r.get("hardware") or {}).get("label", "?"),
+            "run_id": r["run_id"], "task": r["task"], "task_version": r["task_version"],
+            "profile": r["profile"], "dataset": r.get("dataset"), "model": r["model"], "seed": r["seed"],
+            "status": r["status"], "stop_reason": r.get("stop_reason"),
+            "hardware": (r.get("hardware") or {}).get("label"),
             "torch": (r.get("software") or {}).get("torch"),
-            "target_metric": metric,
-            "target_value": target.get("value"),
-            "reached": bool(r.get("reached_target")),
-            "time_to_target_s": r.get("time_to_target_s"),
+            "target_metric": metric, "target_value": target.get("value"),
+            "higher_is_better": target.get("higher_is_better", True),
+            "reached": reached,
+            "time_to_target_s": float(r["time_to_target_s"]) if reached else math.inf,
             "train_time_s": r.get("train_time_s"),
-            "final_quality": (r.get("final_metrics") or {}).get(metric) if metric else None,
-            "throughput": throughput.get("value"),
-            "throughput_unit": throughput.get("unit"),
-            "peak_mem_mb": r.get("peak_mem_mb"),
-            "error": r.get("error"),
+            "final_quality": (r.get("final_metrics") or {}).get(metric) if ok and metric else None,
+            "throughput": throughput.get("value"), "throughput_unit": throughput.get("unit"),
+            "peak_mem_mb": r.get("peak_mem_mb") if ok else None,
+            "budget": _budget(r.get("config") or {}), "fit": check.is_fit(r), "error": r.get("error"),
         })
+    frame = pd.DataFrame(rows)
+    for column in ("final_quality", "throughput", "peak_mem_mb", "train_time_s"):
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
+def fit_only(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows `suite.check` finds fit for comparison (a `pool` frame has only those already)."""
+    return frame[frame["fit"]] if "fit" in frame else frame
+
+
+def _budget(config: dict[str, Any]) -> str:
+    """The run's training budget in short ("max_steps=60, max_time_s=60"), command-line overrides applied."""
+    budget = dict(config.get("budget") or {})
+    for name in ("max_steps", "max_time_s"):
+        if config.get(name) is not None:
+            budget[name] = config[name]
+    limits = ("max_steps", "max_epochs", "max_env_steps", "max_time_s")
+    return ", ".join(f"{k}={budget[k]:g}" for k in limits if isinstance(budget.get(k), (int, float)))
+
+
+def summarize(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """One numeric row per cell (`keys`): runs, reached, and per measure its median, _lo, _hi and _n.
+
+    _lo/_hi are NaN when the cell has fewer than two values (no interval).
+    """
+    frame = fit_only(frame)
+    if frame.empty:
+        return pd.DataFrame()
+    rows = []
+    for key, group in frame.groupby(keys, dropna=False, sort=True):
+        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        row.update(runs=len(group), reached=int(group["reached"].sum()))
+        units = sorted(set(group["throughput_unit"].dropna()))
+        row["throughput_unit"] = units[0] if len(units) == 1 else ("mixed" if units else None)
+        for measure in MEASURES:
+            values = group[measure].dropna().to_numpy(dtype=float)
+            if measure == "throughput" and len(units) > 1:
+                values = values[:0]
+            interval = stats.bootstrap_ci(values) or (math.nan, math.nan)
+            row.update({measure: stats.median(values), f"{measure}_lo": interval[0],
+                        f"{measure}_hi": interval[1], f"{measure}_n": len(values)})
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
-def to_table(frame: pd.DataFrame, by: str = "model") -> pd.DataFrame:
-    """Median over seeds per comparable group; `by="hardware"` puts machines side by side."""
+def to_table(frame: pd.DataFrame, by: str = "model", measure: str = "time_to_target_s") -> pd.DataFrame:
+    """Cells for people: "median [lo, hi] n=k". `measure` picks the cell of the wide (hardware/software) tables."""
+    if by not in GROUPINGS:
+        raise DlbenchError(f"compare: --by {by!r} is not one of {', '.join(GROUPINGS)}")
     if frame.empty:
-        return frame
-    ran = frame[frame["status"].isin(["ok", "diverged"])]
-    if ran.empty:
         return pd.DataFrame()
-    keys = GROUPINGS[by]
-    grouped = ran.groupby(keys, dropna=False, sort=True)
-    table = grouped.agg(
-        n=("seed", "size"),
-        reached=("reached", "sum"),
-        time_to_target_s=("time_to_target_s", "median"),
-        final_quality=("final_quality", "median"),
-        throughput=("throughput", "median"),
-        throughput_unit=("throughput_unit", "first"),
-        peak_mem_mb=("peak_mem_mb", "median"),
-        train_time_s=("train_time_s", "median"),
-    ).reset_index()
-    table["reached"] = table["reached"].astype(int).astype(str) + "/" + table["n"].astype(str)
-    if by == "hardware":
-        wide = table.pivot_table(index=COMPARABLE + ["model"], columns="hardware",
-                                 values=["time_to_target_s", "final_quality", "throughput"], aggfunc="first")
-        wide.columns = [f"{metric} [{hw}]" for metric, hw in wide.columns]
-        return wide.reset_index()
-    return table
+    layout = GROUPINGS[by]
+    column = layout["columns"]
+    if by == "software":  # an upgrade is compared on one machine: keep machines that ran several versions
+        frame = frame[frame.groupby("hardware")["torch"].transform("nunique") > 1]
+    summary = summarize(frame, COMPARABLE + layout["rows"] + ([column] if column else []))
+    if summary.empty:
+        return summary
+    shown = _shown_keys(summary)
+    if column is None:
+        table = shown[_SHOWN_KEYS + layout["rows"]].copy()
+        table["reached"] = [f"{r.reached}/{r.runs}" for r in summary.itertuples()]
+        for m in MEASURES:
+            table[m] = [format_cell(row, m) for _, row in summary.iterrows()]
+        return table
+    shown["cell"] = [format_cell(row, measure) for _, row in summary.iterrows()]
+    shown[column] = summary[column].fillna("?").astype(str)
+    index = _SHOWN_KEYS + layout["rows"]
+    wide = shown.pivot_table(index=index, columns=column, values="cell", aggfunc="first", fill_value="-")
+    wide.columns = [f"{column}={c}" if str(c) in index else str(c) for c in wide.columns]  # a label named "model"
+    return wide.reset_index()
+
+
+def format_cell(row: pd.Series, measure: str) -> str:
+    """One cell of a summary row: "median [lo, hi] n=k", or why there is no number."""
+    n = int(row[f"{measure}_n"])
+    if measure == "time_to_target_s":
+        reached = int(row["reached"])
+        if not math.isfinite(row[measure]):
+            return f"not reached ({reached}/{n} reached)"
+        missed = f", {n - reached} not reached" if reached < n else ""
+        return f"{_num(row[measure])}{_interval(row, measure)} n={n}{missed}"
+    if n == 0:
+        return "mixed units" if measure == "throughput" and row.get("throughput_unit") == "mixed" else "-"
+    unit = f" {row['throughput_unit']}" if measure == "throughput" else ""
+    return f"{_num(row[measure])}{unit}{_interval(row, measure)} n={n}"
+
+
+def _interval(row: pd.Series, measure: str) -> str:
+    """" [lo, hi]", or "" for a single value (no interval: the cell's n=1 says why)."""
+    lo, hi = row[f"{measure}_lo"], row[f"{measure}_hi"]
+    return "" if math.isnan(lo) else f" [{_num(lo)}, {_num(hi)}]"
+
+
+def _num(value: float) -> str:
+    if value == math.inf:
+        return "not reached"
+    return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"  # 20,232 rather than 2.023e+04
+
+
+def _shown_keys(summary: pd.DataFrame) -> pd.DataFrame:
+    """The comparable key as short columns: task, v, profile, dataset, target ("acc >= 0.9")."""
+    shown = summary.drop(columns=[c for c in summary.columns if c in COMPARABLE]).copy()
+    shown.insert(0, "target", [f"{r.target_metric} {'>=' if r.higher_is_better else '<='} {r.target_value:g}"
+                               for r in summary.itertuples()])
+    for name, source in reversed(list(zip(["task", "v", "profile", "dataset"],
+                                          ["task", "task_version", "profile", "dataset"]))):
+        shown.insert(0, name, summary[source].astype(str))
+    return shown
+
+
+def incomparable_notes(frame: pd.DataFrame) -> list[str]:
+    """One line per task / model whose runs fall into several comparable groups, naming what differs."""
+    if frame.empty:
+        return []
+    lines = []
+    for (task, model), group in frame.groupby(["task", "model"], sort=True):
+        keys = group[COMPARABLE].astype(str).drop_duplicates()
+        if len(keys) < 2:
+            continue
+        differ = [c for c in COMPARABLE if keys[c].nunique() > 1]
+        parts = []
+        for column in differ:
+            where = group.groupby(group[column].astype(str))["hardware"].agg(lambda s: ", ".join(sorted(set(s))))
+            parts.append(f"{column} " + " vs ".join(f"{value} ({hw})" for value, hw in where.items()))
+        lines.append(f"{task} / {model}: {len(keys)} separate rows, not comparable: {'; '.join(parts)}")
+    for key, group in frame.groupby(COMPARABLE + ["hardware", "model"], dropna=False, sort=True):
+        budgets = sorted(set(group["budget"]))
+        if len(budgets) > 1:
+            lines.append(f"{key[0]} / {key[-1]} on {key[-2]}: one cell mixes budgets ({' | '.join(budgets)}); "
+                         "a run with the smaller budget may miss the target for that reason")
+    return lines
+
+
+@dataclass
+class Speedups:
+    """Speedups against a baseline: per task (`per_task`), per machine or model (`suite`), and the caveats."""
+
+    dimension: str  # "hardware" or "model": what the baseline names
+    baseline: str
+    per_task: pd.DataFrame
+    suite: pd.DataFrame
+    caveats: list[str]
+
+
+def speedups(frame: pd.DataFrame, baseline: str) -> Speedups:
+    """Time-to-target speedup of every machine (or model) against `baseline`, a hardware label or model name.
+
+    Per task (a comparable group x the other dimension): median(baseline) /
+    median(other), with a two-sample bootstrap interval. Per machine (or
+    model): the geometric mean over tasks reached on both sides, with a
+    stratified bootstrap interval (stats.geomean_speedup).
+    """
+    frame = fit_only(frame)
+    dimension, caveats = _baseline_dimension(frame, baseline)
+    other = "model" if dimension == "hardware" else "hardware"
+    rows = []
+    for key, group in frame.groupby(COMPARABLE + [other], dropna=False, sort=True):
+        base = group.loc[group[dimension] == baseline, "time_to_target_s"].to_numpy(dtype=float)
+        for subject, sub in group[group[dimension] != baseline].groupby(dimension, sort=True):
+            times = sub["time_to_target_s"].to_numpy(dtype=float)
+            rows.append({**dict(zip(COMPARABLE + [other], key)), dimension: subject,
+                         "baseline_s": stats.median(base), "time_s": stats.median(times),
+                         "speedup": stats.speedup(base, times),
+                         "interval": stats.speedup_ci(base, times) if base.size else None,
+                         "n_baseline": base.size, "n": times.size, "note": _pair_note(base, times, subject),
+                         "_pair": (base, times)})
+    per_task = pd.DataFrame(rows)
+    suite_rows = []
+    for subject, sub in ([] if per_task.empty else per_task.groupby(dimension, sort=True)):
+        row, caveat = _suite_row(dimension, subject, sub)
+        suite_rows.append(row)
+        caveats.append(caveat)
+    caveats += _general_caveats(frame, dimension, baseline)
+    return Speedups(dimension, baseline, per_task, pd.DataFrame(suite_rows), caveats)
+
+
+def _pair_note(base, times, subject: str) -> str:
+    if base.size == 0:
+        return "no baseline run"
+    missed = [name for name, t in (("baseline", base), (subject, times)) if stats.median(t) == math.inf]
+    return f"not reached on {' and '.join(missed)}: not in the geometric mean" if missed else ""
+
+
+def _baseline_dimension(frame: pd.DataFrame, baseline: str) -> tuple[str, list[str]]:
+    labels = set(frame["hardware"]) if not frame.empty else set()
+    models = set(frame["model"]) if not frame.empty else set()
+    if baseline in labels:
+        both = [f"{baseline!r} is also a model name: taken as the hardware label"] if baseline in models else []
+        return "hardware", both
+    if baseline in models:
+        return "model", []
+    raise DlbenchError(f"--baseline {baseline!r} is neither a hardware label ({', '.join(sorted(labels)) or 'none'})"
+                       f" nor a model ({', '.join(sorted(models)) or 'none'}) in these records: use one of them")
+
+
+def _suite_row(dimension: str, subject: str, sub: pd.DataFrame) -> tuple[dict[str, Any], str]:
+    """The suite figure of one machine (or model) over its tasks, and the caveat line that goes under it."""
+    usable = sub[sub["speedup"].notna()]
+    no_base = int((sub["n_baseline"] == 0).sum())
+    missed = len(sub) - len(usable) - no_base
+    point, interval = stats.geomean_speedup(list(usable["_pair"]))
+    single = int(sum(max(b.size, o.size) < 2 for b, o in usable["_pair"]))
+    left = [f"{missed} not reached on one side" if missed else "", f"{no_base} without a baseline run" if no_base else "",
+            f"{single} with one seed each side (no uncertainty from them)" if single else ""]
+    note = "; ".join(x for x in left if x)
+    caveat = f"{subject}: geometric mean over {len(usable)} of {len(sub)} tasks" + (f" ({note})" if note else "")
+    return {dimension: subject, "tasks": len(usable), "of": len(sub), "geomean_speedup": point,
+            "lo": interval[0] if interval else math.nan, "hi": interval[1] if interval else math.nan}, caveat
+
+
+def _general_caveats(frame: pd.DataFrame, dimension: str, baseline: str) -> list[str]:
+    lines = [f"interval: {stats.METHOD}; with few seeds (< 5) bootstrap intervals are too narrow",
+             "a task is one comparable group (task, version, profile, dataset, target) x "
+             + ("model" if dimension == "hardware" else "machine")
+             + f"; speedup = median time-to-target of {baseline} / median of the other (> 1: faster)"]
+    if dimension == "hardware":
+        versions = frame.groupby("hardware")["torch"].agg(lambda s: ", ".join(sorted(set(map(str, s)))))
+        if versions.nunique() > 1:
+            lines.append("the machines also differ in software: torch " +
+                         "; ".join(f"{hw}: {v}" for hw, v in versions.items()))
+    return lines
+
+
+def speedup_tables(result: Speedups) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per-task table, suite table) with cells for people."""
+    if result.per_task.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    per = result.per_task
+    other = "model" if result.dimension == "hardware" else "hardware"
+    shown = _shown_keys(per)[_SHOWN_KEYS + [other, result.dimension]].copy()
+    shown[f"baseline ({result.baseline}) s"] = [_num(v) if v == v else "no run" for v in per["baseline_s"]]
+    shown["time_s"] = [_num(v) for v in per["time_s"]]
+    shown["speedup"] = [_speedup_cell(r.speedup, r.interval) for r in per.itertuples()]
+    shown["note"] = per["note"]
+    suite = result.suite.copy()
+    suite["geomean_speedup"] = [_speedup_cell(r.geomean_speedup, None if r.lo != r.lo else (r.lo, r.hi))
+                                for r in suite.itertuples()]
+    suite["tasks"] = [f"{r.tasks}/{r.of}" for r in suite.itertuples()]
+    return shown, suite.drop(columns=["of", "lo", "hi"])
+
+
+def _speedup_cell(value: float, interval: tuple[float, float] | None) -> str:
+    if value != value:
+        return "-"
+    ci = f" [{interval[0]:.3g}, {interval[1]:.3g}]" if interval else " (no CI: one seed)"
+    return f"{value:.3g}x{ci}"
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -89,7 +352,7 @@ def to_markdown(table: pd.DataFrame) -> str:
     cols = list(table.columns)
     lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for _, row in table.iterrows():
-        lines.append("| " + " | ".join(_cell(row[c]) for c in cols) + " |")
+        lines.append("| " + " | ".join(_cell(row[c]).replace("|", "\\|") for c in cols) + " |")
     return "\n".join(lines)
 
 

@@ -1,0 +1,128 @@
+"""The report's plots (matplotlib, Agg backend), each returned as PNG bytes.
+
+Every function draws one comparable group (one task, version, profile,
+dataset and target) and names its series with `series(row)` (model,
+machine, or both), so colours match across the three plots of a group.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import math
+from typing import Any, Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+import pandas as pd  # noqa: E402
+
+from suite import stats  # noqa: E402
+
+Series = Callable[[Any], str]
+
+
+def b64(png: bytes) -> str:
+    return base64.b64encode(png).decode("ascii")
+
+
+def learning_curves(runs: list[tuple[str, dict[str, Any]]], title: str) -> bytes:
+    """Target metric against training time, one line per run (seed), one colour per series."""
+    fig, ax = plt.subplots(figsize=(7.6, 3.8))
+    colors = _colors(label for label, _ in runs)
+    labelled: set[str] = set()
+    target = runs[0][1]["target"] if runs else {}
+    for label, record in runs:
+        points = [(p["time_s"], p[target["metric"]]) for p in record.get("curve") or [] if isinstance(p, dict)
+                  and isinstance(p.get(target["metric"]), (int, float)) and isinstance(p.get("time_s"), (int, float))]
+        if not points:
+            continue
+        xs, ys = zip(*points)
+        ax.plot(xs, ys, marker=".", lw=1.2, alpha=0.8, color=colors[label],
+                label=None if label in labelled else label)
+        labelled.add(label)
+    if target:
+        ax.axhline(target["value"], ls="--", color="grey", lw=1, label=f"target {target['value']:g}")
+    ax.set(xlabel="training time (s)", ylabel=target.get("metric", ""), title=f"{title}: learning curves")
+    _log_x_if_wide(ax, [x for line in ax.get_lines() for x in line.get_xdata()])
+    return _finish(fig, ax)
+
+
+def time_to_target(group: pd.DataFrame, series: Series, title: str) -> bytes:
+    """Median time-to-target per series with its bootstrap interval; seeds as dots; 'not reached' written out."""
+    labels = sorted({series(row) for row in group.itertuples()})
+    colors = _colors(labels)
+    fig, ax = plt.subplots(figsize=(7.6, 0.6 + 0.45 * len(labels) + 1.2))
+    finite = group["time_to_target_s"][group["time_to_target_s"] < math.inf]
+    right = float(finite.max()) * 1.15 if len(finite) else 1.0
+    for y, label in enumerate(labels):
+        times = [row.time_to_target_s for row in group.itertuples() if series(row) == label]
+        med, ci = stats.median(times), stats.bootstrap_ci(times)
+        reached = sum(t < math.inf for t in times)
+        if med < math.inf:
+            lo, hi = ci if ci else (med, med)
+            ax.barh(y, med, color=colors[label], alpha=0.6)
+            ax.errorbar(med, y, xerr=[[med - lo], [min(hi, right) - med]], color="black", capsize=4,
+                        fmt="none")
+            if hi == math.inf:
+                ax.annotate("→ not reached", (right, y), fontsize=8, va="center", ha="right")
+        else:
+            ax.text(0, y - 0.3, f" median not reached ({reached}/{len(times)} seeds reached)", va="center",
+                    fontsize=8)
+        ax.scatter([t for t in times if t < math.inf], [y] * reached, color="black", s=10, zorder=3)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_ylim(-0.6, len(labels) - 0.4)
+    ax.set_xlim(0, right)
+    ax.set(xlabel="time to target (s), median and 95% interval", title=f"{title}: time to target")
+    return _finish(fig, ax, legend=False)
+
+
+def quality_vs_time(group: pd.DataFrame, series: Series, title: str) -> bytes:
+    """Final quality against training time per run; the Pareto front of the per-series medians marked."""
+    labels = sorted({series(row) for row in group.itertuples()})
+    colors = _colors(labels)
+    higher = bool(group["higher_is_better"].iloc[0])
+    fig, ax = plt.subplots(figsize=(7.6, 3.8))
+    medians = []
+    for label in labels:
+        sub = group[[series(row) == label for row in group.itertuples()]].dropna(subset=["final_quality",
+                                                                                       "train_time_s"])
+        if sub.empty:
+            continue
+        ax.scatter(sub["train_time_s"], sub["final_quality"], color=colors[label], alpha=0.5, s=16)
+        med = (stats.median(sub["train_time_s"]), stats.median(sub["final_quality"]))
+        ax.scatter(*med, color=colors[label], marker="D", s=50, edgecolor="black", label=f"{label} (median)")
+        medians.append(med)
+    front = [medians[i] for i in stats.pareto_front([m[0] for m in medians], [m[1] for m in medians], higher)]
+    if front:
+        ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="black", lw=1, ls=":")
+        ax.scatter(*zip(*front), s=160, facecolors="none", edgecolors="black", label="Pareto front")
+    ax.axhline(group["target_value"].iloc[0], ls="--", color="grey", lw=1, label="target")
+    ax.set(xlabel="training time (s)", ylabel=f"final {group['target_metric'].iloc[0]}",
+           title=f"{title}: quality against time")
+    _log_x_if_wide(ax, group["train_time_s"].dropna())
+    return _finish(fig, ax)
+
+
+def _log_x_if_wide(ax, xs) -> None:
+    """Log time axis when times span more than 30x, so fast runs are not squeezed against zero."""
+    positive = [x for x in xs if x > 0]
+    if positive and max(positive) / min(positive) > 30:
+        ax.set_xscale("log")
+        ax.set_xlabel(ax.get_xlabel() + ", log scale")
+
+
+def _colors(labels) -> dict[str, Any]:
+    cmap = plt.get_cmap("tab10")
+    return {label: cmap(i % 10) for i, label in enumerate(sorted(set(labels)))}
+
+
+def _finish(fig, ax, legend: bool = True) -> bytes:
+    if legend and ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    plt.close(fig)
+    return buffer.getvalue()

@@ -1,0 +1,202 @@
+"""One self-contained HTML report (plus the same tables as Markdown and CSV) from results folders.
+
+The HTML file has no external assets: styles are inline and every plot is
+a PNG embedded as base64, so it opens offline and can be mailed around.
+Next to it: FILE.md (the same tables and notes) and FILE_tables/*.csv (the
+numeric cells: median, interval bounds and n per measure, for other tools).
+"""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+import pandas as pd
+
+from suite import compare, plots, stats
+
+_ENV_FIELDS = [("hardware", k) for k in ("device", "device_name", "cpu", "cores", "ram_gb", "gpus", "gpu_mem_gb",
+                                         "driver", "hostname")] + \
+              [("software", k) for k in ("python", "torch", "cuda", "cudnn", "dlbench", "git_commit", "os")]
+_STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1300px;color:#222;padding:0 1em}
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;
+text-align:left;vertical-align:top}th{background:#f0f0f0}h2{border-bottom:2px solid #ddd;margin-top:2em}
+.note{color:#555;font-size:13px}.warn{color:#8a4b00;font-size:13px}img{max-width:100%;border:1px solid #eee}
+.plots{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0}"""
+
+
+@dataclass
+class Section:
+    """A heading, notes, tables (name -> display frame), notes under the tables, images (caption -> PNG)."""
+
+    title: str
+    notes: list[str] = field(default_factory=list)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    after: list[str] = field(default_factory=list)
+    images: dict[str, bytes] = field(default_factory=dict)
+
+
+def write_report(paths: list[Path], out: Path, baseline: str | None = None) -> tuple[list[Path], compare.Pool]:
+    """Write OUT (HTML), OUT.md and OUT_tables/*.csv from the records under `paths`; return (files, pool)."""
+    data = compare.pool(paths)
+    sections, csvs = build_sections(data, baseline)
+    header = _header(paths, data)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(to_html(header, sections))
+    md = out.with_suffix(".md")
+    md.write_text(to_markdown(header, sections))
+    folder = out.parent / f"{out.stem}_tables"
+    folder.mkdir(exist_ok=True)
+    written = [out, md]
+    for name, frame in csvs.items():
+        frame.to_csv(folder / f"{name}.csv", index=False)
+        written.append(folder / f"{name}.csv")
+    return written, data
+
+
+def build_sections(data: compare.Pool, baseline: str | None) -> tuple[list[Section], dict[str, pd.DataFrame]]:
+    """The report's sections, and the numeric frames written as CSV."""
+    frame = data.frame
+    sections = [Section("Warnings", notes=data.warnings or ["none: every record was readable and fit"])]
+    if frame.empty:
+        return sections + [_environment(data)], {}
+    labels = sorted(frame["hardware"].unique())
+    upgraded = sorted(frame.groupby("hardware")["torch"].nunique().loc[lambda n: n > 1].index)
+    sections.append(Section("By model", notes=_legend(), tables={"by model": compare.to_table(frame, "model")}))
+    csvs = {"runs": frame, "by_model": compare.summarize(frame, compare.COMPARABLE + ["hardware", "model", "torch"])}
+    if len(labels) > 1:
+        tables = {m: compare.to_table(frame, "hardware", m) for m in compare.MEASURES}
+        sections.append(Section(f"By hardware ({', '.join(labels)})", notes=_legend(), tables=tables))
+    else:
+        sections[-1].notes.append(f"one machine ({labels[0]}): no by-hardware table")
+    if upgraded:
+        tables = {m: compare.to_table(frame, "software", m) for m in ("time_to_target_s", "throughput")}
+        sections.append(Section(f"By torch version (on {', '.join(upgraded)})", notes=_legend(), tables=tables))
+    else:
+        sections[-1].notes.append("no machine ran more than one torch version: no by-software table")
+    speed = _speedup_section(frame, baseline, labels)
+    if speed is not None:
+        sections.append(speed[0])
+        csvs.update(speed[1])
+    sections.append(_plots(data))
+    sections.append(_environment(data))
+    return sections, csvs
+
+
+def _legend() -> list[str]:
+    return [f"Each cell: median [95% interval] n=number of values. Interval: {stats.METHOD}. "
+            "n=1 has no interval. A run that did not reach the target counts as infinitely slow "
+            "(AlgoPerf rule): the time-to-target median is 'not reached' unless more than half the seeds reached it."]
+
+
+def _speedup_section(frame: pd.DataFrame, baseline: str | None, labels: list[str]):
+    notes = []
+    if baseline is None:
+        if len(labels) < 2:
+            return None
+        counts = frame["hardware"].value_counts()
+        baseline = sorted(labels, key=lambda lab: (-counts[lab], lab))[0]
+        notes.append(f"baseline chosen automatically (the machine with most runs): {baseline}; "
+                     "choose another with --baseline LABEL")
+    result = compare.speedups(frame, baseline)
+    per_task, suite = compare.speedup_tables(result)
+    section = Section(f"Speedup against {result.dimension} {baseline}", notes=notes,
+                      tables={"per task": per_task, "suite (geometric mean)": suite}, after=result.caveats)
+    numeric = result.per_task.drop(columns=["_pair", "interval"], errors="ignore") if not result.per_task.empty \
+        else result.per_task
+    return section, {"speedup_per_task": numeric, "speedup_suite": result.suite}
+
+
+def _plots(data: compare.Pool) -> Section:
+    section = Section("Plots", notes=[
+        "Learning curves: the target metric against training time (eval time excluded), one line per seed. "
+        "Time-to-target: median with its interval, dots are seeds; 'not reached' where the median is not finite. "
+        "Quality against time: final quality against training time per run; the line joins the medians "
+        "that no other model/machine beats on both (Pareto front)."])
+    by_id = {r["run_id"]: r for r in data.records}
+    frame = data.frame
+    for key, group in frame.groupby(compare.COMPARABLE, dropna=False, sort=True):
+        title = f"{key[0]} v{key[1]} ({key[2]}, {key[3]})"
+        series = _series_label(frame)
+        runs = [(series(row), by_id[row.run_id]) for row in group.itertuples()]
+        section.images[f"{title}: learning curves"] = plots.learning_curves(runs, title)
+        section.images[f"{title}: time to target"] = plots.time_to_target(group, series, title)
+        section.images[f"{title}: quality against time"] = plots.quality_vs_time(group, series, title)
+    return section
+
+
+def _series_label(frame: pd.DataFrame):
+    """How a run is named in a legend: its model, its machine, or both (only what varies)."""
+    several_hw, several_models = frame["hardware"].nunique() > 1, frame["model"].nunique() > 1
+    if several_hw and several_models:
+        return lambda row: f"{row.model} @ {row.hardware}"
+    return (lambda row: str(row.hardware)) if several_hw else (lambda row: str(row.model))
+
+
+def _environment(data: compare.Pool) -> Section:
+    """Hardware and software fingerprint per machine label; differing values within one label are all shown."""
+    per_label: dict[str, dict[str, set[str]]] = {}
+    for r in data.records:
+        label = (r.get("hardware") or {}).get("label") or "(no label)"
+        fields = per_label.setdefault(label, {})
+        for part, key in _ENV_FIELDS:
+            value = (r.get(part) or {}).get(key)
+            fields.setdefault(f"{part}.{key}", set()).add("-" if value is None else str(value))
+    notes = []
+    columns = {}
+    for label, fields in sorted(per_label.items()):
+        columns[label] = {name: " | ".join(sorted(values)) for name, values in fields.items()}
+        mixed = [name for name, values in fields.items() if len(values) > 1 and name != "software.git_commit"]
+        if mixed:
+            notes.append(f"label {label!r} covers runs whose {', '.join(mixed)} differ: check it is one machine")
+    table = pd.DataFrame(columns).reset_index(names="field") if columns else pd.DataFrame()
+    return Section("Environment", notes=notes, tables={"machines": table})
+
+
+def _header(paths: list[Path], data: compare.Pool) -> list[str]:
+    frame = data.frame
+    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    counts = (f"{len(frame)} runs fit for comparison ({frame['task'].nunique()} tasks, "
+              f"{frame['model'].nunique()} models, {frame['hardware'].nunique()} machines)") if not frame.empty \
+        else "no runs fit for comparison"
+    return [f"Generated {when} from {', '.join(map(str, paths))}.",
+            f"{len({r['run_id'] for r in data.records})} distinct records; {counts}."]
+
+
+def to_html(header: list[str], sections: list[Section]) -> str:
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             "<title>dlbench report</title>", f"<style>{_STYLE}</style></head><body>", "<h1>dlbench report</h1>"]
+    parts += [f'<p class="note">{html.escape(line)}</p>' for line in header]
+    parts.append("<ul>" + "".join(f'<li><a href="#s{i}">{html.escape(s.title)}</a></li>'
+                                  for i, s in enumerate(sections)) + "</ul>")
+    for i, section in enumerate(sections):
+        parts.append(f'<h2 id="s{i}">{html.escape(section.title)}</h2>')
+        cls = "warn" if section.title == "Warnings" else "note"
+        parts += [f'<p class="{cls}">{html.escape(line)}</p>' for line in section.notes]
+        for name, table in section.tables.items():
+            parts.append(f"<h3>{html.escape(name)}</h3>")
+            parts.append(table.to_html(index=False, border=0, na_rep="-") if not table.empty
+                         else "<p>(no comparable runs)</p>")
+        parts += [f'<p class="note">{html.escape(line)}</p>' for line in section.after]
+        if section.images:
+            parts.append('<div class="plots">')
+            parts += [f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{plots.b64(png)}">'
+                      f"<figcaption class=\"note\">{html.escape(caption)}</figcaption></figure>"
+                      for caption, png in section.images.items()]
+            parts.append("</div>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def to_markdown(header: list[str], sections: list[Section]) -> str:
+    lines = ["# dlbench report", "", *header, ""]
+    for section in sections:
+        lines += [f"## {section.title}", ""]
+        lines += [f"- {note}" for note in section.notes]
+        for name, table in section.tables.items():
+            lines += ["", f"### {name}", "", compare.to_markdown(table)]
+        lines += [""] + [f"- {note}" for note in section.after] if section.after else []
+        if section.images:
+            lines.append(f"({len(section.images)} plots: see the HTML report)")
+        lines.append("")
+    return "\n".join(lines)

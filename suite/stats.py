@@ -1,0 +1,152 @@
+"""Statistics over seeds: medians, bootstrap intervals, speedups. Pure functions.
+
+Conventions (shared by every function here):
+- A sample is a 1-D sequence of floats, one value per seed.
+- A run that never reached its target has time-to-target `inf` (censored).
+  The median then stays finite while more than half the seeds reached the
+  target, and is `inf` ("not reached") otherwise: the AlgoPerf rule
+  (Dahl et al. 2023, "Benchmarking Neural Network Training Algorithms").
+- Intervals are percentile bootstrap intervals: resample the seeds with
+  replacement `n_resamples` times, compute the statistic on each resample,
+  and take the empirical (1-c)/2 and (1+c)/2 quantiles, picked from the
+  resampled values without interpolation so that an `inf` stays `inf`.
+  This is scipy.stats.bootstrap(method="percentile") made safe for `inf`.
+  Several samples (two machines, several tasks) are resampled each within
+  its own stratum, as rliable's stratified bootstrap does (Agarwal et al.
+  2021). Fewer than two values give no interval (None), never a fake one.
+- Resampling uses a fixed seed, so the same records give the same tables.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+CONFIDENCE = 0.95
+N_RESAMPLES = 2000
+SEED = 0
+METHOD = (f"{CONFIDENCE:.0%} percentile bootstrap over seeds ({N_RESAMPLES} resamples; "
+          "stratified per task and machine for speedups)")
+
+Interval = tuple[float, float]
+
+
+def median(values: Sequence[float]) -> float:
+    """Median of `values` (shape [n]); `inf` entries count as larger than any number; nan when empty."""
+    arr = np.asarray(values, dtype=float)
+    if arr.size == 0:
+        return float("nan")
+    return float(_median_rows(arr[None, :])[0])
+
+
+def bootstrap_ci(values: Sequence[float], confidence: float = CONFIDENCE, n_resamples: int = N_RESAMPLES,
+                 seed: int = SEED) -> Interval | None:
+    """Percentile bootstrap interval of the median of `values` (shape [n]); None when n < 2."""
+    arr = np.asarray(values, dtype=float)
+    if arr.size < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    return _interval(_resampled_medians(arr, rng, n_resamples), confidence)
+
+
+def speedup(baseline: Sequence[float], other: Sequence[float]) -> float:
+    """How many times faster `other` is than `baseline`: median(baseline) / median(other).
+
+    Both are time-to-target samples (shape [n_b] and [n_o]). nan when either
+    median is `inf` (not reached) or a sample is empty: no speedup exists then.
+    """
+    b, o = median(baseline), median(other)
+    if not (np.isfinite(b) and np.isfinite(o)) or o <= 0:
+        return float("nan")
+    return b / o
+
+
+def speedup_ci(baseline: Sequence[float], other: Sequence[float], confidence: float = CONFIDENCE,
+               n_resamples: int = N_RESAMPLES, seed: int = SEED) -> Interval | None:
+    """Interval of `speedup`, resampling each sample within itself; None when both have < 2 values."""
+    b, o = np.asarray(baseline, dtype=float), np.asarray(other, dtype=float)
+    if max(b.size, o.size) < 2 or min(b.size, o.size) == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    ratios = _ratios(_resampled_medians(b, rng, n_resamples), _resampled_medians(o, rng, n_resamples))
+    return _interval(ratios, confidence)
+
+
+def geometric_mean(values: Sequence[float]) -> float:
+    """exp(mean(log(values))) of positive finite values (shape [k]); nan when empty."""
+    arr = np.asarray(values, dtype=float)
+    if arr.size == 0:
+        return float("nan")
+    return float(np.exp(np.mean(np.log(arr))))
+
+
+def geomean_speedup(pairs: Sequence[tuple[Sequence[float], Sequence[float]]], confidence: float = CONFIDENCE,
+                    n_resamples: int = N_RESAMPLES, seed: int = SEED) -> tuple[float, Interval | None]:
+    """One suite figure: the geometric mean over tasks of per-task speedups, with its interval.
+
+    `pairs` holds one (baseline times, other times) per task, each of shape
+    [n_seeds]; callers pass only tasks whose medians are finite on both
+    sides. The interval comes from a stratified bootstrap: each resample
+    redraws the seeds of every task on each side, recomputes every speedup
+    and their geometric mean. A resample in which a task's median becomes
+    `inf` gives speedup 0 (other not reached) or `inf` (baseline not
+    reached); one where both become `inf` is left out. Returns (point,
+    interval); the interval is None when no task has two or more seeds.
+    """
+    point = geometric_mean([speedup(b, o) for b, o in pairs])
+    if not pairs or all(max(len(b), len(o)) < 2 for b, o in pairs):
+        return point, None
+    rng = np.random.default_rng(seed)
+    logs = np.zeros(n_resamples)
+    for b, o in pairs:
+        ratios = _ratios(_resampled_medians(np.asarray(b, dtype=float), rng, n_resamples),
+                         _resampled_medians(np.asarray(o, dtype=float), rng, n_resamples))
+        with np.errstate(divide="ignore"):
+            logs = logs + np.log(ratios)
+    return point, _interval(np.exp(logs / len(pairs)), confidence)
+
+
+def pareto_front(times: Sequence[float], qualities: Sequence[float], higher_is_better: bool) -> list[int]:
+    """Indices of the points no other point beats on both time (lower) and quality, sorted by time.
+
+    `times` and `qualities` have shape [n]; points with a nan are never on the front.
+    """
+    t = np.asarray(times, dtype=float)
+    q = np.asarray(qualities, dtype=float) * (1.0 if higher_is_better else -1.0)
+    order = [i for i in np.lexsort((-q, t)) if np.isfinite(t[i]) and not np.isnan(q[i])]
+    front, best = [], -np.inf
+    for i in order:
+        if q[i] > best:
+            front.append(int(i))
+            best = q[i]
+    return front
+
+
+def _median_rows(arr: np.ndarray) -> np.ndarray:
+    """Row medians of a 2-D array that may hold `inf` (np.median would give nan for inf - inf)."""
+    s = np.sort(arr, axis=1)
+    n = s.shape[1]
+    lo, hi = s[:, (n - 1) // 2], s[:, n // 2]
+    with np.errstate(invalid="ignore"):
+        return np.where(lo == hi, lo, (lo + hi) / 2)
+
+
+def _resampled_medians(arr: np.ndarray, rng: np.random.Generator, n_resamples: int) -> np.ndarray:
+    """Medians of `n_resamples` resamples with replacement of `arr` (shape [n]) -> shape [n_resamples]."""
+    idx = rng.integers(0, arr.size, size=(n_resamples, arr.size))
+    return _median_rows(arr[idx])
+
+
+def _ratios(baseline: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """baseline / other elementwise; inf/inf (neither reached) -> nan; x/inf -> 0; inf/x -> inf."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return baseline / other
+
+
+def _interval(samples: np.ndarray, confidence: float) -> Interval | None:
+    kept = samples[~np.isnan(samples)]
+    if kept.size == 0:
+        return None
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(kept, [alpha, 1 - alpha], method="inverted_cdf")
+    return float(lo), float(hi)
