@@ -142,6 +142,8 @@ def _numeric_keys(by: str) -> list[str]:
 def _render(tables: dict, notes: list[str], fmt: str) -> str:
     """Tables (and the speedup caveats under them) as Markdown, CSV blocks or one HTML page."""
     if fmt == "csv":
+        if len(tables) == 1:  # one table: plain CSV that any tool reads as is
+            return next(iter(tables.values())).to_csv(index=False)
         return "\n".join(f"# {name}\n{table.to_csv(index=False)}" for name, table in tables.items())
     if fmt == "html":
         from suite import report
