@@ -1,0 +1,162 @@
+"""Keyword spotting: one-second clip -> one of 12 classes (the MLPerf Tiny / Speech Commands task).
+
+The classes are the 10 Speech Commands keywords (yes, no, up, down, left, right,
+on, off, stop, go), "unknown" (any other word) and "silence" (background noise).
+Metric: accuracy. Log-mel features are computed on the device by the model's
+front end (`tasks._audio.LogMel`); SpecAugment masks are applied in training only.
+
+Datasets
+  smoke  96 clips synthesised with eSpeak NG on first use (cached in the data folder).
+  quick  `espeak_kws`: 8,400 clips synthesised with eSpeak NG (tasks/_speech_corpus.py):
+         8 English accents x ~95 voice variants, rates 120-230 wpm, pitch 20-80, random
+         gain and position in the 1 s window, white / pink / brown noise at 5-30 dB SNR or
+         none; split by voice (val / test voices are never heard in training). Built in
+         about a minute on 2 cores on first use, then read from the cache.
+  full   Speech Commands v2 (Warden 2018) through torchaudio's SPEECHCOMMANDS listing
+         (download when online), audio read with soundfile; validation_list.txt /
+         testing_list.txt define the splits; unknown words subsampled and silence cut from
+         _background_noise_ as in the TensorFlow / MLPerf Tiny recipe.
+
+Models
+  ds_cnn  (default) the MLPerf Tiny depthwise-separable CNN (64 channels, 4 DS blocks).
+  resnet  a res8-style residual CNN (Tang & Lin 2018), pooled early so it is cheap.
+
+Targets
+  quick  test accuracy >= 0.85: measured, see QUICK_TARGET's source.
+  full   test accuracy >= 0.90: MLPerf Tiny KWS closed-division quality target for DS-CNN
+         on 12-class Speech Commands v2 (reference reaches about 0.92).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from suite.data import TensorSource
+from suite.registry import register_task
+from suite.task import Budget, ProfileSpec, Recipe, Target, Task
+from tasks._audio import SAMPLE_RATE, LogMel, pad_clips
+from tasks._speech_corpus import KWS_LABELS, CorpusConfig, load_split
+
+N_CLASSES = len(KWS_LABELS)
+CORPORA = {"espeak_kws_smoke": CorpusConfig("kws", (48, 24, 24)),
+           "espeak_kws": CorpusConfig("kws", (6000, 1200, 1200))}
+
+
+def _bn_relu(conv: nn.Module, channels: int) -> nn.Sequential:
+    return nn.Sequential(conv, nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+
+
+class DSCNN(nn.Module):
+    """MLPerf Tiny DS-CNN: conv 10x4 stride 2, then depthwise 3x3 + pointwise 1x1 blocks, avg-pool, linear."""
+
+    def __init__(self, width: int = 64, blocks: int = 4, n_mels: int = 40, dropout: float = 0.2):
+        super().__init__()
+        self.frontend = LogMel(n_mels)
+        layers = [_bn_relu(nn.Conv2d(1, width, (10, 4), stride=2, padding=(5, 1), bias=False), width),
+                  nn.Dropout(dropout)]
+        for _ in range(blocks):
+            layers += [_bn_relu(nn.Conv2d(width, width, 3, padding=1, groups=width, bias=False), width),
+                       _bn_relu(nn.Conv2d(width, width, 1, bias=False), width)]
+        self.body = nn.Sequential(*layers, nn.Dropout(2 * dropout), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(width, N_CLASSES)
+
+    def forward(self, audio: torch.Tensor, augment: bool = False) -> torch.Tensor:
+        return self.head(self.body(self.frontend(audio, augment).unsqueeze(1)))
+
+
+class ResBlock(nn.Module):
+    def __init__(self, width: int):
+        super().__init__()
+        self.conv1 = _bn_relu(nn.Conv2d(width, width, 3, padding=1, bias=False), width)
+        self.conv2 = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.conv2(self.conv1(x)))
+
+
+class ResNetKWS(nn.Module):
+    """res8-style: conv 3x3, avg-pool (4, 3), residual blocks, global average pool, linear."""
+
+    def __init__(self, width: int = 45, blocks: int = 3, n_mels: int = 40):
+        super().__init__()
+        self.frontend = LogMel(n_mels)
+        self.body = nn.Sequential(_bn_relu(nn.Conv2d(1, width, 3, padding=1, bias=False), width),
+                                  nn.AvgPool2d((4, 3)), *[ResBlock(width) for _ in range(blocks)],
+                                  nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(width, N_CLASSES)
+
+    def forward(self, audio: torch.Tensor, augment: bool = False) -> torch.Tensor:
+        return self.head(self.body(self.frontend(audio, augment).unsqueeze(1)))
+
+
+def load_real(data_dir, split: str) -> tuple[list[np.ndarray], list[int], dict]:
+    from tasks._speech_real import read_speech_commands, speech_commands_listing
+
+    paths, labels = speech_commands_listing(data_dir, split)
+    clips, kept, skipped = read_speech_commands(paths)
+    return clips, [labels[i] for i in kept], {"source": "Speech Commands v2 (torchaudio listing)", **skipped}
+
+
+QUICK_TARGET = Target("test/accuracy", 0.85, True,
+                      "measured: ds_cnn on espeak_kws, 2 CPU cores (see README / issue #4 report)")
+
+
+@register_task
+class KeywordSpotting(Task):
+    name = "keyword_spotting"
+    version = 1
+    models = {"ds_cnn": DSCNN, "resnet": ResNetKWS}
+    default_model = "ds_cnn"
+    metrics = {"accuracy": True, "loss": False}
+    profiles = {
+        "smoke": ProfileSpec(
+            dataset="espeak_kws_smoke",
+            target=Target("test/accuracy", 0.5, True, "smoke check only: any working model passes"),
+            budget=Budget(max_steps=6, max_time_s=60, eval_every=3),
+            recipes={"ds_cnn": Recipe(batch_size=16, model_kwargs={"width": 16, "blocks": 1}),
+                     "resnet": Recipe(batch_size=16, model_kwargs={"width": 8, "blocks": 1})},
+        ),
+        "quick": ProfileSpec(
+            dataset="espeak_kws",
+            target=QUICK_TARGET,
+            budget=Budget(max_epochs=8, max_time_s=300, evals_per_epoch=1),
+            recipes={"ds_cnn": Recipe(batch_size=100, eval_batch_size=400, lr=3e-3, weight_decay=0.01),
+                     "resnet": Recipe(batch_size=100, eval_batch_size=400, lr=3e-3, weight_decay=0.01)},
+        ),
+        "full": ProfileSpec(
+            dataset="speech_commands_v2",
+            target=Target("test/accuracy", 0.90, True,
+                          "MLPerf Tiny v1.0 KWS quality target, DS-CNN on 12-class Speech Commands v2"),
+            budget=Budget(max_epochs=36, max_time_s=3600, evals_per_epoch=1),
+            recipes={"ds_cnn": Recipe(batch_size=100, eval_batch_size=1000, lr=5e-3, weight_decay=0.01),
+                     "resnet": Recipe(batch_size=100, eval_batch_size=1000, lr=5e-3, weight_decay=0.01)},
+        ),
+    }
+
+    def load(self, split: str) -> TensorSource:
+        if self.spec.dataset in CORPORA:
+            clips, plans, manifest = load_split(self.data_dir / "speech_keyword_spotting",
+                                                CORPORA[self.spec.dataset], split)
+            labels = [p["label"] for p in plans]
+            info = {"source": f"eSpeak NG {manifest['espeak_version']} ({manifest['route']} route)",
+                    "voices": len(manifest["voices"][split])}
+        else:
+            clips, labels, info = load_real(self.data_dir, split)
+        audio, lengths, short = pad_clips(clips, SAMPLE_RATE)
+        info = {**info, "short_clips_padded": short, "mean_clip_s": 1.0}
+        return TensorSource(info=info, audio=audio, y=torch.tensor(labels, dtype=torch.long))
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return F.cross_entropy(model(batch["audio"], augment=True), batch["y"])
+
+    def evaluate(self, model: nn.Module, source: TensorSource) -> dict[str, float]:
+        correct = torch.zeros((), device=next(model.parameters()).device)
+        loss_sum = torch.zeros((), device=correct.device)
+        for batch in source.batches(self.spec.recipe.eval_batch_size):
+            logits = model(batch["audio"]).float()
+            correct += (logits.argmax(1) == batch["y"]).sum()
+            loss_sum += F.cross_entropy(logits, batch["y"], reduction="sum")
+        n = max(1, len(source))
+        return {"accuracy": correct.item() / n, "loss": loss_sum.item() / n}
