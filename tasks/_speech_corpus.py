@@ -177,9 +177,10 @@ def _run_shard(kind: str, plans: list[dict], tmp: Path, i: int) -> tuple[str, li
     if done.returncode != 0:
         lines = (done.stderr.strip() or "no output").splitlines()
         raise DataError(f"speech synthesis worker failed: {lines[-1]}")
-    with np.load(out_path) as out:
-        ends = np.cumsum(out["lengths"])
-        return str(out["route"]), [out["audio"][e - n:e] for e, n in zip(ends, out["lengths"])]
+    with np.load(out_path) as out:  # each out[key] re-reads the file: read every array once
+        audio, lengths, route = out["audio"], out["lengths"], str(out["route"])
+    ends = np.cumsum(lengths)
+    return route, [audio[e - n:e] for e, n in zip(ends, lengths)]
 
 
 def synthesize(plans: list[dict], kind: str, tmp: Path) -> tuple[str, list[np.ndarray]]:
