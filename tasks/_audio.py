@@ -26,12 +26,13 @@ ALPHABET = " abcdefghijklmnopqrstuvwxyz'"  # CTC blank is index 0, these are 1..
 class LogMel(nn.Module):
     """int16 or float waveforms (batch, samples) -> normalised log-mel (batch, n_mels, frames)."""
 
-    def __init__(self, n_mels: int = 40, freq_mask: int = 8, time_mask: int = 20, masks: int = 2):
+    def __init__(self, n_mels: int = 40, freq_mask: int = 8, time_mask: int = 20, masks: int = 2,
+                 hop: int = HOP, win: int = WIN):
         super().__init__()
         import torchaudio
 
-        self.mel = torchaudio.transforms.MelSpectrogram(SAMPLE_RATE, n_fft=512, win_length=WIN, hop_length=HOP,
-                                                        n_mels=n_mels, power=2.0)
+        self.mel = torchaudio.transforms.MelSpectrogram(SAMPLE_RATE, n_fft=max(512, win), win_length=win,
+                                                        hop_length=hop, n_mels=n_mels, power=2.0)
         self.freq_masks = nn.ModuleList(torchaudio.transforms.FrequencyMasking(freq_mask, iid_masks=True)
                                         for _ in range(masks))
         self.time_masks = nn.ModuleList(torchaudio.transforms.TimeMasking(time_mask, iid_masks=True)
