@@ -24,15 +24,21 @@ ALPHABET = " abcdefghijklmnopqrstuvwxyz'"  # CTC blank is index 0, these are 1..
 
 
 class LogMel(nn.Module):
-    """int16 or float waveforms (batch, samples) -> normalised log-mel (batch, n_mels, frames)."""
+    """int16 or float waveforms (batch, samples) -> normalised log-mel (batch, n_mels, frames).
+
+    With `n_mfcc`, the log-mel bands are turned into that many MFCCs (a DCT), as MLPerf Tiny's KWS does.
+    """
 
     def __init__(self, n_mels: int = 40, freq_mask: int = 8, time_mask: int = 20, masks: int = 2,
-                 hop: int = HOP, win: int = WIN):
+                 hop: int = HOP, win: int = WIN, n_mfcc: int | None = None):
         super().__init__()
         import torchaudio
 
         self.mel = torchaudio.transforms.MelSpectrogram(SAMPLE_RATE, n_fft=max(512, win), win_length=win,
                                                         hop_length=hop, n_mels=n_mels, power=2.0)
+        dct = torchaudio.functional.create_dct(n_mfcc, n_mels, norm="ortho").T if n_mfcc else None
+        self.register_buffer("dct", dct, persistent=False)
+        freq_mask = min(freq_mask, max(1, (n_mfcc or n_mels) // 5))
         self.freq_masks = nn.ModuleList(torchaudio.transforms.FrequencyMasking(freq_mask, iid_masks=True)
                                         for _ in range(masks))
         self.time_masks = nn.ModuleList(torchaudio.transforms.TimeMasking(time_mask, iid_masks=True)
@@ -42,6 +48,8 @@ class LogMel(nn.Module):
         x = audio.float() / 32768.0 if audio.dtype == torch.int16 else audio.float()
         with torch.autocast(x.device.type, enabled=False):  # the FFT and log in float32
             feats = torch.log(self.mel(x) + 1e-6)
+            if self.dct is not None:
+                feats = torch.einsum("cm,bmt->bct", self.dct, feats)
             # Per-utterance normalisation: loudness and channel differ from clip to clip.
             feats = (feats - feats.mean(dim=(1, 2), keepdim=True)) / (feats.std(dim=(1, 2), keepdim=True) + 1e-5)
             if augment:
