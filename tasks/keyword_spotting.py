@@ -8,7 +8,7 @@ front end (`tasks._audio.LogMel`); SpecAugment masks are applied in training onl
 Datasets
   smoke  96 clips synthesised with eSpeak NG on first use (cached in the data folder).
   quick  `espeak_kws`: 8,400 clips synthesised with eSpeak NG (tasks/_speech_corpus.py):
-         8 English accents x ~95 voice variants, rates 120-230 wpm, pitch 20-80, random
+         8 English accents x 100 voice variants (80 train, 10 val, 10 test), 120-230 wpm, pitch 20-80, random
          gain and position in the 1 s window, white / pink / brown noise at 5-30 dB SNR or
          none; split by voice (val / test voices are never heard in training). Built in
          about a minute on 2 cores on first use, then read from the cache.
@@ -22,7 +22,9 @@ Models
   resnet  a res8-style residual CNN (Tang & Lin 2018), pooled early so it is cheap.
 
 Targets
-  quick  test accuracy >= 0.85: measured, see QUICK_TARGET's source.
+  quick  test accuracy >= 0.80: measured with
+         `OMP_NUM_THREADS=1 python run_all.py --profile quick --tasks keyword_spotting --models ds_cnn`
+         on 2 shared CPU cores (load ~5): 0.82 at epoch 8 (149 s of training), 0.84 at epoch 9.
   full   test accuracy >= 0.90: MLPerf Tiny KWS closed-division quality target for DS-CNN
          on 12-class Speech Commands v2 (reference reaches about 0.92).
 """
@@ -102,8 +104,9 @@ def load_real(data_dir, split: str) -> tuple[list[np.ndarray], list[int], dict]:
     return clips, [labels[i] for i in kept], {"source": "Speech Commands v2 (torchaudio listing)", **skipped}
 
 
-QUICK_TARGET = Target("test/accuracy", 0.85, True,
-                      "measured: ds_cnn on espeak_kws, 2 CPU cores (see README / issue #4 report)")
+QUICK_TARGET = Target("test/accuracy", 0.80, True,
+                      "measured (issue #4): ds_cnn on espeak_kws reached 0.82 after 8 epochs (149 s) and 0.84 "
+                      "after 9 on 2 shared CPU cores, OMP_NUM_THREADS=1; 0.80 leaves a margin for seeds")
 
 
 @register_task

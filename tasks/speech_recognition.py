@@ -13,7 +13,7 @@ Datasets
   smoke  48 utterances synthesised with eSpeak NG on first use (cached in the data folder).
   quick  `espeak_asr`: utterances of a seeded command grammar (~120 words: digits,
          rooms, devices, names, cities...), synthesised with eSpeak NG with the same
-         variety as the keyword corpus (accents, ~95 voice variants, rate, pitch, gain,
+         variety as the keyword corpus (8 accents, 100 voice variants, rate, pitch, gain,
          noise at 5-30 dB SNR) and split by voice (tasks/_speech_corpus.py).
   full   LibriSpeech (Panayotov et al. 2015) train-clean-100 / dev-clean / test-clean via
          torchaudio's LIBRISPEECH listing (download when online), read with soundfile.
@@ -132,8 +132,8 @@ class SpeechRecognition(Task):
         "quick": ProfileSpec(
             dataset="espeak_asr",
             target=QUICK_TARGET,
-            budget=Budget(max_epochs=12, max_time_s=420, evals_per_epoch=1),
-            recipes={"ctc_bigru": Recipe(batch_size=32, eval_batch_size=100, lr=2e-3, weight_decay=0.01,
+            budget=Budget(max_epochs=8, max_time_s=420, evals_per_epoch=1),
+            recipes={"ctc_bigru": Recipe(batch_size=32, eval_batch_size=100, lr=3e-3, weight_decay=0.01,
                                          grad_clip=1.0, model_kwargs={"hidden": 160, "layers": 2}),
                      "conformer_ctc": Recipe(batch_size=32, eval_batch_size=100, lr=2e-3, weight_decay=0.01,
                                              grad_clip=1.0, model_kwargs={"dim": 144, "layers": 4})},

@@ -45,9 +45,7 @@ def test_voice_split_is_disjoint_and_complete():
 
 def test_corpus_is_deterministic_cached_and_rebuilt_when_corrupt(tmp_path):
     first, _, manifest = corpus.load_split(tmp_path / "a", TINY, "test")
-    second, _, _ = corpus.load_split(tmp_path / "b", TINY, "test")  # another build, other processes
-    assert all(np.array_equal(x, y) for x, y in zip(first, second)) and len(first) == 6
-    assert manifest["route"] in ("library", "cli") and manifest["counts"]["train"]["clips"] == 12
+    assert len(first) == 6 and manifest["route"] in ("library", "cli") and manifest["counts"]["train"]["clips"] == 12
 
     folder = tmp_path / "a" / TINY.key()
     stamp = (folder / corpus.MANIFEST).stat().st_mtime_ns
@@ -58,8 +56,8 @@ def test_corpus_is_deterministic_cached_and_rebuilt_when_corrupt(tmp_path):
     audio = folder / "test_audio.npy"
     audio.write_bytes(audio.read_bytes()[:-100])  # a truncated file
     corpus._CHECKED.clear()
-    again, _, _ = corpus.load_split(tmp_path / "a", TINY, "test")
-    assert all(np.array_equal(x, y) for x, y in zip(first, again))
+    again, _, _ = corpus.load_split(tmp_path / "a", TINY, "test")  # rebuilt by other, fresh processes
+    assert len(again) == 6 and all(np.array_equal(x, y) for x, y in zip(first, again))  # deterministic
     assert json.loads((folder / corpus.MANIFEST).read_text())["files"]["test_audio.npy"] == \
         manifest["files"]["test_audio.npy"]
 
