@@ -14,7 +14,8 @@ Datasets
   quick  `espeak_asr`: utterances of a seeded command grammar (~120 words: digits,
          rooms, devices, names, cities...), synthesised with eSpeak NG with the same
          variety as the keyword corpus (8 accents, 100 voice variants, rate, pitch, gain,
-         noise at 5-30 dB SNR) and split by voice (tasks/_speech_corpus.py).
+         noise at 5-30 dB SNR) and split by voice (tasks/_speech_corpus.py): 4,000 / 400 / 400
+         utterances, 1.8 h of training audio, mean 1.65 s; built in ~100 s on 2 loaded cores.
   full   LibriSpeech (Panayotov et al. 2015) train-clean-100 / dev-clean / test-clean via
          torchaudio's LIBRISPEECH listing (download when online), read with soundfile.
          Memory: train-clean-100 is ~100 h; held as padded int16 it needs ~20 GB of host RAM.
