@@ -26,7 +26,7 @@ Targets
   quick  test accuracy >= 0.80: measured with
          `OMP_NUM_THREADS=1 python run_all.py --profile quick --tasks keyword_spotting --models ds_cnn`
          on 2 shared CPU cores (load ~5): 0.82 at epoch 8 (149 s of training), 0.84 at epoch 9.
-         resnet, same command with --models resnet: 0.87 at epoch 10 (193 s).
+         resnet, same command with --models resnet: 0.84 at epoch 6 (144 s), 0.87 at epoch 8 (193 s).
   full   test accuracy >= 0.90: the MLPerf Tiny KWS quality target (DS-CNN, 12-class Speech
          Commands v2).
 """
