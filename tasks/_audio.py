@@ -1,0 +1,166 @@
+"""The audio pipeline shared by the speech tasks: front end, text, CTC decoding, error rates.
+
+Audio is 16 kHz mono. Splits hold it as int16 PCM (half the memory of
+float32); the front end, the first module of every speech model, turns it
+into float32 and log-mel features on the device, inside the training step,
+so no per-item Python work happens while training. SpecAugment masks are
+applied only when the caller asks (the tasks' `loss`), never in evaluation.
+"""
+from __future__ import annotations
+
+import unicodedata
+
+import numpy as np
+import torch
+from torch import nn
+
+from suite.data import PaddedSource
+
+SAMPLE_RATE = 16_000
+HOP = 160  # 10 ms
+WIN = 400  # 25 ms
+MIN_SAMPLES = WIN  # shorter clips are zero-padded to one window (the front end's receptive field)
+ALPHABET = " abcdefghijklmnopqrstuvwxyz'"  # CTC blank is index 0, these are 1..28
+
+
+class LogMel(nn.Module):
+    """int16 or float waveforms (batch, samples) -> normalised log-mel (batch, n_mels, frames).
+
+    With `n_mfcc`, the log-mel bands are turned into that many MFCCs (a DCT), as MLPerf Tiny's KWS does.
+    """
+
+    def __init__(self, n_mels: int = 40, freq_mask: int = 8, time_mask: int = 20, masks: int = 2,
+                 hop: int = HOP, win: int = WIN, n_mfcc: int | None = None):
+        super().__init__()
+        import torchaudio
+
+        self.mel = torchaudio.transforms.MelSpectrogram(SAMPLE_RATE, n_fft=max(512, win), win_length=win,
+                                                        hop_length=hop, n_mels=n_mels, power=2.0)
+        dct = torchaudio.functional.create_dct(n_mfcc, n_mels, norm="ortho").T if n_mfcc else None
+        self.register_buffer("dct", dct, persistent=False)
+        freq_mask = min(freq_mask, max(1, (n_mfcc or n_mels) // 5))
+        self.freq_masks = nn.ModuleList(torchaudio.transforms.FrequencyMasking(freq_mask, iid_masks=True)
+                                        for _ in range(masks))
+        self.time_masks = nn.ModuleList(torchaudio.transforms.TimeMasking(time_mask, iid_masks=True)
+                                        for _ in range(masks))
+
+    def forward(self, audio: torch.Tensor, augment: bool = False) -> torch.Tensor:
+        x = audio.float() / 32768.0 if audio.dtype == torch.int16 else audio.float()
+        with torch.autocast(x.device.type, enabled=False):  # the FFT and log in float32
+            feats = torch.log(self.mel(x) + 1e-6)
+            if self.dct is not None:
+                feats = torch.einsum("cm,bmt->bct", self.dct, feats)
+            # Per-utterance normalisation: loudness and channel differ from clip to clip.
+            feats = (feats - feats.mean(dim=(1, 2), keepdim=True)) / (feats.std(dim=(1, 2), keepdim=True) + 1e-5)
+            if augment:
+                feats = feats.unsqueeze(1)  # iid masks want (batch, channel, freq, time)
+                for mask in (*self.freq_masks, *self.time_masks):
+                    feats = mask(feats)
+                feats = feats.squeeze(1)
+        return feats
+
+
+def frames(samples: torch.Tensor) -> torch.Tensor:
+    """Feature frames of clips of `samples` samples (MelSpectrogram is centred)."""
+    return samples // HOP + 1
+
+
+# -- text -------------------------------------------------------------------------
+def normalize_text(text: str) -> tuple[str, int]:
+    """Lower-case ASCII letters, apostrophe and single spaces; returns (text, characters dropped).
+
+    Accents are folded (é -> e); digits and punctuation are dropped, never crash.
+    """
+    folded = unicodedata.normalize("NFKD", text.lower()).encode("ascii", "ignore").decode()
+    kept = "".join(c if c in ALPHABET else (" " if c.isspace() or c in "-_" else "") for c in folded)
+    dropped = sum(1 for c in folded if c not in ALPHABET and not c.isspace() and c not in "-_")
+    dropped += len(text.lower()) - len(folded)  # characters with no ASCII form
+    return " ".join(kept.split()), dropped
+
+
+def encode(text: str) -> list[int]:
+    return [ALPHABET.index(c) + 1 for c in text]
+
+
+def decode(ids) -> str:
+    return "".join(ALPHABET[i - 1] for i in ids if 0 < i <= len(ALPHABET))
+
+
+def greedy_ctc(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> list[list[int]]:
+    """Best path per utterance: argmax per frame, repeats collapsed, blanks removed.
+
+    log_probs: (batch, frames, classes); lengths: valid frames per utterance.
+    """
+    best = log_probs.argmax(-1).cpu()
+    out = []
+    for row, n in zip(best, lengths.cpu().tolist()):
+        row = row[:n]
+        keep = torch.ones_like(row, dtype=torch.bool)
+        keep[1:] = row[1:] != row[:-1]
+        out.append([int(t) for t in row[keep & (row != blank)]])
+    return out
+
+
+def edit_distance(ref: list, hyp: list) -> int:
+    """Levenshtein distance (substitutions, insertions, deletions all cost 1)."""
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i] + [0] * len(hyp)
+        for j, h in enumerate(hyp, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
+        prev = cur
+    return prev[-1]
+
+
+def error_rates(refs: list[str], hyps: list[str]) -> dict[str, float]:
+    """Corpus WER and CER: total edits over total reference words / characters (spaces included)."""
+    word_edits = sum(edit_distance(r.split(), h.split()) for r, h in zip(refs, hyps))
+    char_edits = sum(edit_distance(list(r), list(h)) for r, h in zip(refs, hyps))
+    words = sum(len(r.split()) for r in refs)
+    chars = sum(len(r) for r in refs)
+    return {"wer": word_edits / max(1, words), "cer": char_edits / max(1, chars)}
+
+
+# -- splits -----------------------------------------------------------------------
+def pad_clips(clips: list[np.ndarray], length: int | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """int16 clips -> (padded (n, length) tensor, true lengths, clips padded up to MIN_SAMPLES).
+
+    `length` fixes the width (clips cut or zero-padded to it); else the longest clip sets it.
+    Empty and too-short clips are zero-padded to one analysis window instead of crashing the FFT.
+    """
+    lengths = np.array([max(len(c), MIN_SAMPLES) for c in clips], np.int64)
+    short = int(sum(len(c) < MIN_SAMPLES for c in clips))
+    width = length or int(lengths.max(initial=MIN_SAMPLES))
+    out = np.zeros((len(clips), width), np.int16)
+    for i, c in enumerate(clips):
+        out[i, : min(len(c), width)] = c[:width]
+    return torch.from_numpy(out), torch.from_numpy(np.minimum(lengths, width)), short
+
+
+def transcript_source(clips: list[np.ndarray], texts: list[str], info: dict) -> PaddedSource:
+    """An ASR split: audio padded by length, transcripts as label ids padded with 0.
+
+    Transcripts are normalised to the alphabet; a transcript left empty, or too long for
+    its clip (more characters than feature frames / 4, the models' subsampling), is dropped
+    and counted in `info`.
+    """
+    keep_clips, targets, dropped_chars, dropped = [], [], 0, {"empty_transcript": 0, "transcript_too_long": 0}
+    for clip, text in zip(clips, texts):
+        norm, lost = normalize_text(text)
+        dropped_chars += lost
+        if not norm:
+            dropped["empty_transcript"] += 1
+        elif len(norm) > int(frames(torch.tensor(max(len(clip), MIN_SAMPLES)))) // 4:
+            dropped["transcript_too_long"] += 1
+        else:
+            keep_clips.append(clip)
+            targets.append(encode(norm))
+    audio, lengths, short = pad_clips(keep_clips)
+    width = max((len(t) for t in targets), default=1)
+    target = torch.zeros(len(targets), width, dtype=torch.long)
+    for i, t in enumerate(targets):
+        target[i, : len(t)] = torch.tensor(t)
+    info = {**info, **dropped, "chars_outside_alphabet": dropped_chars, "short_clips_padded": short,
+            "audio_hours": round(float(lengths.sum()) / SAMPLE_RATE / 3600, 4)}
+    return PaddedSource(lengths, padded=("audio",), info=info, audio=audio, target=target,
+                        target_lengths=torch.tensor([len(t) for t in targets], dtype=torch.long))

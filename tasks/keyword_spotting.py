@@ -1,0 +1,170 @@
+"""Keyword spotting: one-second clip -> one of 12 classes (the MLPerf Tiny / Speech Commands task).
+
+The classes are the 10 Speech Commands keywords (yes, no, up, down, left, right,
+on, off, stop, go), "unknown" (any other word) and "silence" (background noise).
+Metric: accuracy. Features (log-mel; 10 MFCCs for DS-CNN, as in MLPerf Tiny) are
+computed on the device by the model's front end (`tasks._audio.LogMel`), 40 ms windows
+every 20 ms; SpecAugment masks are applied in training only.
+
+Datasets
+  smoke  96 clips synthesised with eSpeak NG on first use (cached in the data folder).
+  quick  `espeak_kws`: 8,400 clips synthesised with eSpeak NG (tasks/_speech_corpus.py):
+         8 English accents x 100 voice variants (80 train, 10 val, 10 test), 120-230 words
+         a minute, pitch 20-80, random gain and position in the 1 s window, white / pink / brown noise at 5-30 dB SNR or
+         none; split by voice (val / test voices are never heard in training): 6,000 / 1,200 /
+         1,200 clips, balanced classes. Built in 46 s on 2 loaded cores on first use, then cached.
+  full   Speech Commands v2 (Warden 2018) through torchaudio's SPEECHCOMMANDS listing
+         (download when online), audio read with soundfile; validation_list.txt /
+         testing_list.txt define the splits; unknown words subsampled and silence cut from
+         _background_noise_ as in the TensorFlow / MLPerf Tiny recipe.
+
+Models
+  ds_cnn  (default) the MLPerf Tiny depthwise-separable CNN (64 channels, 4 DS blocks).
+  resnet  a res8-style residual CNN (Tang & Lin 2018), pooled early so it is cheap.
+
+Targets
+  quick  test accuracy >= 0.80: measured with
+         `OMP_NUM_THREADS=1 python run_all.py --profile quick --tasks keyword_spotting --models ds_cnn`
+         on 2 shared CPU cores (load ~5): 0.82 at epoch 8 (149 s of training), 0.84 at epoch 9.
+         resnet, same command with --models resnet: 0.84 at epoch 6 (144 s), 0.87 at epoch 8 (193 s).
+  full   test accuracy >= 0.90: the MLPerf Tiny KWS quality target (DS-CNN, 12-class Speech
+         Commands v2).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from suite.data import TensorSource
+from suite.registry import register_task
+from suite.task import Budget, ProfileSpec, Recipe, Target, Task
+from tasks._audio import SAMPLE_RATE, LogMel, pad_clips
+from tasks._speech_corpus import KWS_LABELS, CorpusConfig, load_split
+
+N_CLASSES = len(KWS_LABELS)
+# MLPerf Tiny's framing: 40 ms windows every 20 ms, 49-51 frames per second of audio.
+KWS_FRAMES = {"hop": 320, "win": 640}
+CORPORA = {"espeak_kws_smoke": CorpusConfig("kws", (48, 24, 24)),
+           "espeak_kws": CorpusConfig("kws", (6000, 1200, 1200))}
+
+
+def _bn_relu(conv: nn.Module, channels: int) -> nn.Sequential:
+    return nn.Sequential(conv, nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+
+
+class DSCNN(nn.Module):
+    """MLPerf Tiny DS-CNN on 10 MFCCs x 51 frames: conv 10x4 stride 2, depthwise 3x3 + pointwise 1x1
+    blocks, average pool, linear (about 23k parameters)."""
+
+    def __init__(self, width: int = 64, blocks: int = 4, n_mfcc: int = 10, dropout: float = 0.2):
+        super().__init__()
+        self.frontend = LogMel(40, time_mask=10, n_mfcc=n_mfcc, **KWS_FRAMES)
+        layers = [_bn_relu(nn.Conv2d(1, width, (10, 4), stride=2, padding=(5, 1), bias=False), width),
+                  nn.Dropout(dropout)]
+        for _ in range(blocks):
+            layers += [_bn_relu(nn.Conv2d(width, width, 3, padding=1, groups=width, bias=False), width),
+                       _bn_relu(nn.Conv2d(width, width, 1, bias=False), width)]
+        self.body = nn.Sequential(*layers, nn.Dropout(2 * dropout), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(width, N_CLASSES)
+
+    def forward(self, audio: torch.Tensor, augment: bool = False) -> torch.Tensor:
+        return self.head(self.body(self.frontend(audio, augment).unsqueeze(1)))
+
+
+class ResBlock(nn.Module):
+    def __init__(self, width: int):
+        super().__init__()
+        self.conv1 = _bn_relu(nn.Conv2d(width, width, 3, padding=1, bias=False), width)
+        self.conv2 = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.conv2(self.conv1(x)))
+
+
+class ResNetKWS(nn.Module):
+    """res8-style (45 channels there, 32 here): conv 3x3, avg-pool (4, 3), residual blocks, avg-pool, linear."""
+
+    def __init__(self, width: int = 32, blocks: int = 3, n_mels: int = 40):
+        super().__init__()
+        self.frontend = LogMel(n_mels, time_mask=10, **KWS_FRAMES)
+        self.body = nn.Sequential(_bn_relu(nn.Conv2d(1, width, 3, padding=1, bias=False), width),
+                                  nn.AvgPool2d((4, 3)), *[ResBlock(width) for _ in range(blocks)],
+                                  nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(width, N_CLASSES)
+
+    def forward(self, audio: torch.Tensor, augment: bool = False) -> torch.Tensor:
+        return self.head(self.body(self.frontend(audio, augment).unsqueeze(1)))
+
+
+def load_real(data_dir, split: str) -> tuple[list[np.ndarray], list[int], dict]:
+    from tasks._speech_real import read_speech_commands, speech_commands_listing
+
+    paths, labels = speech_commands_listing(data_dir, split)
+    clips, kept, skipped = read_speech_commands(paths)
+    return clips, [labels[i] for i in kept], {"source": "Speech Commands v2 (torchaudio listing)", **skipped}
+
+
+QUICK_TARGET = Target("test/accuracy", 0.80, True,
+                      "measured (issue #4): ds_cnn on espeak_kws reached 0.82 after 8 epochs (149 s) and 0.84 "
+                      "after 9 on 2 shared CPU cores, OMP_NUM_THREADS=1; 0.80 leaves a margin for seeds")
+
+
+@register_task
+class KeywordSpotting(Task):
+    name = "keyword_spotting"
+    version = 1
+    models = {"ds_cnn": DSCNN, "resnet": ResNetKWS}
+    default_model = "ds_cnn"
+    metrics = {"accuracy": True, "loss": False}
+    profiles = {
+        "smoke": ProfileSpec(
+            dataset="espeak_kws_smoke",
+            target=Target("test/accuracy", 0.5, True, "smoke check only: any working model passes"),
+            budget=Budget(max_steps=6, max_time_s=60, eval_every=3),
+            recipes={"ds_cnn": Recipe(batch_size=16, model_kwargs={"width": 16, "blocks": 1}),
+                     "resnet": Recipe(batch_size=16, model_kwargs={"width": 8, "blocks": 1})},
+        ),
+        "quick": ProfileSpec(
+            dataset="espeak_kws",
+            target=QUICK_TARGET,
+            budget=Budget(max_epochs=10, max_time_s=300, evals_per_epoch=1),
+            recipes={"ds_cnn": Recipe(batch_size=100, eval_batch_size=400, lr=3e-3, weight_decay=0.01),
+                     "resnet": Recipe(batch_size=100, eval_batch_size=400, lr=3e-3, weight_decay=0.01)},
+        ),
+        "full": ProfileSpec(
+            dataset="speech_commands_v2",
+            target=Target("test/accuracy", 0.90, True,
+                          "MLPerf Tiny v1.0 KWS quality target, DS-CNN on 12-class Speech Commands v2"),
+            budget=Budget(max_epochs=36, max_time_s=3600, evals_per_epoch=1),
+            recipes={"ds_cnn": Recipe(batch_size=100, eval_batch_size=1000, lr=5e-3, weight_decay=0.01),
+                     "resnet": Recipe(batch_size=100, eval_batch_size=1000, lr=5e-3, weight_decay=0.01)},
+        ),
+    }
+
+    def load(self, split: str) -> TensorSource:
+        if self.spec.dataset in CORPORA:
+            clips, plans, manifest = load_split(self.data_dir / "speech_keyword_spotting",
+                                                CORPORA[self.spec.dataset], split)
+            labels = [p["label"] for p in plans]
+            info = {"source": f"eSpeak NG {manifest['espeak_version']} ({manifest['route']} route)",
+                    "voices": len(manifest["voices"][split])}
+        else:
+            clips, labels, info = load_real(self.data_dir, split)
+        audio, lengths, short = pad_clips(clips, SAMPLE_RATE)
+        info = {**info, "short_clips_padded": short, "mean_clip_s": 1.0}
+        return TensorSource(info=info, audio=audio, y=torch.tensor(labels, dtype=torch.long))
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return F.cross_entropy(model(batch["audio"], augment=True), batch["y"])
+
+    def evaluate(self, model: nn.Module, source: TensorSource) -> dict[str, float]:
+        correct = torch.zeros((), device=next(model.parameters()).device)
+        loss_sum = torch.zeros((), device=correct.device)
+        for batch in source.batches(self.spec.recipe.eval_batch_size):
+            logits = model(batch["audio"]).float()
+            correct += (logits.argmax(1) == batch["y"]).sum()
+            loss_sum += F.cross_entropy(logits, batch["y"], reduction="sum")
+        n = max(1, len(source))
+        return {"accuracy": correct.item() / n, "loss": loss_sum.item() / n}
