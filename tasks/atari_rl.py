@@ -20,9 +20,15 @@ every `eval_every` env steps; time-to-target in seconds and env steps;
 throughput in env steps/s.
 
 Targets
-  quick  eval/return >= QUICK_TARGET, measured here (see below).
-  full   eval/return >= 400: CleanRL's ppo_atari reaches about 416 on Breakout in 10M steps
-         (Huang et al. 2022, CleanRL docs, ppo_atari benchmark); Nature DQN 401.2 (Mnih et al. 2015).
+  quick  eval/return >= 6.0. Measured on 2 CPU cores shared with three other jobs (load ~4.5):
+         `python run_all.py --profile quick --tasks atari_rl --models ppo_cnn --device cpu`
+         evaluated 4.12, 4.38, 4.94, 6.44 at 100k..400k env steps (6.44 after 58 s of train
+         time, ~6.3-7.2k env steps/s), then stayed near 6.4-6.5 up to 1.7M steps (300 s cap):
+         MinAtar Breakout's first plateau. The issue's SB3 PPO (MlpPolicy, 8 envs, n_steps 128)
+         reached ~6 after 1M steps / 81 s. About 1 minute of training, 2 with evaluations.
+  full   eval/return >= 400 on Breakout at 10M env steps (40M frames): CleanRL's ppo_atari
+         benchmark reports about 400+ (docs.cleanrl.dev, PPO Atari results); Nature DQN 401.2
+         (Mnih et al. 2015). Not run here (needs a GPU and hours).
 """
 from __future__ import annotations
 
@@ -80,16 +86,18 @@ def minatar_env(env_id: str, evaluation: bool) -> gym.Env:
     return gym.wrappers.TimeLimit(env, MINATAR_EVAL_STEPS) if evaluation else env
 
 
-# Quick target: measured with `python -m suite.cli run atari_rl --profile quick` (see the task's README entry).
-QUICK_TARGET = Target("eval/return", 10.0, True,
-                      "measured: dlbench PPO (ppo_cnn) on 2 CPU cores reaches it in about 2 minutes")
+QUICK_TARGET = Target("eval/return", 6.0, True,
+                      "measured 2026-11-24: ppo_cnn reached 6.44 after 400k env steps / 58 s train time on 2 shared "
+                      "CPU cores (python run_all.py --profile quick --tasks atari_rl --device cpu); "
+                      "the issue's SB3 PPO reference: ~6 after 1M steps / 81 s")
 
 SMOKE_PPO = PPOConfig(num_envs=4, num_steps=64, num_minibatches=2, update_epochs=2, eval_envs=4, eval_episodes=4,
                       torch_threads=1)
 SMOKE_DQN = DQNConfig(num_envs=4, buffer_size=2_000, learning_starts=512, target_network_frequency=256,
                       exploration_fraction=0.5, eval_envs=4, eval_episodes=4, torch_threads=1)
-QUICK_PPO = PPOConfig(num_envs=16, num_steps=64, num_minibatches=4, update_epochs=4, lr=1e-3, ent_coef=0.01,
-                      clip_coef=0.2, gamma=0.99, eval_envs=8, eval_episodes=16, torch_threads=1)
+# Many envs, short rollouts, few updates per sample: on 2 CPU cores acting is cheap and updates are not.
+QUICK_PPO = PPOConfig(num_envs=32, num_steps=32, num_minibatches=2, update_epochs=2, lr=1e-3, clip_coef=0.2,
+                      eval_envs=8, eval_episodes=16, torch_threads=1)
 QUICK_DQN = DQNConfig(num_envs=4, buffer_size=100_000, lr=3e-4, learning_starts=5_000, train_frequency=1,
                       target_network_frequency=1_000, end_e=0.05, exploration_fraction=0.2, eval_envs=8,
                       eval_episodes=16, torch_threads=1)
@@ -116,14 +124,14 @@ class AtariRL(Task):
         "quick": ProfileSpec(
             dataset=MINATAR,
             target=QUICK_TARGET,
-            budget=Budget(max_env_steps=3_000_000, max_time_s=300, eval_every=100_000),
+            budget=Budget(max_env_steps=3_000_000, max_time_s=300, eval_every=50_000),
             recipes={"ppo_cnn": Recipe(algo=QUICK_PPO), "dqn_cnn": Recipe(algo=QUICK_DQN)},
             eval_splits=("eval",),
         ),
         "full": ProfileSpec(
             dataset=ALE,
             target=Target("eval/return", 400.0, True,
-                          "CleanRL ppo_atari Breakout ~416 at 10M steps (Huang et al. 2022); "
+                          "CleanRL ppo_atari Breakout benchmark, 10M steps (docs.cleanrl.dev); "
                           "Nature DQN 401.2 (Mnih et al. 2015)"),
             budget=Budget(max_env_steps=10_000_000, max_time_s=4 * 3600, eval_every=500_000),
             recipes={"ppo_cnn": Recipe(algo=FULL_PPO), "dqn_cnn": Recipe(algo=FULL_DQN)},

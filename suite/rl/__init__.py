@@ -34,7 +34,7 @@ from suite.rl.dqn import DQNConfig, train_dqn
 from suite.rl.ppo import PPOConfig, train_ppo
 from suite.task import Task
 
-__all__ = ["DQNConfig", "PPOConfig", "train_rl"]
+__all__ = ["DQNConfig", "PPOConfig", "cpu_threads", "train_rl"]
 
 
 def train_rl(task: Task, ctx: RunContext) -> TrainResult:

@@ -37,7 +37,8 @@ class RLRun:
         self.algo = task.spec.recipe.algo
         self.eval_every = max(steps_per_iteration, budget.eval_every or self.total // 10)
         self.max_time_s = ctx.max_time_s or budget.max_time_s
-        self.eval_envs = make_vector_env(task.make_env, self.algo.eval_envs, evaluation=True)
+        self.eval_envs = make_vector_env(task.make_env, self.algo.eval_envs, evaluation=True,
+                                         asynchronous=self.algo.asynchronous)
         self.result = TrainResult(params=sum(p.numel() for p in model.parameters()))
         self.tracker = EvalTracker(task.spec.target, self.result)
         self.clock = SegmentClock(ctx.device)
