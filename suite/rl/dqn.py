@@ -1,0 +1,146 @@
+"""DQN with a replay buffer, a target network and a linear epsilon schedule (Mnih et al. 2015),
+Double DQN targets by default (van Hasselt et al. 2016); after CleanRL's `dqn_atari.py`.
+
+One iteration is one step of all `num_envs` environments; every
+`train_frequency` iterations after `learning_starts` env steps, one gradient
+step on a minibatch sampled from the buffer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from suite.context import RunContext, TrainResult
+from suite.errors import ConfigError
+from suite.rl.common import RLRun
+from suite.rl.envs import final_obs, make_vector_env
+from suite.rl.networks import discrete_actions
+from suite.task import Task
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    """DQN hyper-parameters; defaults are CleanRL's Atari recipe (buffer 100k to fit in memory)."""
+
+    num_envs: int = 1
+    asynchronous: bool = False
+    buffer_size: int = 100_000
+    lr: float = 1e-4
+    gamma: float = 0.99
+    batch_size: int = 32
+    learning_starts: int = 80_000  # env steps of random play before learning
+    train_frequency: int = 4  # iterations between gradient steps
+    target_network_frequency: int = 1000  # env steps between target-network copies
+    start_e: float = 1.0
+    end_e: float = 0.01
+    exploration_fraction: float = 0.10  # fraction of the budget over which epsilon decays
+    double: bool = True  # Double DQN: the online net picks the next action, the target net values it
+    max_grad_norm: float = 10.0
+    eval_envs: int = 8
+    eval_episodes: int = 16  # episodes per evaluation
+    torch_threads: int | None = None  # CPU threads for torch during the run (None: leave as is)
+
+    def __post_init__(self) -> None:
+        for name in ("num_envs", "buffer_size", "batch_size", "train_frequency", "target_network_frequency",
+                     "eval_envs", "eval_episodes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"dqn.{name}", getattr(self, name), "must be >= 1")
+        if not 0.0 <= self.end_e <= self.start_e <= 1.0:
+            raise ConfigError("dqn.start_e/end_e", (self.start_e, self.end_e), "need 0 <= end_e <= start_e <= 1")
+
+
+class ReplayBuffer:
+    """A circular buffer of transitions held as tensors (observations keep their own dtype)."""
+
+    def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype: torch.dtype, device: torch.device):
+        self.capacity, self.size, self.pos = capacity, 0, 0
+        self.obs = torch.zeros((capacity, *obs_shape), dtype=obs_dtype, device=device)
+        self.next_obs = torch.zeros_like(self.obs)
+        self.actions = torch.zeros(capacity, dtype=torch.long, device=device)
+        self.rewards = torch.zeros(capacity, device=device)
+        self.dones = torch.zeros(capacity, device=device)  # terminated only: truncation still bootstraps
+
+    def add(self, obs, actions, rewards, next_obs, dones) -> None:
+        """Append a batch of transitions (one per environment), overwriting the oldest."""
+        n = len(actions)
+        index = (self.pos + torch.arange(n)) % self.capacity
+        for store, value in ((self.obs, obs), (self.next_obs, next_obs), (self.actions, actions),
+                             (self.rewards, rewards), (self.dones, dones)):
+            store[index.to(store.device)] = torch.as_tensor(value, device=store.device).to(store.dtype)
+        self.pos = (self.pos + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+
+    def sample(self, batch_size: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        index = torch.randint(0, self.size, (batch_size,), generator=generator).to(self.obs.device)
+        return {"obs": self.obs[index], "actions": self.actions[index], "rewards": self.rewards[index],
+                "next_obs": self.next_obs[index], "dones": self.dones[index]}
+
+
+def epsilon(cfg: DQNConfig, env_steps: int, total: int) -> float:
+    """Linear decay from start_e to end_e over `exploration_fraction` of the budget."""
+    span = max(1.0, cfg.exploration_fraction * total)
+    return max(cfg.end_e, cfg.start_e + (cfg.end_e - cfg.start_e) * env_steps / span)
+
+
+def td_loss(model: nn.Module, target: nn.Module, batch: dict[str, torch.Tensor], cfg: DQNConfig) -> torch.Tensor:
+    with torch.no_grad():
+        next_q = target(batch["next_obs"])
+        if cfg.double:
+            best = model(batch["next_obs"]).argmax(-1, keepdim=True)
+            next_value = next_q.gather(1, best).squeeze(1)
+        else:
+            next_value = next_q.max(-1).values
+        td_target = batch["rewards"] + cfg.gamma * next_value * (1.0 - batch["dones"])
+    q = model(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
+    return F.smooth_l1_loss(q, td_target)
+
+
+def train_dqn(task: Task, ctx: RunContext) -> TrainResult:
+    cfg: DQNConfig = task.spec.recipe.algo
+    device = ctx.device
+    envs = make_vector_env(task.make_env, cfg.num_envs, asynchronous=cfg.asynchronous)
+    try:
+        discrete_actions(envs.single_action_space, "DQN")
+        model = task.build_model(envs.single_observation_space, envs.single_action_space).to(device)
+        target = task.build_model(envs.single_observation_space, envs.single_action_space).to(device)
+        target.load_state_dict(model.state_dict())
+        first_update = cfg.learning_starts + cfg.num_envs * cfg.train_frequency
+        run = RLRun(task, ctx, model, cfg.num_envs, first_update, "learning_starts + one DQN update")
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        space = envs.single_observation_space
+        obs_dtype = torch.from_numpy(np.zeros(1, dtype=space.dtype)).dtype
+        buffer = ReplayBuffer(cfg.buffer_size, space.shape, obs_dtype, device)
+        rng = np.random.default_rng(ctx.seed)
+        obs, _ = envs.reset(seed=ctx.seed)
+        since_target, iteration = 0, 0
+        run.start()
+        while True:
+            iteration += 1
+            if rng.random() < epsilon(cfg, run.env_steps, run.total):
+                actions = rng.integers(0, envs.single_action_space.n, size=cfg.num_envs)
+            else:
+                with torch.no_grad():
+                    actions = model.greedy(torch.as_tensor(obs, device=device)).cpu().numpy()
+            next_obs, rewards, terminated, truncated, infos = envs.step(actions)
+            buffer.add(obs, actions, rewards, final_obs(next_obs, infos, terminated | truncated), terminated)
+            obs = next_obs
+            loss = None
+            if run.env_steps >= cfg.learning_starts and iteration % cfg.train_frequency == 0:
+                loss = td_loss(model, target, buffer.sample(cfg.batch_size, ctx.generator), cfg)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+            since_target += cfg.num_envs
+            if since_target >= cfg.target_network_frequency:
+                target.load_state_dict(model.state_dict())
+                since_target = 0
+            if run.step(cfg.num_envs, loss):
+                break
+        return run.finish()
+    finally:
+        envs.close()

@@ -1,0 +1,68 @@
+"""Environments: gymnasium ids made with helpful errors, vectorised the same way for every algorithm.
+
+Vector environments reset a finished sub-environment in the SAME step
+(`AutoresetMode.SAME_STEP`): the observation returned is the new episode's
+first one and the last one of the finished episode is in
+`info["final_obs"]`, which PPO (bootstrapping truncated episodes) and DQN
+(the replay transition's next state) both need.
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable
+
+import gymnasium as gym
+import numpy as np
+
+from suite.errors import ConfigError
+
+SAME_STEP = gym.vector.AutoresetMode.SAME_STEP
+
+
+def register_families() -> None:
+    """Make the MinAtar and ALE ids known to gymnasium (both are optional imports)."""
+    try:
+        import minatar.gym
+
+        if "MinAtar/Breakout-v1" not in gym.registry:
+            minatar.gym.register_envs()
+    except ImportError:
+        pass
+    try:
+        import ale_py
+
+        ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
+        gym.register_envs(ale_py)
+    except ImportError:
+        pass
+
+
+def make(env_id: str, **kwargs) -> gym.Env:
+    """`gymnasium.make(env_id)` with a one-line ConfigError for an id that does not exist."""
+    register_families()
+    if env_id not in gym.registry:
+        close = [k for k in gym.registry if env_id.split("/")[-1].split("-")[0].lower() in k.lower()][:5]
+        raise ConfigError("env_id", env_id, f"not a registered gymnasium id (close: {close or 'none'}); "
+                          "install the rl extra (pip install 'dlbench[rl]') or fix the name")
+    return gym.make(env_id, disable_env_checker=True, **kwargs)
+
+
+def make_vector_env(make_env: Callable[[bool], gym.Env], num_envs: int, evaluation: bool = False,
+                    asynchronous: bool = False) -> gym.vector.VectorEnv:
+    """`num_envs` copies of `make_env(evaluation)` in one vector env (Async = one process each)."""
+    if num_envs < 1:
+        raise ConfigError("num_envs", num_envs, "must be >= 1")
+    fns = [partial(make_env, evaluation) for _ in range(num_envs)]
+    if asynchronous:
+        return gym.vector.AsyncVectorEnv(fns, autoreset_mode=SAME_STEP)
+    return gym.vector.SyncVectorEnv(fns, autoreset_mode=SAME_STEP)
+
+
+def final_obs(next_obs: np.ndarray, infos: dict, ended: np.ndarray) -> np.ndarray:
+    """The true last observations: `next_obs` with finished sub-envs' final obs put back."""
+    if not ended.any():
+        return next_obs
+    out = next_obs.copy()
+    for i in np.flatnonzero(ended):
+        out[i] = infos["final_obs"][i]
+    return out

@@ -1,0 +1,155 @@
+"""PPO with the clipped objective and GAE (Schulman et al. 2017), after CleanRL's `ppo_atari.py`.
+
+One iteration: `num_envs x num_steps` environment steps with the current
+policy, advantages by GAE, then `update_epochs` passes over the rollout in
+`num_minibatches` shuffled minibatches. Truncated episodes are bootstrapped
+with the value of their last observation; terminated ones are not.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from suite.context import RunContext, TrainResult
+from suite.errors import ConfigError
+from suite.rl.common import RLRun
+from suite.rl.envs import final_obs, make_vector_env
+from suite.rl.networks import discrete_actions
+from suite.task import Task
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """PPO hyper-parameters; defaults are CleanRL's Atari recipe."""
+
+    num_envs: int = 8  # training environments stepped together
+    num_steps: int = 128  # steps per environment per rollout
+    asynchronous: bool = False  # one process per env (worth it for slow envs such as ALE)
+    lr: float = 2.5e-4
+    anneal_lr: bool = True  # learning rate decays linearly to 0 over the budget
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    num_minibatches: int = 4
+    update_epochs: int = 4
+    clip_coef: float = 0.1
+    clip_vloss: bool = True
+    norm_adv: bool = True
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    eval_envs: int = 8  # evaluation environments (greedy play, unclipped rewards)
+    eval_episodes: int = 16  # episodes per evaluation
+    torch_threads: int | None = None  # CPU threads for torch during the run (None: leave as is)
+
+    def __post_init__(self) -> None:
+        for name in ("num_envs", "num_steps", "num_minibatches", "update_epochs", "eval_envs", "eval_episodes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"ppo.{name}", getattr(self, name), "must be >= 1")
+        if (self.num_envs * self.num_steps) % self.num_minibatches:
+            raise ConfigError("ppo.num_minibatches", self.num_minibatches,
+                              f"must divide num_envs x num_steps = {self.num_envs * self.num_steps}")
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, ends: torch.Tensor, next_value: torch.Tensor,
+        gamma: float, gae_lambda: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimates and returns.
+
+    rewards, values, ends: [T, N]; ends[t] = 1 where the episode ended at step t
+    (its reward already includes any truncation bootstrap); next_value: [N],
+    the value of the observation after the last step. Returns (advantages, returns), [T, N].
+    """
+    advantages = torch.zeros_like(rewards)
+    last = torch.zeros_like(next_value)
+    for t in reversed(range(rewards.shape[0])):
+        following = next_value if t == rewards.shape[0] - 1 else values[t + 1]
+        alive = 1.0 - ends[t]
+        delta = rewards[t] + gamma * following * alive - values[t]
+        last = delta + gamma * gae_lambda * alive * last
+        advantages[t] = last
+    return advantages, advantages + values
+
+
+def ppo_loss(model: nn.Module, cfg: PPOConfig, obs, actions, old_logprobs, advantages, returns, old_values):
+    """The clipped surrogate + value + entropy loss of one minibatch."""
+    logits, values = model(obs)
+    dist = torch.distributions.Categorical(logits=logits)
+    logratio = dist.log_prob(actions) - old_logprobs
+    ratio = logratio.exp()
+    if cfg.norm_adv:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    pg_loss = torch.max(-advantages * ratio, -advantages * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
+    v_loss = (values - returns) ** 2
+    if cfg.clip_vloss:
+        clipped = old_values + (values - old_values).clamp(-cfg.clip_coef, cfg.clip_coef)
+        v_loss = torch.max(v_loss, (clipped - returns) ** 2)
+    return pg_loss + cfg.vf_coef * 0.5 * v_loss.mean() - cfg.ent_coef * dist.entropy().mean()
+
+
+def train_ppo(task: Task, ctx: RunContext) -> TrainResult:
+    cfg: PPOConfig = task.spec.recipe.algo
+    device = ctx.device
+    envs = make_vector_env(task.make_env, cfg.num_envs, asynchronous=cfg.asynchronous)
+    try:
+        discrete_actions(envs.single_action_space, "PPO")
+        model = task.build_model(envs.single_observation_space, envs.single_action_space).to(device)
+        rollout = cfg.num_envs * cfg.num_steps
+        run = RLRun(task, ctx, model, rollout, rollout, "one PPO rollout (num_envs x num_steps)")
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-5)
+        iterations = run.total // rollout
+        T, N = cfg.num_steps, cfg.num_envs
+        obs_shape = envs.single_observation_space.shape
+        obs_dtype = torch.from_numpy(np.zeros(1, dtype=envs.single_observation_space.dtype)).dtype
+        obs_buf = torch.zeros((T, N, *obs_shape), dtype=obs_dtype, device=device)
+        actions, logprobs, rewards, ends, values = (torch.zeros((T, N), device=device) for _ in range(5))
+        next_obs, _ = envs.reset(seed=ctx.seed)
+        run.start()
+        for iteration in range(iterations):
+            if cfg.anneal_lr:
+                optimizer.param_groups[0]["lr"] = cfg.lr * (1.0 - iteration / iterations)
+            for t in range(T):
+                obs_buf[t] = torch.as_tensor(next_obs, device=device)
+                with torch.no_grad():
+                    logits, values[t] = model(obs_buf[t])
+                dist = torch.distributions.Categorical(logits=logits)
+                actions[t] = dist.sample()
+                logprobs[t] = dist.log_prob(actions[t])
+                next_obs, reward, terminated, truncated, infos = envs.step(actions[t].long().cpu().numpy())
+                reward = torch.as_tensor(reward, dtype=torch.float32, device=device)
+                if truncated.any():  # bootstrap what the time limit cut off
+                    with torch.no_grad():
+                        last = torch.as_tensor(final_obs(next_obs, infos, truncated), device=device)
+                        cut = torch.as_tensor(truncated & ~terminated, device=device)
+                        reward = reward + cfg.gamma * model(last)[1] * cut
+                rewards[t] = reward
+                ends[t] = torch.as_tensor(terminated | truncated, dtype=torch.float32, device=device)
+            with torch.no_grad():
+                next_value = model(torch.as_tensor(next_obs, device=device))[1]
+            advantages, returns = gae(rewards, values, ends, next_value, cfg.gamma, cfg.gae_lambda)
+            loss = update(model, optimizer, cfg, obs_buf.flatten(0, 1), actions.flatten().long(),
+                          logprobs.flatten(), advantages.flatten(), returns.flatten(), values.flatten())
+            if run.step(rollout, loss):
+                break
+        return run.finish()
+    finally:
+        envs.close()
+
+
+def update(model: nn.Module, optimizer: torch.optim.Optimizer, cfg: PPOConfig, *batch: torch.Tensor) -> torch.Tensor:
+    """`update_epochs` passes of minibatch updates; returns the mean loss (a tensor, no sync)."""
+    size = batch[0].shape[0]
+    minibatch = size // cfg.num_minibatches
+    total = torch.zeros((), device=batch[0].device)
+    for _ in range(cfg.update_epochs):
+        order = torch.randperm(size, device=batch[0].device)
+        for start in range(0, size, minibatch):
+            index = order[start:start + minibatch]
+            loss = ppo_loss(model, cfg, *(b[index] for b in batch))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            total += loss.detach()
+    return total / (cfg.update_epochs * cfg.num_minibatches)

@@ -1,0 +1,170 @@
+"""The RL harness: GAE, the replay buffer, evaluation, determinism, bad input, a failing env."""
+from __future__ import annotations
+
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from suite.config import RunOptions
+from suite.context import RunContext
+from suite.errors import ConfigError
+from suite.rl import train_rl
+from suite.rl.dqn import ReplayBuffer, epsilon, DQNConfig
+from suite.rl.envs import SAME_STEP, make
+from suite.rl.evaluation import evaluate_policy
+from suite.rl.ppo import gae
+from suite.runner import run_one
+from tasks.atari_rl import AtariRL
+
+
+def test_gae_matches_hand_computed_example():
+    # gamma 0.9, lambda 0.8; the episode ends at t=1, so t=0 must not see past it.
+    rewards = torch.tensor([[1.0], [0.0], [2.0]])
+    values = torch.tensor([[0.5], [0.4], [0.3]])
+    ends = torch.tensor([[0.0], [1.0], [0.0]])
+    adv, ret = gae(rewards, values, ends, torch.tensor([0.2]), gamma=0.9, gae_lambda=0.8)
+    # t=2: 2 + 0.9*0.2 - 0.3 = 1.88; t=1: 0 - 0.4 = -0.4; t=0: (1 + 0.9*0.4 - 0.5) + 0.72*(-0.4) = 0.572
+    assert adv.squeeze(1).tolist() == pytest.approx([0.572, -0.4, 1.88])
+    assert ret.squeeze(1).tolist() == pytest.approx([1.072, 0.0, 2.18])
+
+
+def test_replay_buffer_wraps_around_and_keeps_dtypes():
+    buf = ReplayBuffer(5, (2,), torch.bool, torch.device("cpu"))
+    for start in (0, 3):  # 3 transitions, then 4: the first two are overwritten
+        n = 3 if start == 0 else 4
+        ids = np.arange(start, start + n)
+        obs = np.stack([ids % 2 == 0, ids % 2 == 1], axis=1)
+        buf.add(obs, ids, ids.astype(np.float32), ~obs, ids % 2 == 1)
+    assert (buf.size, buf.pos) == (5, 2)
+    assert sorted(buf.actions.tolist()) == [2, 3, 4, 5, 6]
+    assert buf.obs.dtype == torch.bool
+    batch = buf.sample(64, torch.Generator().manual_seed(0))
+    assert set(batch["actions"].tolist()) <= {2, 3, 4, 5, 6}
+    assert torch.equal(batch["rewards"], batch["actions"].float())
+    assert torch.equal(batch["dones"], (batch["actions"] % 2 == 1).float())
+    assert torch.equal(batch["next_obs"], ~batch["obs"])
+
+
+def test_epsilon_decays_linearly_then_stays():
+    cfg = DQNConfig(start_e=1.0, end_e=0.1, exploration_fraction=0.5)
+    assert [round(epsilon(cfg, s, 100), 3) for s in (0, 25, 50, 90)] == [1.0, 0.55, 0.1, 0.1]
+
+
+class Corridor(gym.Env):
+    """Reward 1 per step; the episode terminates after `length` steps."""
+
+    observation_space = gym.spaces.Box(0, 1, (10, 10, 4), bool)
+    action_space = gym.spaces.Discrete(3)
+
+    def __init__(self, length: int):
+        self.length, self.t = length, 0
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros((10, 10, 4), bool), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.zeros((10, 10, 4), bool), 1.0, self.t >= self.length, False, {}
+
+
+class StandStill(torch.nn.Module):
+    def greedy(self, obs):
+        return torch.zeros(len(obs), dtype=torch.long)
+
+
+def test_evaluation_counts_episodes_per_env_and_ends_truncated_ones():
+    # env 0 terminates after 2 steps; env 1 would run 10 steps but a time limit cuts it at 3.
+    envs = gym.vector.SyncVectorEnv(
+        [lambda: Corridor(2), lambda: gym.wrappers.TimeLimit(Corridor(10), 3)], autoreset_mode=SAME_STEP)
+    metrics = evaluate_policy(StandStill(), envs, episodes=4, device=torch.device("cpu"), seed=0)
+    # Each env plays its quota of 2 episodes although env 0 finishes its episodes sooner.
+    assert metrics["episodes"] == 4
+    assert metrics["return"] == pytest.approx(2.5)  # returns 2, 2, 3, 3
+    assert metrics["return_std"] == pytest.approx(0.5)
+    assert metrics["episode_length"] == pytest.approx(2.5)
+
+
+def smoke_task(model: str = "ppo_cnn", seed: int = 0, task_cls=AtariRL):
+    return task_cls(task_cls.spec_for("smoke", model, seed), "/nonexistent")
+
+
+def context(seed: int = 0, max_steps: int | None = None) -> RunContext:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    return RunContext(device=torch.device("cpu"), precision="fp32", compile=False,
+                      generator=torch.Generator().manual_seed(seed), seed=seed, max_steps=max_steps,
+                      log=lambda _m: None)
+
+
+def curve_without_time(result):
+    return [{k: v for k, v in point.items() if k != "time_s"} for point in result.curve]
+
+
+@pytest.mark.parametrize("model", ["ppo_cnn", "dqn_cnn"])
+def test_same_seed_gives_the_same_curve(model):
+    first = train_rl(smoke_task(model), context(0))
+    again = train_rl(smoke_task(model), context(0))
+    other = train_rl(smoke_task(model), context(1))
+    assert first.status == "ok" and len(first.curve) == 2
+    assert curve_without_time(first) == curve_without_time(again)
+    assert [p["train/loss"] for p in first.curve] != [p["train/loss"] for p in other.curve]
+    assert first.samples == 2048 and first.throughput["unit"] == "env_steps/s"
+
+
+def test_unknown_env_id_is_a_one_line_config_error():
+    with pytest.raises(ConfigError, match="MinAtar/Breakuot-v1.*registered") as err:
+        make("MinAtar/Breakuot-v1")
+    assert "\n" not in str(err.value)
+
+
+class ContinuousRL(AtariRL):
+    name = "continuous_rl_test"
+
+    def make_env(self, evaluation):
+        return make("Pendulum-v1")
+
+
+def test_continuous_actions_to_ppo_is_a_config_error():
+    with pytest.raises(ConfigError, match="PPO needs a discrete action space"):
+        train_rl(smoke_task(task_cls=ContinuousRL), context())
+
+
+def test_budget_smaller_than_one_rollout_is_a_config_error():
+    with pytest.raises(ConfigError, match="max_env_steps=100: smaller than one PPO rollout"):
+        train_rl(smoke_task(), context(max_steps=100))
+
+
+class Exploding(gym.Wrapper):
+    def __init__(self, env):
+        super().__init__(env)
+        self.steps = 0
+
+    def step(self, action):
+        self.steps += 1
+        if self.steps > 100:
+            raise RuntimeError("emulator crashed")
+        return self.env.step(action)
+
+
+class BrokenRL(AtariRL):
+    name = "broken_rl_test"
+
+    def make_env(self, evaluation):
+        return Exploding(super().make_env(evaluation))
+
+
+def test_env_raising_mid_run_gives_a_failed_record_and_the_suite_goes_on(tmp_path):
+    opts = RunOptions(profile="smoke", device="cpu", results=tmp_path)
+    broken = run_one(BrokenRL, "ppo_cnn", 0, opts, log=lambda _m: None)
+    assert broken["status"] == "failed"
+    assert broken["error"] == "RuntimeError: emulator crashed"
+    after = run_one(AtariRL, "dqn_cnn", 0, dataclasses.replace(opts, max_steps=1024), log=lambda _m: None)
+    assert after["status"] == "ok"
+    assert after["throughput"]["unit"] == "env_steps/s"
+    assert set(after["final_metrics"]) == {f"eval/{m}" for m in AtariRL.metrics}
+    assert all(np.isfinite(p["train/loss"]) for p in after["curve"])
