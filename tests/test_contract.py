@@ -72,6 +72,15 @@ def test_smoke_run_writes_a_record_that_round_trips(name, model, smoke_options):
     target = TASKS[name].profiles["smoke"].target.metric
     assert target in record["final_metrics"]
     assert all(math.isfinite(v) for v in record["final_metrics"].values())
+    steps = [p["step"] for p in record["curve"]]
+    assert steps == sorted(set(steps)), "curve steps must increase"
+    assert all(math.isfinite(p["train/loss"]) for p in record["curve"])
+    if TASKS[name].kind == "rl":
+        assert record["throughput"]["unit"] == "env_steps/s"
+        assert record["samples"] == steps[-1], "RL samples are the env steps taken"
+        assert all(p["eval/episodes"] >= 1 for p in record["curve"])
+    else:
+        assert record["throughput"]["unit"] == "samples/s"
     loaded = records.read_records([smoke_options.results])
     assert len(loaded) == 1
     assert {k: v for k, v in loaded[0].items() if k != "_path"} == \
