@@ -68,8 +68,10 @@ def pip_download(folder: Path) -> None:
                         "where a package index is reachable, then run again")
 
 
-def extract_ground_truth(sdist: Path, folder: Path, sha256: str = VADER_SHA256) -> None:
-    """Check `sdist` against `sha256`, extract the four ground-truth files and a manifest into `folder`."""
+def extract_ground_truth(sdist: Path, folder: Path, sha256: str | None = None) -> None:
+    """Check `sdist` against `sha256` (default: the pinned one), extract the four ground-truth files
+    and a manifest into `folder`."""
+    sha256 = sha256 or VADER_SHA256
     got = sha256_of(sdist)
     if got != sha256:
         raise DataError(f"{sdist} has sha256 {got[:12]}..., expected {sha256[:12]}... (corrupt or another "
