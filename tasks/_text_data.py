@@ -41,7 +41,7 @@ VADER_SETS = {  # our name -> ground-truth file inside hutto_ICWSM_2014/
 # the movie snippets while removing the ones raters themselves did not agree were polar.
 NEUTRAL_BAND = 0.5
 SPLIT_FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
-OOD_CAP = 1000  # sentences per out-of-domain set, so an eval stays cheap on a CPU
+OOD_CAP = 500  # sentences per out-of-domain set, so an eval stays cheap on a CPU
 MANIFEST = "manifest.json"
 
 

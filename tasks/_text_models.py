@@ -177,8 +177,9 @@ def pretrained_classifier(text: TextSetup, dropout: float | None = None) -> nn.M
     from transformers.utils import logging as hf_logging
 
     extra = {"hidden_dropout_prob": dropout} if dropout is not None else {}
-    verbosity = hf_logging.get_verbosity()
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()  # "newly initialised classifier weights" is expected here
+    hf_logging.disable_progress_bar()
     try:
         model = AutoModelForSequenceClassification.from_pretrained(text.pretrained, num_labels=text.classes, **extra)
     except (OSError, ValueError) as exc:
@@ -186,4 +187,6 @@ def pretrained_classifier(text: TextSetup, dropout: float | None = None) -> nn.M
                         f"({str(exc).splitlines()[0][:120]}): check ${PRETRAINED_ENV}") from None
     finally:
         hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
     return HFClassifier(model)

@@ -7,8 +7,9 @@ Datasets
          pip on first use, sha256-checked, cached in DATA/vader/. Main set: the 10,605 Rotten
          Tomatoes movie-review snippets, label = sign of the mean rating, |mean| < 0.5 dropped as
          near-neutral (10,070 left after 2 repeated texts), a seeded stratified 80/10/10
-         train/val/test split. Out of domain (evaluated, never trained on; 1,000-sentence seeded
-         stratified samples, same labelling): tweets, Amazon review snippets, NYT editorials.
+         train/val/test split (8,056 / 1,008 / 1,006). Out of domain (evaluated, never trained on;
+         500-sentence seeded stratified samples, same labelling): tweets, Amazon review snippets,
+         NYT editorials.
   full   SST-2 (GLUE) through `datasets.load_dataset`: train = GLUE train (67k phrases), val = GLUE
          validation (872 sentences, the split papers report). IMDB test reviews (5,000-review seeded
          stratified sample) are an out-of-domain eval of the SST-2 model.
@@ -22,11 +23,19 @@ Models (all called as model(ids, mask) -> logits; data length-bucketed by Padded
                    another encoder; the name used lands in the record's data_info.
 
 Targets
-  quick  val/accuracy >= 0.85: minilm_finetune on 2 shared CPU cores reached it within its first epoch
-         (see README / issue #3 report for the command and times). TF-IDF + logistic regression on the
-         same split scores 0.80 (bench/sentiment_vs_trainer.py --baseline, tests/test_sentiment_data.py).
+  quick  val/accuracy >= 0.83. Measured for the default model (issue #3, 2 CPU cores shared with 4 other
+         jobs, CPU pressure ~95%): `python run_all.py --profile quick --tasks sentiment --device cpu`,
+         minilm_finetune reached val 0.840 / test 0.833 (OOD tweets 0.67, Amazon 0.79, NYT 0.79) after
+         126 steps of 32 (half an epoch) in 591 s of train time; unloaded it takes about a third of that.
+         TF-IDF 1-2 grams + logistic regression on the same split: val 0.774, test 0.807, OOD 0.58-0.63
+         (`python bench/sentiment_vs_trainer.py --baseline`). The from-scratch models do not beat it on
+         8k sentences: bilstm reached val 0.770 / test 0.759 in its 300 s cap (in line with Kim 2014's
+         randomly initialised CNN at 76.1% on this movie-review corpus); they are there to show
+         pretraining's worth, in-domain and out.
   full   val/accuracy >= 0.91: SST-2 dev accuracy of DistilBERT (Sanh et al. 2019: 91.3) and of
          MiniLM-L6-H384 (Wang et al. 2020); BiLSTM ~0.85 and BERT-base ~0.93 for comparison.
+
+Run time: smoke, three models, ~30 s on 2 shared CPU cores; quick, default model, ~5-12 min there.
 """
 from __future__ import annotations
 
@@ -71,9 +80,10 @@ class Sentiment(Task):
         ),
         "quick": ProfileSpec(
             dataset="vader_movie",
-            target=Target("val/accuracy", 0.85, True,
-                          "measured: minilm_finetune reaches it in its first epoch on 2 CPU cores (issue #3)"),
-            budget=Budget(max_epochs=3, max_time_s=600, evals_per_epoch=2),
+            target=Target("val/accuracy", 0.83, True,
+                          "measured (issue #3): minilm_finetune reached val 0.840 after 126 steps, half an epoch, "
+                          "on 2 shared CPU cores; TF-IDF+LR scores 0.774 on this split"),
+            budget=Budget(max_epochs=1, max_time_s=900, evals_per_epoch=4),
             eval_splits=("val", "test") + QUICK_OOD,
             recipes={
                 "bilstm": Recipe(batch_size=64, lr=3e-3, weight_decay=0.01, grad_clip=1.0,
