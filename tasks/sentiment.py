@@ -26,7 +26,7 @@ Targets
   quick  val/accuracy >= 0.83. Measured for the default model (issue #3, 2 CPU cores shared with 4 other
          jobs, CPU pressure ~95%): `python run_all.py --profile quick --tasks sentiment --device cpu`,
          minilm_finetune reached val 0.840 / test 0.833 (OOD tweets 0.67, Amazon 0.79, NYT 0.79) after
-         126 steps of 32 (half an epoch) in 591 s of train time; unloaded it takes about a third of that.
+         126 steps of 32 (half an epoch) in 591 s of train time.
          TF-IDF 1-2 grams + logistic regression on the same split: val 0.774, test 0.807, OOD 0.58-0.63
          (`python bench/sentiment_vs_trainer.py --baseline`). The from-scratch models do not beat it on
          8k sentences: bilstm reached val 0.770 / test 0.759 in its 300 s cap (in line with Kim 2014's
