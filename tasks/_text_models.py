@@ -171,12 +171,17 @@ def tiny_bert(text: TextSetup, hidden: int = 128, layers: int = 2, heads: int = 
     return HFClassifier(BertForSequenceClassification(config))
 
 
-def pretrained_classifier(text: TextSetup, dropout: float | None = None) -> nn.Module:
-    """The pretrained encoder `text.pretrained` with a new 2-way head (AutoModelForSequenceClassification)."""
+def pretrained_classifier(text: TextSetup, dropout: float | None = None, layers: int | None = None) -> nn.Module:
+    """The pretrained encoder `text.pretrained` with a new 2-way head (AutoModelForSequenceClassification).
+
+    `layers` keeps only the first N pretrained layers (smoke tests: same code path, a fraction of the cost).
+    """
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
     extra = {"hidden_dropout_prob": dropout} if dropout is not None else {}
+    if layers is not None:
+        extra["num_hidden_layers"] = layers
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()  # "newly initialised classifier weights" is expected here
     hf_logging.disable_progress_bar()

@@ -74,7 +74,7 @@ class Sentiment(Task):
                 "bilstm": Recipe(batch_size=16, eval_batch_size=64, lr=5e-3, model_kwargs={"embed": 16, "hidden": 16}),
                 "tiny_bert": Recipe(batch_size=16, eval_batch_size=64, lr=2e-3,
                                     model_kwargs={"hidden": 16, "layers": 1, "heads": 2}),
-                "minilm_finetune": Recipe(batch_size=8, eval_batch_size=64, lr=5e-5,
+                "minilm_finetune": Recipe(batch_size=8, eval_batch_size=64, lr=5e-5, model_kwargs={"layers": 1},
                                           budget=Budget(max_steps=2, max_time_s=60, eval_every=2)),
             },
         ),
