@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 from suite.errors import ConfigError
 from suite.task import PROFILES
 
+PRETRAINED_ENV = "DLBENCH_PRETRAINED"
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -41,11 +43,16 @@ class RunOptions:
     max_time_s: float | None = _opt(None, "override every run's wall-clock cap (seconds)")
     max_steps: int | None = _opt(None, "override every run's step budget (optimizer steps, or env steps for RL)")
     tasks_from: list[str] = _opt(None, "also import these task modules (comma-separated)", list_of=str)
+    pretrained: str | None = _opt(None, "hub name or folder of the encoder that fine-tuning tasks start from "
+                                  "(sentiment's minilm_finetune; sets $DLBENCH_PRETRAINED)")
 
     def __post_init__(self) -> None:
         self.results = Path(self.results)
         if self.tasks_from is None:
             self.tasks_from = []
+        if self.pretrained:
+            # Tasks read it from the environment, so it also reaches torchrun's worker processes.
+            os.environ[PRETRAINED_ENV] = self.pretrained
         if self.profile not in PROFILES:
             raise ConfigError("profile", self.profile, f"use one of {', '.join(PROFILES)}")
         if self.seeds < 1:

