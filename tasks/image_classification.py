@@ -203,11 +203,11 @@ class ImageClassification(Task):
         "quick": ProfileSpec(
             dataset="fashion_mnist",
             target=QUICK_TARGET,
-            budget=Budget(max_epochs=2, max_time_s=300, evals_per_epoch=8),
+            budget=Budget(max_epochs=3, max_time_s=300, evals_per_epoch=8),
             recipes={
                 "mlp": Recipe(batch_size=256, lr=2e-3, weight_decay=0.05, budget=Budget(
                     max_epochs=10, max_time_s=300, evals_per_epoch=2)),
-                # Width 24 and a 2-epoch schedule: the fastest to 0.90 of widths 16/24/32 x 2/6 epochs tried.
+                # Width 24, 3-epoch schedule: of widths 16/24/32 x 2/3/6 epochs tried, the fastest to reach 0.90 on every seed.
                 "cnn": Recipe(batch_size=256, lr=4e-3, weight_decay=0.05, model_kwargs={"width": 24}),
                 "resnet18": Recipe(batch_size=256, lr=2e-3, weight_decay=0.05, budget=Budget(
                     max_epochs=3, max_time_s=1200, evals_per_epoch=4)),
