@@ -9,6 +9,7 @@ each batch to its longest item, so no compute is spent on padding.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any, Iterator
@@ -28,6 +29,15 @@ def data_dir(explicit: str | os.PathLike | None = None) -> Path:
     if path.exists() and not path.is_dir():
         raise ConfigError("data_dir", str(path), "is a file; point --data-dir (or DLBENCH_DATA) at a folder")
     return path
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks (data-folder manifests use it)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def move_to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:

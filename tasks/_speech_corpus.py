@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from suite.data import sha256_of
 from suite.errors import DataError
 from tasks._speech_synth import ACCENTS, SAMPLE_RATE, synthesizer
 
@@ -195,20 +196,12 @@ def synthesize(plans: list[dict], kind: str, tmp: Path) -> tuple[str, list[np.nd
     return done[0][0], [clip for _, clips in done for clip in clips]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _valid(folder: Path, config: CorpusConfig) -> bool:
     """True when the folder holds a finished corpus of `config` whose files match their checksums."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
         return manifest["config"] == json.loads(json.dumps(asdict(config))) and all(
-            _sha256(folder / name) == digest for name, digest in manifest["files"].items())
+            sha256_of(folder / name) == digest for name, digest in manifest["files"].items())
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -232,7 +225,7 @@ def build(folder: Path, config: CorpusConfig) -> None:
         (tmp / f"{split}_meta.json").write_text(json.dumps(split_plans))
         counts[split] = {"clips": len(part), "hours": round(float(lengths.sum()) / SAMPLE_RATE / 3600, 4)}
         for suffix in ("audio.npy", "lengths.npy", "meta.json"):
-            files[f"{split}_{suffix}"] = _sha256(tmp / f"{split}_{suffix}")
+            files[f"{split}_{suffix}"] = sha256_of(tmp / f"{split}_{suffix}")
     manifest = {"source": "eSpeak NG synthesis", "route": route or synth.route, "espeak_version": synth.version,
                 "config": asdict(config), "voices": voices, "counts": counts, "files": files,
                 "sample_rate": SAMPLE_RATE, "made_by": "tasks/_speech_corpus.py"}

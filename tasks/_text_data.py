@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from suite.data import sha256_of
 from suite.errors import DataError
 
 VADER_VERSION = "3.3.2"
@@ -47,14 +48,6 @@ MANIFEST = "manifest.json"
 
 def vader_fetch_command(folder: Path) -> str:
     return f"{sys.executable} -m pip download --no-deps --no-binary :all: vaderSentiment=={VADER_VERSION} -d {folder}"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # -- the VADER archive ----------------------------------------------------------
