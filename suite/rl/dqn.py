@@ -17,7 +17,7 @@ from torch import nn
 from suite.context import RunContext, TrainResult
 from suite.errors import ConfigError
 from suite.rl.common import RLRun
-from suite.rl.envs import final_obs, make_vector_env
+from suite.rl.envs import final_obs, make_vector_env, torch_dtype
 from suite.rl.networks import discrete_actions
 from suite.task import Task
 
@@ -112,8 +112,7 @@ def train_dqn(task: Task, ctx: RunContext) -> TrainResult:
         run = RLRun(task, ctx, model, cfg.num_envs, first_update, "learning_starts + one DQN update")
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         space = envs.single_observation_space
-        obs_dtype = torch.from_numpy(np.zeros(1, dtype=space.dtype)).dtype
-        buffer = ReplayBuffer(cfg.buffer_size, space.shape, obs_dtype, device)
+        buffer = ReplayBuffer(cfg.buffer_size, space.shape, torch_dtype(space), device)
         rng = np.random.default_rng(ctx.seed)
         obs, _ = envs.reset(seed=ctx.seed)
         since_target, iteration = 0, 0

@@ -58,6 +58,13 @@ def make_vector_env(make_env: Callable[[bool], gym.Env], num_envs: int, evaluati
     return gym.vector.SyncVectorEnv(fns, autoreset_mode=SAME_STEP)
 
 
+def torch_dtype(space: gym.spaces.Box):
+    """The torch dtype matching an observation space's numpy dtype (buffers store observations as they come)."""
+    import torch
+
+    return torch.from_numpy(np.zeros(1, dtype=space.dtype)).dtype
+
+
 def final_obs(next_obs: np.ndarray, infos: dict, ended: np.ndarray) -> np.ndarray:
     """The true last observations: `next_obs` with finished sub-envs' final obs put back."""
     if not ended.any():

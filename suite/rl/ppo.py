@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
 from suite.context import RunContext, TrainResult
 from suite.errors import ConfigError
 from suite.rl.common import RLRun
-from suite.rl.envs import final_obs, make_vector_env
+from suite.rl.envs import final_obs, make_vector_env, torch_dtype
 from suite.rl.networks import discrete_actions
 from suite.task import Task
 
@@ -101,8 +100,7 @@ def train_ppo(task: Task, ctx: RunContext) -> TrainResult:
         iterations = run.total // rollout
         T, N = cfg.num_steps, cfg.num_envs
         obs_shape = envs.single_observation_space.shape
-        obs_dtype = torch.from_numpy(np.zeros(1, dtype=envs.single_observation_space.dtype)).dtype
-        obs_buf = torch.zeros((T, N, *obs_shape), dtype=obs_dtype, device=device)
+        obs_buf = torch.zeros((T, N, *obs_shape), dtype=torch_dtype(envs.single_observation_space), device=device)
         actions, logprobs, rewards, ends, values = (torch.zeros((T, N), device=device) for _ in range(5))
         next_obs, _ = envs.reset(seed=ctx.seed)
         run.start()
