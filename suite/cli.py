@@ -28,11 +28,16 @@ def main_run_all(argv: list[str] | None = None) -> int:
 
 
 def _run_all(args: argparse.Namespace) -> int:
-    opts = from_namespace(SuiteOptions, args)
+    return _run_and_summarize(from_namespace(SuiteOptions, args), write_report=True)
+
+
+def _run_and_summarize(opts: SuiteOptions, write_report: bool) -> int:
+    """Run the planned runs; rank 0 prints the table (and writes the report)."""
     records_, status = benchmark.run_suite(opts)
     if _is_main_process():
         benchmark.print_summary(records_, opts)
-        _report_into(opts.results)
+        if write_report:
+            _report_into(opts.results)
     return status
 
 
@@ -101,10 +106,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     opts = from_namespace(SuiteOptions, args, tasks=[args.task], models=args.model)
-    records_, status = benchmark.run_suite(opts)
-    if _is_main_process():
-        benchmark.print_summary(records_, opts)
-    return status
+    return _run_and_summarize(opts, write_report=False)
 
 
 def _compare(args: argparse.Namespace) -> int:
