@@ -27,6 +27,9 @@ class RunContext:
     max_time_s: float | None = None  # overrides the budget's cap when set
     max_steps: int | None = None  # overrides the budget's step / env-step count when set
     log: Callable[[str], None] = print
+    # The trainer fills this in as it goes, so a run cut short (Ctrl-C, a crash)
+    # still leaves its partial figures for the record.
+    result: "TrainResult" = field(default_factory=lambda: TrainResult())
 
     @property
     def is_main(self) -> bool:
@@ -49,7 +52,8 @@ class TrainResult:
     eval_time_s: float = 0.0
     steps: int = 0
     samples: int = 0
-    throughput: dict[str, Any] | None = None  # {"value": float, "unit": "samples/s"}
+    # {"value": float, "unit": "samples/s", "extra": {"tokens/s": float, ...}}
+    throughput: dict[str, Any] | None = None
     final_metrics: dict[str, float] = field(default_factory=dict)
     curve: list[dict[str, float]] = field(default_factory=list)
     params: int | None = None

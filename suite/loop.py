@@ -30,7 +30,7 @@ WARMUP_STEPS = 2
 
 def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
     spec, recipe, budget = task.spec, task.spec.recipe, task.spec.budget
-    result = TrainResult()
+    result = ctx.result
     channels_last = use_channels_last(ctx.device)
 
     train = place(task.load("train"), ctx.device, channels_last)
@@ -83,58 +83,74 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
     batches = endless(train, recipe.batch_size, ctx, drop_last)
     loss_sum = torch.zeros((), device=ctx.device)
     loss_count, samples = 0, 0
+    work: dict[str, torch.Tensor | float] = {}  # the task's own units (tokens, seconds of audio)
     check_every_step = ctx.device.type == "cpu"  # a host sync is free on CPU, costly on GPU
     ctx.log(f"  {total_steps} steps, eval every {eval_every}, cap {max_time_s:.0f}s")
+    done_steps = 0  # steps fully taken (a Ctrl-C can land inside one)
     clock.start("train")
-    for step_index in range(1, total_steps + 1):
-        batch = move_to(next(batches), ctx.device)
-        loss = step(batch)
-        scheduler.step()
-        samples += task.batch_size(batch) * ctx.world_size
-        loss_sum += loss
-        loss_count += 1
-        diverged = check_every_step and not math.isfinite(loss.item())
-        out_of_time = ctx.world_size == 1 and clock.total("train") > max_time_s
-        if not (diverged or out_of_time or step_index % eval_every == 0 or step_index == total_steps):
-            continue
+    try:
+        for step_index in range(1, total_steps + 1):
+            batch = move_to(next(batches), ctx.device)
+            loss = step(batch)
+            scheduler.step()
+            done_steps = step_index
+            samples += task.batch_size(batch) * ctx.world_size
+            for unit, amount in task.batch_work(batch).items():
+                work[unit] = work.get(unit, 0.0) + amount * ctx.world_size
+            loss_sum += loss
+            loss_count += 1
+            diverged = check_every_step and not math.isfinite(loss.item())
+            out_of_time = ctx.world_size == 1 and clock.total("train") > max_time_s
+            if not (diverged or out_of_time or step_index % eval_every == 0 or step_index == total_steps):
+                continue
 
+            clock.stop()
+            train_loss = (loss_sum / max(1, loss_count)).item()
+            loss_sum.zero_()
+            loss_count = 0
+            if diverged or not math.isfinite(train_loss):
+                result.status, result.stop_reason = "diverged", "diverged"
+                result.error = f"non-finite training loss at step {step_index}"
+                break
+            clock.start("eval")
+            metrics = evaluate(task, train_model, evals, ctx)
+            clock.stop()
+            train_time = clock.total("train")
+            tracker.record(step_index, train_time, metrics, samples=samples, **{"train/loss": train_loss})
+            ctx.log(f"  step {step_index:>6} {train_time:8.1f}s  loss {train_loss:.4f}  "
+                    + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            stop = None
+            if result.reached_target:
+                stop = "target"
+            elif train_time > max_time_s:
+                stop = "time"
+            elif step_index == total_steps:
+                stop = "budget"
+            stop = distributed.agree(stop, ctx)
+            if stop:
+                result.stop_reason = stop
+                break
+            clock.start("train")
+    finally:
+        # Also on Ctrl-C or a crash: the record keeps what was trained so far.
         clock.stop()
-        train_loss = (loss_sum / max(1, loss_count)).item()
-        loss_sum.zero_()
-        loss_count = 0
-        if diverged or not math.isfinite(train_loss):
-            result.status, result.stop_reason = "diverged", "diverged"
-            result.error = f"non-finite training loss at step {step_index}"
-            break
-        clock.start("eval")
-        metrics = evaluate(task, train_model, evals, ctx)
-        clock.stop()
-        train_time = clock.total("train")
-        tracker.record(step_index, train_time, metrics, samples=samples, **{"train/loss": train_loss})
-        ctx.log(f"  step {step_index:>6} {train_time:8.1f}s  loss {train_loss:.4f}  "
-                + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-        stop = None
-        if result.reached_target:
-            stop = "target"
-        elif train_time > max_time_s:
-            stop = "time"
-        elif step_index == total_steps:
-            stop = "budget"
-        stop = distributed.agree(stop, ctx)
-        if stop:
-            result.stop_reason = stop
-            break
-        clock.start("train")
-    clock.stop()
-
-    result.steps = step_index
-    result.samples = samples
-    result.train_time_s = round(clock.total("train"), 4)
-    result.warmup_s = round(clock.total("warmup"), 4)
-    result.eval_time_s = round(clock.total("eval"), 4)
-    if result.train_time_s > 0:
-        result.throughput = {"value": round(samples / result.train_time_s, 2), "unit": "samples/s"}
+        result.steps = done_steps
+        result.samples = samples
+        result.train_time_s = round(clock.total("train"), 4)
+        result.warmup_s = round(clock.total("warmup"), 4)
+        result.eval_time_s = round(clock.total("eval"), 4)
+        result.throughput = throughput(samples, work, result.train_time_s)
     return result
+
+
+def throughput(samples: int, work: dict[str, torch.Tensor | float], train_time_s: float) -> dict | None:
+    """Samples per second of train time, and the task's own units per second beside it."""
+    if train_time_s <= 0:
+        return None
+    out: dict = {"value": round(samples / train_time_s, 2), "unit": "samples/s"}
+    if work:
+        out["extra"] = {f"{unit}/s": round(float(amount) / train_time_s, 2) for unit, amount in work.items()}
+    return out
 
 
 def place(source: BatchSource, device: torch.device, channels_last: bool) -> BatchSource:

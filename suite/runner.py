@@ -78,7 +78,7 @@ def run_one(task_cls: type[Task], model: str, seed: int, opts: RunOptions,
                      generator=seed_everything(seed, device), seed=seed, rank=rank, world_size=world,
                      max_time_s=opts.max_time_s, max_steps=opts.max_steps,
                      log=log if rank == 0 else (lambda _m: None))
-    result, status, error = TrainResult(), "ok", None
+    result, status, error = ctx.result, "ok", None  # the trainer fills ctx.result as it goes
     memory = PeakMemory(device)
     try:
         task = task_cls(spec, resolve_data_dir(opts.data_dir))

@@ -207,6 +207,15 @@ class Task:
         """Samples in a batch (for throughput): the length of its first tensor."""
         return len(next(iter(batch.values())))
 
+    def batch_work(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | float]:
+        """The task's own units of work in a batch, e.g. {"tokens": n} or {"audio_s": seconds}.
+
+        The record reports each as a rate per second of train time beside
+        samples/s. Return tensors, not Python numbers: summing them on the
+        device keeps the training step free of host syncs on GPU.
+        """
+        return {}
+
 
 class BatchSource:
     """A split of data that yields batches (dicts of tensors).

@@ -6,7 +6,9 @@ import torch
 from suite import records
 from suite.config import SuiteOptions
 from suite.runner import run_one
-from tests.toy_tasks import ToyCrash, ToyDiverge, ToyLinear
+import pytest
+
+from tests.toy_tasks import ToyCrash, ToyDiverge, ToyInterrupt, ToyLinear
 
 
 def test_run_stops_at_the_first_eval_that_meets_the_target(smoke_options):
@@ -23,6 +25,22 @@ def test_run_stops_at_the_first_eval_that_meets_the_target(smoke_options):
     assert record["samples"] == 32 * record["steps"]
     assert record["params"] == 6
     assert record["flops_per_sample"] and record["flops_per_sample"] > 0
+    # the task's own unit (two coordinates per sample) is reported beside samples/s
+    tput = record["throughput"]
+    assert tput["unit"] == "samples/s"
+    assert tput["extra"]["coords/s"] == pytest.approx(2 * tput["value"], rel=1e-3)
+
+
+def test_ctrl_c_writes_an_interrupted_record_with_the_partial_figures(smoke_options):
+    with pytest.raises(KeyboardInterrupt):
+        run_one(ToyInterrupt, "linear", 0, smoke_options, log=lambda _m: None)
+    [record] = records.read_records([smoke_options.results])
+    assert record["status"] == "interrupted" and not record["reached_target"]
+    assert record["steps"] == 11 and record["samples"] == 11 * 32  # step 12 never finished
+    assert record["train_time_s"] > 0 and record["warmup_s"] > 0
+    assert [p["step"] for p in record["curve"]] == [5, 10]
+    assert record["data_info"]["train"]["samples"] == 256
+    assert records.validate(record) == []
 
 
 def test_budget_end_without_target(tmp_path):

@@ -1,7 +1,8 @@
 """Tiny tasks for harness tests, loaded with `--tasks-from tests.toy_tasks` (never auto-registered).
 
 `toy_linear` learns a separable 2-class problem in a few steps; `toy_crash`
-raises while loading data; `toy_diverge` returns an infinite loss.
+raises while loading data; `toy_diverge` returns an infinite loss;
+`toy_interrupt` is stopped by Ctrl-C in the middle of training.
 """
 from __future__ import annotations
 
@@ -40,6 +41,9 @@ class ToyLinear(Task):
         batch = next(source.batches(len(source)))
         return {"accuracy": (model(batch["x"]).argmax(1) == batch["y"]).float().mean().item()}
 
+    def batch_work(self, batch):
+        return {"coords": batch["x"].new_tensor(float(batch["x"].numel()))}  # two per sample
+
 
 class ToyCrash(ToyLinear):
     name = "toy_crash"
@@ -55,5 +59,23 @@ class ToyDiverge(ToyLinear):
         return super().loss(model, batch) * float("inf")
 
 
-for _cls in (ToyLinear, ToyCrash, ToyDiverge):
+class ToyInterrupt(ToyLinear):
+    """Ctrl-C arrives during training step 12 (after the warm-up's loss calls)."""
+
+    name = "toy_interrupt"
+    profiles = _profiles(target=1.01)  # never met: the run would go on
+    interrupt_at = 12 + 3  # 1 FLOP count + 2 warm-up steps come first
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls = 0
+
+    def loss(self, model, batch):
+        self.calls += 1
+        if self.calls == self.interrupt_at:
+            raise KeyboardInterrupt
+        return super().loss(model, batch)
+
+
+for _cls in (ToyLinear, ToyCrash, ToyDiverge, ToyInterrupt):
     register_task(_cls)

@@ -2,7 +2,8 @@
 
 An algorithm builds an `RLRun`, calls `run.step(env_steps, loss)` after
 each iteration (a PPO rollout + update, a DQN vector step) and stops when it
-returns True; `run.finish()` gives the TrainResult. Train time excludes
+returns True; `run.finish()` (in a `finally`, so Ctrl-C keeps the partial
+figures) fills in the TrainResult. Train time excludes
 evaluation; throughput is environment steps per second of train time.
 """
 from __future__ import annotations
@@ -39,7 +40,8 @@ class RLRun:
         self.max_time_s = ctx.max_time_s or budget.max_time_s
         self.eval_envs = make_vector_env(task.make_env, self.algo.eval_envs, evaluation=True,
                                          asynchronous=self.algo.asynchronous)
-        self.result = TrainResult(params=sum(p.numel() for p in model.parameters()))
+        self.result = ctx.result
+        self.result.params = sum(p.numel() for p in model.parameters())
         self.tracker = EvalTracker(task.spec.target, self.result)
         self.clock = SegmentClock(ctx.device)
         self.env_steps, self.iterations = 0, 0
@@ -97,6 +99,7 @@ class RLRun:
                      f"return {raw['return']:.2f} ± {raw['return_std']:.2f} ({raw['episodes']:.0f} episodes)")
 
     def finish(self) -> TrainResult:
+        """Close the clock and fill in the figures; also called when a run is cut short."""
         self.clock.stop()
         self.eval_envs.close()
         r = self.result

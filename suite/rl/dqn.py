@@ -103,6 +103,7 @@ def train_dqn(task: Task, ctx: RunContext) -> TrainResult:
     cfg: DQNConfig = task.spec.recipe.algo
     device = ctx.device
     envs = make_vector_env(task.make_env, cfg.num_envs, asynchronous=cfg.asynchronous)
+    run = None
     try:
         discrete_actions(envs.single_action_space, "DQN")
         model = task.build_model(envs.single_observation_space, envs.single_action_space).to(device)
@@ -140,6 +141,8 @@ def train_dqn(task: Task, ctx: RunContext) -> TrainResult:
                 since_target = 0
             if run.step(cfg.num_envs, loss):
                 break
-        return run.finish()
     finally:
+        if run is not None:
+            run.finish()
         envs.close()
+    return run.result

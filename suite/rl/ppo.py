@@ -91,6 +91,7 @@ def train_ppo(task: Task, ctx: RunContext) -> TrainResult:
     cfg: PPOConfig = task.spec.recipe.algo
     device = ctx.device
     envs = make_vector_env(task.make_env, cfg.num_envs, asynchronous=cfg.asynchronous)
+    run = None
     try:
         discrete_actions(envs.single_action_space, "PPO")
         model = task.build_model(envs.single_observation_space, envs.single_action_space).to(device)
@@ -130,9 +131,11 @@ def train_ppo(task: Task, ctx: RunContext) -> TrainResult:
                           logprobs.flatten(), advantages.flatten(), returns.flatten(), values.flatten())
             if run.step(rollout, loss):
                 break
-        return run.finish()
     finally:
+        if run is not None:
+            run.finish()
         envs.close()
+    return run.result
 
 
 def update(model: nn.Module, optimizer: torch.optim.Optimizer, cfg: PPOConfig, *batch: torch.Tensor) -> torch.Tensor:
