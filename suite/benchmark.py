@@ -81,6 +81,7 @@ def summary_line(record: dict[str, Any]) -> str:
     target = record["target"]
     tput = record.get("throughput") or {}
     rate = f"{tput['value']:,.0f} {tput['unit']}" if tput else "-"
+    rate += "".join(f", {value:,.0f} {unit}" for unit, value in (tput.get("extra") or {}).items())
     quality = record["final_metrics"].get(target["metric"])
     quality_text = f"{quality:.4f}" if quality is not None else "-"
     if record["reached_target"]:

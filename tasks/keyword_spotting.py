@@ -159,6 +159,10 @@ class KeywordSpotting(Task):
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return F.cross_entropy(model(batch["audio"], augment=True), batch["y"])
 
+    def batch_work(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        audio = batch["audio"]
+        return {"audio_s": audio.shape[0] * audio.shape[-1] / SAMPLE_RATE}  # fixed-length clips
+
     def evaluate(self, model: nn.Module, source: TensorSource) -> dict[str, float]:
         correct = torch.zeros((), device=next(model.parameters()).device)
         loss_sum = torch.zeros((), device=correct.device)

@@ -167,6 +167,9 @@ class Sentiment(Task):
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return F.cross_entropy(model(batch["ids"], batch["mask"]), batch["y"])
 
+    def batch_work(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"tokens": batch["mask"].sum()}  # real tokens, padding not counted
+
     def evaluate(self, model: nn.Module, source: PaddedSource) -> dict[str, float]:
         preds, labels, loss_sum = [], [], 0.0
         for batch in source.batches(self.spec.recipe.eval_batch_size):

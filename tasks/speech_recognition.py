@@ -6,8 +6,8 @@ collapsed, blanks removed). Metrics: WER and CER, corpus level (total word / cha
 edits over total reference words / characters, Levenshtein). Lower is better.
 Log-mel features are computed on the device by the model's front end; SpecAugment
 masks in training only; batches hold clips of similar length (`PaddedSource`).
-Throughput in seconds of audio per second of training = samples/s x `mean_clip_s`
-(in the record's data_info).
+Throughput: samples/s, and seconds of audio per second of training
+(`throughput.extra["audio_s/s"]` in the record; padding not counted).
 
 Datasets
   smoke  48 utterances synthesised with eSpeak NG on first use (cached in the data folder).
@@ -181,6 +181,9 @@ class SpeechRecognition(Task):
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         log_probs, out_lengths = model(batch["audio"], batch["lengths"], augment=True)
         return self._ctc(log_probs, out_lengths, batch)
+
+    def batch_work(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"audio_s": batch["lengths"].sum() / SAMPLE_RATE}
 
     def evaluate(self, model: nn.Module, source: PaddedSource) -> dict[str, float]:
         refs, hyps, loss_sum = [], [], 0.0

@@ -81,6 +81,15 @@ def test_smoke_run_writes_a_record_that_round_trips(name, model, smoke_options):
         assert all(p["eval/episodes"] >= 1 for p in record["curve"])
     else:
         assert record["throughput"]["unit"] == "samples/s"
+    # the domain's own unit is reported beside samples/s, and one sample holds more than one
+    # token (sentences are [CLS] word [SEP] at least) or some audio
+    own_unit = {"sentiment": "tokens/s", "speech_recognition": "audio_s/s", "keyword_spotting": "audio_s/s"}
+    if name in own_unit:
+        rate = record["throughput"]["extra"][own_unit[name]]
+        per_sample = rate / record["throughput"]["value"]
+        assert (per_sample >= 3) if name == "sentiment" else (0.1 < per_sample < 30), per_sample
+    if name == "keyword_spotting":
+        assert per_sample == pytest.approx(1.0, rel=1e-3)  # one-second clips
     loaded = records.read_records([smoke_options.results])
     assert len(loaded) == 1
     assert {k: v for k, v in loaded[0].items() if k != "_path"} == \

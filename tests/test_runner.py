@@ -101,3 +101,11 @@ def test_bf16_autocast_runs_on_cpu(tmp_path):
     opts = SuiteOptions(profile="smoke", device="cpu", precision="bf16", results=tmp_path, max_steps=5)
     record = run_one(ToyLinear, "linear", 0, opts, log=lambda _m: None)
     assert record["status"] == "ok" and record["config"]["precision"] == "bf16"
+
+
+def test_summary_line_shows_the_task_units_beside_samples_per_second(smoke_options):
+    from suite.benchmark import summary_line
+
+    line = summary_line(run_one(ToyLinear, "linear", 0, smoke_options, log=lambda _m: None))
+    assert line.startswith("reached test/accuracy 0.95 in ")
+    assert "samples/s, " in line and line.endswith(" coords/s)")
