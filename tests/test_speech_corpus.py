@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -22,6 +23,20 @@ def test_synthesiser_speaks_16k_float32_of_plausible_length():
     assert audio.dtype == np.float32
     assert 0.5 * synth.SAMPLE_RATE < len(audio) < 3 * synth.SAMPLE_RATE  # three words at 160 wpm
     assert np.abs(audio).max() > 0.05  # not silence
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                    reason="the Debian espeak-ng command is not installed (apt-get install espeak-ng; .ci/run does)")
+def test_command_route_speaks_the_same_16k_clip_as_asked():
+    cli = synth.CommandSynth(shutil.which("espeak-ng"))
+    assert cli.route == "cli" and cli.version
+    audio = cli.speak("one two three", "en-us+f3", 160, 50, seed=1)
+    assert audio.dtype == np.float32
+    assert 0.5 * synth.SAMPLE_RATE < len(audio) < 3 * synth.SAMPLE_RATE
+    assert np.abs(audio).max() > 0.05
+    assert np.array_equal(audio, cli.speak("one two three", "en-us+f3", 160, 50, seed=1))
+    assert len(cli.speak("one two three", "en-us+f3", 320, 50, seed=1)) < len(audio)  # faster rate, shorter clip
+    assert "f3" in cli.variants()
 
 
 def test_keyword_clips_are_one_second_and_silence_has_no_speech():
