@@ -137,3 +137,41 @@ def test_models_fit_every_image_size():
         for name in ("mlp", "cnn"):
             model = ic.ImageClassification.models[name](s.channels, s.size, s.classes).eval()
             assert model(torch.zeros(2, s.channels, s.size, s.size)).shape == (2, s.classes)
+
+
+def test_cutout_zeroes_one_square_per_image_and_nothing_else():
+    torch.manual_seed(0)
+    x = torch.rand(16, 3, 32, 32) + 1.0  # no zero pixel before cutout
+    out = ic.cutout(x, 8)
+    zeroed = out == 0
+    assert (zeroed.sum((2, 3)) == 64).all(), "each channel of each image loses exactly one 8x8 square"
+    assert (zeroed == zeroed[:, :1]).all(), "the same square in every channel"
+    rows, cols = zeroed[:, 0].any(2), zeroed[:, 0].any(1)
+    assert (rows.sum(1) == 8).all() and (cols.sum(1) == 8).all(), "the zeroed pixels form a square"
+    assert torch.equal(out[~zeroed], x[~zeroed])
+
+
+def test_full_cnn_is_pages_resnet9():
+    """Page's DAWNBench ResNet-9: 6,573,120 parameters, counted layer by layer here."""
+    convs = [(3, 64), (64, 128), (128, 128), (128, 128), (128, 256), (256, 512), (512, 512), (512, 512)]
+    expected = sum(9 * cin * cout + 2 * cout for cin, cout in convs) + 512 * 10  # conv + BN, bias-free head
+    recipe = ic.ImageClassification.profiles["full"].recipes["cnn"]
+    model = ic.cnn(3, 32, 10, **recipe.model_kwargs)
+    assert sum(p.numel() for p in model.parameters()) == expected == 6_573_120
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_full_profile_trains_on_cifar10_files(tmp_path, monkeypatch):
+    """CIFAR-10 python batches -> the full recipe (ResNet-9, crop/flip/cutout) -> an ok record."""
+    import torchvision.datasets
+
+    from suite.config import SuiteOptions
+    from suite.runner import run_one
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", fake_cifar10(tmp_path))
+    opts = SuiteOptions(profile="full", device="cpu", results=tmp_path / "results", data_dir=str(tmp_path),
+                        max_steps=2)
+    record = run_one(ic.ImageClassification, "cnn", 0, opts, log=lambda _m: None)
+    assert record["status"] == "ok", record["error"]
+    assert record["steps"] == 2 and record["params"] == 6_573_120
+    assert record["data_info"]["train"]["samples"] == 20 and "test/accuracy" in record["final_metrics"]
