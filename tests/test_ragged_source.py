@@ -17,8 +17,12 @@ from tasks._speech_real import read_clip
 from tasks.speech_recognition import SpeechRecognition
 
 
-def _both(n: int = 37, seed: int = 0) -> tuple[PaddedSource, RaggedSource]:
-    """The same items (distinct values, so any misplaced sample shows) as a padded and a ragged split."""
+def _both(tail: int, n: int = 37, seed: int = 0) -> tuple[PaddedSource, RaggedSource]:
+    """The same items (distinct values, so any misplaced sample shows) as a padded and a ragged split.
+
+    `tail` junk samples after the last item: with none, batches holding the last item are read
+    sample by sample (whole rows would run past the end); with enough, every batch is read by rows.
+    """
     g = torch.Generator().manual_seed(seed)
     lengths = torch.randint(1, 30, (n,), generator=g)
     offsets = torch.cumsum(lengths, 0) - lengths
@@ -27,6 +31,7 @@ def _both(n: int = 37, seed: int = 0) -> tuple[PaddedSource, RaggedSource]:
     for i, (o, k) in enumerate(zip(offsets.tolist(), lengths.tolist())):
         padded[i, :k] = flat[o:o + k]
     target = torch.randint(0, 5, (n, 3), generator=g)
+    flat = torch.cat([flat, torch.full((tail,), -1, dtype=torch.int32)])
     return (PaddedSource(lengths, ("audio",), window=2, audio=padded, target=target),
             RaggedSource(flat, offsets, lengths, "audio", window=2, target=target))
 
@@ -36,10 +41,11 @@ def _draw(source, shuffle: bool, **kw) -> list[dict]:
     return list(source.batches(5, shuffle=shuffle, generator=gen, **kw))
 
 
+@pytest.mark.parametrize("tail", [0, 30])
 @pytest.mark.parametrize("shuffle", [True, False])
 @pytest.mark.parametrize("kw", [{}, {"drop_last": True}, {"shard": (0, 2)}, {"shard": (1, 2), "drop_last": True}])
-def test_ragged_batches_equal_padded_batches(shuffle, kw):
-    padded, ragged = _both()
+def test_ragged_batches_equal_padded_batches(tail, shuffle, kw):
+    padded, ragged = _both(tail)
     want, got = _draw(padded, shuffle, **kw), _draw(ragged, shuffle, **kw)
     assert len(got) == len(want) > 1
     for a, b in zip(want, got):
