@@ -179,7 +179,8 @@ class RaggedSource(BatchSource):
     Item i is `flat[offsets[i] : offsets[i] + lengths[i]]`; `tensors` are ordinary per-item
     tensors (targets...). Batches are drawn as `PaddedSource` draws them (`length_batches`)
     and are the same dicts: `key` holds the items of the batch zero-padded to its longest,
-    gathered with one index (no per-item Python loop), beside `lengths` and the tensors.
+    gathered by indexing on the source's device (no per-item Python loop), beside `lengths`
+    and the tensors.
     Nothing is stored as padding, so a split costs its samples, not items x longest item;
     `flat` may be a read-only memory map of a file, read only where batches touch it.
     """

@@ -69,6 +69,15 @@ def test_ragged_pads_with_zeros_and_subset_moves_nothing_it_does_not_need():
     assert source.to(torch.device("cpu")).device == torch.device("cpu")
 
 
+@pytest.mark.cuda
+@pytest.mark.parametrize("tail", [0, 30])
+def test_ragged_batches_on_cuda_equal_cpu_batches(tail):
+    _padded, ragged = _both(tail)
+    on_gpu = ragged.to(torch.device("cuda"))
+    for a, b in zip(_draw(ragged, True), _draw(on_gpu, True), strict=True):
+        assert all(b[k].is_cuda and torch.equal(a[k], b[k].cpu()) for k in a)
+
+
 # -- the LibriSpeech decoded cache ---------------------------------------------------
 def _libri(root: Path) -> Path:
     """test-clean as `write_librispeech` writes it (one good clip, one corrupt, one without transcript),
