@@ -6,6 +6,8 @@ indexing on the device (the airbench habit: no loader processes, no
 per-step host copies). Variable-length data (text, audio) uses
 `PaddedSource`, which sorts by length inside a shuffled window and trims
 each batch to its longest item, so no compute is spent on padding.
+`RaggedSource` draws the same batches from items stored back to back in
+one flat tensor, so no memory is spent on padding either (long audio).
 """
 from __future__ import annotations
 
@@ -67,6 +69,37 @@ def _cut(index: torch.Tensor, batch_size: int, drop_last: bool, shard: tuple[int
         if drop_last and len(idx) < batch_size:
             return
         yield idx[rank::world] if world > 1 else idx
+
+
+def length_batches(lengths: torch.Tensor, batch_size: int, window: int, *, shuffle: bool,
+                   generator: torch.Generator | None, drop_last: bool,
+                   shard: tuple[int, int]) -> Iterator[tuple[torch.Tensor, int]]:
+    """(CPU index, longest length) of each batch of variable-length items, `lengths` on the CPU.
+
+    Shuffled: items sorted by length inside windows of `window` batches of a random
+    permutation, then the batches shuffled, so each batch holds similar lengths.
+    Evaluation: all items length-sorted (cheaper; the order does not change metrics).
+    """
+    if shuffle:
+        order = torch.randperm(len(lengths), generator=generator)
+        chunk = batch_size * window
+        pieces = []
+        for start in range(0, len(order), chunk):
+            part = order[start : start + chunk]
+            pieces.append(part[torch.argsort(lengths[part], descending=True, stable=True)])
+        order = torch.cat(pieces)
+        groups = list(order.split(batch_size))
+        if drop_last and len(groups[-1]) < batch_size:
+            groups = groups[:-1]
+        groups = [groups[i] for i in torch.randperm(len(groups), generator=generator).tolist()]
+    else:
+        order = torch.argsort(lengths, descending=True, stable=True)
+        groups = list(order.split(batch_size))
+    rank, world = shard
+    for idx in groups:
+        if world > 1:
+            idx = idx[rank::world]
+        yield idx, int(lengths[idx].max())
 
 
 class TensorSource(BatchSource):
@@ -131,29 +164,83 @@ class PaddedSource(TensorSource):
 
     def batches(self, batch_size, *, shuffle=False, generator=None, drop_last=False, shard=(0, 1)):
         lengths = self.tensors["lengths"].cpu()
-        if shuffle:
-            order = torch.randperm(len(self), generator=generator)
-            chunk = batch_size * self.window
-            pieces = []
-            for start in range(0, len(order), chunk):
-                part = order[start : start + chunk]
-                pieces.append(part[torch.argsort(lengths[part], descending=True, stable=True)])
-            order = torch.cat(pieces)
-            groups = list(order.split(batch_size))
-            if drop_last and len(groups[-1]) < batch_size:
-                groups = groups[:-1]
-            groups = [groups[i] for i in torch.randperm(len(groups), generator=generator).tolist()]
-        else:
-            # Evaluation: length-sorted too (cheaper), order does not change the metrics.
-            order = torch.argsort(lengths, descending=True, stable=True)
-            groups = list(order.split(batch_size))
-        rank, world = shard
-        for idx in groups:
-            if world > 1:
-                idx = idx[rank::world]
-            longest = int(lengths[idx].max())
+        for idx, longest in length_batches(lengths, batch_size, self.window, shuffle=shuffle, generator=generator,
+                                           drop_last=drop_last, shard=shard):
             idx = idx.to(self.device)
             batch = {k: v[idx] for k, v in self.tensors.items()}
             for k in self.padded:
                 batch[k] = batch[k][:, :longest]
             yield batch
+
+
+class RaggedSource(BatchSource):
+    """Variable-length 1-D items stored back to back in one flat tensor, e.g. a split of audio clips.
+
+    Item i is `flat[offsets[i] : offsets[i] + lengths[i]]`; `tensors` are ordinary per-item
+    tensors (targets...). Batches are drawn as `PaddedSource` draws them (`length_batches`)
+    and are the same dicts: `key` holds the items of the batch zero-padded to its longest,
+    gathered by indexing on the source's device (no per-item Python loop), beside `lengths`
+    and the tensors.
+    Nothing is stored as padding, so a split costs its samples, not items x longest item;
+    `flat` may be a read-only memory map of a file, read only where batches touch it.
+    """
+
+    def __init__(self, flat: torch.Tensor, offsets: torch.Tensor, lengths: torch.Tensor, key: str = "audio",
+                 info: dict[str, Any] | None = None, window: int = 50, **tensors: torch.Tensor):
+        if flat.dim() != 1:
+            raise ValueError(f"RaggedSource: flat must be 1-D, got shape {tuple(flat.shape)}")
+        sizes = {"offsets": len(offsets), "lengths": len(lengths), **{k: len(v) for k, v in tensors.items()}}
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f"RaggedSource tensors differ in length: {sizes}")
+        self.flat, self.offsets, self.key, self.window = flat, offsets, key, window
+        self.tensors = {"lengths": lengths, **tensors}
+        self.info = dict(info or {})
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    @property
+    def device(self) -> torch.device:
+        return self.flat.device
+
+    def nbytes(self) -> int:
+        parts = (self.flat, self.offsets, *self.tensors.values())
+        return sum(t.element_size() * t.numel() for t in parts)
+
+    def _with(self, flat, offsets, tensors) -> "RaggedSource":
+        return RaggedSource(flat, offsets, tensors.pop("lengths"), self.key, self.info, self.window, **tensors)
+
+    def to(self, device, channels_last=False):
+        # channels_last is for 4-D images; ragged items are 1-D, so it does not apply.
+        return self._with(self.flat.to(device), self.offsets.to(device),
+                          {k: v.to(device) for k, v in self.tensors.items()})
+
+    def subset(self, n):
+        ends = self.offsets[:n] + self.tensors["lengths"][:n]
+        end = int(ends.max()) if len(ends) else 0
+        return self._with(self.flat[:end], self.offsets[:n], {k: v[:n] for k, v in self.tensors.items()})
+
+    def batches(self, batch_size, *, shuffle=False, generator=None, drop_last=False, shard=(0, 1)):
+        lengths, offsets = self.tensors["lengths"].cpu(), self.offsets.cpu()
+        for idx, longest in length_batches(lengths, batch_size, self.window, shuffle=shuffle, generator=generator,
+                                           drop_last=drop_last, shard=shard):
+            # Decided on the CPU copies, so a CUDA source does not wait for the device here.
+            rows_fit = 0 < longest and int(offsets[idx].max()) + longest <= len(self.flat)
+            idx = idx.to(self.device)
+            batch = {k: v[idx] for k, v in self.tensors.items()}
+            batch[self.key] = self._gather(self.offsets[idx], batch["lengths"], longest, rows_fit)
+            yield batch
+
+    def _gather(self, starts: torch.Tensor, lengths: torch.Tensor, longest: int, rows_fit: bool) -> torch.Tensor:
+        """(batch, longest) items, zero past each length.
+
+        Rows of a sliding-window view of `flat` are copied whole (several times faster than
+        indexing sample by sample); a batch whose rows would run past the end of `flat` is
+        indexed sample by sample instead. Samples past an item's end belong to its neighbour: zeroed.
+        """
+        steps = torch.arange(longest, device=self.device)
+        if rows_fit:
+            rows = self.flat.unfold(0, longest, 1)[starts]
+        else:
+            rows = self.flat[(starts[:, None] + steps).clamp(max=max(0, len(self.flat) - 1))]
+        return rows.masked_fill_(steps >= lengths[:, None], 0)

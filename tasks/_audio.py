@@ -1,20 +1,22 @@
 """The audio pipeline shared by the speech tasks: front end, text, CTC decoding, error rates.
 
 Audio is 16 kHz mono. Splits hold it as int16 PCM (half the memory of
-float32); the front end, the first module of every speech model, turns it
-into float32 and log-mel features on the device, inside the training step,
-so no per-item Python work happens while training. SpecAugment masks are
+float32; ASR clips back to back in a `RaggedSource`, padded only per batch);
+the front end, the first module of every speech model, turns it into
+float32 and log-mel features on the device, inside the training step, so
+no per-item Python work happens while training. SpecAugment masks are
 applied only when the caller asks (the tasks' `loss`), never in evaluation.
 """
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from suite.data import PaddedSource
+from suite.data import RaggedSource
 
 SAMPLE_RATE = 16_000
 HOP = 160  # 10 ms
@@ -137,30 +139,61 @@ def pad_clips(clips: list[np.ndarray], length: int | None = None) -> tuple[torch
     return torch.from_numpy(out), torch.from_numpy(np.minimum(lengths, width)), short
 
 
-def transcript_source(clips: list[np.ndarray], texts: list[str], info: dict) -> PaddedSource:
-    """An ASR split: audio padded by length, transcripts as label ids padded with 0.
+@dataclass
+class Clips:
+    """int16 clips back to back: clip i is `flat[offsets[i] : offsets[i] + lengths[i]]`.
+
+    Clips shorter than one analysis window are stored zero-padded up to MIN_SAMPLES (as
+    `pad_clips` pads them); `short` counts them. `flat` may be a read-only memory map.
+    """
+
+    flat: torch.Tensor
+    offsets: torch.Tensor
+    lengths: torch.Tensor
+    short: int
+
+
+def at_least_one_window(clip: np.ndarray) -> np.ndarray:
+    """The clip, zero-padded to MIN_SAMPLES when shorter (an empty clip would crash the FFT)."""
+    return np.pad(clip, (0, MIN_SAMPLES - len(clip))) if len(clip) < MIN_SAMPLES else clip
+
+
+def pack_clips(clips: list[np.ndarray]) -> Clips:
+    """In-memory int16 clips -> Clips (one copy into a flat tensor)."""
+    stored = [at_least_one_window(c) for c in clips]
+    lengths = torch.tensor([len(c) for c in stored], dtype=torch.long)
+    flat = np.concatenate(stored).astype(np.int16, copy=False) if stored else np.zeros(0, np.int16)
+    return Clips(torch.from_numpy(flat), torch.cumsum(lengths, 0) - lengths, lengths,
+                 sum(len(c) < MIN_SAMPLES for c in clips))
+
+
+def transcript_source(clips: Clips | list[np.ndarray], texts: list[str], info: dict) -> RaggedSource:
+    """An ASR split: clips stored back to back (`RaggedSource`), transcripts as label ids padded with 0.
 
     Transcripts are normalised to the alphabet; a transcript left empty, or too long for
     its clip (more characters than feature frames / 4, the models' subsampling), is dropped
-    and counted in `info`.
+    and counted in `info` (its audio stays in `flat`, unused: no copy of the split is made).
     """
-    keep_clips, targets, dropped_chars, dropped = [], [], 0, {"empty_transcript": 0, "transcript_too_long": 0}
-    for clip, text in zip(clips, texts):
+    if not isinstance(clips, Clips):
+        clips = pack_clips(clips)
+    keep, targets, dropped_chars, dropped = [], [], 0, {"empty_transcript": 0, "transcript_too_long": 0}
+    for i, (text, n_frames) in enumerate(zip(texts, frames(clips.lengths).tolist())):
         norm, lost = normalize_text(text)
         dropped_chars += lost
         if not norm:
             dropped["empty_transcript"] += 1
-        elif len(norm) > int(frames(torch.tensor(max(len(clip), MIN_SAMPLES)))) // 4:
+        elif len(norm) > n_frames // 4:
             dropped["transcript_too_long"] += 1
         else:
-            keep_clips.append(clip)
+            keep.append(i)
             targets.append(encode(norm))
-    audio, lengths, short = pad_clips(keep_clips)
+    keep = torch.tensor(keep, dtype=torch.long)
+    lengths = clips.lengths[keep]
     width = max((len(t) for t in targets), default=1)
     target = torch.zeros(len(targets), width, dtype=torch.long)
     for i, t in enumerate(targets):
         target[i, : len(t)] = torch.tensor(t)
-    info = {**info, **dropped, "chars_outside_alphabet": dropped_chars, "short_clips_padded": short,
+    info = {**info, **dropped, "chars_outside_alphabet": dropped_chars, "short_clips_padded": clips.short,
             "audio_hours": round(float(lengths.sum()) / SAMPLE_RATE / 3600, 4)}
-    return PaddedSource(lengths, padded=("audio",), info=info, audio=audio, target=target,
+    return RaggedSource(clips.flat, clips.offsets[keep], lengths, "audio", info, target=target,
                         target_lengths=torch.tensor([len(t) for t in targets], dtype=torch.long))

@@ -5,7 +5,7 @@ trained with CTC (`torch.nn.CTCLoss`) and decoded greedily (best path, repeats
 collapsed, blanks removed). Metrics: WER and CER, corpus level (total word / character
 edits over total reference words / characters, Levenshtein). Lower is better.
 Log-mel features are computed on the device by the model's front end; SpecAugment
-masks in training only; batches hold clips of similar length (`PaddedSource`).
+masks in training only; batches hold clips of similar length (`RaggedSource`).
 Throughput: samples/s, and seconds of audio per second of training
 (`throughput.extra["audio_s/s"]` in the record; padding not counted).
 
@@ -17,8 +17,13 @@ Datasets
          noise at 5-30 dB SNR) and split by voice (tasks/_speech_corpus.py): 4,000 / 400 / 400
          utterances, 1.8 h of training audio, mean 1.65 s; built in ~100 s on 2 loaded cores.
   full   LibriSpeech (Panayotov et al. 2015) train-clean-100 / dev-clean / test-clean via
-         torchaudio's LIBRISPEECH listing (download when online), read with soundfile.
-         Memory: train-clean-100 is ~100 h; held as padded int16 it needs ~20 GB of host RAM.
+         torchaudio's LIBRISPEECH listing (download when online), decoded once with soundfile
+         into DATA/librispeech_cache/<subset>/ and memory-mapped by later runs
+         (tasks/_speech_real.py). Memory: int16 at 16 kHz is 32,000 bytes per second of audio,
+         115 MB per hour: train-clean-100 (100.6 h) is an 11.6 GB file, dev-clean and test-clean
+         (5.4 h each) 0.6 GB each, with no padding. Host RAM holds only the pages batches touch
+         (page cache, reclaimable); a GPU gets the split in one copy when it takes under a
+         quarter of its free memory (the harness's rule), else each batch is gathered on the host.
 
 Models
   ctc_bigru      (default) 2 strided convs (4x time subsampling) + bidirectional GRU + linear,
@@ -41,12 +46,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from suite.data import PaddedSource
+from suite.data import RaggedSource
 from suite.registry import register_task
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task
 from tasks._audio import ALPHABET, SAMPLE_RATE, LogMel, decode, error_rates, frames, greedy_ctc, \
     transcript_source
 from tasks._speech_corpus import CorpusConfig, load_split
+from tasks._speech_real import librispeech_clips
 
 N_CLASSES = len(ALPHABET) + 1  # + CTC blank
 CORPORA = {"espeak_asr_smoke": CorpusConfig("asr", (32, 8, 8)),
@@ -104,15 +110,6 @@ class ConformerCTC(nn.Module):
         return self.head(x).log_softmax(-1), out_lengths
 
 
-def load_real(data_dir, split: str):
-    from tasks._speech_real import librispeech_listing, read_clips
-
-    paths, texts, missing = librispeech_listing(data_dir, split)
-    clips, kept, skipped = read_clips(paths)
-    return clips, [texts[i] for i in kept], {"source": "LibriSpeech (torchaudio listing)",
-                                             "missing_transcripts": missing, **skipped}
-
-
 QUICK_TARGET = Target("test/wer", 0.40, False,
                       "measured (issue #4): ctc_bigru on espeak_asr reached WER 0.389 after 7 epochs (297 s) and "
                       "0.365 after 8 (337 s) on 2 shared CPU cores, OMP_NUM_THREADS=1")
@@ -159,7 +156,7 @@ class SpeechRecognition(Task):
         ),
     }
 
-    def load(self, split: str) -> PaddedSource:
+    def load(self, split: str) -> RaggedSource:
         if self.spec.dataset in CORPORA:
             clips, plans, manifest = load_split(self.data_dir / "speech_speech_recognition",
                                                 CORPORA[self.spec.dataset], split)
@@ -167,7 +164,7 @@ class SpeechRecognition(Task):
             info = {"source": f"eSpeak NG {manifest['espeak_version']} ({manifest['route']} route)",
                     "voices": len(manifest["voices"][split])}
         else:
-            clips, texts, info = load_real(self.data_dir, split)
+            clips, texts, info = librispeech_clips(self.data_dir, split)
         source = transcript_source(clips, texts, info)
         n = max(1, len(source))
         source.info["mean_clip_s"] = round(float(source.tensors["lengths"].sum()) / n / SAMPLE_RATE, 3)
@@ -185,7 +182,7 @@ class SpeechRecognition(Task):
     def batch_work(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {"audio_s": batch["lengths"].sum() / SAMPLE_RATE}
 
-    def evaluate(self, model: nn.Module, source: PaddedSource) -> dict[str, float]:
+    def evaluate(self, model: nn.Module, source: RaggedSource) -> dict[str, float]:
         refs, hyps, loss_sum = [], [], 0.0
         for batch in source.batches(self.spec.recipe.eval_batch_size):
             log_probs, out_lengths = model(batch["audio"], batch["lengths"])

@@ -13,7 +13,7 @@ from tasks._speech_real import librispeech_listing, speech_commands_listing
 RATE = 16_000
 
 
-def _wav(path: Path, seconds: float = 1.0, fmt: str = "WAV") -> None:
+def write_wav(path: Path, seconds: float = 1.0, fmt: str = "WAV") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     noise = np.random.default_rng(len(str(path))).integers(-3000, 3000, int(RATE * seconds)).astype(np.int16)
     sf.write(path, noise, RATE, format=fmt, subtype="PCM_16")
@@ -23,8 +23,8 @@ def write_speech_commands(root: Path) -> Path:
     base = root / "SpeechCommands" / "speech_commands_v0.02"
     for word in ("yes", "no", "go", "bed", "dog"):
         for speaker in ("aaaa1111", "bbbb2222", "cccc3333"):
-            _wav(base / word / f"{speaker}_nohash_0.wav")
-    _wav(base / "_background_noise_" / "white_noise.wav", seconds=3.0)
+            write_wav(base / word / f"{speaker}_nohash_0.wav")
+    write_wav(base / "_background_noise_" / "white_noise.wav", seconds=3.0)
     (base / "validation_list.txt").write_text("yes/bbbb2222_nohash_0.wav\nbed/bbbb2222_nohash_0.wav\n")
     (base / "testing_list.txt").write_text("yes/cccc3333_nohash_0.wav\nno/cccc3333_nohash_0.wav\n"
                                            "dog/cccc3333_nohash_0.wav\n")
@@ -62,7 +62,7 @@ def test_keyword_task_reads_speech_commands_and_counts_corrupt_files(tmp_path):
 def write_librispeech(root: Path, subset: str) -> None:
     chapter = root / "LibriSpeech" / subset / "19" / "198"
     for utt in range(3):
-        _wav(chapter / f"19-198-{utt:04d}.flac", seconds=1.5, fmt="FLAC")
+        write_wav(chapter / f"19-198-{utt:04d}.flac", seconds=1.5, fmt="FLAC")
     (chapter / "19-198.trans.txt").write_text("19-198-0000 NORTHANGER ABBEY\n19-198-0001 IT'S A TEST\n")
     (chapter / "19-198-0001.flac").write_bytes(b"fLaC broken")  # corrupt audio
 
