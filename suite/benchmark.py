@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from suite import compare, registry
 from suite.config import SuiteOptions
+from suite.contention import busy_note
 from suite.errors import UnknownNameError
 from suite.runner import run_one, skipped_record
 from suite.task import Task
@@ -88,7 +89,9 @@ def summary_line(record: dict[str, Any]) -> str:
         head = f"reached {target['metric']} {target['value']} in {record['time_to_target_s']:.1f}s"
     else:
         head = f"{status}, target {target['metric']} {target['value']} not reached"
-    return f"{head} (final {quality_text}, train {record['train_time_s']:.1f}s, {rate})"
+    line = f"{head} (final {quality_text}, train {record['train_time_s']:.1f}s, {rate})"
+    busy = busy_note(record)
+    return f"{line}; warning: {busy}" if busy else line
 
 
 def print_summary(records: list[dict[str, Any]], opts: SuiteOptions, out=sys.stdout) -> None:

@@ -4,10 +4,12 @@
 same rules (`assess`, `unit_conflicts`), so a run left out of a table is
 always one that `check` names, with the reason.
 
-Two levels:
+Three levels:
 - unfit: the run is left out of every table (status failed / skipped /
   interrupted, no target, missing hardware or software fingerprint,
   inconsistent fields). Unreadable files and schema errors are unfit too.
+- busy host: the run is counted, but other processes used much of the CPU
+  while it trained (`host.other_cpu_share`), so its times may be inflated.
 - counted as not reached: the run stays in its cell but has no
   time-to-target (it diverged, or its budget or time cap ran out before the
   target). It is shown as "not reached" and counts in the reached fraction.
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, TextIO
 
 from suite import records
+from suite.contention import busy_note
 
 UNFIT_STATUSES = ("failed", "skipped", "interrupted")
 _STOPS = {"budget": "its step budget", "time": "its time cap"}
@@ -109,6 +112,9 @@ def check_paths(paths: list[Path], out: TextIO | None = None) -> int:
             print(f"unfit       {r['_path']}: {reason}", file=out)
         for note in notes:
             print(f"not reached {r['_path']}: {note}", file=out)
+        busy = busy_note(r)
+        if busy and not unfit:
+            print(f"busy host   {r['_path']}: {busy}", file=out)
     for line in duplicates(recs):
         print(f"duplicate   {line}", file=out)
     for line in unit_conflicts(recs):

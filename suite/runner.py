@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from suite import distributed, fingerprint, records
 from suite.config import PRETRAINED_ENV, RunOptions
+from suite.contention import HostLoad
 from suite.context import RunContext, TrainResult
 from suite.data import data_dir as resolve_data_dir
 from suite.device import resolve_device, resolve_precision, seed_everything
@@ -79,10 +80,10 @@ def run_one(task_cls: type[Task], model: str, seed: int, opts: RunOptions,
                      max_time_s=opts.max_time_s, max_steps=opts.max_steps,
                      log=log if rank == 0 else (lambda _m: None))
     result, status, error = ctx.result, "ok", None  # the trainer fills ctx.result as it goes
-    memory = PeakMemory(device)
+    memory, host = PeakMemory(device), HostLoad()
     try:
         task = task_cls(spec, resolve_data_dir(opts.data_dir))
-        with memory:
+        with memory, host:
             result = trainer_for(task_cls.kind)(task, ctx)
         status, error = result.status, result.error
     except SkipRun as exc:
@@ -90,6 +91,7 @@ def run_one(task_cls: type[Task], model: str, seed: int, opts: RunOptions,
     except KeyboardInterrupt:
         record = _record(spec, config, result, "interrupted", "interrupted by the user (Ctrl-C)",
                          started, wall_start, opts, memory.peak_mb, hw_device=device, world=world)
+        record["host"] = host.summary()
         _write(record, opts, rank == 0)
         raise
     except Exception as exc:  # noqa: BLE001 - any crash becomes a failed record; the suite goes on
@@ -99,6 +101,7 @@ def run_one(task_cls: type[Task], model: str, seed: int, opts: RunOptions,
     record = _record(spec, config, result, status, error, started, wall_start, opts,
                      memory.peak_mb if status in ("ok", "diverged") else None, hw_device=device, world=world)
     record["config_hash"] = digest
+    record["host"] = host.summary()
     return _write(record, opts, rank == 0)
 
 
