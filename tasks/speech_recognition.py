@@ -35,10 +35,11 @@ Targets
          `OMP_NUM_THREADS=1 python run_all.py --profile quick --tasks speech_recognition`
          on 2 shared CPU cores (load ~4-5): WER 0.389 / CER 0.151 at epoch 7 (297 s of training),
          0.365 / 0.143 at epoch 8 (337 s), 94 utterances/s = 155 s of audio per second.
-         conformer_ctc does not reach it in the same 8-epoch budget: `run_all.py --tasks
-         speech_recognition --models conformer_ctc` (2 cores, otherwise idle) ended at WER 0.498 /
-         CER 0.235 after 330 s of training (96 utterances/s), train loss still falling; on 1.8 h
-         of audio the recurrent model learns faster.
+         conformer_ctc learns more slowly on 1.8 h of audio: with the same 8-epoch budget,
+         `run_all.py --tasks speech_recognition --models conformer_ctc` (2 cores, otherwise idle)
+         ended at WER 0.498 / CER 0.235 after 330 s of training, train loss still falling. Its
+         recipe therefore has a 12-epoch schedule (cap 600 s), with which it met the target at
+         epoch 7: WER 0.393 / CER 0.165 after 344 s (one seed, 81 utterances/s).
   full   test-clean WER <= 0.15. The AlgoPerf LibriSpeech workloads set test-clean WER 0.068
          (DeepSpeech) and validation WER 0.084 (Conformer) after training on all 960 h with
          word pieces; on train-clean-100 alone, icefall's Conformer transducer (word pieces,
@@ -145,7 +146,8 @@ class SpeechRecognition(Task):
             recipes={"ctc_bigru": Recipe(batch_size=32, eval_batch_size=100, lr=3e-3, weight_decay=0.01,
                                          grad_clip=1.0, model_kwargs={"hidden": 160, "layers": 2}),
                      "conformer_ctc": Recipe(batch_size=32, eval_batch_size=100, lr=2e-3, weight_decay=0.01,
-                                             grad_clip=1.0, model_kwargs={"dim": 144, "layers": 4})},
+                                             grad_clip=1.0, model_kwargs={"dim": 144, "layers": 4},
+                                             budget=Budget(max_epochs=12, max_time_s=600, evals_per_epoch=1))},
         ),
         "full": ProfileSpec(
             dataset="librispeech_100h",
