@@ -13,7 +13,9 @@ from suite import records, registry
 from suite.runner import run_one
 from suite.task import PROFILES
 
-TASKS = registry.load_tasks()
+# The toy tasks of tests/toy_tasks.py register themselves when another test module imports them
+# first (collection order); they fail or stop on purpose, so they are not held to the contract.
+TASKS = {name: cls for name, cls in registry.load_tasks().items() if not cls.__module__.startswith("tests.")}
 CASES = [(name, model) for name, cls in sorted(TASKS.items()) for model in cls.models]
 SUPERVISED = [(n, m) for n, m in CASES if TASKS[n].kind == "supervised"]
 
