@@ -121,7 +121,8 @@ class KeywordSpotting(Task):
     profiles = {
         "smoke": ProfileSpec(
             dataset="espeak_kws_smoke",
-            target=Target("test/accuracy", 0.5, True, "smoke check only: any working model passes"),
+            target=Target("test/accuracy", 0.5, True,
+                          "smoke check only: a few steps exercise every code path; reaching it is not expected"),
             budget=Budget(max_steps=6, max_time_s=60, eval_every=3),
             recipes={"ds_cnn": Recipe(batch_size=16, model_kwargs={"width": 16, "blocks": 1}),
                      "resnet": Recipe(batch_size=16, model_kwargs={"width": 8, "blocks": 1})},

@@ -132,7 +132,8 @@ class SpeechRecognition(Task):
     profiles = {
         "smoke": ProfileSpec(
             dataset="espeak_asr_smoke",
-            target=Target("test/wer", 0.99, False, "smoke check only: any working model passes"),
+            target=Target("test/wer", 0.99, False,
+                          "smoke check only: a few steps exercise every code path; reaching it is not expected"),
             budget=Budget(max_steps=4, max_time_s=60, eval_every=2),
             recipes={"ctc_bigru": Recipe(batch_size=8, eval_batch_size=16,
                                          model_kwargs={"hidden": 32, "layers": 1, "channels": 4}),
