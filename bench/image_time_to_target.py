@@ -12,8 +12,9 @@ The plain side trains the same small CNN (the task's `cnn` model, built with
 the same seed) the way a plain loop does: AdamW at its default learning rate,
 no weight decay, a constant schedule, plain cross-entropy, batches cut from
 in-memory tensors (no DataLoader workers to slow it down). So the speed-up is
-what the harness's recipe buys, net of whatever the harness costs. Prints each side's time-to-target and the speed-up
-plain / harness (> 1: the harness's recipe gets there sooner).
+what the harness's recipe buys, net of whatever the harness costs. Prints each
+side's time-to-target and the speed-up plain / harness (> 1: the harness's
+recipe gets there sooner).
 
     python bench/image_time_to_target.py [--reps 2] [--model cnn] [--max-epochs 5]
 """
@@ -42,12 +43,13 @@ TARGET = ImageClassification.profiles["quick"].target.value
 EVALS_PER_EPOCH = 8
 
 
-def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+def accuracy(task: ImageClassification, net: nn.Module, test) -> float:
+    """Test accuracy by the task's own evaluation, as the harness computes it."""
     net.eval()
     with torch.no_grad():
-        correct = sum(int((net(x[i:i + 1024]).argmax(1) == y[i:i + 1024]).sum()) for i in range(0, len(x), 1024))
+        acc = task.evaluate(net, test)["accuracy"]
     net.train()
-    return correct / len(x)
+    return acc
 
 
 def plain_time_to_target(model: str, max_epochs: int, seed: int) -> tuple[float | None, float]:
@@ -72,7 +74,7 @@ def plain_time_to_target(model: str, max_epochs: int, seed: int) -> tuple[float 
             optimizer.zero_grad(set_to_none=True)
             train_s += time.perf_counter() - start
             if (step + 1) % eval_every == 0:
-                acc = accuracy(net, test.tensors["x"], test.tensors["y"])
+                acc = accuracy(task, net, test)
                 if acc >= TARGET:
                     return train_s, acc
     return None, acc

@@ -50,19 +50,6 @@ def read_clip(path: str) -> tuple[np.ndarray | None, str | None]:
     return data[:, 0], None
 
 
-def read_clips(paths: list[str]) -> tuple[list[np.ndarray], list[int], dict[str, int]]:
-    """int16 samples of each readable 16 kHz file, the indices kept, and counts of the skipped."""
-    clips, kept, skipped = [], [], {"unreadable_files": 0, "not_16k_mono": 0}
-    for i, path in enumerate(paths):
-        clip, why = read_clip(path)
-        if why:
-            skipped[why] += 1
-            continue
-        clips.append(clip)
-        kept.append(i)
-    return clips, kept, skipped
-
-
 def _dataset(cls, root: Path, name: str, **kw):
     try:
         return cls(str(root), download=True, **kw)
@@ -107,17 +94,15 @@ def speech_commands_listing(root: Path, split: str, seed: int = 0) -> tuple[list
 
 def read_speech_commands(paths: list[str]) -> tuple[list[np.ndarray], list[int], dict[str, int]]:
     """Read keyword clips; `file#offset` entries are 1 s windows of a background-noise file."""
-    plain = [p.split("#")[0] for p in paths]
-    cache: dict[str, tuple] = {}
+    cache: dict[str, tuple[np.ndarray | None, str | None]] = {}  # a noise file serves many windows
     clips, kept, skipped = [], [], {"unreadable_files": 0, "not_16k_mono": 0}
-    for i, (path, entry) in enumerate(zip(plain, paths)):
+    for i, entry in enumerate(paths):
+        path = entry.split("#")[0]
         if path not in cache:
-            got, _kept, bad = read_clips([path])
-            cache[path] = (got[0] if got else None, bad)
-        clip, bad = cache[path]
-        if clip is None:
-            for k, v in bad.items():
-                skipped[k] += v
+            cache[path] = read_clip(path)
+        clip, why = cache[path]
+        if why:
+            skipped[why] += 1
             continue
         if "#" in entry:
             start = int(entry.split("#")[1]) % max(1, len(clip) - 16_000)
