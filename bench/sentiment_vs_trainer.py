@@ -42,7 +42,7 @@ from suite.config import SuiteOptions  # noqa: E402
 from suite.data import data_dir  # noqa: E402
 from suite.device import resolve_device  # noqa: E402
 from suite.runner import run_one  # noqa: E402
-from tasks._text_models import pretrained_name, quiet_datasets  # noqa: E402
+from tasks.text.models import pretrained_name, quiet_datasets  # noqa: E402
 from tasks.sentiment import Sentiment  # noqa: E402
 
 MODEL = "minilm_finetune"

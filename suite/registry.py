@@ -71,7 +71,7 @@ def load_tasks(extra_modules: Iterable[str] = ()) -> dict[str, type[Task]]:
         import tasks
 
         for info in pkgutil.iter_modules(tasks.__path__):
-            if not info.name.startswith("_"):
+            if not info.ispkg and not info.name.startswith("_"):  # packages hold shared domain code
                 _import(f"tasks.{info.name}")
         for ep in importlib.metadata.entry_points(group="dlbench.tasks"):
             try:

@@ -3,12 +3,12 @@
 The classes are the 10 Speech Commands keywords (yes, no, up, down, left, right,
 on, off, stop, go), "unknown" (any other word) and "silence" (background noise).
 Metric: accuracy. Features (log-mel; 10 MFCCs for DS-CNN, as in MLPerf Tiny) are
-computed on the device by the model's front end (`tasks._audio.LogMel`), 40 ms windows
+computed on the device by the model's front end (`tasks.speech.audio.LogMel`), 40 ms windows
 every 20 ms; SpecAugment masks are applied in training only.
 
 Datasets
   smoke  96 clips synthesised with eSpeak NG on first use (cached in the data folder).
-  quick  `espeak_kws`: 8,400 clips synthesised with eSpeak NG (tasks/_speech_corpus.py):
+  quick  `espeak_kws`: 8,400 clips synthesised with eSpeak NG (tasks/speech/corpus.py):
          8 English accents x 100 voice variants (80 train, 10 val, 10 test), 120-230 words
          a minute, pitch 20-80, random gain and position in the 1 s window, white / pink / brown noise at 5-30 dB SNR or
          none; split by voice (val / test voices are never heard in training): 6,000 / 1,200 /
@@ -40,8 +40,8 @@ from torch import nn
 from suite.data import TensorSource
 from suite.registry import register_task
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task
-from tasks._audio import SAMPLE_RATE, LogMel, pad_clips
-from tasks._speech_corpus import KWS_LABELS, CorpusConfig, load_split
+from tasks.speech.audio import SAMPLE_RATE, LogMel, pad_clips
+from tasks.speech.corpus import KWS_LABELS, CorpusConfig, load_split
 
 N_CLASSES = len(KWS_LABELS)
 # MLPerf Tiny's framing: 40 ms windows every 20 ms, 49-51 frames per second of audio.
@@ -99,7 +99,7 @@ class ResNetKWS(nn.Module):
 
 
 def load_real(data_dir, split: str) -> tuple[list[np.ndarray], list[int], dict]:
-    from tasks._speech_real import read_speech_commands, speech_commands_listing
+    from tasks.speech.real import read_speech_commands, speech_commands_listing
 
     paths, labels = speech_commands_listing(data_dir, split)
     clips, kept, skipped = read_speech_commands(paths)

@@ -47,8 +47,8 @@ from torch import nn
 from suite.data import PaddedSource
 from suite.registry import register_task
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task
-from tasks import _text_data as data
-from tasks import _text_models as tm
+from tasks.text import data
+from tasks.text import models as tm
 
 PRETRAINED = {"minilm_finetune"}  # models that bring their own tokenizer
 VOCAB = {"smoke": 200, "quick": 8000, "full": 16000}  # WordPiece vocabulary trained on the train split

@@ -14,12 +14,12 @@ Datasets
   quick  `espeak_asr`: utterances of a seeded command grammar (~120 words: digits,
          rooms, devices, names, cities...), synthesised with eSpeak NG with the same
          variety as the keyword corpus (8 accents, 100 voice variants, rate, pitch, gain,
-         noise at 5-30 dB SNR) and split by voice (tasks/_speech_corpus.py): 4,000 / 400 / 400
+         noise at 5-30 dB SNR) and split by voice (tasks/speech/corpus.py): 4,000 / 400 / 400
          utterances, 1.8 h of training audio, mean 1.65 s; built in ~100 s on 2 loaded cores.
   full   LibriSpeech (Panayotov et al. 2015) train-clean-100 / dev-clean / test-clean via
          torchaudio's LIBRISPEECH listing (download when online), decoded once with soundfile
          into DATA/librispeech_cache/<subset>/ and memory-mapped by later runs
-         (tasks/_speech_real.py). Memory: int16 at 16 kHz is 32,000 bytes per second of audio,
+         (tasks/speech/real.py). Memory: int16 at 16 kHz is 32,000 bytes per second of audio,
          115 MB per hour: train-clean-100 (100.6 h) is an 11.6 GB file, dev-clean and test-clean
          (5.4 h each) 0.6 GB each, with no padding. Host RAM holds only the pages batches touch
          (page cache, reclaimable); a GPU gets the split in one copy when it takes under a
@@ -56,10 +56,10 @@ from torch import nn
 from suite.data import RaggedSource
 from suite.registry import register_task
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task
-from tasks._audio import ALPHABET, SAMPLE_RATE, LogMel, decode, error_rates, frames, greedy_ctc, \
+from tasks.speech.audio import ALPHABET, SAMPLE_RATE, LogMel, decode, error_rates, frames, greedy_ctc, \
     transcript_source
-from tasks._speech_corpus import CorpusConfig, load_split
-from tasks._speech_real import librispeech_clips
+from tasks.speech.corpus import CorpusConfig, load_split
+from tasks.speech.real import librispeech_clips
 
 N_CLASSES = len(ALPHABET) + 1  # + CTC blank
 CORPORA = {"espeak_asr_smoke": CorpusConfig("asr", (32, 8, 8)),

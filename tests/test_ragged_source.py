@@ -11,9 +11,9 @@ import torch
 from test_speech_datasets import write_librispeech, write_wav
 
 from suite.data import PaddedSource, RaggedSource
-from tasks import _speech_real
-from tasks._audio import decode
-from tasks._speech_real import read_clip
+from tasks.speech import real as speech_real
+from tasks.speech.audio import decode
+from tasks.speech.real import read_clip
 from tasks.speech_recognition import SpeechRecognition
 
 
@@ -104,7 +104,7 @@ def _counting_reader(monkeypatch) -> list[str]:
         calls.append(path)
         return read_clip(path)
 
-    monkeypatch.setattr(_speech_real, "read_clip", counted)
+    monkeypatch.setattr(speech_real, "read_clip", counted)
     return calls
 
 
@@ -146,7 +146,7 @@ def test_librispeech_cache_is_decoded_once_then_mapped(tmp_path, monkeypatch):
     def no_decoding(path):
         raise AssertionError(f"decoded {path} although the cache is valid")
 
-    monkeypatch.setattr(_speech_real, "read_clip", no_decoding)
+    monkeypatch.setattr(speech_real, "read_clip", no_decoding)
     _same(_snapshot(first), _snapshot(_load(tmp_path)))
 
 

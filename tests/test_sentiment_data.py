@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from suite.errors import DataError
-from tasks import _text_data as data
-from tasks import _text_models as tm
+from tasks.text import data
+from tasks.text import models as tm
 
 
 def _tar_add(tar: tarfile.TarFile, name: str, payload: bytes) -> None:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from tasks._audio import (MIN_SAMPLES, LogMel, decode, edit_distance, encode, error_rates, greedy_ctc,
+from tasks.speech.audio import (MIN_SAMPLES, LogMel, decode, edit_distance, encode, error_rates, greedy_ctc,
                           normalize_text, pad_clips, transcript_source)
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from suite.errors import DataError
-from tasks import _speech_corpus as corpus
-from tasks import _speech_synth as synth
+from tasks.speech import corpus
+from tasks.speech import synth
 
 TINY = corpus.CorpusConfig("kws", (12, 6, 6))
 

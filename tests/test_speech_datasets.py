@@ -8,7 +8,7 @@ import soundfile as sf
 
 from tasks.keyword_spotting import KeywordSpotting
 from tasks.speech_recognition import SpeechRecognition
-from tasks._speech_real import librispeech_listing, speech_commands_listing
+from tasks.speech.real import librispeech_listing, speech_commands_listing
 
 RATE = 16_000
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tasks._audio import MIN_SAMPLES, pad_clips
+from tasks.speech.audio import MIN_SAMPLES, pad_clips
 from tasks.keyword_spotting import KeywordSpotting
 from tasks.speech_recognition import SpeechRecognition
 

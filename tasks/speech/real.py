@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from suite.errors import DataError
-from tasks._audio import MIN_SAMPLES, Clips, at_least_one_window
-from tasks._speech_corpus import KEYWORDS
+from tasks.speech.audio import MIN_SAMPLES, Clips, at_least_one_window
+from tasks.speech.corpus import KEYWORDS
 
 SC_SPLITS = {"train": "training", "val": "validation", "test": "testing"}
 NOISE_FOLDER = "_background_noise_"
@@ -189,7 +189,7 @@ def build_cache(folder: Path, paths: list[str], listing: list[list[str]], digest
     manifest = {"source": f"LibriSpeech {folder.name}", "listing_sha256": digest, "listed": len(listing),
                 "kept": len(kept), **counts, "dtype": "int16 little-endian", "sample_rate": 16_000,
                 "samples": int(sum(lengths)), "min_samples": MIN_SAMPLES, "files": files,
-                "made_by": "tasks/_speech_real.py"}
+                "made_by": "tasks/speech/real.py"}
     tmp[MANIFEST].write_text(json.dumps(manifest, indent=1))
     for name, path in tmp.items():  # the manifest is the last name in `tmp`
         os.replace(path, folder / name)

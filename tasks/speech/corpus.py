@@ -31,7 +31,7 @@ import numpy as np
 
 from suite.data import sha256_of
 from suite.errors import DataError
-from tasks._speech_synth import ACCENTS, SAMPLE_RATE, synthesizer
+from tasks.speech.synth import ACCENTS, SAMPLE_RATE, synthesizer
 
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 UNKNOWN_WORDS = ("bed", "bird", "cat", "dog", "eight", "five", "four", "happy", "house", "marvin", "nine",
@@ -157,7 +157,7 @@ def render(plan: dict, kind: str) -> np.ndarray:
 
 
 def render_shard(plans_path: str, out_path: str) -> None:
-    """Worker: render the plans in a JSON file into an .npz (run as `python -m tasks._speech_corpus`)."""
+    """Worker: render the plans in a JSON file into an .npz (run as `python -m tasks.speech.corpus`)."""
     job = json.loads(Path(plans_path).read_text())
     clips = [render(p, job["kind"]) for p in job["plans"]]
     lengths = np.array([len(c) for c in clips], np.int64)
@@ -173,7 +173,7 @@ def _run_shard(kind: str, plans: list[dict], tmp: Path, i: int) -> tuple[str, li
     plans_path, out_path = tmp / f"shard{i}.json", tmp / f"shard{i}.npz"
     plans_path.write_text(json.dumps({"kind": kind, "plans": plans}))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-m", "tasks._speech_corpus", str(plans_path), str(out_path)],
+    done = subprocess.run([sys.executable, "-m", "tasks.speech.corpus", str(plans_path), str(out_path)],
                           env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         lines = (done.stderr.strip() or "no output").splitlines()
@@ -228,7 +228,7 @@ def build(folder: Path, config: CorpusConfig) -> None:
             files[f"{split}_{suffix}"] = sha256_of(tmp / f"{split}_{suffix}")
     manifest = {"source": "eSpeak NG synthesis", "route": route or synth.route, "espeak_version": synth.version,
                 "config": asdict(config), "voices": voices, "counts": counts, "files": files,
-                "sample_rate": SAMPLE_RATE, "made_by": "tasks/_speech_corpus.py"}
+                "sample_rate": SAMPLE_RATE, "made_by": "tasks/speech/corpus.py"}
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)

@@ -2,7 +2,7 @@
 
 Every loader returns HF `datasets.Dataset` splits with two columns, `text`
 (str) and `label` (0 negative, 1 positive); tokenisation happens later
-(`tasks/_text_models.py`) with batched `.map`.
+(`tasks/text/models.py`) with batched `.map`.
 
 VADER (Hutto & Gilbert, ICWSM 2014, MIT licence) ships inside the PyPI
 *source* distribution of vaderSentiment 3.3.2. On first use the sdist is
@@ -85,7 +85,7 @@ def extract_ground_truth(sdist: Path, folder: Path, sha256: str | None = None) -
         raise DataError(f"{sdist} does not hold the VADER ground truth ({type(exc).__name__}: {exc}): "
                         f"delete it and run `{vader_fetch_command(sdist.parent)}`") from None
     manifest = {"source": f"PyPI sdist vaderSentiment=={VADER_VERSION}, {VADER_INNER}",
-                "sdist_sha256": sha256, "files": files, "made_by": "dlbench tasks/_text_data.py"}
+                "sdist_sha256": sha256, "files": files, "made_by": "dlbench tasks/text/data.py"}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
 
 

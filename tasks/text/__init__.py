@@ -1,0 +1,1 @@
+"""Shared text code for the sentiment task: datasets and tokenisation (`data`), models (`models`)."""
