@@ -8,7 +8,13 @@ and evaluation are timed apart); the plain loop gets the same warm-up steps
 untimed. Prints both throughputs per repetition and the median ratio
 harness / plain (goal: >= 0.97 on CPU).
 
-    python bench/harness_overhead.py [--profile quick|smoke] [--model cnn] [--steps 120] [--reps 3]
+On CUDA both sides keep the data on the GPU and use the same precision (bf16
+autocast under `auto`); the plain loop synchronises before its clock stops.
+The harness also uses channels_last there, so on GPU the ratio shows what the
+harness's defaults buy as well as what its bookkeeping costs.
+
+    python bench/harness_overhead.py [--device cpu|cuda] [--precision auto|bf16|fp32]
+                                     [--profile quick|smoke] [--model cnn] [--steps 120] [--reps 3]
 """
 from __future__ import annotations
 
@@ -26,7 +32,7 @@ import torch  # noqa: E402
 
 from suite.config import SuiteOptions  # noqa: E402
 from suite.data import data_dir  # noqa: E402
-from suite.device import seed_everything  # noqa: E402
+from suite.device import autocast, resolve_device, resolve_precision, seed_everything, synchronize  # noqa: E402
 from suite.loop import WARMUP_STEPS  # noqa: E402
 from suite.optim import build_optimizer, build_scheduler  # noqa: E402
 from suite.runner import run_one  # noqa: E402
@@ -43,64 +49,70 @@ def fixed_steps_variant(profile: str, steps: int) -> type[ImageClassification]:
     return type("FixedSteps", (ImageClassification,), {"profiles": {**ImageClassification.profiles, profile: prof}})
 
 
-def harness_throughput(task_cls, model: str, profile: str, results: Path) -> float:
-    opts = SuiteOptions(profile=profile, device="cpu", results=results)
+def harness_throughput(task_cls, model: str, profile: str, results: Path, device: str, precision: str) -> float:
+    opts = SuiteOptions(profile=profile, device=device, precision=precision, results=results)
     record = run_one(task_cls, model, 0, opts, log=lambda _m: None)
     if record["status"] != "ok":
         raise SystemExit(f"harness run {record['status']}: {record['error']}")
     return record["throughput"]["value"]
 
 
-def plain_throughput(task_cls, model: str, profile: str, steps: int) -> float:
+def plain_throughput(task_cls, model: str, profile: str, steps: int, device: torch.device, precision: str) -> float:
     """The loop a user would write by hand: nothing but forward, backward, step."""
     spec = task_cls.spec_for(profile, model)
     task = task_cls(spec, data_dir())
-    device = torch.device("cpu")
     generator = seed_everything(0, device)
     train = task.load("train")
-    x, y = train.tensors["x"], train.tensors["y"]
-    net = task.build_model()
+    x, y = train.tensors["x"].to(device), train.tensors["y"].to(device)
+    net = task.build_model().to(device)
     optimizer = build_optimizer(net, spec.recipe)
     scheduler = build_scheduler(optimizer, spec.recipe, steps)
     bs = spec.recipe.batch_size
 
     def step(idx):
-        loss = task.loss(net, {"x": x[idx], "y": y[idx]})
+        with autocast(device, precision):
+            loss = task.loss(net, {"x": x[idx], "y": y[idx]})
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
     for _ in range(WARMUP_STEPS):
-        step(torch.arange(bs))
-    order = torch.randperm(len(x), generator=generator)
+        step(torch.arange(bs, device=device))
+    order = torch.randperm(len(x), generator=generator).to(device)
+    synchronize(device)
     start = time.perf_counter()
     for i in range(steps):
         begin = (i * bs) % (len(x) - bs + 1)
         step(order[begin:begin + bs])
         scheduler.step()
+    synchronize(device)
     return steps * bs / (time.perf_counter() - start)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
     parser.add_argument("--profile", default="quick", choices=("smoke", "quick"))
     parser.add_argument("--model", default="cnn")
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
     task_cls = fixed_steps_variant(args.profile, args.steps)
+    device = resolve_device(args.device)
+    precision = resolve_precision(args.precision, device)
     ratios = []
-    print(f"image_classification/{args.model} on {args.profile}, {args.steps} steps, CPU, "
-          f"{torch.get_num_threads()} threads")
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"image_classification/{args.model} on {args.profile}, {args.steps} steps, {where}, {precision}")
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(args.reps):
             # Alternate which goes first, so drift in machine load does not favour one side.
             if rep % 2 == 0:
-                harness = harness_throughput(task_cls, args.model, args.profile, Path(tmp))
-                plain = plain_throughput(task_cls, args.model, args.profile, args.steps)
+                harness = harness_throughput(task_cls, args.model, args.profile, Path(tmp), str(device), precision)
+                plain = plain_throughput(task_cls, args.model, args.profile, args.steps, device, precision)
             else:
-                plain = plain_throughput(task_cls, args.model, args.profile, args.steps)
-                harness = harness_throughput(task_cls, args.model, args.profile, Path(tmp))
+                plain = plain_throughput(task_cls, args.model, args.profile, args.steps, device, precision)
+                harness = harness_throughput(task_cls, args.model, args.profile, Path(tmp), str(device), precision)
             ratios.append(harness / plain)
             print(f"rep {rep}: harness {harness:9.1f} samples/s   plain {plain:9.1f} samples/s   "
                   f"ratio {harness / plain:.3f}")

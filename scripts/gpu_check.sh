@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Verify dlbench's whole GPU path on a bare GPU machine (no network; Python with torch), in
+# about 9 minutes on one H100:
+#   1. the CUDA tests (a few training steps of every task with host syncs made errors)
+#   2. the smoke suite, every model
+#   3. the speed profile in bf16, in fp32, and in bf16 with --compile
+#   4. the quick profile for the tasks whose data travels in the bundle (image classification,
+#      keyword spotting after synthesising its corpus, Atari RL)
+#   5. bench/harness_overhead.py (harness against a plain loop)
+# then the HTML report and the comparison table. Every record, the report and a log go to OUT.
+#
+#   bash scripts/gpu_check.sh [--device cuda|cpu] [--tiny] BUNDLE OUT
+#
+# BUNDLE is what scripts/gpu_bundle.sh made on a connected machine: its wheels are installed
+# offline into a private folder (never into the system Python). `--device cpu` runs the same
+# steps here; `--tiny` shrinks every step to seconds (smoke data, a few steps): the test suite
+# runs it that way so the script cannot rot. A failing step is reported and the rest go on;
+# the exit status is 1 if any step failed.
+set -uo pipefail
+
+device=cuda
+tiny=0
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --device) device=${2:?--device needs cuda or cpu}; shift 2 ;;
+    --tiny) tiny=1; shift ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -*) echo "gpu_check: unknown flag $1 (use --device cuda|cpu, --tiny)" >&2; exit 2 ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+[ ${#args[@]} -eq 2 ] || { echo "usage: scripts/gpu_check.sh [--device cuda|cpu] [--tiny] BUNDLE OUT" >&2; exit 2; }
+bundle=${args[0]}
+out=${args[1]}
+case "$device" in cuda|cpu) ;; *) echo "gpu_check: --device $device: use cuda or cpu" >&2; exit 2 ;; esac
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+python=${PYTHON:-python3}
+mkdir -p "$out" || { echo "gpu_check: cannot create $out" >&2; exit 2; }
+out=$(cd "$out" && pwd)
+exec > >(tee -a "$out/gpu_check.log") 2>&1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# -- install what the machine lacks, offline, into a private folder ------------------------
+site=$work/site
+if compgen -G "$bundle/wheels/*.whl" >/dev/null; then
+  "$python" -m pip install -q --no-index --no-deps --no-compile --target "$site" "$bundle"/wheels/*.whl \
+    || echo "gpu_check: installing the bundle's wheels failed; steps that need them will fail"
+fi
+# dlbench's own metadata, so its `dlbench.tasks` entry points resolve; the code runs from the checkout.
+"$python" -m pip install -q --no-index --no-deps --no-build-isolation --target "$site/dlbench" "$repo" \
+  >/dev/null 2>&1 || echo "gpu_check: could not install dlbench's metadata (setuptools missing?)"
+export PYTHONPATH="$repo:$site:$site/dlbench${PYTHONPATH:+:$PYTHONPATH}"
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
+export DLBENCH_DATA=${DLBENCH_DATA:-$work/data}
+mkdir -p "$DLBENCH_DATA"
+# Fashion-MNIST from the bundle, laid out as torchvision reads it offline.
+if compgen -G "$bundle/data/*-ubyte.gz" >/dev/null && [ ! -d /usr/share/datasets/fashion-mnist ]; then
+  mkdir -p "$DLBENCH_DATA/FashionMNIST/raw"
+  for gz in "$bundle"/data/*-ubyte.gz; do
+    gunzip -c "$gz" > "$DLBENCH_DATA/FashionMNIST/raw/$(basename "$gz" .gz)"
+  done
+fi
+
+results=$out/results
+summary=()
+failed=0
+step() {  # step NAME LIMIT_S COMMAND...: run with a time cap, log its exit and time, go on
+  local name=$1 limit=$2 start rc
+  shift 2
+  echo
+  echo "== $name (cap ${limit}s): $*"
+  start=$(date +%s)
+  timeout --signal=TERM --kill-after=15 "$limit" "$@"
+  rc=$?
+  summary+=("$(printf '%-28s exit %3d  %4ds' "$name" "$rc" "$(( $(date +%s) - start ))")")
+  [ "$rc" -eq 0 ] || failed=1
+}
+run_all=("$python" "$repo/run_all.py" --device "$device" --results "$results")
+
+echo "gpu_check: device $device, tiny $tiny, python $("$python" -c 'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__)')"
+"$python" -c 'import torch; print("gpu_check:", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device")'
+start_all=$(date +%s)
+
+if [ "$device" = cuda ]; then
+  step "cuda tests" 120 "$python" -m pytest -q -p no:cacheprovider -m cuda "$repo/tests"
+fi
+if [ "$tiny" = 1 ]; then
+  step "smoke suite" 240 "${run_all[@]}" --profile smoke --models default
+  step "speed fp32" 120 "${run_all[@]}" --profile speed --precision fp32 --max-steps 3
+  quick_profile=smoke
+else
+  step "smoke suite" 150 "${run_all[@]}" --profile smoke --models all
+  step "speed bf16" 120 "${run_all[@]}" --profile speed --models all --precision bf16
+  step "speed fp32" 120 "${run_all[@]}" --profile speed --models all --precision fp32
+  step "speed bf16 compile" 180 "${run_all[@]}" --profile speed --precision bf16 --compile
+  quick_profile=quick
+fi
+step "$quick_profile image" 120 "${run_all[@]}" --profile "$quick_profile" --tasks image_classification
+step "$quick_profile keyword spotting" 240 "${run_all[@]}" --profile "$quick_profile" --tasks keyword_spotting
+step "$quick_profile atari" 150 "${run_all[@]}" --profile "$quick_profile" --tasks atari_rl
+if [ "$tiny" = 1 ]; then
+  step "harness overhead" 120 "$python" "$repo/bench/harness_overhead.py" --device "$device" \
+    --profile smoke --steps 10 --reps 1
+else
+  step "harness overhead" 120 "$python" "$repo/bench/harness_overhead.py" --device "$device" --reps 3
+fi
+step "report" 60 "$python" -m suite.cli report "$results" --out "$out/report.html"
+
+echo
+echo "== steps ($(( $(date +%s) - start_all )) s in all)"
+printf '%s\n' "${summary[@]}"
+echo
+"$python" -m suite.cli compare "$results"
+exit "$failed"
