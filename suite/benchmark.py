@@ -14,6 +14,7 @@ from suite.config import SuiteOptions
 from suite.contention import busy_note
 from suite.errors import UnknownNameError
 from suite.runner import run_one, skipped_record
+from suite.safe_io import check_writable, plain
 from suite.task import Task
 
 
@@ -62,6 +63,7 @@ def plan(opts: SuiteOptions) -> tuple[list[PlannedRun], list[tuple[str, str]]]:
 def run_suite(opts: SuiteOptions, log: Callable[[str], None] = print) -> tuple[list[dict[str, Any]], int]:
     """Run the planned runs; return their records and the exit status (1 if any crashed)."""
     runs, unavailable = plan(opts)
+    check_writable(opts.results / "runs")  # a read-only or full results folder: bad input, before any run
     records = []
     for name, reason in unavailable:
         log(f"skip {name}: {reason}")
@@ -69,9 +71,11 @@ def run_suite(opts: SuiteOptions, log: Callable[[str], None] = print) -> tuple[l
     for i, run in enumerate(runs, 1):
         log(f"[{i}/{len(runs)}] {run.task.name} / {run.model}  seed {run.seed}  ({opts.profile})")
         record = run_one(run.task, run.model, run.seed, opts, log=log)
-        log("  -> " + summary_line(record))
+        if record.get("claimed_elsewhere"):
+            continue
+        log("  -> " + plain(summary_line(record)))
         records.append(record)
-    crashed = [r for r in records if r["status"] in ("failed", "interrupted")]
+    crashed = [r for r in records if r["status"] in ("failed", "interrupted") or "_write_error" in r]
     return records, 1 if crashed else 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import sys
 from functools import lru_cache
@@ -39,8 +40,38 @@ def write_record(record: dict[str, Any], results: Path) -> Path:
     folder = runs_dir(results)
     folder.mkdir(parents=True, exist_ok=True)
     text = io.StringIO()
-    json.dump(record, text, indent=1, allow_nan=False, default=str)  # a bad value fails before any file exists
+    json.dump(_finite_or_none(record), text, indent=1, allow_nan=False, default=str)  # a bad value fails before any file exists
     return safe_io.atomic_write_text(folder / f"{record['run_id']}.json", text.getvalue())
+
+
+def _finite_or_none(value: Any) -> Any:
+    """NaN and infinities (not JSON) become null, so a stray non-finite figure cannot lose the record."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def claim_run(results: Path, config_digest: str, hardware: dict[str, Any]):
+    """A held lock on this run (config and machine) in RESULTS, or None when another process holds it.
+
+    The lock (`filelock`, an flock on Linux) goes when its process ends, even by kill -9, so no stale
+    claim is left. Call `.release()` once the record is written.
+    """
+    from filelock import FileLock, Timeout
+
+    folder = runs_dir(results) / ".claims"
+    folder.mkdir(parents=True, exist_ok=True)
+    machine = json.dumps([config_digest] + [(hardware or {}).get(k) for k in MACHINE_FIELDS], default=str)
+    lock = FileLock(str(folder / f"{hashlib.sha256(machine.encode()).hexdigest()[:16]}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return None
+    return lock
 
 
 @lru_cache(maxsize=1)
