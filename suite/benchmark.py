@@ -102,6 +102,9 @@ def print_summary(records: list[dict[str, Any]], opts: SuiteOptions, out=sys.std
     frame = compare.to_frame(records)
     table = compare.to_table(frame, by="model")
     print("\n" + compare.to_markdown(table), file=out)
+    for r in records:  # not comparable, so not in the table's cells, but the gap must show (README)
+        if r.get("status") == "skipped":
+            print(plain(f"skipped: {r.get('task')} / {r.get('model')} seed {r.get('seed')}: {r.get('error')}"), file=out)
     if not table.empty:
         paths = compare.write_tables(table, opts.results / "tables", "by_model")
         print(f"\ntables: {', '.join(map(str, paths))}", file=out)
