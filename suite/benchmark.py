@@ -98,7 +98,8 @@ def summary_line(record: dict[str, Any]) -> str:
     return f"{line}; warning: {busy}" if busy else line
 
 
-def print_summary(records: list[dict[str, Any]], opts: SuiteOptions, out=sys.stdout) -> None:
+def print_summary(records: list[dict[str, Any]], opts: SuiteOptions, out=None) -> None:
+    out = out or sys.stdout
     frame = compare.to_frame(records)
     table = compare.to_table(frame, by="model")
     print("\n" + compare.to_markdown(table), file=out)

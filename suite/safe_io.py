@@ -27,8 +27,9 @@ class UnreadableFile(Exception):
     """A file that cannot be read as a JSON document; the message is one line."""
 
 
-def read_json(path: Path, max_bytes: int = MAX_RECORD_BYTES) -> Any:
+def read_json(path: Path, max_bytes: int | None = None) -> Any:
     """The JSON document in `path`, read safely (see the module docstring)."""
+    max_bytes = MAX_RECORD_BYTES if max_bytes is None else max_bytes
     try:
         info = os.stat(path)  # follows a symlink: its target must be a regular file too
     except OSError as exc:
