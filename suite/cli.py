@@ -107,7 +107,7 @@ def _list(args: argparse.Namespace) -> int:
                 sign = ">=" if t.higher_is_better else "<="
                 print(f"  {profile:<5}  {prof.dataset:<16} target {t.metric} {sign} {t.value}  ({t.source})")
     for module, why in registry.UNAVAILABLE.items():
-        print(f"{module}: unavailable ({why})")
+        print(plain(f"{module}: unavailable ({why})"))
     return 0
 
 
@@ -203,7 +203,9 @@ def _guarded(action) -> int:
         print(plain(f"error: {exc}"), file=sys.stderr)
         return 2
     except OSError as exc:  # a folder that vanished or filled up while reading / writing tables
-        print(plain(f"error: {exc}"), file=sys.stderr)
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(plain(f"error: {exc.strerror or exc}{where}: files already there are left as they were "
+                    "(writes are atomic)"), file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
         how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"

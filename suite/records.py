@@ -129,6 +129,8 @@ def record_files(paths: Iterable[Path | str]) -> list[Path]:
             files.append(path)
         elif path.is_dir():
             files.extend(sorted(p for p in path.rglob("*.json") if not p.name.startswith(".")))
+        elif path.exists() or path.is_symlink():
+            files.append(path)  # a FIFO, device or dangling link: read_records says what it is and skips it
         else:
             _warn(f"{path}: no such file or folder, skipped")
     return files

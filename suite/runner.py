@@ -72,13 +72,16 @@ def run_one(task_cls: type[Task], model: str, seed: int, opts: RunOptions,
     claim = None
     if opts.resume:
         machine = fingerprint.hardware(device, opts.hardware_label)
-        claim = records.claim_run(opts.results, digest, machine)  # two --resume processes: each run once
-        if claim is None:
-            log("  resume: another dlbench process is doing this run now, skipped")
-            return {"status": "skipped", "error": "being run by another dlbench process", "claimed_elsewhere": True}
+        if world == 1:  # two --resume processes on one folder: each run once (torchrun ranks share one run)
+            claim = records.claim_run(opts.results, digest, machine)
+            if claim is None:
+                log("  resume: another dlbench process is doing this run now, skipped")
+                return {"status": "skipped", "error": "being run by another dlbench process",
+                        "claimed_elsewhere": True}
         existing = records.find_finished(opts.results, digest, machine)
         if existing is not None:
-            claim.release()
+            if claim is not None:
+                claim.release()
             log(f"  resume: {Path(existing['_path']).name} already has this run ({existing['status']}), skipped")
             existing.pop("_path", None)
             return existing

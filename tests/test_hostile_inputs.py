@@ -135,6 +135,17 @@ def test_symlink_to_dev_zero_is_not_read(tmp_path):
     assert len(box["records"]) == 2 and len(box["warnings"]) == 1 and "regular" in box["warnings"][0]
 
 
+def test_fifo_given_as_the_argument_does_not_hang(tmp_path):
+    fifo = tmp_path / "x.json"
+    os.mkfifo(fifo)
+    box: dict = {}
+    thread = threading.Thread(target=lambda: box.setdefault("status", check.check_paths([fifo], out=open(
+        os.devnull, "w"))), daemon=True)
+    thread.start()
+    thread.join(20)
+    assert not thread.is_alive() and box["status"] == 2
+
+
 def test_dangling_symlink_and_folder_named_json(tmp_path):
     folder = good_folder(tmp_path)
     (folder / "runs" / "gone.json").symlink_to(tmp_path / "nowhere.json")
