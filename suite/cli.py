@@ -8,12 +8,14 @@ exits 1 when a record is unreadable or unfit for comparison.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
 from suite import benchmark, check, compare, registry
 from suite.config import RunOptions, SuiteOptions, add_arguments, from_namespace
-from suite.errors import DlbenchError
+from suite.errors import DlbenchError, Terminated
+from suite.safe_io import plain
 
 
 def run_all_parser() -> argparse.ArgumentParser:
@@ -35,9 +37,14 @@ def _run_and_summarize(opts: SuiteOptions, write_report: bool) -> int:
     """Run the planned runs; rank 0 prints the table (and writes the report)."""
     records_, status = benchmark.run_suite(opts)
     if _is_main_process():
-        benchmark.print_summary(records_, opts)
-        if write_report:
-            _report_into(opts.results)
+        try:
+            benchmark.print_summary(records_, opts)
+            if write_report:
+                _report_into(opts.results)
+        except OSError as exc:  # a full disk: the records are kept, the tables or report are not (re)written
+            print(plain(f"error: tables or report not written ({exc}): run `dlbench report {opts.results}` "
+                        "once there is room"), file=sys.stderr)
+            status = max(status, 1)
     return status
 
 
@@ -63,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(p_run, SuiteOptions, skip=("tasks", "models"))
 
     p_cmp = sub.add_parser("compare", help="comparison tables from result folders")
-    p_cmp.add_argument("dirs", nargs="*", default=["results"], type=Path)
+    p_cmp.add_argument("dirs", nargs="*", default=[Path("results")], type=Path)
     p_cmp.add_argument("--by", choices=tuple(compare.GROUPINGS), default="model",
                        help="model: machines as rows; hardware / software: machine labels / torch versions as columns")
     p_cmp.add_argument("--format", choices=("md", "csv", "html"), default="md",
@@ -72,13 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     p_cmp.add_argument("--out", type=Path, default=None, help="also write the table(s) into this folder")
 
     p_rep = sub.add_parser("report", help="self-contained HTML report (+ Markdown, CSV) from result folders")
-    p_rep.add_argument("dirs", nargs="*", default=["results"], type=Path)
+    p_rep.add_argument("dirs", nargs="*", default=[Path("results")], type=Path)
     p_rep.add_argument("--out", type=Path, default=None, help="HTML file to write (default: FIRST_DIR/report.html)")
     p_rep.add_argument("--baseline", default=None,
                        help="hardware label or model name for speedups (default: the machine with most runs)")
 
     p_chk = sub.add_parser("check", help="validate records and flag runs unfit for comparison")
-    p_chk.add_argument("dirs", nargs="*", default=["results"], type=Path)
+    p_chk.add_argument("dirs", nargs="*", default=[Path("results")], type=Path)
 
     args = parser.parse_args(argv)
     handlers = {"list": _list, "run": _run, "compare": _compare, "report": _report, "check": _check}
@@ -100,7 +107,7 @@ def _list(args: argparse.Namespace) -> int:
                 sign = ">=" if t.higher_is_better else "<="
                 print(f"  {profile:<5}  {prof.dataset:<16} target {t.metric} {sign} {t.value}  ({t.source})")
     for module, why in registry.UNAVAILABLE.items():
-        print(f"{module}: unavailable ({why})")
+        print(plain(f"{module}: unavailable ({why})"))
     return 0
 
 
@@ -111,9 +118,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     _check_inputs(args.dirs, "compare")
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise DlbenchError(f"compare: --out {args.out} is a file; give a folder for the tables")
     data = compare.pool(args.dirs)
     for line in data.warnings:
-        print(f"warning: {line}", file=sys.stderr)
+        print(plain(f"warning: {line}"), file=sys.stderr)
     if data.frame.empty:
         print(f"compare: no comparable runs in {', '.join(map(str, args.dirs))}", file=sys.stderr)
         return 1
@@ -165,9 +174,11 @@ def _report(args: argparse.Namespace) -> int:
     out = args.out or args.dirs[0] / "report.html"
     if out.suffix.lower() not in (".html", ".htm"):
         raise DlbenchError(f"report: --out {out} should end in .html (the Markdown and CSV go next to it)")
+    if out.is_dir():
+        raise DlbenchError(f"report: --out {out} is a folder; give an .html file name")
     files, data = report.write_report(args.dirs, out, args.baseline)
     for line in data.warnings:
-        print(f"warning: {line}", file=sys.stderr)
+        print(plain(f"warning: {line}"), file=sys.stderr)
     print(f"report: {files[0]}")
     print(f"also: {', '.join(str(f) for f in files[1:])}")
     return 0 if not data.frame.empty else 1
@@ -185,14 +196,36 @@ def _check_inputs(dirs: list[Path], command: str) -> None:
 
 
 def _guarded(action) -> int:
+    previous = _on_sigterm()
     try:
         return action()
     except DlbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(plain(f"error: {exc}"), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: the records written so far are kept", file=sys.stderr)
-        return 130
+    except OSError as exc:  # a folder that vanished or filled up while reading / writing tables
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(plain(f"error: {exc.strerror or exc}{where}: files already there are left as they were "
+                    "(writes are atomic)"), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as exc:
+        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        print(f"{how}: the records written so far are kept", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _on_sigterm():
+    """SIGTERM (timeout, batch schedulers, container runtimes) ends a run like Ctrl-C: an `interrupted` record."""
+    def handler(signum, _frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one record, even if a second SIGTERM follows
+        raise Terminated("terminated by SIGTERM")
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (an embedding application): leave its handler alone
+        return None
 
 
 def _is_main_process() -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -63,8 +64,10 @@ class RunOptions:
             raise ConfigError("precision", self.precision, "use auto, bf16 or fp32")
         if self.results.exists() and not self.results.is_dir():
             raise ConfigError("results", str(self.results), "is a file; give a folder for the results")
-        if self.max_time_s is not None and self.max_time_s <= 0:
-            raise ConfigError("max_time_s", self.max_time_s, "must be > 0 seconds")
+        if self.max_time_s is not None and not (math.isfinite(self.max_time_s) and self.max_time_s > 0):
+            raise ConfigError("max_time_s", self.max_time_s, "must be a finite number of seconds > 0")
+        if self.data_dir is not None and Path(self.data_dir).exists() and not Path(self.data_dir).is_dir():
+            raise ConfigError("data_dir", self.data_dir, "is a file; give a folder for the data")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError("max_steps", self.max_steps, "must be >= 1")
 
@@ -80,6 +83,8 @@ class SuiteOptions(RunOptions):
         super().__post_init__()
         if self.tasks is None:
             self.tasks = []
+        elif not self.tasks:  # `--tasks ","`: an empty selection is not "every task"
+            raise ConfigError("tasks", ",", "selects no task; leave --tasks out to run every task")
         if not self.models.strip():
             raise ConfigError("models", self.models, "use 'default', 'all' or comma-separated model names")
 

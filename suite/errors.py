@@ -33,3 +33,7 @@ class SkipRun(DlbenchError):
 
 class Diverged(DlbenchError):
     """The loss became non-finite."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: ends the run like Ctrl-C (an `interrupted` record), then the suite stops."""

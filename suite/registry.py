@@ -78,12 +78,19 @@ def load_tasks(extra_modules: Iterable[str] = ()) -> dict[str, type[Task]]:
                 ep.load()
             except ImportError as exc:
                 UNAVAILABLE[ep.value] = _one_line(exc)
+            except Exception as exc:  # noqa: BLE001 - a broken plug-in is an unavailable task, not a crash
+                UNAVAILABLE[ep.value] = f"{type(exc).__name__} on import: {_one_line(exc)}"
         _loaded = True
     for module in extra_modules:
         try:
             importlib.import_module(module)
         except ImportError as exc:
             raise DlbenchError(f"--tasks-from {module!r}: cannot import it ({_one_line(exc)})") from None
+        except DlbenchError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a module that raises on import is bad input, one line
+            raise DlbenchError(f"--tasks-from {module!r}: importing it raised {type(exc).__name__}: "
+                               f"{_one_line(exc)}") from None
     return TASKS
 
 

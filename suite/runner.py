@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 import time
 import traceback
 from datetime import datetime, timezone
@@ -20,7 +21,7 @@ from suite.contention import HostLoad
 from suite.context import RunContext, TrainResult
 from suite.data import data_dir as resolve_data_dir
 from suite.device import resolve_device, resolve_precision, seed_everything
-from suite.errors import DlbenchError, SkipRun
+from suite.errors import DlbenchError, SkipRun, Terminated
 from suite.memory import PeakMemory
 from suite.task import RunSpec, Task, to_jsonable
 
@@ -68,13 +69,32 @@ def run_one(task_cls: type[Task], model: str, seed: int, opts: RunOptions,
     precision = resolve_precision(opts.precision, device)
     config = resolved_config(spec, opts, str(device), precision, world)
     digest = records.config_hash(config)
+    claim = None
     if opts.resume:
-        existing = records.find_finished(opts.results, digest)
+        machine = fingerprint.hardware(device, opts.hardware_label)
+        if world == 1:  # two --resume processes on one folder: each run once (torchrun ranks share one run)
+            claim = records.claim_run(opts.results, digest, machine)
+            if claim is None:
+                log("  resume: another dlbench process is doing this run now, skipped")
+                return {"status": "skipped", "error": "being run by another dlbench process",
+                        "claimed_elsewhere": True}
+        existing = records.find_finished(opts.results, digest, machine)
         if existing is not None:
+            if claim is not None:
+                claim.release()
             log(f"  resume: {Path(existing['_path']).name} already has this run ({existing['status']}), skipped")
             existing.pop("_path", None)
             return existing
+    try:
+        return _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precision, config, digest,
+                             started, wall_start)
+    finally:
+        if claim is not None:
+            claim.release()
 
+
+def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precision, config, digest,
+                  started, wall_start) -> dict[str, Any]:
     ctx = RunContext(device=device, precision=precision, compile=opts.compile,
                      generator=seed_everything(seed, device), seed=seed, rank=rank, world_size=world,
                      max_time_s=opts.max_time_s, max_steps=opts.max_steps,
@@ -88,8 +108,9 @@ def run_one(task_cls: type[Task], model: str, seed: int, opts: RunOptions,
         status, error = result.status, result.error
     except SkipRun as exc:
         status, error = "skipped", str(exc)
-    except KeyboardInterrupt:
-        record = _record(spec, config, result, "interrupted", "interrupted by the user (Ctrl-C)",
+    except KeyboardInterrupt as exc:
+        why = str(exc) if isinstance(exc, Terminated) else "interrupted by the user (Ctrl-C)"
+        record = _record(spec, config, result, "interrupted", why,
                          started, wall_start, opts, memory.peak_mb, hw_device=device, world=world)
         record["host"] = host.summary()
         _write(record, opts, rank == 0)
@@ -165,8 +186,14 @@ def _record(spec: RunSpec, config: dict, result: TrainResult, status: str, error
 
 
 def _write(record: dict, opts: RunOptions, is_main: bool) -> dict:
+    """Write the record on rank 0; a failed write is one line on stderr and `_write_error`, and the suite goes on."""
     if is_main:
-        record["_path"] = str(records.write_record(to_jsonable(record), opts.results))
+        try:
+            record["_path"] = str(records.write_record(to_jsonable(record), opts.results))
+        except (OSError, ValueError, TypeError) as exc:
+            record["_write_error"] = _one_line(exc)
+            print(f"error: record {record['run_id']} not written to {records.runs_dir(opts.results)} "
+                  f"({record['_write_error']}): the run is lost, the others go on", file=sys.stderr)
     return record
 
 

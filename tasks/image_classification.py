@@ -29,6 +29,7 @@ Targets
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from suite.data import TensorSource
+from suite.data import TensorSource, sha256_of
+from suite.safe_io import atomic_write_text
 from suite.errors import DataError
 from suite.registry import register_task
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task
@@ -152,26 +154,91 @@ def load_digits_split(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     return x[keep], y[keep]
 
 
+# sha256 of the four un-gzipped IDX files of Fashion-MNIST (Debian's package and the upstream download agree).
+FASHION_SHA256 = {
+    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+FASHION_MANIFEST = "manifest.json"
+_FASHION_CHECKED: set[tuple] = set()  # (folder, file sizes and times) verified by this process
+
+
+def write_fashion_manifest(raw: Path, source: str) -> dict:
+    """Record the sha256 of the four IDX files in RAW/manifest.json (what later runs check against)."""
+    manifest = {"dataset": "Fashion-MNIST", "source": source,
+                "files": {name: sha256_of(raw / name) for name in FASHION_FILES},
+                "made_by": "tasks/image_classification.py"}
+    atomic_write_text(raw / FASHION_MANIFEST, json.dumps(manifest, indent=1))
+    return manifest
+
+
+def _fashion_stamp(raw: Path) -> tuple | None:
+    try:
+        return (str(raw),) + tuple((n, (raw / n).stat().st_size, (raw / n).stat().st_mtime_ns)
+                                   for n in (*FASHION_FILES, FASHION_MANIFEST))
+    except OSError:
+        return None
+
+
+def fashion_mnist_valid(raw: Path) -> bool:
+    """True when RAW holds the four files matching its manifest (or, with no manifest, the known checksums)."""
+    stamp = _fashion_stamp(raw) if (raw / FASHION_MANIFEST).is_file() else None
+    if stamp is not None and stamp in _FASHION_CHECKED:
+        return True
+    if not all((raw / name).is_file() for name in FASHION_FILES):
+        return False
+    try:
+        files = json.loads((raw / FASHION_MANIFEST).read_text())["files"]
+        expected = {name: files[name] for name in FASHION_FILES}  # every file listed: none goes unchecked
+    except FileNotFoundError:
+        expected, adopt = FASHION_SHA256, True
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    else:
+        adopt = False
+    if any(sha256_of(raw / name) != digest for name, digest in expected.items()):
+        return False
+    if adopt:  # the real files put there by hand or by an older dlbench: write their manifest
+        write_fashion_manifest(raw, "found in the data folder (known checksums)")
+    stamp = _fashion_stamp(raw)
+    if stamp is not None:
+        _FASHION_CHECKED.add(stamp)
+    return True
+
+
 def fashion_mnist_root(data_dir: Path, download: bool = True) -> Path:
-    """A folder torchvision's FashionMNIST reads offline: data dir, else Debian's files, else download."""
+    """A folder torchvision's FashionMNIST reads offline, checked against its manifest; rebuilt when corrupt.
+
+    Order: the data dir (if its files match their checksums), else Debian's files, else a download.
+    """
     raw = data_dir / "FashionMNIST" / "raw"
-    if all((raw / name).is_file() for name in FASHION_FILES):
+    if fashion_mnist_valid(raw):
         return data_dir
+    if raw.exists():  # corrupt, truncated or half-made: start again from a source
+        shutil.rmtree(raw, ignore_errors=True)
     if all((DEBIAN_FASHION_MNIST / f"{name}.gz").is_file() for name in FASHION_FILES):
         # torchvision wants the IDX files un-gzipped (Debian's .gz md5s differ from its own).
         raw.mkdir(parents=True, exist_ok=True)
-        for name in FASHION_FILES:
-            tmp = raw / f".{name}.tmp"
-            with gzip.open(DEBIAN_FASHION_MNIST / f"{name}.gz") as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-            tmp.replace(raw / name)
+        try:
+            for name in FASHION_FILES:
+                tmp = raw / f".{name}.tmp"
+                with gzip.open(DEBIAN_FASHION_MNIST / f"{name}.gz") as src, open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                tmp.replace(raw / name)
+        except (OSError, EOFError) as exc:
+            raise DataError(f"Fashion-MNIST in {DEBIAN_FASHION_MNIST} is unreadable ({exc}): "
+                            "reinstall it with `sudo apt-get install --reinstall dataset-fashion-mnist`") from None
+        write_fashion_manifest(raw, str(DEBIAN_FASHION_MNIST))
         return data_dir
     if download:
         from torchvision.datasets import FashionMNIST
 
         try:
-            FashionMNIST(str(data_dir), train=True, download=True)
+            FashionMNIST(str(data_dir), train=True, download=True)  # checks the md5 of each download
             FashionMNIST(str(data_dir), train=False, download=True)
+            write_fashion_manifest(raw, "torchvision download")
             return data_dir
         except Exception:  # noqa: BLE001 - offline: fall through to the one-line error
             pass

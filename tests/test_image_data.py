@@ -41,6 +41,7 @@ def fake_fashion(folder, gz: bool, n_train=20, n_test=10) -> dict[str, np.ndarra
 
 def test_fashion_mnist_from_the_data_folder(tmp_path):
     arrays = fake_fashion(tmp_path / "FashionMNIST" / "raw", gz=False)
+    ic.write_fashion_manifest(tmp_path / "FashionMNIST" / "raw", "test")  # a folder dlbench made
     x, y = ic.load_fashion_mnist(tmp_path, "train")
     assert x.shape == (20, 1, 28, 28) and x.dtype == torch.float32
     assert torch.equal(y, torch.tensor(arrays["train-labels-idx1-ubyte"]))
@@ -56,7 +57,8 @@ def test_fashion_mnist_from_debian_gz_files_is_unpacked_into_the_data_folder(tmp
     data = tmp_path / "data"
     _, y = ic.load_fashion_mnist(data, "test")
     assert torch.equal(y, torch.tensor(arrays["t10k-labels-idx1-ubyte"]))
-    assert sorted(p.name for p in (data / "FashionMNIST" / "raw").iterdir()) == sorted(ic.FASHION_FILES)
+    assert sorted(p.name for p in (data / "FashionMNIST" / "raw").iterdir()) == sorted(
+        [*ic.FASHION_FILES, ic.FASHION_MANIFEST])
 
 
 def test_fashion_mnist_missing_says_how_to_get_it(tmp_path, monkeypatch):
@@ -67,12 +69,15 @@ def test_fashion_mnist_missing_says_how_to_get_it(tmp_path, monkeypatch):
     assert "apt-get install dataset-fashion-mnist" in message and "\n" not in message
 
 
-def test_corrupt_fashion_mnist_file_is_a_one_line_error(tmp_path):
+def test_corrupt_fashion_mnist_file_without_a_source_is_a_one_line_error(tmp_path, monkeypatch):
     raw = tmp_path / "FashionMNIST" / "raw"
     fake_fashion(raw, gz=False)
+    ic.write_fashion_manifest(raw, "test")
     (raw / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03garbage")
-    with pytest.raises(DataError, match="delete that folder"):
-        ic.load_fashion_mnist(tmp_path, "train")
+    monkeypatch.setattr(ic, "DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
+    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist") as info:
+        ic.fashion_mnist_root(tmp_path, download=False)  # the checksum fails: rebuilt, and no source is left
+    assert "\n" not in str(info.value)
 
 
 def fake_cifar10(root) -> type:

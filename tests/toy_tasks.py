@@ -2,7 +2,8 @@
 
 `toy_linear` learns a separable 2-class problem in a few steps; `toy_crash`
 raises while loading data; `toy_diverge` returns an infinite loss;
-`toy_interrupt` is stopped by Ctrl-C in the middle of training.
+`toy_interrupt` is stopped by Ctrl-C in the middle of training; `toy_slow`
+runs until stopped from outside (its time cap is 30 s).
 """
 from __future__ import annotations
 
@@ -77,5 +78,18 @@ class ToyInterrupt(ToyLinear):
         return super().loss(model, batch)
 
 
-for _cls in (ToyLinear, ToyCrash, ToyDiverge, ToyInterrupt):
+class ToySlow(ToyLinear):
+    """Never reaches its target and takes 50 ms a step: a run to stop from outside (SIGTERM, kill -9)."""
+
+    name = "toy_slow"
+    profiles = _profiles(target=1.01, steps=100000)
+
+    def loss(self, model, batch):
+        import time
+
+        time.sleep(0.05)
+        return super().loss(model, batch)
+
+
+for _cls in (ToyLinear, ToyCrash, ToyDiverge, ToyInterrupt, ToySlow):
     register_task(_cls)

@@ -42,6 +42,8 @@ SNRS_DB = (None, 30.0, 20.0, 10.0, 5.0)  # None: no added noise
 SHARD = 1000  # clips per fresh process (each pays ~1.5 s to import scipy.signal)
 MANIFEST = "manifest.json"
 REPO_ROOT = Path(__file__).resolve().parents[1]
+CORPUS_FILES = {f"{split}_{suffix}" for split in ("train", "val", "test")
+                for suffix in ("audio.npy", "lengths.npy", "meta.json")}
 _CHECKED: set[Path] = set()  # folders verified by this process (checksums are read once)
 
 DIGITS = "zero one two three four five six seven eight nine".split()
@@ -172,7 +174,8 @@ def workers() -> int:
 def _run_shard(kind: str, plans: list[dict], tmp: Path, i: int) -> tuple[str, list[np.ndarray]]:
     plans_path, out_path = tmp / f"shard{i}.json", tmp / f"shard{i}.npz"
     plans_path.write_text(json.dumps({"kind": kind, "plans": plans}))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+           PARENT_ENV: str(os.getpid())}
     done = subprocess.run([sys.executable, "-m", "tasks.speech.corpus", str(plans_path), str(out_path)],
                           env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -200,8 +203,10 @@ def _valid(folder: Path, config: CorpusConfig) -> bool:
     """True when the folder holds a finished corpus of `config` whose files match their checksums."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
-        return manifest["config"] == json.loads(json.dumps(asdict(config))) and all(
-            sha256_of(folder / name) == digest for name, digest in manifest["files"].items())
+        files = manifest["files"]
+        # Every split's three files must be listed: an empty (or short) list would check nothing.
+        return manifest["config"] == json.loads(json.dumps(asdict(config))) and set(files) >= CORPUS_FILES and all(
+            sha256_of(folder / name) == digest for name, digest in files.items())
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -249,5 +254,35 @@ def load_split(root: Path, config: CorpusConfig, split: str) -> tuple[list[np.nd
     return clips, plans, manifest
 
 
+PARENT_ENV = "DLBENCH_SYNTH_PARENT"
+
+
+def die_with_parent(parent: int) -> None:
+    """End this worker when its parent dies (kill -9 included): PR_SET_PDEATHSIG on Linux, else polling."""
+    import signal
+    import threading
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 if __name__ == "__main__":
+    if os.environ.get(PARENT_ENV, "").isdigit():
+        die_with_parent(int(os.environ[PARENT_ENV]))
     render_shard(sys.argv[1], sys.argv[2])
