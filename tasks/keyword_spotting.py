@@ -40,7 +40,8 @@ from torch import nn
 from suite.data import TensorSource
 from suite.registry import register_task
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task
-from tasks.speech.audio import SAMPLE_RATE, LogMel, pad_clips
+from tasks.speech import SAMPLE_RATE
+from tasks.speech.audio import LogMel, pad_clips
 from tasks.speech.corpus import KWS_LABELS, CorpusConfig, load_split
 
 N_CLASSES = len(KWS_LABELS)

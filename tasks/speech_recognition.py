@@ -56,7 +56,8 @@ from torch import nn
 from suite.data import RaggedSource
 from suite.registry import register_task
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task
-from tasks.speech.audio import ALPHABET, SAMPLE_RATE, LogMel, decode, error_rates, frames, greedy_ctc, \
+from tasks.speech import SAMPLE_RATE
+from tasks.speech.audio import ALPHABET, LogMel, decode, error_rates, frames, greedy_ctc, \
     transcript_source
 from tasks.speech.corpus import CorpusConfig, load_split
 from tasks.speech.real import librispeech_clips

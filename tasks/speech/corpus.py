@@ -31,7 +31,8 @@ import numpy as np
 
 from suite.data import sha256_of
 from suite.errors import DataError
-from tasks.speech.synth import ACCENTS, SAMPLE_RATE, synthesizer
+from tasks.speech import MANIFEST, SAMPLE_RATE
+from tasks.speech.synth import ACCENTS, synthesizer
 
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 UNKNOWN_WORDS = ("bed", "bird", "cat", "dog", "eight", "five", "four", "happy", "house", "marvin", "nine",
@@ -40,8 +41,7 @@ UNKNOWN_WORDS = ("bed", "bird", "cat", "dog", "eight", "five", "four", "happy", 
 KWS_LABELS = KEYWORDS + ("_unknown_", "_silence_")
 SNRS_DB = (None, 30.0, 20.0, 10.0, 5.0)  # None: no added noise
 SHARD = 1000  # clips per fresh process (each pays ~1.5 s to import scipy.signal)
-MANIFEST = "manifest.json"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # tasks/speech/corpus.py -> the repository
 _CHECKED: set[Path] = set()  # folders verified by this process (checksums are read once)
 
 DIGITS = "zero one two three four five six seven eight nine".split()
