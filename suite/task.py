@@ -119,6 +119,8 @@ class ProfileSpec:
     budget: Budget
     recipes: dict[str, Recipe]  # model name -> recipe; a model missing here uses Recipe()
     eval_splits: tuple[str, ...] = ("test",)
+    expected_s: float | None = None  # rough wall time of the default model's run, for `dlbench list` (None: unmeasured)
+    download_mb: float = 0.0  # what a first run downloads into the data folder (0: nothing)
 
 
 @dataclass(frozen=True)

@@ -151,6 +151,7 @@ class AtariRL(RLTask):
     metrics = {"return": True, "return_std": False, "episodes": True, "episode_length": True}
     profiles = {
         "smoke": ProfileSpec(
+            expected_s=10, download_mb=0,
             dataset=MINATAR,
             target=Target("eval/return", 50.0, True, "smoke check only: not expected in 2k steps"),
             budget=Budget(max_env_steps=2_048, max_time_s=60, eval_every=1_024),
@@ -158,6 +159,7 @@ class AtariRL(RLTask):
             eval_splits=("eval",),
         ),
         "quick": ProfileSpec(
+            expected_s=120, download_mb=0,
             dataset=MINATAR,
             target=QUICK_TARGET,
             budget=Budget(max_env_steps=3_000_000, max_time_s=300, eval_every=50_000),
@@ -165,6 +167,7 @@ class AtariRL(RLTask):
             eval_splits=("eval",),
         ),
         "full": ProfileSpec(
+            expected_s=None, download_mb=0,
             dataset=ALE,
             target=Target("eval/return", 400.0, True,
                           "CleanRL ppo_atari Breakout benchmark, 10M steps (docs.cleanrl.dev); "

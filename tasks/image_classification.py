@@ -249,6 +249,7 @@ class ImageClassification(Task):
     metrics = {"accuracy": True, "loss": False}
     profiles = {
         "smoke": ProfileSpec(
+            expected_s=5, download_mb=0,
             dataset="digits",
             target=Target("test/accuracy", 0.80, True,
                           "smoke check only: a few steps exercise every code path; reaching it is not expected"),
@@ -260,6 +261,7 @@ class ImageClassification(Task):
             },
         ),
         "quick": ProfileSpec(
+            expected_s=60, download_mb=0,
             dataset="fashion_mnist",
             target=QUICK_TARGET,
             budget=Budget(max_epochs=3, max_time_s=300, evals_per_epoch=8),
@@ -275,6 +277,7 @@ class ImageClassification(Task):
             },
         ),
         "full": ProfileSpec(
+            expected_s=None, download_mb=163,
             dataset="cifar10",
             target=Target("test/accuracy", 0.94, True, "airbench (Jordan 2024) / DAWNBench CIFAR-10 reference: 94%"),
             budget=Budget(max_epochs=40, max_time_s=3600, evals_per_epoch=1),

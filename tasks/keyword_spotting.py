@@ -121,6 +121,7 @@ class KeywordSpotting(Task):
     metrics = {"accuracy": True, "loss": False}
     profiles = {
         "smoke": ProfileSpec(
+            expected_s=15, download_mb=0,
             dataset="espeak_kws_smoke",
             target=Target("test/accuracy", 0.5, True,
                           "smoke check only: a few steps exercise every code path; reaching it is not expected"),
@@ -129,6 +130,7 @@ class KeywordSpotting(Task):
                      "resnet": Recipe(batch_size=16, model_kwargs={"width": 8, "blocks": 1})},
         ),
         "quick": ProfileSpec(
+            expected_s=180, download_mb=0,
             dataset="espeak_kws",
             target=QUICK_TARGET,
             budget=Budget(max_epochs=10, max_time_s=300, evals_per_epoch=1),
@@ -136,6 +138,7 @@ class KeywordSpotting(Task):
                      "resnet": Recipe(batch_size=100, eval_batch_size=400, lr=3e-3, weight_decay=0.01)},
         ),
         "full": ProfileSpec(
+            expected_s=None, download_mb=2300,
             dataset="speech_commands_v2",
             target=Target("test/accuracy", 0.90, True,
                           "MLPerf Tiny v1.0 KWS quality target, DS-CNN on 12-class Speech Commands v2"),

@@ -72,6 +72,7 @@ class Sentiment(Task):
                 "vader_movie": data.vader_splits, "sst2": data.sst2_splits}
     profiles = {
         "smoke": ProfileSpec(
+            expected_s=15, download_mb=0,
             dataset="smoke_sentences",
             target=Target("val/accuracy", 0.75, True,
                           "smoke check only: a few steps exercise every code path; reaching it is not expected"),
@@ -86,6 +87,7 @@ class Sentiment(Task):
             },
         ),
         "quick": ProfileSpec(
+            expected_s=120, download_mb=0.2,
             dataset="vader_movie",
             target=Target("val/accuracy", 0.83, True,
                           "measured (issue #3): minilm_finetune reached val 0.840 after 126 steps, half an epoch, "
@@ -102,6 +104,7 @@ class Sentiment(Task):
             },
         ),
         "full": ProfileSpec(
+            expected_s=None, download_mb=90,
             dataset="sst2",
             target=Target("val/accuracy", 0.91, True,
                           "SST-2 dev accuracy of DistilBERT (Sanh et al. 2019) and MiniLM-L6 (Wang et al. 2020)"),

@@ -132,6 +132,7 @@ class SpeechRecognition(Task):
     metrics = {"wer": False, "cer": False, "loss": False}
     profiles = {
         "smoke": ProfileSpec(
+            expected_s=15, download_mb=0,
             dataset="espeak_asr_smoke",
             target=Target("test/wer", 0.99, False,
                           "smoke check only: a few steps exercise every code path; reaching it is not expected"),
@@ -142,6 +143,7 @@ class SpeechRecognition(Task):
                          "dim": 32, "layers": 1, "heads": 2, "ffn": 64, "channels": 4})},
         ),
         "quick": ProfileSpec(
+            expected_s=360, download_mb=0,
             dataset="espeak_asr",
             target=QUICK_TARGET,
             budget=Budget(max_epochs=8, max_time_s=420, evals_per_epoch=1),
@@ -152,6 +154,7 @@ class SpeechRecognition(Task):
                                              budget=Budget(max_epochs=12, max_time_s=600, evals_per_epoch=1))},
         ),
         "full": ProfileSpec(
+            expected_s=None, download_mb=7000,
             dataset="librispeech_100h",
             target=Target("test/wer", 0.15, False,
                           "AlgoPerf LibriSpeech workloads (mlcommons/algorithmic-efficiency): DeepSpeech test-clean "
