@@ -98,19 +98,22 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"tasks": listing, "unavailable": unavailable}, indent=2))
         return 0
+    header = ("profile", "dataset", "target", "expected", "download", "source of the target")
+    rows = {task["name"]: [_profile_row(profile, prof) for profile, prof in task["profiles"].items()]
+            for task in listing}
+    every = [header] + [row for task_rows in rows.values() for row in task_rows]
+    widths = [max(len(row[i]) for row in every) for i in range(len(header) - 1)]  # one alignment for all tasks
+
+    def line(row: tuple[str, ...]) -> str:
+        return "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1]
+
     for task in listing:
         print(f"{task['name']}  (v{task['version']}, {task['kind']})")
         print("  models: " + ", ".join(m + (" [default]" if m == task["default_model"] else "") for m in task["models"]))
         for opt in task["options"]:
             print(f"  option task.{opt['name']} ({opt['type']}, default {opt['default']}): {opt['help']}")
-        rows = [("profile", "dataset", "target", "expected", "download", "source of the target")]
-        for profile, prof in task["profiles"].items():
-            t = prof["target"]
-            rows.append((profile, prof["dataset"], f"{t['metric']} {'>=' if t['higher_is_better'] else '<='} {t['value']}",
-                         _duration(prof["expected_s"]), _size(prof["download_mb"]), t["source"]))
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-        for row in rows:
-            print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+        for row in [header] + rows[task["name"]]:
+            print(line(row))
     for item in unavailable:
         print(f"{item['module']}: unavailable ({item['reason']})")
     return 0
@@ -127,6 +130,12 @@ def _describe(task, profiles: list[str]) -> dict:
                          "expected_s": spec.expected_s, "download_mb": spec.download_mb}
                      for p in profiles if (spec := task.profiles.get(p)) is not None},
     }
+
+
+def _profile_row(profile: str, prof: dict) -> tuple[str, ...]:
+    t = prof["target"]
+    target = f"{t['metric']} {'>=' if t['higher_is_better'] else '<='} {t['value']}"
+    return profile, prof["dataset"], target, _duration(prof["expected_s"]), _size(prof["download_mb"]), t["source"]
 
 
 def _duration(seconds: float | None) -> str:

@@ -31,6 +31,7 @@ import numpy as np
 
 from suite.data import sha256_of
 from suite.errors import DataError
+from suite.progress import progress
 from tasks.speech import MANIFEST, SAMPLE_RATE
 from tasks.speech.synth import ACCENTS, synthesizer
 
@@ -189,8 +190,12 @@ def synthesize(plans: list[dict], kind: str, tmp: Path) -> tuple[str, list[np.nd
     shards = [plans[i:i + SHARD] for i in range(0, len(plans), SHARD)]
     if not shards:
         return "", []
-    with ThreadPoolExecutor(min(workers(), len(shards))) as pool:
-        done = list(pool.map(_run_shard, [kind] * len(shards), shards, [tmp] * len(shards), range(len(shards))))
+    done = []
+    with ThreadPoolExecutor(min(workers(), len(shards))) as pool, \
+            progress(desc=f"eSpeak NG {kind} corpus", total=len(plans), unit="clip") as bar:
+        for result in pool.map(_run_shard, [kind] * len(shards), shards, [tmp] * len(shards), range(len(shards))):
+            done.append(result)
+            bar.update(len(result[1]))
     for path in tmp.glob("shard*"):
         path.unlink()
     return done[0][0], [clip for _, clips in done for clip in clips]

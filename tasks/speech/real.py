@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from suite.errors import DataError
+from suite.progress import progress
 from tasks.speech import MANIFEST, SAMPLE_RATE
 from tasks.speech.audio import MIN_SAMPLES, Clips, at_least_one_window
 from tasks.speech.corpus import KEYWORDS
@@ -96,7 +97,7 @@ def read_speech_commands(paths: list[str]) -> tuple[list[np.ndarray], list[int],
     """Read keyword clips; `file#offset` entries are 1 s windows of a background-noise file."""
     cache: dict[str, tuple[np.ndarray | None, str | None]] = {}  # a noise file serves many windows
     clips, kept, skipped = [], [], {"unreadable_files": 0, "not_16k_mono": 0}
-    for i, entry in enumerate(paths):
+    for i, entry in enumerate(progress(paths, desc="reading Speech Commands", unit="clip")):
         path = entry.split("#")[0]
         if path not in cache:
             cache[path] = read_clip(path)
@@ -172,7 +173,8 @@ def build_cache(folder: Path, paths: list[str], listing: list[list[str]], digest
     lengths, kept = [], []
     tmp = {name: folder / f"{name}.tmp" for name in (FLAT, "lengths.npy", "transcripts.json", MANIFEST)}
     with open(tmp[FLAT], "wb") as out:
-        for path, item in zip(paths, listing):
+        for path, item in progress(zip(paths, listing), desc=f"decoding {folder.name}", total=len(paths),
+                                   unit="file"):
             clip, why = read_clip(path)
             if why:
                 counts[why] += 1
