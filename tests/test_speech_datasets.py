@@ -35,6 +35,8 @@ def test_keyword_task_reads_speech_commands_and_counts_corrupt_files(tmp_path):
     assert source.info["unreadable_files"] == 1
     assert source.tensors["audio"].shape[1] == SAMPLE_RATE
     assert len(source) == len(speech_commands_listing(tmp_path, "train")[0]) - 1
+    batch = next(source.batches(4))
+    assert task.batch_work(batch) == {"audio_s": 4.0}, "one second of audio per clip"
 
 
 def test_librispeech_listing_reads_trans_txt_and_counts_missing(tmp_path):
@@ -51,3 +53,4 @@ def test_recognition_task_reads_librispeech_and_skips_corrupt_audio(tmp_path):
     assert len(source) == 1
     assert source.info["unreadable_files"] == 1 and source.info["missing_transcripts"] == 1
     assert source.info["mean_clip_s"] == 1.5
+    assert float(task.batch_work(next(source.batches(1)))["audio_s"]) == 1.5
