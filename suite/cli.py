@@ -109,7 +109,8 @@ def _list(args: argparse.Namespace) -> int:
 
     for task in listing:
         print(f"{task['name']}  (v{task['version']}, {task['kind']})")
-        print("  models: " + ", ".join(m + (" [default]" if m == task["default_model"] else "") for m in task["models"]))
+        models = [m + (" [default]" if m == task["default_model"] else "") for m in task["models"]]
+        print("  models: " + ", ".join(models))
         for opt in task["options"]:
             print(f"  option task.{opt['name']} ({opt['type']}, default {opt['default']}): {opt['help']}")
         for row in [header] + rows[task["name"]]:
@@ -126,8 +127,9 @@ def _describe(task, profiles: list[str]) -> dict:
         "models": list(task.models), "default_model": task.default_model,
         "options": [{"name": o.name, "type": o.type.__name__, "default": o.default, "help": o.help}
                     for o in task.options],
-        "profiles": {p: {"dataset": spec.dataset, "target": to_jsonable(spec.target), "budget": to_jsonable(spec.budget),
-                         "expected_s": spec.expected_s, "download_mb": spec.download_mb}
+        "profiles": {p: {"dataset": spec.dataset, "target": to_jsonable(spec.target),
+                         "budget": to_jsonable(spec.budget), "expected_s": spec.expected_s,
+                         "download_mb": spec.download_mb}
                      for p in profiles if (spec := task.profiles.get(p)) is not None},
     }
 

@@ -254,5 +254,16 @@ def load_split(root: Path, config: CorpusConfig, split: str) -> tuple[list[np.nd
     return clips, plans, manifest
 
 
+def loader(folder: str, config: CorpusConfig, field: str):
+    """A task's dataset loader for the corpus `config`: (data folder, split) -> (clips, each plan's `field`
+    (the label or the text), info); the corpus is synthesised into DATA/`folder` on first use."""
+    def load(data_dir: Path, split: str) -> tuple[list[np.ndarray], list, dict]:
+        clips, plans, manifest = load_split(Path(data_dir) / folder, config, split)
+        info = {"source": f"eSpeak NG {manifest['espeak_version']} ({manifest['route']} route)",
+                "voices": len(manifest["voices"][split])}
+        return clips, [plan[field] for plan in plans], info
+    return load
+
+
 if __name__ == "__main__":
     render_shard(sys.argv[1], sys.argv[2])

@@ -57,7 +57,8 @@ def minilm_folder() -> Path:
 
 
 def pretrained_name(chosen: str | None = None) -> str:
-    """The encoder to fine-tune: `chosen` (hub name or folder, `--set task.pretrained=NAME`), else the packaged MiniLM."""
+    """The encoder to fine-tune: `chosen` (hub name or folder: `--set task.pretrained=NAME`), else the packaged
+    MiniLM."""
     return chosen or str(minilm_folder())
 
 
@@ -71,7 +72,8 @@ def load_pretrained_tokenizer(name: str):
         offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
         why = "HF_HUB_OFFLINE=1 and it is not in the local cache" if offline else str(exc).splitlines()[0][:120]
         raise DataError(f"pretrained model {name!r} not found ({why}): give a local folder or a hub name with "
-                        "--set task.pretrained=NAME, download it once online, or drop it to use the packaged MiniLM") from None
+                        "--set task.pretrained=NAME, download it once online, or drop it to use the packaged MiniLM"
+                        ) from None
 
 
 def tokenize_split(dataset, tokenizer, max_len: int) -> PaddedSource:
