@@ -110,8 +110,22 @@ class SuiteOptions(RunOptions):
             raise ConfigError("models", self.models, "use 'default', 'all' or comma-separated model names")
 
 
+class _Removed(argparse.Action):
+    """A flag that is gone: exit 2 with one line naming its replacement."""
+
+    def __init__(self, *args: Any, replacement: str, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.replacement = replacement
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} is gone: use {self.replacement}")
+
+
 def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
     """Add one `--flag` per dataclass field, with the field's help, its choices and its default."""
+    if issubclass(cls, RunOptions):  # hidden from --help; its replacement is named when it is used
+        parser.add_argument("--pretrained", action=_Removed, replacement="--set task.pretrained=NAME",
+                            help=argparse.SUPPRESS, dest="_removed_pretrained")
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue

@@ -185,3 +185,12 @@ def test_unknown_or_bad_task_option_is_one_line_listing_the_valid_keys(tmp_path)
         check_task_options([ToyWithOptions], SuiteOptions(results=tmp_path, set=["task.width=wide"]))
     with pytest.raises(ConfigError, match="not an option of task 'toy_options'; valid: task.width, task.encoder"):
         ToyWithOptions.spec_for("smoke", "m", 0, {"depth": "3"})
+
+
+def test_the_removed_pretrained_flag_names_its_replacement(capsys):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, SuiteOptions)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--pretrained", "some/encoder"])
+    assert "--pretrained is gone: use --set task.pretrained=NAME" in capsys.readouterr().err
+    assert "--pretrained" not in parser.format_help()
