@@ -3,7 +3,7 @@
 A trainer is a function `train(task, ctx) -> TrainResult`: the supervised
 loop (`suite.loop.train_supervised`) and the RL algorithms (`suite.rl`)
 share the runner's seeding, device, timing, memory and record through
-these two types.
+these two types, and one eval-point routine (`EvalPoints`).
 """
 from __future__ import annotations
 

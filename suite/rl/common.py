@@ -1,10 +1,12 @@
-"""What every RL algorithm's loop shares: budget, clock, eval cadence, curve, stopping.
+"""What every RL algorithm shares: its config base (`AlgoConfig`) and the loop's budget, clock, eval cadence.
 
 An algorithm builds an `RLRun`, calls `run.step(env_steps, loss)` after
 each iteration (a PPO rollout + update, a DQN vector step) and stops when it
 returns True; `run.finish()` (in a `finally`, so Ctrl-C keeps the partial
 figures) fills in the TrainResult. Train time excludes
-evaluation; throughput is environment steps per second of train time.
+evaluation; throughput is environment steps per second of train time. The
+eval point itself (loss average, divergence, curve, stop reason) is
+`suite.context.EvalPoints`, the routine the supervised loop uses too.
 """
 from __future__ import annotations
 
