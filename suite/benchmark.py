@@ -12,15 +12,15 @@ from typing import Any, Callable
 from suite import compare, registry
 from suite.config import SuiteOptions
 from suite.contention import busy_note
-from suite.errors import UnknownNameError
-from suite.runner import run_one, skipped_record
+from suite.errors import ConfigError, UnknownNameError
+from suite.runner import run_one, skipped_record, task_options
 from suite.safe_io import check_writable, plain
-from suite.task import Task
+from suite.task import TaskBase
 
 
 @dataclass(frozen=True)
 class PlannedRun:
-    task: type[Task]
+    task: type[TaskBase]
     model: str
     seed: int
 
@@ -40,6 +40,7 @@ def plan(opts: SuiteOptions) -> tuple[list[PlannedRun], list[tuple[str, str]]]:
     if not opts.tasks:  # the default "all tasks" includes those whose import failed, as skips
         unavailable += [(m.rsplit(".", 1)[-1], why) for m, why in registry.UNAVAILABLE.items()]
 
+    check_task_options(tasks, opts)
     wanted = [m.strip() for m in opts.models.split(",")] if opts.models not in ("default", "all") else []
     every_model = {m for t in tasks for m in t.models}
     for model in wanted:
@@ -58,6 +59,17 @@ def plan(opts: SuiteOptions) -> tuple[list[PlannedRun], list[tuple[str, str]]]:
     if not runs and not unavailable:
         raise UnknownNameError(f"--models {opts.models!r} selects no model of tasks {', '.join(names)}")
     return runs, unavailable
+
+
+def check_task_options(tasks: list[type[TaskBase]], opts: SuiteOptions) -> None:
+    """Every `--set task.KEY` must be an option of one of the selected tasks (one line listing the valid keys)."""
+    valid = sorted({opt.name for task in tasks for opt in task.options})
+    for key, value in opts.settings("task").items():
+        if key not in valid:
+            listed = ", ".join(f"task.{k}" for k in valid) or "(the selected tasks declare no options)"
+            raise ConfigError(f"--set task.{key}", value, f"no selected task has this option; valid: {listed}")
+    for task in tasks:  # parse the values now: a bad one stops the suite before any run
+        task.resolve_options(task_options(task, opts))
 
 
 def run_suite(opts: SuiteOptions, log: Callable[[str], None] = print) -> tuple[list[dict[str, Any]], int]:

@@ -8,14 +8,16 @@ exits 1 when a record is unreadable or unfit for comparison.
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 from pathlib import Path
 
 from suite import benchmark, check, compare, registry
-from suite.config import RunOptions, SuiteOptions, add_arguments, from_namespace
+from suite.config import SuiteOptions, add_arguments, from_namespace
 from suite.errors import DlbenchError, Terminated
 from suite.safe_io import plain
+from suite.task import PROFILES, to_jsonable
 
 
 def run_all_parser() -> argparse.ArgumentParser:
@@ -60,13 +62,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dlbench", description="Deep-learning application benchmark.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p_list = sub.add_parser("list", help="tasks, models and targets per profile")
-    p_list.add_argument("--profile", choices=("smoke", "quick", "full"), default=None)
+    p_list = sub.add_parser("list", help="tasks, models, options, and per profile: dataset, target, "
+                            "expected run time, download size")
+    p_list.add_argument("--profile", choices=PROFILES, default=None, help="show only this profile")
+    p_list.add_argument("--json", action="store_true", help="print the same as one JSON document")
     p_list.add_argument("--tasks-from", default="", help="also import these task modules (comma-separated)")
 
-    p_run = sub.add_parser("run", help="run one task (default model unless --model)")
-    p_run.add_argument("task")
-    p_run.add_argument("--model", default="default", help="model name, 'all', or comma-separated names")
+    p_run = sub.add_parser("run", help="run one task (default model unless --model) and write the report")
+    p_run.add_argument("task", help="the task to run (`dlbench list` names them)")
+    p_run.add_argument("--model", default="default",
+                       help="model name, 'all', or comma-separated names (default: the task's default model)")
     add_arguments(p_run, SuiteOptions, skip=("tasks", "models"))
 
     p_cmp = sub.add_parser("compare", help="comparison tables from result folders")
@@ -94,26 +99,69 @@ def main(argv: list[str] | None = None) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     tasks = registry.load_tasks([m for m in args.tasks_from.split(",") if m])
-    profiles = [args.profile] if args.profile else ["smoke", "quick", "full"]
-    for name in sorted(tasks):
-        task = tasks[name]
-        print(f"{name} (v{task.version}, {task.kind})")
-        for model in task.models:
-            print(f"  model {model}{'  [default]' if model == task.default_model else ''}")
-        for profile in profiles:
-            if profile in task.profiles:
-                prof = task.profiles[profile]
-                t = prof.target
-                sign = ">=" if t.higher_is_better else "<="
-                print(f"  {profile:<5}  {prof.dataset:<16} target {t.metric} {sign} {t.value}  ({t.source})")
-    for module, why in registry.UNAVAILABLE.items():
-        print(plain(f"{module}: unavailable ({why})"))
+    profiles = [args.profile] if args.profile else list(PROFILES)
+    listing = [_describe(tasks[name], profiles) for name in sorted(tasks)]
+    unavailable = [{"module": module, "reason": why} for module, why in registry.UNAVAILABLE.items()]
+    if args.json:
+        print(json.dumps({"tasks": listing, "unavailable": unavailable}, indent=2))
+        return 0
+    header = ("profile", "dataset", "target", "expected", "download", "source of the target")
+    rows = {task["name"]: [_profile_row(profile, prof) for profile, prof in task["profiles"].items()]
+            for task in listing}
+    every = [header] + [row for task_rows in rows.values() for row in task_rows]
+    widths = [max(len(row[i]) for row in every) for i in range(len(header) - 1)]  # one alignment for all tasks
+
+    def line(row: tuple[str, ...]) -> str:
+        return "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1]
+
+    for task in listing:
+        print(f"{task['name']}  (v{task['version']}, {task['kind']})")
+        models = [m + (" [default]" if m == task["default_model"] else "") for m in task["models"]]
+        print(plain("  models: " + ", ".join(models)))
+        for opt in task["options"]:
+            print(plain(f"  option task.{opt['name']} ({opt['type']}, default {opt['default']}): {opt['help']}"))
+        for row in [header] + rows[task["name"]]:
+            print(plain(line(row)))
+    for item in unavailable:
+        print(plain(f"{item['module']}: unavailable ({item['reason']})"))
     return 0
+
+
+def _describe(task, profiles: list[str]) -> dict:
+    """One task as plain data: what `dlbench list` prints (and `--json` dumps)."""
+    return {
+        "name": task.name, "version": task.version, "kind": task.kind,
+        "models": list(task.models), "default_model": task.default_model,
+        "options": [{"name": o.name, "type": o.type.__name__, "default": o.default, "help": o.help}
+                    for o in task.options],
+        "profiles": {p: {"dataset": spec.dataset, "target": to_jsonable(spec.target),
+                         "budget": to_jsonable(spec.budget), "expected_s": spec.expected_s,
+                         "download_mb": spec.download_mb}
+                     for p in profiles if (spec := task.profiles.get(p)) is not None},
+    }
+
+
+def _profile_row(profile: str, prof: dict) -> tuple[str, ...]:
+    t = prof["target"]
+    target = f"{t['metric']} {'>=' if t['higher_is_better'] else '<='} {t['value']}"
+    return profile, prof["dataset"], target, _duration(prof["expected_s"]), _size(prof["download_mb"]), t["source"]
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unmeasured"
+    return f"~{seconds:.0f} s" if seconds < 90 else f"~{seconds / 60:.0f} min"
+
+
+def _size(mb: float) -> str:
+    if not mb:
+        return "none"
+    return f"{mb:g} MB" if mb < 1000 else f"{mb / 1000:.1f} GB"
 
 
 def _run(args: argparse.Namespace) -> int:
     opts = from_namespace(SuiteOptions, args, tasks=[args.task], models=args.model)
-    return _run_and_summarize(opts, write_report=False)
+    return _run_and_summarize(opts, write_report=True)
 
 
 def _compare(args: argparse.Namespace) -> int:

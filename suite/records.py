@@ -11,7 +11,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import sys
 from functools import lru_cache
 from pathlib import Path

@@ -6,7 +6,6 @@ on with the next run.
 """
 from __future__ import annotations
 
-import os
 import secrets
 import sys
 import time
@@ -16,17 +15,17 @@ from pathlib import Path
 from typing import Any, Callable
 
 from suite import distributed, fingerprint, records
-from suite.config import PRETRAINED_ENV, RunOptions
+from suite.config import RunOptions
 from suite.contention import HostLoad
 from suite.context import RunContext, TrainResult
 from suite.data import data_dir as resolve_data_dir
 from suite.device import resolve_device, resolve_precision, seed_everything
 from suite.errors import DlbenchError, SkipRun, Terminated
 from suite.memory import PeakMemory
-from suite.task import RunSpec, Task, to_jsonable
+from suite.task import RunSpec, TaskBase, to_jsonable
 
 
-def trainer_for(kind: str) -> Callable[[Task, RunContext], TrainResult]:
+def trainer_for(kind: str) -> Callable[[TaskBase, RunContext], TrainResult]:
     if kind == "supervised":
         from suite.loop import train_supervised
 
@@ -48,17 +47,21 @@ def resolved_config(spec: RunSpec, opts: RunOptions, device: str, precision: str
         "world_size": world_size,
         "max_time_s": opts.max_time_s,
         "max_steps": opts.max_steps,
-        # A different pretrained encoder is a different run (and --resume must see it).
-        "pretrained": os.environ.get(PRETRAINED_ENV) or None,
     }
 
 
-def run_one(task_cls: type[Task], model: str, seed: int, opts: RunOptions,
+def task_options(task_cls: type[TaskBase], opts: RunOptions) -> dict[str, str]:
+    """The `--set task.KEY=VALUE` values this task declares (a suite of several tasks hands each its own)."""
+    declared = {opt.name for opt in task_cls.options}
+    return {key: value for key, value in opts.settings("task").items() if key in declared}
+
+
+def run_one(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions,
             log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run `task_cls` x `model` with `seed`; return the record (written on rank 0)."""
     started = _now()
     wall_start = time.perf_counter()
-    spec = task_cls.spec_for(opts.profile, model, seed)
+    spec = task_cls.spec_for(opts.profile, model, seed, task_options(task_cls, opts))
     try:
         device = resolve_device(opts.device)
     except SkipRun as exc:

@@ -32,6 +32,7 @@ import gzip
 import json
 import shutil
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 
 import torch
@@ -57,15 +58,8 @@ class ImageSet:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     augment: bool  # random crop (pad 4 / 2) + horizontal flip while training
+    load: Callable[[Path, str], tuple[torch.Tensor, torch.Tensor]]  # (data folder, split) -> (images, labels)
     cutout: int = 0  # side of a square zeroed at a random place in each training image (0: none)
-
-
-IMAGE_SETS = {
-    "digits": ImageSet(1, 8, 10, (0.2745,), (0.3765,), augment=False),
-    "fashion_mnist": ImageSet(1, 28, 10, (0.2860,), (0.3530,), augment=False),
-    "cifar10": ImageSet(3, 32, 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), augment=True,
-                        cutout=8),
-}
 
 
 # -- models -------------------------------------------------------------------
@@ -272,6 +266,16 @@ def load_cifar10(data_dir: Path, split: str, dataset_cls=None) -> tuple[torch.Te
     return x, torch.tensor(ds.targets, dtype=torch.long)
 
 
+# A dataset is one declaration here: its shape, normalisation, augmentation and loader.
+IMAGE_SETS = {
+    "digits": ImageSet(1, 8, 10, (0.2745,), (0.3765,), augment=False,
+                       load=lambda _data_dir, split: load_digits_split(split)),
+    "fashion_mnist": ImageSet(1, 28, 10, (0.2860,), (0.3530,), augment=False, load=load_fashion_mnist),
+    "cifar10": ImageSet(3, 32, 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), augment=True,
+                        load=load_cifar10, cutout=8),
+}
+
+
 def random_crop_flip(x: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Batched random crop (reflect-padded by `pad`) and horizontal flip, on x's device."""
     n, _, h, w = x.shape
@@ -312,6 +316,7 @@ class ImageClassification(Task):
     metrics = {"accuracy": True, "loss": False}
     profiles = {
         "smoke": ProfileSpec(
+            expected_s=5, download_mb=0,
             dataset="digits",
             target=Target("test/accuracy", 0.80, True,
                           "smoke check only: a few steps exercise every code path; reaching it is not expected"),
@@ -323,6 +328,7 @@ class ImageClassification(Task):
             },
         ),
         "quick": ProfileSpec(
+            expected_s=60, download_mb=0,
             dataset="fashion_mnist",
             target=QUICK_TARGET,
             budget=Budget(max_epochs=3, max_time_s=300, evals_per_epoch=8),
@@ -338,6 +344,7 @@ class ImageClassification(Task):
             },
         ),
         "full": ProfileSpec(
+            expected_s=None, download_mb=163,
             dataset="cifar10",
             target=Target("test/accuracy", 0.94, True, "airbench (Jordan 2024) / DAWNBench CIFAR-10 reference: 94%"),
             budget=Budget(max_epochs=40, max_time_s=3600, evals_per_epoch=1),
@@ -358,13 +365,7 @@ class ImageClassification(Task):
         return IMAGE_SETS[self.spec.dataset]
 
     def load(self, split: str) -> TensorSource:
-        dataset = self.spec.dataset
-        if dataset == "digits":
-            x, y = load_digits_split(split)
-        elif dataset == "fashion_mnist":
-            x, y = load_fashion_mnist(self.data_dir, split)
-        else:
-            x, y = load_cifar10(self.data_dir, split)
+        x, y = self.image_set.load(self.data_dir, split)
         mean = torch.tensor(self.image_set.mean).view(1, -1, 1, 1)
         std = torch.tensor(self.image_set.std).view(1, -1, 1, 1)
         return TensorSource(x=(x - mean) / std, y=y)

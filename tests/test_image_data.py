@@ -125,15 +125,24 @@ def test_cifar10_unreachable_is_a_one_line_error(tmp_path):
         ic.load_cifar10(tmp_path, "train", dataset_cls=Offline)
 
 
-def test_random_crop_flip_keeps_shape_and_only_moves_pixels():
+def test_random_crop_flip_is_a_random_window_of_the_padded_image_flipped_half_the_time():
     torch.manual_seed(0)
-    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8)
-    out = ic.random_crop_flip(x, pad=2)
+    n, pad, side = 64, 2, 8
+    x = torch.rand(n, 3, side, side)  # distinct values: each window of each image is recognisable
+    out = ic.random_crop_flip(x, pad=pad)
     assert out.shape == x.shape
-    padded = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="reflect")
-    for i in range(2):
-        values = set(padded[i].flatten().tolist())
-        assert set(out[i].flatten().tolist()) <= values
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect")
+    offsets, flips = set(), 0
+    for i in range(n):
+        found = [(dy, dx, flip) for dy in range(2 * pad + 1) for dx in range(2 * pad + 1) for flip in (False, True)
+                 if torch.equal(out[i], padded[i, :, dy:dy + side, dx:dx + side].flip(2) if flip
+                                else padded[i, :, dy:dy + side, dx:dx + side])]
+        assert len(found) == 1, f"image {i} is not one window of its padded self (same in every channel)"
+        dy, dx, flip = found[0]
+        offsets.add((dy, dx))
+        flips += flip
+    assert len(offsets) >= 10, f"crop offsets hardly vary: {sorted(offsets)} of 25"
+    assert 16 <= flips <= 48, f"{flips} of {n} images flipped: expected about half"
 
 
 def test_models_fit_every_image_size():

@@ -1,9 +1,9 @@
 """Tiny tasks for harness tests, loaded with `--tasks-from tests.toy_tasks` (never auto-registered).
 
 `toy_linear` learns a separable 2-class problem in a few steps; `toy_crash`
-raises while loading data; `toy_diverge` returns an infinite loss;
-`toy_interrupt` is stopped by Ctrl-C in the middle of training; `toy_slow`
-runs until stopped from outside (its time cap is 30 s).
+raises while loading data; `toy_diverge` returns an infinite loss; `toy_unreachable` never meets its target;
+`toy_interrupt` is stopped by Ctrl-C in the middle of training; `toy_slow` runs until stopped from outside
+(its time cap is 30 s).
 """
 from __future__ import annotations
 
@@ -60,6 +60,13 @@ class ToyDiverge(ToyLinear):
         return super().loss(model, batch) * float("inf")
 
 
+class ToyUnreachable(ToyLinear):
+    """Its target (accuracy above 1) is never met: only the budget or the time cap stops it."""
+
+    name = "toy_unreachable"
+    profiles = _profiles(target=1.01)
+
+
 class ToyInterrupt(ToyLinear):
     """Ctrl-C arrives during training step 12 (after the warm-up's loss calls)."""
 
@@ -91,5 +98,5 @@ class ToySlow(ToyLinear):
         return super().loss(model, batch)
 
 
-for _cls in (ToyLinear, ToyCrash, ToyDiverge, ToyInterrupt, ToySlow):
+for _cls in (ToyLinear, ToyCrash, ToyDiverge, ToyUnreachable, ToyInterrupt, ToySlow):
     register_task(_cls)

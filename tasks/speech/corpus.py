@@ -31,7 +31,9 @@ import numpy as np
 
 from suite.data import sha256_of
 from suite.errors import DataError
-from tasks.speech.synth import ACCENTS, SAMPLE_RATE, synthesizer
+from suite.progress import progress
+from tasks.speech import MANIFEST, SAMPLE_RATE
+from tasks.speech.synth import ACCENTS, synthesizer
 
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 UNKNOWN_WORDS = ("bed", "bird", "cat", "dog", "eight", "five", "four", "happy", "house", "marvin", "nine",
@@ -40,8 +42,7 @@ UNKNOWN_WORDS = ("bed", "bird", "cat", "dog", "eight", "five", "four", "happy", 
 KWS_LABELS = KEYWORDS + ("_unknown_", "_silence_")
 SNRS_DB = (None, 30.0, 20.0, 10.0, 5.0)  # None: no added noise
 SHARD = 1000  # clips per fresh process (each pays ~1.5 s to import scipy.signal)
-MANIFEST = "manifest.json"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # tasks/speech/corpus.py -> the repository
 CORPUS_FILES = {f"{split}_{suffix}" for split in ("train", "val", "test")
                 for suffix in ("audio.npy", "lengths.npy", "meta.json")}
 _CHECKED: set[Path] = set()  # folders verified by this process (checksums are read once)
@@ -192,8 +193,12 @@ def synthesize(plans: list[dict], kind: str, tmp: Path) -> tuple[str, list[np.nd
     shards = [plans[i:i + SHARD] for i in range(0, len(plans), SHARD)]
     if not shards:
         return "", []
-    with ThreadPoolExecutor(min(workers(), len(shards))) as pool:
-        done = list(pool.map(_run_shard, [kind] * len(shards), shards, [tmp] * len(shards), range(len(shards))))
+    done = []
+    with ThreadPoolExecutor(min(workers(), len(shards))) as pool, \
+            progress(desc=f"eSpeak NG {kind} corpus", total=len(plans), unit="clip") as bar:
+        for result in pool.map(_run_shard, [kind] * len(shards), shards, [tmp] * len(shards), range(len(shards))):
+            done.append(result)
+            bar.update(len(result[1]))
     for path in tmp.glob("shard*"):
         path.unlink()
     return done[0][0], [clip for _, clips in done for clip in clips]
@@ -280,6 +285,17 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()
+
+
+def loader(folder: str, config: CorpusConfig, field: str):
+    """A task's dataset loader for the corpus `config`: (data folder, split) -> (clips, each plan's `field`
+    (the label or the text), info); the corpus is synthesised into DATA/`folder` on first use."""
+    def load(data_dir: Path, split: str) -> tuple[list[np.ndarray], list, dict]:
+        clips, plans, manifest = load_split(Path(data_dir) / folder, config, split)
+        info = {"source": f"eSpeak NG {manifest['espeak_version']} ({manifest['route']} route)",
+                "voices": len(manifest["voices"][split])}
+        return clips, [plan[field] for plan in plans], info
+    return load
 
 
 if __name__ == "__main__":
