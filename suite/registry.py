@@ -26,6 +26,7 @@ ENTRY_POINT_GROUP = "dlbench.tasks"
 TASKS: dict[str, type[TaskBase]] = {}
 UNAVAILABLE: dict[str, str] = {}  # entry point value (the module) -> why it could not be loaded
 _loaded = False
+_DECLARED: dict[str, dict[str, type]] = {}  # module -> the tasks it registered on import; survives `reset`
 
 T = TypeVar("T", bound=type[TaskBase])
 
@@ -54,6 +55,7 @@ def register_task(cls: T) -> T:
         raise DlbenchError(f"task {name!r}: default_model {getattr(cls, 'default_model', None)!r} "
                            "is not one of its models")
     TASKS[name] = cls
+    _DECLARED.setdefault(cls.__module__, {})[name] = cls
     return cls
 
 
@@ -89,6 +91,9 @@ def load_tasks(extra_modules: Iterable[str] = ()) -> dict[str, type[TaskBase]]:
     for module in extra_modules:
         try:
             importlib.import_module(module)
+            # A module imported before a `reset` does not run its decorators again: register what it declared.
+            for cls in _DECLARED.get(module, {}).values():
+                register_task(cls)
         except ImportError as exc:
             raise DlbenchError(f"--tasks-from {module!r}: cannot import it ({_one_line(exc)})") from None
         except DlbenchError:

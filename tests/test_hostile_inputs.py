@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from test_compare_records import make_record, write_all
+from tests.helpers import make_record, write_all
 
 from suite import check, cli, compare, records, registry, safe_io
 from suite.config import SuiteOptions
@@ -236,7 +236,7 @@ def test_entry_point_plugin_that_raises_is_an_unavailable_task(monkeypatch):
     monkeypatch.setattr(registry, "_loaded", False)
     monkeypatch.setattr(registry.importlib.metadata, "entry_points", lambda group: [BrokenEntryPoint()])
     registry.load_tasks()
-    assert registry.UNAVAILABLE == {"broken_plugin_ep:tasks": "ValueError on import: bad plug-in"}
+    assert registry.UNAVAILABLE == {"broken_plugin_ep": "ValueError on import: bad plug-in"}
 
 
 def test_device_cuda_without_cuda_is_a_visible_skip(tmp_path, capsys):
