@@ -97,7 +97,10 @@ def summary_line(record: dict[str, Any]) -> str:
 def print_summary(records: list[dict[str, Any]], opts: SuiteOptions, out=sys.stdout) -> None:
     frame = compare.to_frame(records)
     table = compare.to_table(frame, by="model")
-    print("\n" + compare.to_markdown(table), file=out)
+    from suite import terminal
+
+    title = f"time-to-target: {compare.TIME_RULES['train']}"
+    print("\n" + terminal.render(table, title) + "\n" + terminal.legend(), file=out)
     if not table.empty:
         paths = compare.write_tables(table, opts.results / "tables", "by_model")
         print(f"\ntables: {', '.join(map(str, paths))}", file=out)
