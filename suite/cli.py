@@ -169,7 +169,7 @@ def _render(tables: dict, notes: list[str], fmt: str) -> str:
         from suite import terminal
 
         blocks = [terminal.render(table, f"## {name}") for name, table in tables.items()]
-        return "\n\n".join(blocks + [terminal.legend()] + [f"- {n}" for n in notes])
+        return "\n\n".join(blocks + [terminal.legend(), terminal.notes(notes)])
     if fmt == "html":
         from suite import report
 

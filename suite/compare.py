@@ -184,6 +184,8 @@ def summarize(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             interval = stats.bootstrap_ci(values) or (math.nan, math.nan)
             row.update({measure: stats.median(values), f"{measure}_lo": interval[0],
                         f"{measure}_hi": interval[1], f"{measure}_n": len(values)})
+            if measure == "time_to_target_s":  # the reached runs that have a time under the chosen rule
+                row["time_to_target_s_reached"] = int((values < math.inf).sum())
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -222,7 +224,7 @@ def format_cell(row: pd.Series, measure: str) -> str:
     if measure == "time_to_target_s":
         if n == 0:  # train+eval rule over older records that lack the figure
             return "-"
-        reached = min(int(row["reached"]), n)
+        reached = int(row.get("time_to_target_s_reached", row["reached"]))
         if not math.isfinite(row[measure]):
             return f"not reached ({reached}/{n} reached)"
         missed = f", {n - reached} not reached" if reached < n else ""

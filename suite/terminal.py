@@ -9,6 +9,8 @@ line names them and where to find them.
 """
 from __future__ import annotations
 
+import textwrap
+
 import pandas as pd
 
 from suite import stats
@@ -47,6 +49,11 @@ def render(table: pd.DataFrame, title: str = "", width: int = WIDTH) -> str:
     if dropped:
         lines.append(_fit(f"left out to fit {width} columns: {', '.join(dropped)} (all: --format md, --out)", width))
     return "\n".join(lines)
+
+
+def notes(lines: list[str], width: int = WIDTH) -> str:
+    """Notes as "- " items wrapped to `width`."""
+    return "\n".join(textwrap.fill(line, width, initial_indent="- ", subsequent_indent="  ") for line in lines)
 
 
 _LIFTABLE = {"task", "v", "profile", "dataset", "target", "hardware", "model", "precision", "compile",

@@ -41,7 +41,7 @@ from suite.data import TensorSource
 from suite.registry import register_task
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task
 from tasks.speech.audio import SAMPLE_RATE, LogMel, pad_clips
-from tasks.speech.corpus import KWS_LABELS, CorpusConfig, load_split
+from tasks.speech.corpus import KWS_LABELS, CorpusConfig, corpus_info, load_split
 
 N_CLASSES = len(KWS_LABELS)
 # MLPerf Tiny's framing: 40 ms windows every 20 ms, 49-51 frames per second of audio.
@@ -149,8 +149,7 @@ class KeywordSpotting(Task):
             clips, plans, manifest = load_split(self.data_dir / "speech_keyword_spotting",
                                                 CORPORA[self.spec.dataset], split)
             labels = [p["label"] for p in plans]
-            info = {"source": f"eSpeak NG {manifest['espeak_version']} ({manifest['route']} route)",
-                    "voices": len(manifest["voices"][split])}
+            info = corpus_info(manifest, split)
         else:
             clips, labels, info = load_real(self.data_dir, split)
         audio, lengths, short = pad_clips(clips, SAMPLE_RATE)

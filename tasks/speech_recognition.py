@@ -58,7 +58,7 @@ from suite.registry import register_task
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task
 from tasks.speech.audio import ALPHABET, SAMPLE_RATE, LogMel, decode, error_rates, frames, greedy_ctc, \
     transcript_source
-from tasks.speech.corpus import CorpusConfig, load_split
+from tasks.speech.corpus import CorpusConfig, corpus_info, load_split
 from tasks.speech.real import librispeech_clips
 
 N_CLASSES = len(ALPHABET) + 1  # + CTC blank
@@ -171,8 +171,7 @@ class SpeechRecognition(Task):
             clips, plans, manifest = load_split(self.data_dir / "speech_speech_recognition",
                                                 CORPORA[self.spec.dataset], split)
             texts = [p["text"] for p in plans]
-            info = {"source": f"eSpeak NG {manifest['espeak_version']} ({manifest['route']} route)",
-                    "voices": len(manifest["voices"][split])}
+            info = corpus_info(manifest, split)
         else:
             clips, texts, info = librispeech_clips(self.data_dir, split)
         source = transcript_source(clips, texts, info)
