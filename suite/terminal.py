@@ -35,7 +35,8 @@ def render(table: pd.DataFrame, title: str = "", width: int = WIDTH) -> str:
     lines = [title] if title else []
     constant = [c for c in table.columns if table[c].nunique() == 1 and len(table) > 1 and c in _LIFTABLE]
     if constant:
-        lines.append(_fit("where: " + ", ".join(f"{c}={table[c].iloc[0]}" for c in constant), width))
+        lines.append(textwrap.fill("where: " + ", ".join(f"{c}={table[c].iloc[0]}" for c in constant), width,
+                                   subsequent_indent="       ", break_on_hyphens=False))
         table = table.drop(columns=constant)
     table = table.rename(columns=_SHORT)
     dropped = []
