@@ -15,7 +15,7 @@ label, so `compare --by software` pools them per machine and computes
 speed-ups of each version against the oldest, with bootstrap intervals.
 
     python bench/torch_versions.py [--venv /tmp/dlbench-torch-new] [--torch-spec "torch torchvision"]
-                                   [--seeds 3] [--out /tmp/dlbench-torch-versions]
+                                   [--seeds 3] [--out /tmp/dlbench-torch-versions] [--threads N]
 """
 from __future__ import annotations
 
@@ -56,9 +56,11 @@ def version_of(python: Path | str, package: str) -> str:
     return subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def run(python: Path | str, results: Path, label: str, *args: str) -> float:
+def run(python: Path | str, results: Path, label: str, *args: str, threads: int = 0) -> float:
     """`run_all.py` under `python` into `results`; returns its wall time. A failed run is in its record."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    if threads:  # on a shared machine one thread per core can slow small models tenfold (README)
+        env["OMP_NUM_THREADS"] = str(threads)
     cmd = [str(python), str(ROOT / "run_all.py"), "--results", str(results), "--device", "cpu",
            "--hardware-label", label, *args]
     began = time.perf_counter()
@@ -78,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="seeds of the quick image task")
     parser.add_argument("--out", type=Path, default=Path("/tmp/dlbench-torch-versions"))
     parser.add_argument("--label", default="this-host", help="hardware label both sides share")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="OMP_NUM_THREADS for every run (0: torch's default); 1 on a machine others share")
+    parser.add_argument("--image-only", action="store_true", help="leave out the smoke runs")
     args = parser.parse_args(argv)
 
     new = build_venv(args.venv, args.torch_spec)
@@ -87,12 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print("torch: " + "  vs  ".join(f"{v} ({p})" for v, p in sides.items()), flush=True)
     folders = {v: args.out / v.replace("+", "_") for v in sides}
-    plan = [("--profile", "quick", "--tasks", "image_classification", "--seeds", str(args.seeds)),
-            ("--profile", "smoke")]
+    plan = [("--profile", "quick", "--tasks", "image_classification", "--seeds", str(args.seeds))]
+    plan += [] if args.image_only else [("--profile", "smoke")]
     for i, what in enumerate(plan):
         order = list(sides.items())[:: 1 if i % 2 == 0 else -1]  # alternate which version goes first
         for version, python in order:
-            run(python, folders[version], args.label, *what)
+            run(python, folders[version], args.label, *what, threads=args.threads)
     cmd = [sys.executable, "-m", "suite.cli", "compare", *map(str, folders.values()), "--by", "software",
            "--format", "text"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

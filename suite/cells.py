@@ -2,7 +2,9 @@
 
 Two runs share a cell (one median, one interval) only when they computed the
 same thing the same way. Besides the task's own identity, that takes the
-settings a user can change at run time: numeric precision, `--compile`, the
+settings a user can change at run time: numeric precision (an explicit
+`--precision bf16|fp32`, or "auto": each machine's own policy, so machines
+compare at their defaults and a caveat says what auto became where), `--compile`, the
 data-parallel world size, the pretrained encoder a fine-tuning task started
 from (its name and a hash of its weights), the content of the dataset (a
 fingerprint a loader puts into `data_info`, e.g. the manifest's checksum and,
@@ -31,13 +33,21 @@ def cell_settings(record: dict[str, Any]) -> dict[str, str]:
     world = record.get("world_size", config.get("world_size"))
     compiled = config.get("compile")
     return {
-        "precision": _text(config.get("precision")),
+        "precision": precision_key(config),
         "compile": UNKNOWN if compiled is None else ("compile" if compiled else "eager"),
         "world_size": _text(world if world is not None else 1),
         "pretrained": pretrained_key(record),
         "data": data_key(record),
         "variant": variant_key(record),
     }
+
+
+def precision_key(config: dict[str, Any]) -> str:
+    """"auto" when the run let the harness choose per device (bf16 on CUDA, fp32 elsewhere), so machines
+    compare at their own defaults; else the precision it ran in (older records: the resolved one)."""
+    if config.get("precision_request") == "auto":
+        return "auto"
+    return _text(config.get("precision"))
 
 
 def pretrained_key(record: dict[str, Any]) -> str:

@@ -107,7 +107,7 @@ def to_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
             "throughput": throughput.get("value"), "throughput_unit": throughput.get("unit"),
             "peak_mem_mb": r.get("peak_mem_mb") if ok else None,
             "budget": _budget(r.get("config") or {}), "fit": check.is_fit(r), "error": r.get("error"),
-            **cell_settings(r),
+            **cell_settings(r), "precision_used": (r.get("config") or {}).get("precision"),
         })
     frame = pd.DataFrame(rows)
     for column in ("final_quality", "throughput", "peak_mem_mb", "train_time_s"):
@@ -388,6 +388,11 @@ def _general_caveats(frame: pd.DataFrame, dimension: str, baseline: str) -> list
              "a task is one comparable group (task, version, profile, dataset, target, run settings) x "
              + {"hardware": "model", "model": "machine", "torch": "machine x model"}[dimension]
              + f"; speedup = median time-to-target of {baseline} / median of the other (> 1: faster)"]
+    if dimension == "hardware" and "precision_used" in frame:
+        auto = frame[frame["precision"] == "auto"]
+        used = auto.groupby("hardware")["precision_used"].agg(lambda s: ", ".join(sorted(set(map(str, s)))))
+        if used.nunique() > 1:
+            lines.append("precision auto ran as " + "; ".join(f"{hw}: {p}" for hw, p in used.items()))
     if dimension == "hardware":
         versions = frame.groupby("hardware")["torch"].agg(lambda s: ", ".join(sorted(set(map(str, s)))))
         if versions.nunique() > 1:

@@ -43,6 +43,9 @@ def resolved_config(spec: RunSpec, opts: RunOptions, device: str, precision: str
         **spec.to_dict(),
         "device": device,
         "precision": precision,
+        # What the user asked: "auto" lets each machine use its own policy (bf16 on CUDA), and such
+        # runs compare across machines; an explicit bf16 / fp32 keys a cell of its own (suite/cells.py).
+        "precision_request": opts.precision,
         "compile": opts.compile,
         "world_size": world_size,
         "max_time_s": opts.max_time_s,

@@ -154,8 +154,8 @@ def test_terminal_table_fits_100_columns_and_names_what_it_left_out():
     text = terminal.render(compare.to_table(_frame(recs), "model"), "## by_model")
     lines = text.splitlines()
     assert max(map(len, lines)) <= 100 and len(terminal.legend()) <= 100
-    assert lines[1].startswith("where: ") and "hardware=A" in lines[1]
-    assert "precision" in lines[2] and lines[-1].startswith("left out to fit 100 columns")
+    assert lines[1].startswith("where: ") and "hardware=A" in text.split("precision")[0]  # the where: lines
+    assert any(line.startswith("precision") for line in lines) and lines[-1].startswith("left out to fit 100")
     assert terminal.render(compare.to_table(_frame([]), "model")) == "(no comparable runs)"
 
 
@@ -164,3 +164,17 @@ def test_varying_settings_ignore_differences_between_tasks():
     recs = [new_record(seed=0), new_record(seed=0, task="b", pretrained=("enc", "1234"), run_id="b0")]
     assert "pretrained" not in compare.to_table(_frame(recs), "model").columns
     assert math.isinf(compare._with_eval(make_record(ttt=None), False))
+
+
+def test_auto_precision_compares_machines_at_their_own_defaults():
+    # GPU: auto -> bf16, 5 s; CPU: auto -> fp32, 20 s: one pair, speed-up 4, and a caveat says what auto became
+    def auto(hw, used, ttt):
+        r = new_record(precision=used, ttt=ttt, hardware=hw, run_id=f"auto.{hw}")
+        r["config"]["precision_request"] = "auto"
+        return r
+    frame = _frame([auto("gpu", "bf16", 5.0), auto("cpu", "fp32", 20.0),
+                    new_record(precision="bf16", ttt=15.0, hardware="cpu", run_id="explicit")])
+    result = compare.speedups(frame, "cpu")
+    assert result.per_task["speedup"].tolist() == [4.0]
+    assert "precision auto ran as cpu: fp32; gpu: bf16" in result.caveats
+    assert sorted(compare.to_table(frame, "model")["precision"]) == ["auto", "auto", "bf16"]
