@@ -75,8 +75,12 @@ def build_sections(data: compare.Pool, baseline: str | None,
         sections[-1].notes.append(f"one machine ({labels[0]}): no by-hardware table")
     if upgraded:
         tables = {m: compare.to_table(frame, "software", m) for m in ("time_to_target_s", "throughput")}
+        oldest = compare.torch_versions(frame)[0]
+        by_torch = compare.speedups(frame, oldest, "torch")
+        tables[f"speedup against torch {oldest}"], tables["speedup (geometric mean)"] = \
+            compare.speedup_tables(by_torch)
         sections.append(Section(f"By torch version (on {', '.join(upgraded)})", notes=_legend(time_rule),
-                                tables=tables))
+                                tables=tables, after=by_torch.caveats))
     else:
         sections[-1].notes.append("no machine ran more than one torch version: no by-software table")
     speed = _speedup_section(frame, baseline, labels)

@@ -178,3 +178,15 @@ def test_auto_precision_compares_machines_at_their_own_defaults():
     assert result.per_task["speedup"].tolist() == [4.0]
     assert "precision auto ran as cpu: fp32; gpu: bf16" in result.caveats
     assert sorted(compare.to_table(frame, "model")["precision"]) == ["auto", "auto", "bf16"]
+
+
+def test_report_by_torch_version_has_speedups_and_names_the_time_rule(tmp_path):
+    from suite import report
+
+    recs = [new_record(seed=s, ttt=10.0, torch="2.11.0", run_id=f"old{s}") for s in range(2)]
+    recs += [new_record(seed=s, ttt=5.0, torch="2.14.1", run_id=f"new{s}") for s in range(2)]
+    data = compare.pool([write_all(tmp_path, recs)])
+    sections, _ = report.build_sections(data, None, "train+eval")
+    by_torch = next(s for s in sections if s.title.startswith("By torch version"))
+    assert by_torch.notes[0] == "Time-to-target rule: train + evaluation time (MLPerf rule; warm-up excluded)."
+    assert by_torch.tables["speedup against torch 2.11.0"]["speedup"].tolist() == ["1.83x [1.83, 1.83]"]  # 11 / 6
