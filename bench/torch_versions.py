@@ -6,9 +6,10 @@ package index serves and its matching torchvision (`--torch-spec`), then
 dlbench's other dependencies (torchaudio, which does not pin torch, among
 them). Both sides run, alternating which goes first:
 
-- the quick image task (default model) with `--seeds` seeds (3);
 - each task's smoke run (one seed: it shows every task runs, its times are
-  too short to rank versions).
+  too short to rank versions);
+- the quick image task (default model) with `--seeds` seeds (3), one seed at
+  a time on both sides, so a cut-short bench still compares like with like.
 
 Both sides write records under OUT/<torch version>/ with the same hardware
 label, so `compare --by software` pools them per machine and computes
@@ -92,8 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print("torch: " + "  vs  ".join(f"{v} ({p})" for v, p in sides.items()), flush=True)
     folders = {v: args.out / v.replace("+", "_") for v in sides}
-    plan = [("--profile", "quick", "--tasks", "image_classification", "--seeds", str(args.seeds))]
-    plan += [] if args.image_only else [("--profile", "smoke")]
+    # Smoke first (every task on both sides early), then the image seeds one at a time, alternating
+    # which version goes first: `--seeds k --resume` runs only seed k-1, the others are in the records.
+    plan = [] if args.image_only else [("--profile", "smoke")]
+    plan += [("--profile", "quick", "--tasks", "image_classification", "--seeds", str(k), "--resume")
+             for k in range(1, args.seeds + 1)]
     for i, what in enumerate(plan):
         order = list(sides.items())[:: 1 if i % 2 == 0 else -1]  # alternate which version goes first
         for version, python in order:
