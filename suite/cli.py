@@ -142,7 +142,8 @@ def _compare(args: argparse.Namespace) -> int:
     if baseline:
         result = compare.speedups(frame, baseline, dimension)
         tables["speedup_per_task"], tables["speedup_suite"] = compare.speedup_tables(result)
-        numeric["speedup_per_task"] = result.per_task.drop(columns=["_pair", "interval"], errors="ignore")
+        numeric["speedup_per_task"] = result.per_task.drop(columns=["_pair", "interval", "throughput_interval"],
+                                                            errors="ignore")
         numeric["speedup_suite"] = result.suite
         notes += result.caveats
     fmt = args.format or ("text" if sys.stdout.isatty() else "md")

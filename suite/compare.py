@@ -333,7 +333,12 @@ def speedups(frame: pd.DataFrame, baseline: str, dimension: str | None = None) -
         base = group.loc[group[dimension] == baseline, "time_to_target_s"].to_numpy(dtype=float)
         for subject, sub in group[group[dimension] != baseline].groupby(dimension, sort=True):
             times = sub["time_to_target_s"].to_numpy(dtype=float)
+            # throughput ratio other / baseline (> 1: faster), the same bootstrap with the roles swapped
+            base_tp = group.loc[group[dimension] == baseline, "throughput"].dropna().to_numpy(dtype=float)
+            tp = sub["throughput"].dropna().to_numpy(dtype=float)
             rows.append({**dict(zip(COMPARABLE + others, key)), dimension: subject,
+                         "throughput_ratio": stats.speedup(tp, base_tp) if base_tp.size and tp.size else math.nan,
+                         "throughput_interval": stats.speedup_ci(tp, base_tp) if base_tp.size else None,
                          "baseline_s": stats.median(base), "time_s": stats.median(times),
                          "speedup": stats.speedup(base, times),
                          "interval": stats.speedup_ci(base, times) if base.size else None,
@@ -411,6 +416,7 @@ def speedup_tables(result: Speedups) -> tuple[pd.DataFrame, pd.DataFrame]:
     shown[f"baseline ({result.baseline}) s"] = [_num(v) if v == v else "no run" for v in per["baseline_s"]]
     shown["time_s"] = [_num(v) for v in per["time_s"]]
     shown["speedup"] = [_speedup_cell(r.speedup, r.interval) for r in per.itertuples()]
+    shown["throughput_ratio"] = [_speedup_cell(r.throughput_ratio, r.throughput_interval) for r in per.itertuples()]
     shown["note"] = per["note"]
     suite = result.suite.copy()
     suite["geomean_speedup"] = [_speedup_cell(r.geomean_speedup, None if r.lo != r.lo else (r.lo, r.hi))

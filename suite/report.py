@@ -113,8 +113,8 @@ def _speedup_section(frame: pd.DataFrame, baseline: str | None, labels: list[str
     per_task, suite = compare.speedup_tables(result)
     section = Section(f"Speedup against {result.dimension} {baseline}", notes=notes,
                       tables={"per task": per_task, "suite (geometric mean)": suite}, after=result.caveats)
-    numeric = result.per_task.drop(columns=["_pair", "interval"], errors="ignore") if not result.per_task.empty \
-        else result.per_task
+    numeric = result.per_task.drop(columns=["_pair", "interval", "throughput_interval"], errors="ignore") \
+        if not result.per_task.empty else result.per_task
     return section, {"speedup_per_task": numeric, "speedup_suite": result.suite}
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 from suite import stats
 
 WIDTH = 100
-DROP_ORDER = ["peak_mem_mb", "throughput", "final_quality", "budget", "target", "v", "profile", "dataset"]
+DROP_ORDER = ["note", "baseline_s", "time_s", "peak_mem_mb", "throughput", "final_quality", "budget", "target", "v", "profile", "dataset"]
 MAX_CELL = 34
 _SHORT = {"time_to_target_s": "time_to_target", "final_quality": "quality", "peak_mem_mb": "mem_mb"}
 
@@ -38,7 +38,8 @@ def render(table: pd.DataFrame, title: str = "", width: int = WIDTH) -> str:
         lines.append(textwrap.fill("where: " + ", ".join(f"{c}={table[c].iloc[0]}" for c in constant), width,
                                    subsequent_indent="       ", break_on_hyphens=False))
         table = table.drop(columns=constant)
-    table = table.rename(columns=_SHORT)
+    table = table.rename(columns={c: _SHORT.get(c, "baseline_s" if c.startswith("baseline (") else c)
+                                  for c in table.columns})
     dropped = []
     for column in [_SHORT.get(c, c) for c in DROP_ORDER]:
         if _width(table) <= width:
@@ -57,7 +58,7 @@ def notes(lines: list[str], width: int = WIDTH) -> str:
     return "\n".join(textwrap.fill(line, width, initial_indent="- ", subsequent_indent="  ") for line in lines)
 
 
-_LIFTABLE = {"task", "v", "profile", "dataset", "target", "hardware", "model", "precision", "compile",
+_LIFTABLE = {"torch", "task", "v", "profile", "dataset", "target", "hardware", "model", "precision", "compile",
              "world_size", "pretrained", "data", "variant", "budget"}
 
 

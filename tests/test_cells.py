@@ -130,13 +130,14 @@ def test_by_software_with_one_version_says_so_in_one_line(tmp_path, capsys):
 def test_by_software_speedups_against_the_oldest_version(tmp_path, capsys):
     # 2.11: 10, 10, 10 s; 2.14: 5, 5, 5 s -> speed-up 2x with a degenerate interval [2, 2]
     recs = [new_record(seed=s, ttt=10.0, torch="2.11.0", run_id=f"old{s}") for s in range(3)]
-    recs += [new_record(seed=s, ttt=5.0, torch="2.14.1", run_id=f"new{s}") for s in range(3)]
+    recs += [new_record(seed=s, ttt=5.0, torch="2.14.1", run_id=f"new{s}", throughput=150.0) for s in range(3)]
     frame = _frame(recs)
     assert compare.torch_versions(frame) == ["2.11.0", "2.14.1"]
     result = compare.speedups(frame, "2.11.0", "torch")
     assert result.per_task["speedup"].tolist() == [2.0]
     per_task, suite = compare.speedup_tables(result)
     assert per_task["speedup"].tolist() == ["2x [2, 2]"] and suite["torch"].tolist() == ["2.14.1"]
+    assert per_task["throughput_ratio"].tolist() == ["1.5x [1.5, 1.5]"]  # 150 / 100 samples/s
     folder = write_all(tmp_path, recs)
     assert cli.main(["compare", str(folder), "--by", "software", "--format", "text"]) == 0
     out = capsys.readouterr().out
