@@ -16,7 +16,7 @@ import pandas as pd
 from suite import stats
 
 WIDTH = 100
-DROP_ORDER = ["note", "baseline_s", "time_s", "peak_mem_mb", "throughput", "final_quality", "budget", "target", "v", "profile", "dataset"]
+DROP_ORDER = ["note", "baseline_s", "time_s", "peak_mem_mb", "throughput", "final_quality", "budget", "target", "v", "dataset", "profile"]
 MAX_CELL = 34
 _SHORT = {"time_to_target_s": "time_to_target", "final_quality": "quality", "peak_mem_mb": "mem_mb"}
 
@@ -49,7 +49,7 @@ def render(table: pd.DataFrame, title: str = "", width: int = WIDTH) -> str:
             dropped.append(column)
     lines.append(_text(table, width))
     if dropped:
-        lines.append(_fit(f"left out to fit {width} columns: {', '.join(dropped)} (all: --format md, --out)", width))
+        lines.append(_fit(f"left out to fit {width} columns: {', '.join(dropped)} (wide: --format md)", width))
     return "\n".join(lines)
 
 
