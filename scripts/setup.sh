@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up dlbench on a fresh machine: a virtual environment (.venv) with the pinned
-# stack from pyproject.toml, and the offline data of the quick profile that comes
+# Set up dlbench on a fresh machine: a virtual environment (.venv) with the reference
+# stack pinned in constraints.txt (inside pyproject.toml's ranges), and the offline data of the quick profile that comes
 # from the system's package manager. Safe to run again: it skips what is done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,12 +10,15 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 
-# Reinstall only when pyproject.toml changed since the last successful install.
+# A constraints file that left pyproject.toml's ranges stops here, naming the package.
+"$python" scripts/check_constraints.py pyproject.toml constraints.txt
+
+# Reinstall only when pyproject.toml or constraints.txt changed since the last successful install.
 stamp=.venv/.dlbench-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[all,test]"
+  .venv/bin/python -m pip install -q -c constraints.txt -e ".[all,test]"
   echo "$want" > "$stamp"
 fi
 

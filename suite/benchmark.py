@@ -114,7 +114,10 @@ def print_summary(records: list[dict[str, Any]], opts: SuiteOptions, out=None) -
     out = out or sys.stdout
     frame = compare.to_frame(records)
     table = compare.to_table(frame, by="model")
-    print("\n" + compare.to_markdown(table), file=out)
+    from suite import terminal
+
+    title = f"time-to-target: {compare.TIME_RULES['train']}"
+    print("\n" + terminal.render(table, title) + "\n" + terminal.legend(), file=out)
     for r in records:  # not comparable, so not in the table's cells, but the gap must show (README)
         if r.get("status") == "skipped":
             print(plain(f"skipped: {r.get('task')} / {r.get('model')} seed {r.get('seed')}: {r.get('error')}"), file=out)

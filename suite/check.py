@@ -13,6 +13,11 @@ Three levels:
 - counted as not reached: the run stays in its cell but has no
   time-to-target (it diverged, or its budget or time cap ran out before the
   target). It is shown as "not reached" and counts in the reached fraction.
+
+Besides, `setting_splits` names the runs of one task, model, machine and
+torch that fall into several cells only because a keyed run setting
+(`suite.cells`: precision, compile, world size, pretrained weights, data,
+variant) differs: they are never pooled, and the line says why.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, TextIO
 
-from suite import records
+from suite import cells, records
 from suite.contention import busy_note
 from suite.safe_io import plain
 
@@ -115,6 +120,36 @@ def unit_conflicts(recs: Iterable[dict[str, Any]]) -> list[str]:
             for name, u in sorted(units.items()) if len(u) > 1]
 
 
+def setting_splits(recs: Iterable[dict[str, Any]]) -> list[str]:
+    """One line per task / model / machine / torch whose fit runs differ only in keyed settings (separate cells)."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in recs:
+        if not is_fit(r):
+            continue
+        target = r.get("target") or {}
+        key = (str(r["task"]), str(r["task_version"]), str(r["profile"]), str(r.get("dataset")),
+               str(target.get("metric")), str(target.get("value")), str(r["model"]),
+               str((r.get("hardware") or {}).get("label")), str((r.get("software") or {}).get("torch")))
+        groups.setdefault(key, []).append(r)
+    lines = []
+    for key, group in sorted(groups.items()):
+        settings = [cells.cell_settings(r) for r in group]
+        differ = cells.differing(settings)
+        if not differ:
+            continue
+        n_cells = len({tuple(s[k] for k in differ) for s in settings})
+        parts = []
+        for name in differ:
+            counts: dict[str, int] = {}
+            for s in settings:
+                counts[s[name]] = counts.get(s[name], 0) + 1
+            parts.append(f"{name} " + " vs ".join(f"{v} ({n} run{'s' if n > 1 else ''})"
+                                                 for v, n in sorted(counts.items())))
+        lines.append(f"{key[0]} / {key[6]} on {key[7]} (torch {key[8]}): {len(group)} runs in {n_cells} cells, "
+                     f"separate only by {'; '.join(parts)}")
+    return lines
+
+
 def empty_folders(paths: Iterable[Path | str], recs: list[dict[str, Any]]) -> list[str]:
     """One line per given folder in which no valid record was found."""
     found = [Path(r["_path"]).resolve() for r in recs if "_path" in r]
@@ -192,6 +227,8 @@ def check_paths(paths: list[Path], out: TextIO | None = None) -> int:
         say("duplicate", line)
     for line in unit_conflicts(recs):
         say("mixed units", line)
+    for line in setting_splits(recs):
+        say("separate", line)
     orphans = orphan_temp_files(paths)
     for line in orphans:
         say("orphan", line)

@@ -78,9 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     p_cmp.add_argument("dirs", nargs="*", default=[Path("results")], type=Path)
     p_cmp.add_argument("--by", choices=tuple(compare.GROUPINGS), default="model",
                        help="model: machines as rows; hardware / software: machine labels / torch versions as columns")
-    p_cmp.add_argument("--format", choices=("md", "csv", "html"), default="md",
-                       help="md and html: cells 'median [95%% interval] n'; csv: the numeric cells")
-    p_cmp.add_argument("--baseline", default=None, help="hardware label or model name to compute speedups against")
+    p_cmp.add_argument("--format", choices=("text", "md", "csv", "html"), default=None,
+                       help="text (default on a terminal): 100 columns and a legend; md (default otherwise) and "
+                            "html: the wide table, cells 'median [95%% interval] n'; csv: the numeric cells")
+    p_cmp.add_argument("--time", choices=tuple(compare.TIME_RULES), default="train",
+                       help="time-to-target rule: train (AlgoPerf, evaluation excluded) or train+eval (MLPerf)")
+    p_cmp.add_argument("--baseline", default=None,
+                       help="hardware label, model name (or with --by software a torch version; default the oldest)"
+                            " to compute speedups against")
     p_cmp.add_argument("--out", type=Path, default=None, help="also write the table(s) into this folder")
 
     p_rep = sub.add_parser("report", help="self-contained HTML report (+ Markdown, CSV) from result folders")
@@ -88,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     p_rep.add_argument("--out", type=Path, default=None, help="HTML file to write (default: FIRST_DIR/report.html)")
     p_rep.add_argument("--baseline", default=None,
                        help="hardware label or model name for speedups (default: the machine with most runs)")
+    p_rep.add_argument("--time", choices=tuple(compare.TIME_RULES), default="train",
+                       help="time-to-target rule: train (AlgoPerf, evaluation excluded) or train+eval (MLPerf)")
 
     p_chk = sub.add_parser("check", help="validate records and flag runs unfit for comparison")
     p_chk.add_argument("dirs", nargs="*", default=[Path("results")], type=Path)
@@ -169,23 +176,35 @@ def _compare(args: argparse.Namespace) -> int:
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise DlbenchError(f"compare: --out {args.out} is a file; give a folder for the tables")
     data = compare.pool(args.dirs)
-    for line in data.warnings:
+    frame, time_notes = compare.with_time_rule(data.frame, args.time)
+    for line in data.warnings + time_notes:
         print(plain(f"warning: {line}"), file=sys.stderr)
-    if data.frame.empty:
+    if frame.empty:
         print(f"compare: no comparable runs in {', '.join(map(str, args.dirs))}", file=sys.stderr)
         return 1
+    baseline, dimension = args.baseline, None
+    if args.by == "software":
+        versions = compare.torch_versions(frame)
+        if len(versions) < 2:
+            print(f"compare --by software: one torch version ({', '.join(versions) or 'none'}) in these records,"
+                  " nothing to compare", file=sys.stderr)
+            return 1
+        if baseline is None or baseline in versions:
+            baseline, dimension = baseline or versions[0], "torch"
     measures = compare.MEASURES if args.by != "model" else [None]
-    tables = {f"by_{args.by}" + (f"_{m}" if m else ""): compare.to_table(data.frame, args.by, m or "time_to_target_s")
+    tables = {f"by_{args.by}" + (f"_{m}" if m else ""): compare.to_table(frame, args.by, m or "time_to_target_s")
               for m in measures}
-    numeric = {"by_" + args.by: compare.summarize(data.frame, _numeric_keys(args.by))}
-    notes: list[str] = []
-    if args.baseline:
-        result = compare.speedups(data.frame, args.baseline)
+    numeric = {"by_" + args.by: compare.summarize(frame, _numeric_keys(args.by))}
+    notes: list[str] = [f"time-to-target: {compare.TIME_RULES[args.time]}"]
+    if baseline:
+        result = compare.speedups(frame, baseline, dimension)
         tables["speedup_per_task"], tables["speedup_suite"] = compare.speedup_tables(result)
-        numeric["speedup_per_task"] = result.per_task.drop(columns=["_pair", "interval"], errors="ignore")
+        numeric["speedup_per_task"] = result.per_task.drop(columns=["_pair", "interval", "throughput_interval"],
+                                                            errors="ignore")
         numeric["speedup_suite"] = result.suite
-        notes = result.caveats
-    print(_render(tables if args.format != "csv" else numeric, notes, args.format))
+        notes += result.caveats
+    fmt = args.format or ("text" if sys.stdout.isatty() else "md")
+    print(_render(tables if fmt != "csv" else numeric, notes, fmt))
     if args.out:
         for name, table in tables.items():
             for path in compare.write_tables(table, args.out, name):
@@ -204,6 +223,11 @@ def _render(tables: dict, notes: list[str], fmt: str) -> str:
         if len(tables) == 1:  # one table: plain CSV that any tool reads as is
             return next(iter(tables.values())).to_csv(index=False)
         return "\n".join(f"# {name}\n{table.to_csv(index=False)}" for name, table in tables.items())
+    if fmt == "text":
+        from suite import terminal
+
+        blocks = [terminal.render(table, f"## {name}") for name, table in tables.items()]
+        return "\n\n".join(blocks + [terminal.legend(), terminal.notes(notes)])
     if fmt == "html":
         from suite import report
 
@@ -224,7 +248,7 @@ def _report(args: argparse.Namespace) -> int:
         raise DlbenchError(f"report: --out {out} should end in .html (the Markdown and CSV go next to it)")
     if out.is_dir():
         raise DlbenchError(f"report: --out {out} is a folder; give an .html file name")
-    files, data = report.write_report(args.dirs, out, args.baseline)
+    files, data = report.write_report(args.dirs, out, args.baseline, args.time)
     for line in data.warnings:
         print(plain(f"warning: {line}"), file=sys.stderr)
     print(f"report: {files[0]}")

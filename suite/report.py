@@ -37,10 +37,11 @@ class Section:
     images: dict[str, bytes] = field(default_factory=dict)
 
 
-def write_report(paths: list[Path], out: Path, baseline: str | None = None) -> tuple[list[Path], compare.Pool]:
+def write_report(paths: list[Path], out: Path, baseline: str | None = None,
+                 time_rule: str = "train") -> tuple[list[Path], compare.Pool]:
     """Write OUT (HTML), OUT.md and OUT_tables/*.csv from the records under `paths`; return (files, pool)."""
     data = compare.pool(paths)
-    sections, csvs = build_sections(data, baseline)
+    sections, csvs = build_sections(data, baseline, time_rule)
     header = _header(paths, data)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, to_html(header, sections))  # a full disk leaves the previous report whole
@@ -55,24 +56,32 @@ def write_report(paths: list[Path], out: Path, baseline: str | None = None) -> t
     return written, data
 
 
-def build_sections(data: compare.Pool, baseline: str | None) -> tuple[list[Section], dict[str, pd.DataFrame]]:
-    """The report's sections, and the numeric frames written as CSV."""
-    frame = data.frame
-    sections = [Section("Warnings", notes=data.warnings or ["none: every record was readable and fit"])]
+def build_sections(data: compare.Pool, baseline: str | None,
+                   time_rule: str = "train") -> tuple[list[Section], dict[str, pd.DataFrame]]:
+    """The report's sections, and the numeric frames written as CSV; time-to-target follows `time_rule`."""
+    frame, time_notes = compare.with_time_rule(data.frame, time_rule)
+    warnings = data.warnings + time_notes
+    sections = [Section("Warnings", notes=warnings or ["none: every record was readable and fit"])]
     if frame.empty:
         return sections + [_environment(data)], {}
     labels = sorted(frame["hardware"].unique())
     upgraded = sorted(frame.groupby("hardware")["torch"].nunique().loc[lambda n: n > 1].index)
-    sections.append(Section("By model", notes=_legend(), tables={"by model": compare.to_table(frame, "model")}))
+    sections.append(Section("By model", notes=_legend(time_rule),
+                            tables={"by model": compare.to_table(frame, "model")}))
     csvs = {"runs": frame, "by_model": compare.summarize(frame, compare.COMPARABLE + ["hardware", "model", "torch"])}
     if len(labels) > 1:
         tables = {m: compare.to_table(frame, "hardware", m) for m in compare.MEASURES}
-        sections.append(Section(f"By hardware ({', '.join(labels)})", notes=_legend(), tables=tables))
+        sections.append(Section(f"By hardware ({', '.join(labels)})", notes=_legend(time_rule), tables=tables))
     else:
         sections[-1].notes.append(f"one machine ({labels[0]}): no by-hardware table")
     if upgraded:
         tables = {m: compare.to_table(frame, "software", m) for m in ("time_to_target_s", "throughput")}
-        sections.append(Section(f"By torch version (on {', '.join(upgraded)})", notes=_legend(), tables=tables))
+        oldest = compare.torch_versions(frame)[0]
+        by_torch = compare.speedups(frame, oldest, "torch")
+        tables[f"speedup against torch {oldest}"], tables["speedup (geometric mean)"] = \
+            compare.speedup_tables(by_torch)
+        sections.append(Section(f"By torch version (on {', '.join(upgraded)})", notes=_legend(time_rule),
+                                tables=tables, after=by_torch.caveats))
     else:
         sections[-1].notes.append("no machine ran more than one torch version: no by-software table")
     speed = _speedup_section(frame, baseline, labels)
@@ -84,10 +93,12 @@ def build_sections(data: compare.Pool, baseline: str | None) -> tuple[list[Secti
     return sections, csvs
 
 
-def _legend() -> list[str]:
-    return [f"Each cell: median [95% interval] n=number of values. Interval: {stats.METHOD}. "
+def _legend(time_rule: str = "train") -> list[str]:
+    return [f"Time-to-target rule: {compare.TIME_RULES[time_rule]}.",
+            f"Each cell: median [95% interval] n=number of values. Interval: {stats.METHOD}. "
             "n=1 has no interval. A run that did not reach the target counts as infinitely slow "
-            "(AlgoPerf rule): the time-to-target median is 'not reached' unless more than half the seeds reached it."]
+            "(as in AlgoPerf and MLPerf): the time-to-target median is 'not reached' unless more than half "
+            "the seeds reached it."]
 
 
 def _speedup_section(frame: pd.DataFrame, baseline: str | None, labels: list[str]):
@@ -103,8 +114,8 @@ def _speedup_section(frame: pd.DataFrame, baseline: str | None, labels: list[str
     per_task, suite = compare.speedup_tables(result)
     section = Section(f"Speedup against {result.dimension} {baseline}", notes=notes,
                       tables={"per task": per_task, "suite (geometric mean)": suite}, after=result.caveats)
-    numeric = result.per_task.drop(columns=["_pair", "interval"], errors="ignore") if not result.per_task.empty \
-        else result.per_task
+    numeric = result.per_task.drop(columns=["_pair", "interval", "throughput_interval"], errors="ignore") \
+        if not result.per_task.empty else result.per_task
     return section, {"speedup_per_task": numeric, "speedup_suite": result.suite}
 
 

@@ -156,9 +156,12 @@ class Sentiment(Task):
         return min(MAX_LEN[self.spec.profile], self.tokenizer.model_max_length)
 
     def load(self, split: str) -> PaddedSource:
-        source = tm.tokenize_split(self.split_dataset(split), self.tokenizer, self.max_len)
+        dataset = self.split_dataset(split)
+        source = tm.tokenize_split(dataset, self.tokenizer, self.max_len)
+        source.info["fingerprint"] = data.content_sha256(dataset)
         if self.spec.model in PRETRAINED:
             source.info["pretrained"] = tm.pretrained_name(self.option("pretrained"))
+            source.info["pretrained_sha256"] = tm.weights_sha256(source.info["pretrained"])
         return source
 
     # -- model, loss, metrics --------------------------------------------------------

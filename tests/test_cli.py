@@ -27,12 +27,17 @@ def test_smoke_suite_then_compare(tmp_path):
     written = records_in(results)
     assert written and all(r["status"] == "ok" for r in written)
     assert "image_classification" in {r["task"] for r in written}
-    assert "| task |" in done.stdout  # the closing comparison table
+    table = done.stdout[done.stdout.index("time-to-target: train time only"):done.stdout.index("\ntables:")]
+    assert "legend: median" in table and max(map(len, table.splitlines())) <= 100
     assert (results / "tables" / "by_model.csv").is_file()
 
     shown = run("-m", "suite.cli", "compare", str(results))
     assert shown.returncode == 0, shown.stderr
     assert "image_classification" in shown.stdout and "cnn" in shown.stdout
+    text = run("-m", "suite.cli", "compare", str(results), "--format", "text", "--time", "train+eval")
+    assert text.returncode == 0, text.stderr
+    assert "legend: median" in text.stdout and "MLPerf rule" in text.stdout
+    assert max(map(len, text.stdout.splitlines())) <= 100
     as_csv = run("-m", "suite.cli", "compare", str(results), "--format", "csv", "--by", "hardware")
     assert as_csv.returncode == 0 and as_csv.stdout.splitlines()[0].startswith("task,")
 

@@ -120,7 +120,8 @@ class RLRun:
         self.clock.stop()
         metrics = {f"eval/{k}": v for k, v in raw.items()}
         train_time = self.clock.total("train")
-        self.points.record(self.env_steps, train_time, metrics, iterations=self.iterations,
+        self.points.record(self.env_steps, train_time, metrics, eval_time_s=self.clock.total("eval"),
+                           iterations=self.iterations,
                             **{"train/loss": train_loss})
         self.ctx.log(f"  {self.env_steps:>9} env steps {train_time:8.1f}s  loss {train_loss:.4f}  "
                      f"return {raw['return']:.2f} ± {raw['return_std']:.2f} ({raw['episodes']:.0f} episodes)")

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from suite.data import RaggedSource
-from tasks.speech import SAMPLE_RATE
+from tasks.speech import SAMPLE_RATE, features
 
 HOP = 160  # 10 ms
 WIN = 400  # 25 ms
@@ -34,17 +34,14 @@ class LogMel(nn.Module):
     def __init__(self, n_mels: int = 40, freq_mask: int = 8, time_mask: int = 20, masks: int = 2,
                  hop: int = HOP, win: int = WIN, n_mfcc: int | None = None):
         super().__init__()
-        import torchaudio
-
-        self.mel = torchaudio.transforms.MelSpectrogram(SAMPLE_RATE, n_fft=max(512, win), win_length=win,
-                                                        hop_length=hop, n_mels=n_mels, power=2.0)
-        dct = torchaudio.functional.create_dct(n_mfcc, n_mels, norm="ortho").T if n_mfcc else None
+        # Plain torch, the same numbers as torchaudio's transforms (tasks/speech/features.py).
+        self.mel = features.MelSpectrogram(SAMPLE_RATE, n_fft=max(512, win), win_length=win, hop_length=hop,
+                                           n_mels=n_mels, power=2.0)
+        dct = features.create_dct(n_mfcc, n_mels).T if n_mfcc else None
         self.register_buffer("dct", dct, persistent=False)
         freq_mask = min(freq_mask, max(1, (n_mfcc or n_mels) // 5))
-        self.freq_masks = nn.ModuleList(torchaudio.transforms.FrequencyMasking(freq_mask, iid_masks=True)
-                                        for _ in range(masks))
-        self.time_masks = nn.ModuleList(torchaudio.transforms.TimeMasking(time_mask, iid_masks=True)
-                                        for _ in range(masks))
+        self.freq_masks = nn.ModuleList(features.AxisMask(freq_mask, axis=2) for _ in range(masks))
+        self.time_masks = nn.ModuleList(features.AxisMask(time_mask, axis=3) for _ in range(masks))
 
     def forward(self, audio: torch.Tensor, augment: bool = False) -> torch.Tensor:
         x = audio.float() / 32768.0 if audio.dtype == torch.int16 else audio.float()

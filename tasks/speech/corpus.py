@@ -244,6 +244,18 @@ def build(folder: Path, config: CorpusConfig) -> None:
     os.replace(tmp, folder)
 
 
+def corpus_info(manifest: dict, split: str) -> dict:
+    """What a split's `info` says of a synthesised corpus: its source, synthesiser (and version) and fingerprint.
+
+    The fingerprint is the sha256 of the manifest (every file's checksum, the corpus config, the eSpeak NG
+    version and route), so corpora that differ in content get other cells in the tables.
+    """
+    return {"source": f"eSpeak NG {manifest['espeak_version']} ({manifest['route']} route)",
+            "synthesiser": f"eSpeak NG {manifest['espeak_version']}", "synthesiser_route": manifest["route"],
+            "fingerprint": hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest(),
+            "voices": len(manifest["voices"][split])}
+
+
 def load_split(root: Path, config: CorpusConfig, split: str) -> tuple[list[np.ndarray], list[dict], dict]:
     """Clips (int16), their plans and the manifest; synthesised on first use, rebuilt when broken."""
     folder = root / config.key()
@@ -292,9 +304,7 @@ def loader(folder: str, config: CorpusConfig, field: str):
     (the label or the text), info); the corpus is synthesised into DATA/`folder` on first use."""
     def load(data_dir: Path, split: str) -> tuple[list[np.ndarray], list, dict]:
         clips, plans, manifest = load_split(Path(data_dir) / folder, config, split)
-        info = {"source": f"eSpeak NG {manifest['espeak_version']} ({manifest['route']} route)",
-                "voices": len(manifest["voices"][split])}
-        return clips, [plan[field] for plan in plans], info
+        return clips, [plan[field] for plan in plans], corpus_info(manifest, split)
     return load
 
 

@@ -184,6 +184,14 @@ def check_train_labels(labels, where: str) -> None:
                         "it needs both negative (0) and positive (1) examples")
 
 
+def content_sha256(dataset) -> str:
+    """sha256 of a split's sentences and labels, in order: the content fingerprint records key cells on."""
+    digest = hashlib.sha256()
+    for text, label in zip(dataset["text"], dataset["label"]):
+        digest.update(f"{int(label)}\t{text}\n".encode())
+    return digest.hexdigest()
+
+
 def as_dataset(texts: list[str], labels: list[int]):
     import datasets
 

@@ -10,6 +10,8 @@ splits go through `datasets` (batched `.map`, `with_format("torch")`) into a
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import importlib.util
 import os
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from suite.data import PaddedSource
+from suite.data import PaddedSource, sha256_of
 from suite.errors import DataError, SkipRun
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -60,6 +62,33 @@ def pretrained_name(chosen: str | None = None) -> str:
     """The encoder to fine-tune: `chosen` (hub name or folder: `--set task.pretrained=NAME`), else the packaged
     MiniLM."""
     return chosen or str(minilm_folder())
+
+
+@functools.lru_cache(maxsize=8)
+def weights_sha256(name: str) -> str | None:
+    """sha256 over the weight files of encoder `name` (a folder, or a hub name in the local cache), else None.
+
+    Two runs that fine-tuned encoders of one name but other weights get other cells in the tables.
+    """
+    folder = Path(name)
+    if not folder.is_dir():
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            for filename in ("model.safetensors", "pytorch_model.bin"):
+                cached = try_to_load_from_cache(name, filename)
+                if isinstance(cached, str):
+                    folder = Path(cached).parent
+                    break
+        except (ImportError, ValueError):
+            return None
+    files = sorted(p for pattern in ("*.safetensors", "*.bin") for p in folder.glob(pattern) if p.is_file())
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"{path.name}:{sha256_of(path)}".encode())
+    return digest.hexdigest()
 
 
 def load_pretrained_tokenizer(name: str):

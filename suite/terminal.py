@@ -1,0 +1,87 @@
+"""Tables for an 80-100 column terminal: constant columns lifted into a header line, a one-line legend.
+
+The wide tables (every key column, every measure) stay in the files that
+`compare --out`, `report` and `run_all.py` write; the terminal gets a
+narrow view of the same cells. Columns that hold one value in every row
+become a "where:" line; when the rest is still wider than `width`, the
+lowest-priority columns (memory, throughput, quality) are left out and a
+line names them and where to find them.
+"""
+from __future__ import annotations
+
+import textwrap
+
+import pandas as pd
+
+from suite import stats
+
+WIDTH = 100
+DROP_ORDER = ["note", "baseline_s", "time_s", "peak_mem_mb", "throughput", "final_quality", "budget", "target", "v", "dataset", "profile"]
+MAX_CELL = 34
+_SHORT = {"time_to_target_s": "time_to_target", "final_quality": "quality", "peak_mem_mb": "mem_mb"}
+
+
+def legend() -> str:
+    """The one-line legend under a terminal table (under 100 columns)."""
+    return (f"legend: median [{stats.CONFIDENCE:.0%} bootstrap CI] n=values; not reached: target missed; "
+            "speed-up CI at 0: missed")
+
+
+def render(table: pd.DataFrame, title: str = "", width: int = WIDTH) -> str:
+    """`table` (cells already formatted) as aligned text no wider than `width`, with a header and notes."""
+    if table.empty:
+        return f"{title}\n(no comparable runs)" if title else "(no comparable runs)"
+    table = table.astype(str)
+    lines = [title] if title else []
+    constant = [c for c in table.columns if table[c].nunique() == 1 and len(table) > 1 and c in _LIFTABLE]
+    if constant:
+        lines.append(textwrap.fill("where: " + ", ".join(f"{c}={table[c].iloc[0]}" for c in constant), width,
+                                   subsequent_indent="       ", break_on_hyphens=False))
+        table = table.drop(columns=constant)
+    table = table.rename(columns={c: _SHORT.get(c, "baseline_s" if c.startswith("baseline (") else c)
+                                  for c in table.columns})
+    dropped = []
+    for column in [_SHORT.get(c, c) for c in DROP_ORDER]:
+        if _width(table) <= width:
+            break
+        if column in table.columns and len(table.columns) > 2:
+            table = table.drop(columns=column)
+            dropped.append(column)
+    lines.append(_text(table, width))
+    if dropped:
+        lines.append(_fit(f"left out to fit {width} columns: {', '.join(dropped)} (wide: --format md)", width))
+    return "\n".join(lines)
+
+
+def notes(lines: list[str], width: int = WIDTH) -> str:
+    """Notes as "- " items wrapped to `width`."""
+    return "\n".join(textwrap.fill(line, width, initial_indent="- ", subsequent_indent="  ") for line in lines)
+
+
+_LIFTABLE = {"torch", "task", "v", "profile", "dataset", "target", "hardware", "model", "precision", "compile",
+             "world_size", "pretrained", "data", "variant", "budget"}
+
+
+def _cells(table: pd.DataFrame) -> pd.DataFrame:
+    return table.map(lambda v: v if len(v) <= MAX_CELL else v[:MAX_CELL - 1] + "~")
+
+
+def _widths(table: pd.DataFrame) -> list[int]:
+    cells = _cells(table)
+    return [max(len(str(c)), *(len(v) for v in cells[c])) for c in cells.columns]
+
+
+def _width(table: pd.DataFrame) -> int:
+    return sum(_widths(table)) + 2 * (len(table.columns) - 1)
+
+
+def _text(table: pd.DataFrame, width: int) -> str:
+    cells, widths = _cells(table), _widths(table)
+    rows = [list(map(str, table.columns))] + cells.values.tolist()
+    out = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(_fit(line, width) for line in out)
+
+
+def _fit(line: str, width: int) -> str:
+    return line if len(line) <= width else line[:width - 1] + "~"
