@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p_list = sub.add_parser("list", help="tasks, models and targets per profile")
-    p_list.add_argument("--profile", choices=("smoke", "quick", "full"), default=None)
+    p_list.add_argument("--profile", choices=("smoke", "quick", "full", "speed"), default=None)
     p_list.add_argument("--tasks-from", default="", help="also import these task modules (comma-separated)")
 
     p_run = sub.add_parser("run", help="run one task (default model unless --model)")
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     tasks = registry.load_tasks([m for m in args.tasks_from.split(",") if m])
-    profiles = [args.profile] if args.profile else ["smoke", "quick", "full"]
+    profiles = [args.profile] if args.profile else ["smoke", "quick", "full", "speed"]
     for name in sorted(tasks):
         task = tasks[name]
         print(f"{name} (v{task.version}, {task.kind})")
@@ -97,6 +97,9 @@ def _list(args: argparse.Namespace) -> int:
             if profile in task.profiles:
                 prof = task.profiles[profile]
                 t = prof.target
+                if t is None:
+                    print(f"  {profile:<5}  {prof.dataset:<16} no target: throughput, utilisation and memory")
+                    continue
                 sign = ">=" if t.higher_is_better else "<="
                 print(f"  {profile:<5}  {prof.dataset:<16} target {t.metric} {sign} {t.value}  ({t.source})")
     for module, why in registry.UNAVAILABLE.items():

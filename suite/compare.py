@@ -28,7 +28,7 @@ from suite import check, records, stats
 from suite.errors import DlbenchError
 
 COMPARABLE = ["task", "task_version", "profile", "dataset", "target_metric", "target_value", "higher_is_better"]
-MEASURES = ["time_to_target_s", "final_quality", "throughput", "peak_mem_mb"]
+MEASURES = ["time_to_target_s", "final_quality", "throughput", "peak_mem_mb", "utilisation"]
 GROUPINGS = {
     "model": {"rows": ["hardware", "model"], "columns": None},
     "hardware": {"rows": ["model"], "columns": "hardware"},
@@ -92,10 +92,11 @@ def to_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
             "final_quality": (r.get("final_metrics") or {}).get(metric) if ok and metric else None,
             "throughput": throughput.get("value"), "throughput_unit": throughput.get("unit"),
             "peak_mem_mb": r.get("peak_mem_mb") if ok else None,
+            "utilisation": r.get("utilisation") if ok else None,
             "budget": _budget(r.get("config") or {}), "fit": check.is_fit(r), "error": r.get("error"),
         })
     frame = pd.DataFrame(rows)
-    for column in ("final_quality", "throughput", "peak_mem_mb", "train_time_s"):
+    for column in ("final_quality", "throughput", "peak_mem_mb", "train_time_s", "utilisation"):
         if column in frame:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
@@ -172,6 +173,8 @@ def to_table(frame: pd.DataFrame, by: str = "model", measure: str = "time_to_tar
 def format_cell(row: pd.Series, measure: str) -> str:
     """One cell of a summary row: "median [lo, hi] n=k", or why there is no number."""
     n = int(row[f"{measure}_n"])
+    if measure in ("time_to_target_s", "final_quality") and not isinstance(row.get("target_metric"), str):
+        return "no target"  # the speed profile measures throughput, utilisation and memory only
     if measure == "time_to_target_s":
         reached = int(row["reached"])
         if not math.isfinite(row[measure]):
@@ -200,6 +203,7 @@ def _shown_keys(summary: pd.DataFrame) -> pd.DataFrame:
     """The comparable key as short columns: task, v, profile, dataset, target ("acc >= 0.9")."""
     shown = summary.drop(columns=[c for c in summary.columns if c in COMPARABLE]).copy()
     shown.insert(0, "target", [f"{r.target_metric} {'>=' if r.higher_is_better else '<='} {r.target_value:g}"
+                               if isinstance(r.target_metric, str) else "none (speed)"
                                for r in summary.itertuples()])
     for name, source in reversed(list(zip(["task", "v", "profile", "dataset"],
                                           ["task", "task_version", "profile", "dataset"]))):

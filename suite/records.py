@@ -31,7 +31,7 @@ REQUIRED: dict[str, type | tuple[type, ...]] = {
     "status": str,
     "error": (str, type(None)),
     "target": (dict, type(None)),
-    "reached_target": bool,
+    "reached_target": (bool, type(None)),  # null where the profile has no target (speed)
     "time_to_target_s": (int, float, type(None)),
     "train_time_s": (int, float, type(None)),
     "wall_time_s": (int, float, type(None)),
