@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from suite import fingerprint
+from suite.contention import HostLoad
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 SIZES = {"cpu": (1024, 2048, 4096), "cuda": (4096, 8192)}
@@ -43,8 +44,10 @@ def default_sizes(device: torch.device) -> tuple[int, ...]:
 def method(device: torch.device, sizes: tuple[int, ...] | None = None) -> str:
     sizes = sizes or default_sizes(device)
     timer = "CUDA events" if device.type == "cuda" else "perf_counter"
+    # fp32 on CUDA: TF32 tensor cores when allowed (the harness allows them, so runs and peak agree)
+    tf32 = f", TF32 {'on' if torch.backends.cuda.matmul.allow_tf32 else 'off'}" if device.type == "cuda" else ""
     return (f"dense square matmul (torch.mm), best of {REPEATS} at n={', '.join(map(str, sizes))}, "
-            f"2n^3 FLOPs, {timer}, {torch.get_num_threads()} CPU threads")
+            f"2n^3 FLOPs, {timer}{tf32}, {torch.get_num_threads()} CPU threads")
 
 
 def fingerprint_key(device: torch.device, how: str) -> str:
@@ -82,13 +85,15 @@ def measure(device: torch.device, sizes: tuple[int, ...] | None = None) -> dict[
     sizes = sizes or default_sizes(device)
     out: dict[str, Any] = {"method": method(device, sizes), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     errors = []
-    for name, dtype in PRECISIONS.items():
-        try:
-            out[name] = round(max(matmul_flops(device, dtype, n) for n in sizes), 1)
-        except Exception as exc:  # noqa: BLE001 - a missing kernel or OOM leaves this precision without a peak
-            out[name] = None
-            errors.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}")
+    with HostLoad() as load:  # a peak measured on a busy machine is low: say how busy it was
+        for name, dtype in PRECISIONS.items():
+            try:
+                out[name] = round(max(matmul_flops(device, dtype, n) for n in sizes), 1)
+            except Exception as exc:  # noqa: BLE001 - a missing kernel or OOM leaves this precision without a peak
+                out[name] = None
+                errors.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}")
     out["error"] = "; ".join(errors) or None
+    out["other_cpu_share"] = (load.summary() or {}).get("other_cpu_share")
     return out
 
 

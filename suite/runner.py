@@ -153,7 +153,8 @@ def add_utilisation(record: dict, device, precision: str, opts: RunOptions, worl
         if value is not None and value > 1:
             value, note = None, (f"model FLOP/s is {value:.2f}x the measured {precision} peak: the FLOP count "
                                  "or the peak is wrong, so no figure is given")
-    record["hardware"]["peak_flops"] = {k: figures.get(k) for k in ("fp32", "bf16", "method", "error", "key")}
+    record["hardware"]["peak_flops"] = {k: figures.get(k) for k in ("fp32", "bf16", "method", "error", "key",
+                                                                     "measured_at", "other_cpu_share")}
     record["utilisation"] = value
     record["utilisation_note"] = note
 

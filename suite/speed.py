@@ -182,7 +182,9 @@ def _measure(task: Task, ctx: RunContext, plan: Steps, pool: list[dict], step: C
         for i in range(plan.measured):
             batch = pool[i % len(pool)]
             with no_host_sync(ctx):
-                began = events[i][0].record() if cuda else time.perf_counter()
+                if cuda:  # device-side step times, read after the loop: no sync per step
+                    events[i][0].record()
+                began = time.perf_counter()
                 loss_sum += step(batch)
                 if cuda:
                     events[i][1].record()
