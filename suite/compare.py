@@ -158,7 +158,8 @@ def to_table(frame: pd.DataFrame, by: str = "model", measure: str = "time_to_tar
     shown = _shown_keys(summary)
     if column is None:
         table = shown[_SHOWN_KEYS + layout["rows"]].copy()
-        table["reached"] = [f"{r.reached}/{r.runs}" for r in summary.itertuples()]
+        table["reached"] = [f"{r.reached}/{r.runs}" if isinstance(r.target_metric, str) else f"- ({r.runs} runs)"
+                            for r in summary.itertuples()]
         for m in MEASURES:
             table[m] = [format_cell(row, m) for _, row in summary.iterrows()]
         return table
