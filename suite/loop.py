@@ -70,7 +70,7 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
     clock = SegmentClock(ctx.device)
     batches = endless(train, recipe.batch_size, ctx, drop_last)
     # FLOPs are counted on the first training batch (a typical one, not the longest) and scaled per
-    # padded position to the batches actually trained (`flop_scale`): variable-length data is not
+    # padded position to the batches actually trained (`FlopScale`): variable-length data is not
     # over-counted. The batch then goes back in front of the stream, so the data order is unchanged.
     first = move_to(next(batches), ctx.device)
     batches = itertools.chain([first], batches)
