@@ -99,6 +99,15 @@ def summary_line(record: dict[str, Any]) -> str:
     tput = record.get("throughput") or {}
     rate = f"{tput['value']:,.0f} {tput['unit']}" if tput else "-"
     rate += "".join(f", {value:,.0f} {unit}" for unit, value in (tput.get("extra") or {}).items())
+    if target is None:  # the speed profile: throughput, utilisation, memory
+        use = record.get("utilisation")
+        use_text = f"{use:.1%}" if use is not None else f"- ({record.get('utilisation_note')})"
+        step = (record.get("speed") or {}).get("step_time_median_s")
+        step_text = f", step {step * 1000:.1f} ms median" if step else ""
+        line = (f"{status}: {rate}{step_text}, utilisation {use_text}, peak memory {record.get('peak_mem_mb')} MB "
+                f"(train {record['train_time_s']:.1f}s)")
+        busy = busy_note(record)
+        return f"{line}; warning: {busy}" if busy else line
     quality = record["final_metrics"].get(target["metric"])
     quality_text = f"{quality:.4f}" if quality is not None else "-"
     if record["reached_target"]:

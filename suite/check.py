@@ -32,6 +32,7 @@ from suite.contention import busy_note
 from suite.safe_io import plain
 
 UNFIT_STATUSES = ("failed", "skipped", "interrupted")
+TARGETLESS_PROFILES = ("speed",)  # profiles whose runs have no target by design (suite.speed)
 _STOPS = {"budget": "its step budget", "time": "its time cap"}
 
 
@@ -42,7 +43,10 @@ def assess(record: dict[str, Any]) -> tuple[list[str], list[str]]:
     if status in UNFIT_STATUSES:
         unfit.append(f"status {status}" + (f" ({record['error']})" if record.get("error") else ""))
     target = record.get("target") or {}
-    if not target.get("metric") or not isinstance(target.get("value"), (int, float)):
+    targetless = record.get("target") is None and record.get("profile") in TARGETLESS_PROFILES
+    if targetless:
+        pass  # measures throughput, utilisation and memory only
+    elif not target.get("metric") or not isinstance(target.get("value"), (int, float)):
         unfit.append("no target (metric and value) to measure time-to-target against")
     elif not isinstance(target.get("higher_is_better"), bool):
         unfit.append("target.higher_is_better is not true/false")
@@ -60,6 +64,8 @@ def assess(record: dict[str, Any]) -> tuple[list[str], list[str]]:
         notes.append(f"reached_target is true but status is {status}: counted as not reached")
     elif status == "diverged":
         notes.append("diverged: counted as not reached; no quality, throughput or memory")
+    elif targetless:
+        return unfit, notes
     elif not records.reached(record):
         stop = record.get("stop_reason")
         why = f"{_STOPS[stop]} ran out" if stop in _STOPS else f"it stopped ({stop or 'reason not recorded'})"
@@ -115,7 +121,7 @@ def unit_conflicts(recs: Iterable[dict[str, Any]]) -> list[str]:
     for r in recs:
         unit = (r.get("throughput") or {}).get("unit")
         if unit and is_fit(r):
-            units.setdefault(f"{r['task']} / {r['model']}", set()).add(str(unit))
+            units.setdefault(f"{r['task']} / {r['model']} ({r.get('profile')})", set()).add(str(unit))
     return [f"{name}: throughput in mixed units ({', '.join(sorted(u))}): no throughput median"
             for name, u in sorted(units.items()) if len(u) > 1]
 

@@ -150,6 +150,9 @@ def _describe(task, profiles: list[str]) -> dict:
 
 def _profile_row(profile: str, prof: dict) -> tuple[str, ...]:
     t = prof["target"]
+    if t is None:  # speed: synthetic data, no target
+        return (profile, prof["dataset"], "no target", _duration(prof["expected_s"]), _size(prof["download_mb"]),
+                "throughput, utilisation and memory only")
     target = f"{t['metric']} {'>=' if t['higher_is_better'] else '<='} {t['value']}"
     return profile, prof["dataset"], target, _duration(prof["expected_s"]), _size(prof["download_mb"]), t["source"]
 

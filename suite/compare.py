@@ -42,7 +42,7 @@ COMPARABLE = ["task", "task_version", "profile", "dataset", "target_metric", "ta
               *KEYED]
 TIME_RULES = {"train": "train time only (AlgoPerf rule)",
               "train+eval": "train + evaluation time (MLPerf rule; warm-up excluded)"}
-MEASURES = ["time_to_target_s", "final_quality", "throughput", "peak_mem_mb"]
+MEASURES = ["time_to_target_s", "final_quality", "throughput", "peak_mem_mb", "utilisation"]
 GROUPINGS = {
     "model": {"rows": ["hardware", "model"], "columns": None},
     "hardware": {"rows": ["model"], "columns": "hardware"},
@@ -108,11 +108,12 @@ def to_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
             "final_quality": (r.get("final_metrics") or {}).get(metric) if ok and metric else None,
             "throughput": throughput.get("value"), "throughput_unit": throughput.get("unit"),
             "peak_mem_mb": r.get("peak_mem_mb") if ok else None,
+            "utilisation": r.get("utilisation") if ok else None,
             "budget": _budget(r.get("config") or {}), "fit": check.is_fit(r), "error": r.get("error"),
             **cell_settings(r), "precision_used": (r.get("config") or {}).get("precision"),
         })
     frame = pd.DataFrame(rows)
-    for column in ("final_quality", "throughput", "peak_mem_mb", "train_time_s"):
+    for column in ("final_quality", "throughput", "peak_mem_mb", "train_time_s", "utilisation"):
         if column in frame:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
@@ -208,7 +209,8 @@ def to_table(frame: pd.DataFrame, by: str = "model", measure: str = "time_to_tar
     shown = _shown_keys(summary)
     if column is None:
         table = shown[_key_columns(shown) + layout["rows"]].copy()
-        table["reached"] = [f"{r.reached}/{r.runs}" for r in summary.itertuples()]
+        table["reached"] = [f"{r.reached}/{r.runs}" if isinstance(r.target_metric, str) else f"- ({r.runs} runs)"
+                            for r in summary.itertuples()]
         for m in MEASURES:
             table[m] = [format_cell(row, m) for _, row in summary.iterrows()]
         return table
@@ -223,6 +225,8 @@ def to_table(frame: pd.DataFrame, by: str = "model", measure: str = "time_to_tar
 def format_cell(row: pd.Series, measure: str) -> str:
     """One cell of a summary row: "median [lo, hi] n=k", or why there is no number."""
     n = int(row[f"{measure}_n"])
+    if measure in ("time_to_target_s", "final_quality") and not isinstance(row.get("target_metric"), str):
+        return "no target"  # the speed profile measures throughput, utilisation and memory only
     if measure == "time_to_target_s":
         if n == 0:  # train+eval rule over older records that lack the figure
             return "-"
@@ -257,6 +261,7 @@ def _shown_keys(summary: pd.DataFrame) -> pd.DataFrame:
     for name in reversed(varying):
         shown.insert(0, name, summary[name].astype(str))
     shown.insert(0, "target", [f"{r.target_metric} {'>=' if r.higher_is_better else '<='} {r.target_value:g}"
+                               if isinstance(r.target_metric, str) else "none (speed)"
                                for r in summary.itertuples()])
     for name, source in reversed(list(zip(["task", "v", "profile", "dataset"],
                                           ["task", "task_version", "profile", "dataset"]))):

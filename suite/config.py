@@ -33,7 +33,8 @@ def _opt(default: Any, help: str, flag: str | None = None, **kw: Any) -> Any:
 class RunOptions:
     """How runs are executed; shared by `run_all.py`, `dlbench run` and the tests."""
 
-    profile: str = _opt("quick", "profile: smoke (seconds, CI), quick (offline, minutes), full (real datasets, GPU)",
+    profile: str = _opt("quick", "profile: smoke (seconds, CI), quick (offline, minutes), full (real datasets, GPU), "
+                        "speed (full-size models on synthetic data: throughput and utilisation, no target)",
                         choices=PROFILES)
     seeds: int = _opt(1, "number of seeds per task x model (seeds 0..N-1)")
     device: str = _opt("auto", "auto | cpu | cuda | cuda:N | mps (auto: CUDA, then MPS, then CPU)")

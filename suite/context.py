@@ -28,6 +28,9 @@ class RunContext:
     max_time_s: float | None = None  # overrides the budget's cap when set
     max_steps: int | None = None  # overrides the budget's step / env-step count when set
     log: Callable[[str], None] = print
+    # torch.cuda.set_sync_debug_mode inside train steps ("warn" | "error"; None: off). Set from
+    # $DLBENCH_SYNC_DEBUG by the runner; tests/test_cuda.py uses it to prove steps never wait on the host.
+    sync_debug: str | None = None
     # The trainer fills this in as it goes, so a run cut short (Ctrl-C, a crash)
     # still leaves its partial figures for the record.
     result: "TrainResult" = field(default_factory=lambda: TrainResult())
@@ -62,6 +65,8 @@ class TrainResult:
     curve: list[dict[str, float]] = field(default_factory=list)
     params: int | None = None
     flops_per_sample: float | None = None
+    flops_method: str | None = None  # how flops_per_sample was counted
+    speed: dict[str, Any] | None = None  # the speed profile's step times and counts (suite.speed)
     stop_reason: str = ""  # target | budget | time | diverged
     data_info: dict[str, Any] = field(default_factory=dict)
 
@@ -77,7 +82,7 @@ class EvalPoints:
     the first time the target is met; `stop_reason` says whether to stop.
     """
 
-    def __init__(self, target: Target, result: TrainResult, device: torch.device):
+    def __init__(self, target: Target | None, result: TrainResult, device: torch.device):
         self.target, self.result = target, result
         self.loss_sum = torch.zeros((), device=device)
         self.loss_count = 0
@@ -113,7 +118,7 @@ class EvalPoints:
         point = {"step": step, "time_s": round(train_time_s, 4), **extra, **metrics}
         self.result.curve.append(point)
         self.result.final_metrics = dict(metrics)
-        if not self.result.reached_target and self.target.met(metrics):
+        if self.target is not None and not self.result.reached_target and self.target.met(metrics):
             self.result.reached_target = True
             self.result.time_to_target_s = round(train_time_s, 4)
             self.result.time_to_target_with_eval_s = round(train_time_s + eval_time_s, 4)

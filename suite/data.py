@@ -57,8 +57,9 @@ def _place(t: torch.Tensor, device: torch.device, channels_last: bool) -> torch.
 
 def _shuffled_index(n: int, shuffle: bool, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
     if shuffle:
-        # The permutation is drawn on the CPU so a seed gives the same order on every device.
-        return torch.randperm(n, generator=generator).to(device)
+        # The permutation is drawn on the CPU so a seed gives the same order on every device;
+        # copied without blocking (from pageable memory the copy is staged at once: safe).
+        return torch.randperm(n, generator=generator).to(device, non_blocking=True)
     return torch.arange(n, device=device)
 
 
@@ -150,23 +151,32 @@ class PaddedSource(TensorSource):
         super().__init__(info, lengths=lengths, **tensors)
         self.padded = tuple(padded)
         self.window = window
+        # Batches are planned on a host copy of the lengths, made once (not a device sync per epoch).
+        self._host_lengths = lengths if lengths.device.type == "cpu" else None
         missing = [k for k in self.padded if k not in tensors]
         if missing:
             raise ValueError(f"PaddedSource: padded tensors {missing} were not given")
 
+    def host_lengths(self) -> torch.Tensor:
+        if self._host_lengths is None:
+            self._host_lengths = self.tensors["lengths"].cpu()
+        return self._host_lengths
+
     def to(self, device, channels_last=False):
         moved = {k: _place(v, device, channels_last) for k, v in self.tensors.items() if k != "lengths"}
-        return PaddedSource(self.tensors["lengths"].to(device), self.padded, self.info, self.window, **moved)
+        out = PaddedSource(self.tensors["lengths"].to(device), self.padded, self.info, self.window, **moved)
+        out._host_lengths = self.host_lengths()
+        return out
 
     def subset(self, n):
         cut = {k: v[:n] for k, v in self.tensors.items() if k != "lengths"}
         return PaddedSource(self.tensors["lengths"][:n], self.padded, self.info, self.window, **cut)
 
     def batches(self, batch_size, *, shuffle=False, generator=None, drop_last=False, shard=(0, 1)):
-        lengths = self.tensors["lengths"].cpu()
+        lengths = self.host_lengths()
         for idx, longest in length_batches(lengths, batch_size, self.window, shuffle=shuffle, generator=generator,
                                            drop_last=drop_last, shard=shard):
-            idx = idx.to(self.device)
+            idx = idx.to(self.device, non_blocking=True)
             batch = {k: v[idx] for k, v in self.tensors.items()}
             for k in self.padded:
                 batch[k] = batch[k][:, :longest]
@@ -195,6 +205,13 @@ class RaggedSource(BatchSource):
         self.flat, self.offsets, self.key, self.window = flat, offsets, key, window
         self.tensors = {"lengths": lengths, **tensors}
         self.info = dict(info or {})
+        # Batches are planned on host copies of lengths and offsets, made once (no device sync per epoch).
+        self._host = (lengths, offsets) if lengths.device.type == "cpu" and offsets.device.type == "cpu" else None
+
+    def host_lengths_offsets(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._host is None:
+            self._host = (self.tensors["lengths"].cpu(), self.offsets.cpu())
+        return self._host
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -212,8 +229,10 @@ class RaggedSource(BatchSource):
 
     def to(self, device, channels_last=False):
         # channels_last is for 4-D images; ragged items are 1-D, so it does not apply.
-        return self._with(self.flat.to(device), self.offsets.to(device),
-                          {k: v.to(device) for k, v in self.tensors.items()})
+        out = self._with(self.flat.to(device), self.offsets.to(device),
+                         {k: v.to(device) for k, v in self.tensors.items()})
+        out._host = self.host_lengths_offsets()
+        return out
 
     def subset(self, n):
         ends = self.offsets[:n] + self.tensors["lengths"][:n]
@@ -221,12 +240,12 @@ class RaggedSource(BatchSource):
         return self._with(self.flat[:end], self.offsets[:n], {k: v[:n] for k, v in self.tensors.items()})
 
     def batches(self, batch_size, *, shuffle=False, generator=None, drop_last=False, shard=(0, 1)):
-        lengths, offsets = self.tensors["lengths"].cpu(), self.offsets.cpu()
+        lengths, offsets = self.host_lengths_offsets()
         for idx, longest in length_batches(lengths, batch_size, self.window, shuffle=shuffle, generator=generator,
                                            drop_last=drop_last, shard=shard):
             # Decided on the CPU copies, so a CUDA source does not wait for the device here.
             rows_fit = 0 < longest and int(offsets[idx].max()) + longest <= len(self.flat)
-            idx = idx.to(self.device)
+            idx = idx.to(self.device, non_blocking=True)
             batch = {k: v[idx] for k, v in self.tensors.items()}
             batch[self.key] = self._gather(self.offsets[idx], batch["lengths"], longest, rows_fit)
             yield batch

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -68,3 +69,22 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
     elif device.type == "mps":
         torch.mps.synchronize()
+
+
+@contextlib.contextmanager
+def no_host_sync(ctx) -> Iterator[None]:
+    """Inside: `torch.cuda.set_sync_debug_mode(ctx.sync_debug)` on CUDA ("error": any host sync raises).
+
+    Trainers wrap their train steps (data, forward, backward, optimizer) in it, so a test can prove
+    that the steps never make the host wait for the GPU; eval points and logging stay outside.
+    """
+    mode = getattr(ctx, "sync_debug", None)
+    if not mode or ctx.device.type != "cuda":
+        yield
+        return
+    before = torch.cuda.get_sync_debug_mode()
+    torch.cuda.set_sync_debug_mode(mode)
+    try:
+        yield
+    finally:
+        torch.cuda.set_sync_debug_mode(before)

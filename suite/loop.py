@@ -12,6 +12,7 @@ eval-point routine (loss average, divergence, stop reason) is
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from typing import Iterator
 
@@ -21,7 +22,7 @@ from torch import nn
 from suite import distributed
 from suite.context import EvalPoints, RunContext, TrainResult
 from suite.data import move_to
-from suite.device import autocast, use_channels_last
+from suite.device import autocast, no_host_sync, use_channels_last
 from suite.errors import DataError
 from suite.optim import build_optimizer, build_scheduler
 from suite.task import BatchSource, Task
@@ -70,10 +71,16 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
         return loss.detach()
 
     clock = SegmentClock(ctx.device)
-    first = move_to(next(train.batches(recipe.batch_size, shard=ctx.shard)), ctx.device)
+    batches = endless(train, recipe.batch_size, ctx, drop_last)
+    # FLOPs are counted on the first training batch (a typical one, not the longest) and scaled per
+    # padded position to the batches actually trained (`FlopScale`): variable-length data is not
+    # over-counted. The batch then goes back in front of the stream, so the data order is unchanged.
+    first = move_to(next(batches), ctx.device)
+    batches = itertools.chain([first], batches)
     with torch.random.fork_rng(devices=[ctx.device] if ctx.device.type == "cuda" else []):
         # Counting and warming up draw no random numbers from the run's streams.
-        result.flops_per_sample = count_flops(task, model, first, ctx)
+        counted = count_flops(task, model, first, ctx)
+        scale = FlopScale(first)
         clock.start("warmup")
         snapshot = copy.deepcopy((model.state_dict(), optimizer.state_dict()))
         for _ in range(WARMUP_STEPS):
@@ -92,13 +99,15 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
     clock.start("train")
     try:
         for step_index in range(1, total_steps + 1):
-            batch = move_to(next(batches), ctx.device)
-            loss = step(batch)
-            scheduler.step()
-            done_steps = step_index
-            samples += task.batch_size(batch) * ctx.world_size
-            for unit, amount in task.batch_work(batch).items():
-                work[unit] = work.get(unit, 0.0) + amount * ctx.world_size
+            with no_host_sync(ctx):  # no-op unless a test asks (suite.device.no_host_sync)
+                batch = move_to(next(batches), ctx.device)
+                loss = step(batch)
+                scheduler.step()
+                done_steps = step_index
+                samples += task.batch_size(batch) * ctx.world_size
+                scale.add(batch)
+                for unit, amount in task.batch_work(batch).items():
+                    work[unit] = work.get(unit, 0.0) + amount * ctx.world_size
             diverged = points.add(loss)
             out_of_time = ctx.world_size == 1 and clock.total("train") > max_time_s
             if not (diverged or out_of_time or step_index % eval_every == 0 or step_index == total_steps):
@@ -133,6 +142,7 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
         result.warmup_s = round(clock.total("warmup"), 4)
         result.eval_time_s = round(clock.total("eval"), 4)
         result.throughput = throughput(samples, work, result.train_time_s)
+        result.flops_per_sample, result.flops_method = scale.per_sample(counted)
     return result
 
 
@@ -194,8 +204,44 @@ def evaluate(task: Task, model: nn.Module, evals: dict[str, BatchSource], ctx: R
     return metrics
 
 
+class FlopScale:
+    """Scales the FLOPs counted on one batch to the batches trained, per padded position.
+
+    A batch's length is dim 1 of its largest tensor (tokens, audio samples) when that tensor
+    varies in length, else 1 (images, fixed-length clips: every batch costs the same per sample).
+    Sums are of host-side shapes only: no device sync. Linear in length, so attention's
+    quadratic part is scaled linearly from the counted batch (a small error either way).
+    """
+
+    def __init__(self, counted: dict[str, torch.Tensor]):
+        self.key = max(counted, key=lambda k: counted[k].numel())
+        tensor = counted[self.key]
+        self.varies = tensor.dim() == 2  # (batch, length): token ids, waveforms
+        self.counted_samples = len(tensor)
+        self.counted_length = tensor.shape[1] if self.varies else 1
+        self.samples = self.positions = 0
+
+    def add(self, batch: dict[str, torch.Tensor]) -> None:
+        tensor = batch[self.key]
+        self.samples += len(tensor)
+        self.positions += len(tensor) * (tensor.shape[1] if self.varies else 1)
+
+    def per_sample(self, counted_flops: float | None) -> tuple[float | None, str | None]:
+        """(training FLOPs per sample trained, how they were counted)."""
+        if counted_flops is None:
+            return None, None
+        how = (f"torch FlopCounterMode, forward + backward of the first training batch "
+               f"({self.counted_samples} samples")
+        if not self.varies or not self.samples:
+            return counted_flops / max(1, self.counted_samples), how + ")"
+        per_position = counted_flops / (self.counted_samples * self.counted_length)
+        mean_length = self.positions / self.samples
+        return per_position * mean_length, (how + f" x {self.counted_length} positions of {self.key!r}), scaled per "
+                                                  f"padded position to the batches trained (mean {mean_length:.1f})")
+
+
 def count_flops(task: Task, model: nn.Module, batch: dict[str, torch.Tensor], ctx: RunContext) -> float | None:
-    """Training FLOPs (forward + backward) per sample, where torch can count them."""
+    """Training FLOPs (forward + backward) of one batch, where torch can count them."""
     from torch.utils.flop_counter import FlopCounterMode
 
     try:
@@ -205,7 +251,7 @@ def count_flops(task: Task, model: nn.Module, batch: dict[str, torch.Tensor], ct
         with counter:
             loss.backward()
         model.zero_grad(set_to_none=True)
-        return float(counter.get_total_flops()) / max(1, task.batch_size(batch))
+        return float(counter.get_total_flops())
     except Exception:  # noqa: BLE001 - a model torch cannot count is not an error
         model.zero_grad(set_to_none=True)
         return None

@@ -75,7 +75,7 @@ def build_sections(data: compare.Pool, baseline: str | None,
     else:
         sections[-1].notes.append(f"one machine ({labels[0]}): no by-hardware table")
     if upgraded:
-        tables = {m: compare.to_table(frame, "software", m) for m in ("time_to_target_s", "throughput")}
+        tables = {m: compare.to_table(frame, "software", m) for m in ("time_to_target_s", "throughput", "utilisation")}
         oldest = compare.torch_versions(frame)[0]
         by_torch = compare.speedups(frame, oldest, "torch")
         tables[f"speedup against torch {oldest}"], tables["speedup (geometric mean)"] = \
@@ -129,6 +129,8 @@ def _plots(data: compare.Pool) -> Section:
     frame = data.frame
     for key, group in frame.groupby(compare.COMPARABLE, dropna=False, sort=True):
         title = plain(f"{key[0]} v{key[1]} ({key[2]}, {key[3]})")
+        if not isinstance(key[compare.COMPARABLE.index("target_metric")], str):
+            continue  # a profile without targets (speed): no curves to plot; its figures are in the tables
         series = _series_label(frame)
         runs = [(series(row), by_id[row.run_id]) for row in group.itertuples()]
         section.images[f"{title}: learning curves"] = plots.learning_curves(runs, title)

@@ -6,6 +6,7 @@ on with the next run.
 """
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 import time
@@ -25,7 +26,14 @@ from suite.memory import PeakMemory
 from suite.task import RunSpec, TaskBase, to_jsonable
 
 
-def trainer_for(kind: str) -> Callable[[TaskBase, RunContext], TrainResult]:
+SYNC_DEBUG_ENV = "DLBENCH_SYNC_DEBUG"  # "warn" | "error": torch.cuda.set_sync_debug_mode inside train steps
+
+
+def trainer_for(kind: str, profile: str = "") -> Callable[[TaskBase, RunContext], TrainResult]:
+    if profile == "speed":  # synthetic data at full shapes, fixed step count: the same path for every kind
+        from suite.speed import train_speed
+
+        return train_speed
     if kind == "supervised":
         from suite.loop import train_supervised
 
@@ -62,6 +70,9 @@ def task_options(task_cls: type[TaskBase], opts: RunOptions) -> dict[str, str]:
 def run_one(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions,
             log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run `task_cls` x `model` with `seed`; return the record (written on rank 0)."""
+    if opts.profile not in task_cls.profiles:  # e.g. a task from outside that has no speed profile yet
+        return skipped_record(task_cls.name, model, seed,
+                              f"task {task_cls.name!r} declares no {opts.profile!r} profile", opts)
     started = _now()
     wall_start = time.perf_counter()
     spec = task_cls.spec_for(opts.profile, model, seed, task_options(task_cls, opts))
@@ -104,13 +115,14 @@ def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precisio
     ctx = RunContext(device=device, precision=precision, compile=opts.compile,
                      generator=seed_everything(seed, device), seed=seed, rank=rank, world_size=world,
                      max_time_s=opts.max_time_s, max_steps=opts.max_steps,
-                     log=log if rank == 0 else (lambda _m: None))
+                     log=log if rank == 0 else (lambda _m: None),
+                     sync_debug=os.environ.get(SYNC_DEBUG_ENV) or None)
     result, status, error = ctx.result, "ok", None  # the trainer fills ctx.result as it goes
     memory, host = PeakMemory(device), HostLoad()
     try:
         task = task_cls(spec, resolve_data_dir(opts.data_dir))
         with memory, host:
-            result = trainer_for(task_cls.kind)(task, ctx)
+            result = trainer_for(task_cls.kind, spec.profile)(task, ctx)
         status, error = result.status, result.error
     except SkipRun as exc:
         status, error = "skipped", str(exc)
@@ -127,6 +139,8 @@ def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precisio
             log(traceback.format_exc(limit=6).rstrip())
     record = _record(spec, config, result, status, error, started, wall_start, opts,
                      memory.peak_mb if status in ("ok", "diverged") else None, hw_device=device, world=world)
+    if status in ("ok", "diverged"):
+        add_utilisation(record, device, precision, opts, world)
     record["config_hash"] = digest
     record["host"] = host.summary()
     return _write(record, opts, rank == 0)
@@ -148,6 +162,31 @@ def skipped_record(task: str, model: str, seed: int, reason: str, opts: RunOptio
     return _write(record, opts, True)
 
 
+def add_utilisation(record: dict, device, precision: str, opts: RunOptions, world: int) -> None:
+    """The machine's measured peak into `hardware`, and `utilisation` (or null with `utilisation_note`).
+
+    A figure above 1 means the cached peak was measured low (a busy machine): it is measured
+    again once (the best of both is kept); still above 1, the FLOP count is wrong and no figure
+    is given.
+    """
+    from suite import peak
+
+    folder = resolve_data_dir(opts.data_dir)
+    figures = peak.machine_peak(device, folder)
+    rate = (record.get("throughput") or {}).get("value")
+    value, note = peak.utilisation(record.get("flops_per_sample"), rate, figures, precision, world)
+    if value is not None and value > 1:
+        figures = peak.remeasure(device, folder, figures)
+        value, note = peak.utilisation(record.get("flops_per_sample"), rate, figures, precision, world)
+        if value is not None and value > 1:
+            value, note = None, (f"model FLOP/s is {value:.2f}x the measured {precision} peak: the FLOP count "
+                                 "or the peak is wrong, so no figure is given")
+    record["hardware"]["peak_flops"] = {k: figures.get(k) for k in ("fp32", "bf16", "method", "error", "key",
+                                                                     "measured_at", "other_cpu_share")}
+    record["utilisation"] = value
+    record["utilisation_note"] = note
+
+
 def _record(spec: RunSpec, config: dict, result: TrainResult, status: str, error: str | None, started: str,
             wall_start: float, opts: RunOptions, peak_mb: float | None, hw_device=None, world: int = 1) -> dict:
     import torch
@@ -165,7 +204,7 @@ def _record(spec: RunSpec, config: dict, result: TrainResult, status: str, error
         "status": status,
         "error": error,
         "target": to_jsonable(spec.target),
-        "reached_target": bool(result.reached_target and status == "ok"),
+        "reached_target": bool(result.reached_target and status == "ok") if spec.target is not None else None,
         "time_to_target_s": result.time_to_target_s if status == "ok" else None,  # AlgoPerf rule: train time
         # MLPerf rule: evaluation included (warm-up excluded, as MLPerf's untimed initialisation)
         "time_to_target_with_eval_s": result.time_to_target_with_eval_s if status == "ok" else None,
@@ -182,6 +221,10 @@ def _record(spec: RunSpec, config: dict, result: TrainResult, status: str, error
         "peak_mem_mb": peak_mb,
         "params": result.params,
         "flops_per_sample": result.flops_per_sample,
+        "flops_method": result.flops_method,
+        "utilisation": None,
+        "utilisation_note": "not measured (the run did not train)",
+        "speed": result.speed,
         "world_size": world,
         "curve": result.curve,
         "data_info": to_jsonable(result.data_info),

@@ -26,7 +26,8 @@ from torch import nn
 
 from suite.errors import ConfigError, check_name
 
-PROFILES = ("smoke", "quick", "full")
+PROFILES = ("smoke", "quick", "full", "speed")
+TARGETLESS_PROFILES = ("speed",)  # throughput only: synthetic data, no target (suite.speed)
 
 
 @dataclass(frozen=True)
@@ -112,10 +113,10 @@ class Recipe:
 
 @dataclass(frozen=True)
 class ProfileSpec:
-    """One profile of a task: its dataset, target, budget and per-model recipes."""
+    """One profile of a task: its dataset, target, budget and per-model recipes (target None: speed)."""
 
     dataset: str
-    target: Target
+    target: Target | None
     budget: Budget
     recipes: dict[str, Recipe]  # model name -> recipe; a model missing here uses Recipe()
     eval_splits: tuple[str, ...] = ("test",)
@@ -156,7 +157,7 @@ class RunSpec:
     profile: str
     model: str
     dataset: str
-    target: Target
+    target: Target | None
     budget: Budget
     recipe: Recipe
     eval_splits: tuple[str, ...]
@@ -255,6 +256,12 @@ class Task(TaskBase):
     def batch_size(self, batch: dict[str, torch.Tensor]) -> int:
         """Samples in a batch (for throughput): the length of its first tensor."""
         return len(next(iter(batch.values())))
+
+    def synthetic_batch(self, batch_size: int, device: torch.device,
+                        generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """A training batch of random data at the full dataset's shapes, made on `device` with
+        `generator` (a generator of that device): the `speed` profile trains on these (suite.speed)."""
+        raise NotImplementedError(f"task {self.name!r} has no synthetic batch for the speed profile")
 
     def batch_work(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | float]:
         """The task's own units of work in a batch, e.g. {"tokens": n} or {"audio_s": seconds}.

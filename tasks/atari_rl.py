@@ -32,6 +32,8 @@ Targets
   full   eval/return >= 400 on Breakout at 10M env steps (40M frames): CleanRL's ppo_atari
          benchmark reports about 400+ (docs.cleanrl.dev, PPO Atari results); Nature DQN 401.2
          (Mnih et al. 2015). Not run here (needs a GPU and hours).
+  speed  no target: the full recipes' learner update on random 4x84x84 frames, and the real ALE
+         environments' steps/s with random actions (suite.speed).
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ import torch
 from torch import nn
 
 from suite.registry import register_task
+from suite.speed import full_dataset, speed_profile
 from suite.rl import DQNConfig, PPOConfig
 from suite.rl.envs import make
 from suite.rl.networks import ActorCritic, QNetwork, layer_init
@@ -177,9 +180,10 @@ class AtariRL(RLTask):
             eval_splits=("eval",),
         ),
     }
+    profiles["speed"] = speed_profile(profiles["full"])
 
     def make_env(self, evaluation: bool) -> gym.Env:
-        env_id = self.spec.dataset
+        env_id = full_dataset(self.spec.dataset)  # speed: the full profile's environment
         return atari_env(env_id, evaluation) if env_id.startswith("ALE/") else minatar_env(env_id, evaluation)
 
     def build_agent(self, obs_space: gym.Space, action_space: gym.Space) -> nn.Module:

@@ -25,6 +25,7 @@ Targets
          published ResNet-9 recipe for it and `resnet18` a 40-epoch one; `mlp` cannot reach it
          (MLPs stay near 0.6 on CIFAR-10): it is the floor, and runs its whole budget.
          None of the three has been run on CIFAR-10 by this project yet (no GPU lent so far).
+  speed  no target: the full recipes on random 32x32x3 CIFAR-10-shaped batches (suite.speed).
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ from suite.data import TensorSource, sha256_of
 from suite.safe_io import atomic_write_text
 from suite.errors import DataError
 from suite.registry import register_task
+from suite.speed import full_dataset, speed_profile
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -359,10 +361,16 @@ class ImageClassification(Task):
             },
         ),
     }
+    profiles["speed"] = speed_profile(profiles["full"])
 
     @property
     def image_set(self) -> ImageSet:
-        return IMAGE_SETS[self.spec.dataset]
+        return IMAGE_SETS[full_dataset(self.spec.dataset)]
+
+    def synthetic_batch(self, batch_size: int, device: torch.device, generator: torch.Generator) -> dict:
+        s = self.image_set  # normalised pixels: about zero mean, unit variance
+        return {"x": torch.randn(batch_size, s.channels, s.size, s.size, device=device, generator=generator),
+                "y": torch.randint(0, s.classes, (batch_size,), device=device, generator=generator)}
 
     def load(self, split: str) -> TensorSource:
         x, y = self.image_set.load(self.data_dir, split)

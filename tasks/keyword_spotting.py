@@ -29,6 +29,7 @@ Targets
          resnet, same command with --models resnet: 0.84 at epoch 6 (144 s), 0.87 at epoch 8 (193 s).
   full   test accuracy >= 0.90: the MLPerf Tiny KWS quality target (DS-CNN, 12-class Speech
          Commands v2).
+  speed  no target: the full recipes on random one-second clips (suite.speed).
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ from torch import nn
 
 from suite.data import TensorSource
 from suite.registry import register_task
+from suite.speed import speed_profile
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task
 from tasks.speech import SAMPLE_RATE
 from tasks.speech.audio import LogMel, pad_clips
@@ -153,6 +155,13 @@ class KeywordSpotting(Task):
                      "resnet": Recipe(batch_size=100, eval_batch_size=1000, lr=5e-3, weight_decay=0.01)},
         ),
     }
+    profiles["speed"] = speed_profile(profiles["full"])
+
+    def synthetic_batch(self, batch_size: int, device: torch.device, generator: torch.Generator) -> dict:
+        """One-second int16 clips at 16 kHz (Speech Commands), 12 classes."""
+        audio = torch.randn(batch_size, SAMPLE_RATE, device=device, generator=generator) * 3000
+        return {"audio": audio.to(torch.int16),
+                "y": torch.randint(0, N_CLASSES, (batch_size,), device=device, generator=generator)}
 
     def load(self, split: str) -> TensorSource:
         clips, labels, info = DATASETS[self.spec.dataset](self.data_dir, split)

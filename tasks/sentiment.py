@@ -35,6 +35,8 @@ Targets
          76.1% on this movie-review corpus; they are there to show pretraining's worth, in and out of domain.
   full   val/accuracy >= 0.91: SST-2 dev accuracy of DistilBERT (Sanh et al. 2019: 91.3) and of
          MiniLM-L6-H384 (Wang et al. 2020); BiLSTM ~0.85 and BERT-base ~0.93 for comparison.
+  speed  no target: the full recipes on random token batches with SST-2's lengths (suite.speed);
+         minilm_finetune is MiniLM's architecture from its config with random weights (no weights file).
 
 Run time on 2 shared CPU cores: smoke, three models, ~25 s; quick, default model, ~7 min wall.
 """
@@ -46,6 +48,7 @@ from torch import nn
 
 from suite.data import PaddedSource
 from suite.registry import register_task
+from suite.speed import speed_profile
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task, TaskOption
 from tasks.text import data
 from tasks.text import models as tm
@@ -120,6 +123,7 @@ class Sentiment(Task):
             },
         ),
     }
+    profiles["speed"] = speed_profile(profiles["full"])
 
     def __init__(self, spec, data_dir):
         super().__init__(spec, data_dir)
@@ -166,10 +170,35 @@ class Sentiment(Task):
 
     # -- model, loss, metrics --------------------------------------------------------
     def build_model(self) -> nn.Module:
+        return self.models[self.spec.model](self.text_setup(), **self.spec.recipe.model_kwargs)
+
+    def text_setup(self) -> tm.TextSetup:
+        if self.spec.profile == "speed":  # no tokenizer, no weights: the full profile's vocabulary and lengths
+            if self.spec.model in PRETRAINED:
+                return tm.TextSetup(vocab_size=tm.MINILM_CONFIG["vocab_size"], pad_id=0, max_len=MAX_LEN["full"])
+            return tm.TextSetup(vocab_size=VOCAB["full"], pad_id=0, max_len=MAX_LEN["full"])
         tok = self.tokenizer
         pretrained = tm.pretrained_name(self.option("pretrained")) if self.spec.model in PRETRAINED else None
-        text = tm.TextSetup(vocab_size=len(tok), pad_id=tok.pad_token_id, max_len=self.max_len, pretrained=pretrained)
-        return self.models[self.spec.model](text, **self.spec.recipe.model_kwargs)
+        return tm.TextSetup(vocab_size=len(tok), pad_id=tok.pad_token_id, max_len=self.max_len, pretrained=pretrained)
+
+    def synthetic_batch(self, batch_size: int, device: torch.device, generator: torch.Generator) -> dict:
+        """Random token ids with SST-2's sentence lengths, as length-bucketed batches hold them.
+
+        The batch's longest sentence is drawn from about SST-2 train's lengths in WordPiece tokens
+        with [CLS] and [SEP] (phrases of 1-52 words, mean about 9: a log-normal of median 11 and
+        sigma 0.6, cut to 3-66); its sentences are 85-100 % of it.
+        """
+        vocab = self.text_setup().vocab_size
+        draw = torch.exp(torch.log(torch.tensor(11.0, device=device))
+                         + 0.6 * torch.randn((), device=device, generator=generator))
+        longest = int(draw.clamp(3, 66))  # one sync, when the batch is made (outside timed steps)
+        u = torch.rand(batch_size, device=device, generator=generator)
+        lengths = (longest * (0.85 + 0.15 * u)).long().clamp(3, longest)
+        lengths[0] = longest
+        ids = torch.randint(1000, vocab, (batch_size, longest), device=device, generator=generator)
+        mask = (torch.arange(longest, device=device) < lengths[:, None]).long()
+        return {"lengths": lengths, "ids": ids * mask, "mask": mask,
+                "y": torch.randint(0, 2, (batch_size,), device=device, generator=generator)}
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return F.cross_entropy(model(batch["ids"], batch["mask"]), batch["y"])

@@ -46,6 +46,7 @@ Targets
          57 epochs) reaches test-clean 0.063 with greedy search. A character CTC model decoded
          greedily without a language model is several points worse: 0.15 is our estimate,
          not yet measured on a GPU.
+  speed  no target: the full recipes on random audio with LibriSpeech's length spread (suite.speed).
 """
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ from torch import nn
 from suite.data import RaggedSource
 from suite.errors import SkipRun
 from suite.registry import register_task
+from suite.speed import speed_profile
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task
 from tasks.speech import SAMPLE_RATE
 from tasks.speech.audio import ALPHABET, LogMel, decode, error_rates, frames, greedy_ctc, \
@@ -179,6 +181,31 @@ class SpeechRecognition(Task):
                                                                           "ffn": 1024, "kernel": 31, "n_mels": 80})},
         ),
     }
+    profiles["speed"] = speed_profile(profiles["full"])
+
+    def synthetic_batch(self, batch_size: int, device: torch.device, generator: torch.Generator) -> dict:
+        """Random int16 audio with LibriSpeech train-clean-100's length spread, as length-bucketed batches hold it.
+
+        The batch's longest clip is drawn from about that corpus's utterance lengths (mean 12.7 s,
+        1.3-24.5 s: a normal of mean 12.7 s and sd 3.5 s, cut to that range); its clips are 90-100 %
+        of it, as the length-sorted windows of `RaggedSource` make them. Transcripts: 15
+        characters per second of audio (LibriSpeech reads at about 2.7 words/s).
+        """
+        def rand(*shape):
+            return torch.rand(shape, device=device, generator=generator)
+
+        longest_s = (12.7 + 3.5 * torch.randn((), device=device, generator=generator)).clamp(1.3, 24.5)
+        longest = int(longest_s * SAMPLE_RATE)  # one sync, when the batch is made (outside timed steps)
+        lengths = (longest * (0.9 + 0.1 * rand(batch_size))).long().clamp(max=longest)
+        lengths[0] = longest
+        steps = torch.arange(longest, device=device)
+        audio = (torch.randn(batch_size, longest, device=device, generator=generator) * 3000).to(torch.int16)
+        audio = audio.masked_fill(steps >= lengths[:, None], 0)
+        target_lengths = (lengths.float() / SAMPLE_RATE * 15).long().clamp(min=1)
+        width = int(longest / SAMPLE_RATE * 15) + 1
+        target = torch.randint(1, N_CLASSES, (batch_size, width), device=device, generator=generator)
+        target = target.masked_fill(torch.arange(width, device=device) >= target_lengths[:, None], 0)
+        return {"lengths": lengths, "audio": audio, "target": target, "target_lengths": target_lengths}
 
     def load(self, split: str) -> RaggedSource:
         clips, texts, info = DATASETS[self.spec.dataset](self.data_dir, split)

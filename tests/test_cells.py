@@ -4,10 +4,12 @@ import io
 import math
 
 import pytest
-from test_compare_records import make_record, write_all
+from tests.helpers import make_record, write_all
 
 from suite import cells, check, cli, compare, terminal
-from suite.context import EvalTracker, TrainResult
+import torch
+
+from suite.context import EvalPoints, TrainResult
 from suite.task import Target
 
 
@@ -112,9 +114,9 @@ def test_train_plus_eval_over_old_records_says_so_and_shows_no_number():
     assert cell == "not reached (0/1 reached)"  # only the run that missed has a figure under this rule
 
 
-def test_eval_tracker_records_both_rules():
+def test_eval_points_record_both_rules():
     result = TrainResult()
-    tracker = EvalTracker(Target("val/acc", 0.9, True, "test"), result)
+    tracker = EvalPoints(Target("val/acc", 0.9, True, "test"), result, torch.device("cpu"))
     assert not tracker.record(1, 4.0, {"val/acc": 0.5}, eval_time_s=1.0)
     assert tracker.record(2, 8.0, {"val/acc": 0.95}, eval_time_s=2.5)
     assert (result.time_to_target_s, result.time_to_target_with_eval_s) == (8.0, 10.5)

@@ -12,7 +12,7 @@ import torch
 
 from suite import records, registry
 from suite.runner import run_one
-from suite.task import PROFILES, RLTask, Task, missing_members
+from suite.task import PROFILES, TARGETLESS_PROFILES, RLTask, Task, missing_members
 
 TASKS = registry.entry_point_tasks()
 CASES = [(name, model) for name, cls in sorted(TASKS.items()) for model in cls.models]
@@ -34,8 +34,12 @@ def test_task_declares_the_contract(name):
     for opt in cls.options:
         assert opt.help.strip() and "\n" not in opt.help, f"{name}: option {opt.name} needs a one-line help"
         assert isinstance(opt.default, opt.type) or opt.default is None
-    assert set(cls.profiles) == set(PROFILES), f"{name} must declare smoke, quick and full"
+    assert set(cls.profiles) == set(PROFILES), f"{name} must declare smoke, quick, full and speed"
     for profile, prof in cls.profiles.items():
+        if profile in TARGETLESS_PROFILES:
+            assert prof.target is None, f"{name}/{profile}: the speed profile has no target"
+            assert set(prof.recipes) <= set(cls.models)
+            continue
         split, metric = prof.target.metric.split("/", 1)
         assert split in prof.eval_splits, f"{name}/{profile}: target split {split!r} is not evaluated"
         if cls.kind == "supervised":
@@ -74,6 +78,10 @@ def test_smoke_run_writes_a_record_that_round_trips(name, model, smoke_options):
     assert record["status"] == "ok", record["error"]
     assert records.validate(record) == []
     assert record["train_time_s"] > 0 and record["throughput"]["value"] > 0
+    # model FLOP/s over the machine's measured peak (tests measure it small, once: conftest.py)
+    assert record["utilisation"] is not None, record["utilisation_note"]
+    assert 0 < record["utilisation"] <= 1, (record["utilisation"], record["flops_per_sample"], record["flops_method"])
+    assert record["hardware"]["peak_flops"]["fp32"] > 0 and record["flops_method"]
     assert record["curve"], "no eval point in the learning curve"
     target = TASKS[name].profiles["smoke"].target.metric
     assert target in record["final_metrics"]

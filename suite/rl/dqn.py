@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from suite.context import RunContext, TrainResult
+from suite.device import no_host_sync
+from suite.flops import flops_of
 from suite.errors import ConfigError
 from suite.rl.common import AlgoConfig, RLRun
 from suite.rl.envs import final_obs, make_vector_env, torch_dtype
@@ -70,7 +72,7 @@ class ReplayBuffer:
         self.size = min(self.size + n, self.capacity)
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        index = torch.randint(0, self.size, (batch_size,), generator=generator).to(self.obs.device)
+        index = torch.randint(0, self.size, (batch_size,), generator=generator).to(self.obs.device, non_blocking=True)
         return {"obs": self.obs[index], "actions": self.actions[index], "rewards": self.rewards[index],
                 "next_obs": self.next_obs[index], "dones": self.dones[index]}
 
@@ -94,6 +96,27 @@ def td_loss(model: nn.Module, target: nn.Module, batch: dict[str, torch.Tensor],
     return F.smooth_l1_loss(q, td_target)
 
 
+def flops_per_env_step(model: nn.Module, target: nn.Module, cfg: DQNConfig, buffer: ReplayBuffer,
+                       total: int) -> tuple[float | None, str | None]:
+    """Training FLOPs per env step: one acting forward, plus the TD update's share (one update of
+    `batch_size` per `train_frequency x num_envs` env steps once `learning_starts` is passed),
+    counted on `batch_size` zero observations of the buffer's shape."""
+    n = cfg.batch_size
+    obs = torch.zeros((n, *buffer.obs.shape[1:]), dtype=buffer.obs.dtype, device=buffer.obs.device)
+    zeros = torch.zeros(n, device=obs.device)
+    batch = {"obs": obs, "next_obs": obs, "actions": zeros.long(), "rewards": zeros, "dones": zeros}
+    with torch.no_grad():
+        act = flops_of(lambda: model(obs[:1]))
+    learn = flops_of(lambda: td_loss(model, target, batch, cfg).backward())
+    model.zero_grad(set_to_none=True)
+    if act is None or learn is None:
+        return None, None
+    learning_share = max(0, total - cfg.learning_starts) / max(1, total)
+    per_step = act + learn * learning_share / (cfg.train_frequency * cfg.num_envs)
+    return per_step, (f"torch FlopCounterMode: one acting forward per env step + one TD update of {n} "
+                      f"(forward + backward) per {cfg.train_frequency * cfg.num_envs} env steps after learning_starts")
+
+
 def train_dqn(task: RLTask, ctx: RunContext) -> TrainResult:
     cfg: DQNConfig = task.spec.recipe.algo
     device = ctx.device
@@ -110,6 +133,8 @@ def train_dqn(task: RLTask, ctx: RunContext) -> TrainResult:
         space = envs.single_observation_space
         buffer = ReplayBuffer(cfg.buffer_size, space.shape, torch_dtype(space), device)
         rng = np.random.default_rng(ctx.seed)
+        run.result.flops_per_sample, run.result.flops_method = flops_per_env_step(model, target, cfg, buffer,
+                                                                                  run.total)
         obs, _ = envs.reset(seed=ctx.seed)
         since_target, iteration = 0, 0
         run.start()
@@ -125,11 +150,12 @@ def train_dqn(task: RLTask, ctx: RunContext) -> TrainResult:
             obs = next_obs
             loss = None
             if run.env_steps >= cfg.learning_starts and iteration % cfg.train_frequency == 0:
-                loss = td_loss(model, target, buffer.sample(cfg.batch_size, ctx.generator), cfg)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-                optimizer.step()
+                with no_host_sync(ctx):  # the learner update never waits on the host
+                    loss = td_loss(model, target, buffer.sample(cfg.batch_size, ctx.generator), cfg)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                    optimizer.step()
             since_target += cfg.num_envs
             if since_target >= cfg.target_network_frequency:
                 target.load_state_dict(model.state_dict())

@@ -13,6 +13,8 @@ import torch
 from torch import nn
 
 from suite.context import RunContext, TrainResult
+from suite.device import no_host_sync
+from suite.flops import flops_of
 from suite.errors import ConfigError
 from suite.rl.common import AlgoConfig, RLRun
 from suite.rl.envs import final_obs, make_vector_env, torch_dtype
@@ -69,7 +71,8 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, ends: torch.Tensor, next_va
 def ppo_loss(model: nn.Module, cfg: PPOConfig, obs, actions, old_logprobs, advantages, returns, old_values):
     """The clipped surrogate + value + entropy loss of one minibatch."""
     logits, values = model(obs)
-    dist = torch.distributions.Categorical(logits=logits)
+    # validate_args=False: validation checks the logits on the host (a device sync per minibatch on GPU).
+    dist = torch.distributions.Categorical(logits=logits, validate_args=False)
     logratio = dist.log_prob(actions) - old_logprobs
     ratio = logratio.exp()
     if cfg.norm_adv:
@@ -98,6 +101,7 @@ def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
         obs_shape = envs.single_observation_space.shape
         obs_buf = torch.zeros((T, N, *obs_shape), dtype=torch_dtype(envs.single_observation_space), device=device)
         actions, logprobs, rewards, ends, values = (torch.zeros((T, N), device=device) for _ in range(5))
+        run.result.flops_per_sample, run.result.flops_method = flops_per_env_step(model, cfg, obs_buf[0], device)
         next_obs, _ = envs.reset(seed=ctx.seed)
         run.start()
         for iteration in range(iterations):
@@ -107,7 +111,7 @@ def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
                 obs_buf[t] = torch.as_tensor(next_obs, device=device)
                 with torch.no_grad():
                     logits, values[t] = model(obs_buf[t])
-                dist = torch.distributions.Categorical(logits=logits)
+                dist = torch.distributions.Categorical(logits=logits, validate_args=False)
                 actions[t] = dist.sample()
                 logprobs[t] = dist.log_prob(actions[t])
                 next_obs, reward, terminated, truncated, infos = envs.step(actions[t].long().cpu().numpy())
@@ -122,8 +126,9 @@ def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
             with torch.no_grad():
                 next_value = model(torch.as_tensor(next_obs, device=device))[1]
             advantages, returns = gae(rewards, values, ends, next_value, cfg.gamma, cfg.gae_lambda)
-            loss = update(model, optimizer, cfg, obs_buf.flatten(0, 1), actions.flatten().long(),
-                          logprobs.flatten(), advantages.flatten(), returns.flatten(), values.flatten())
+            with no_host_sync(ctx):  # the learner update never waits on the host (acting does: envs are on the CPU)
+                loss = update(model, optimizer, cfg, obs_buf.flatten(0, 1), actions.flatten().long(),
+                              logprobs.flatten(), advantages.flatten(), returns.flatten(), values.flatten())
             if run.step(rollout, loss):
                 break
     finally:
@@ -131,6 +136,24 @@ def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
             run.finish()
         envs.close()
     return run.result
+
+
+def flops_per_env_step(model: nn.Module, cfg: PPOConfig, obs: torch.Tensor,
+                       device: torch.device) -> tuple[float | None, str | None]:
+    """Training FLOPs per env step: one acting forward, plus `update_epochs` forward + backward passes
+    (each rollout sample is trained on once per epoch), counted on a minibatch of `obs`-shaped zeros."""
+    size = cfg.num_envs * cfg.num_steps // cfg.num_minibatches
+    batch = torch.zeros((size, *obs.shape[1:]), dtype=obs.dtype, device=device)
+    zeros = torch.zeros(size, device=device)
+    with torch.no_grad():
+        act = flops_of(lambda: model(batch))
+    learn = flops_of(lambda: ppo_loss(model, cfg, batch, zeros.long(), zeros, zeros + 1, zeros, zeros).backward())
+    model.zero_grad(set_to_none=True)
+    if act is None or learn is None:
+        return None, None
+    return (act + cfg.update_epochs * learn) / size, (
+        f"torch FlopCounterMode on a minibatch of {size}: one acting forward + {cfg.update_epochs} update "
+        "epochs of forward + backward, per env step")
 
 
 def update(model: nn.Module, optimizer: torch.optim.Optimizer, cfg: PPOConfig, *batch: torch.Tensor) -> torch.Tensor:

