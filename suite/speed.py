@@ -47,10 +47,11 @@ class Steps:
     warmup: int  # untimed optimizer steps before the measured ones
     measured: int  # timed optimizer steps
     env_steps: int  # vector-env steps of the real environments (RL)
+    max_batch: int | None = None  # supervised batch cap: a GPU-sized batch of full-size speech takes minutes on a CPU
 
 
 STEPS = {"cuda": Steps(pool=8, warmup=10, measured=50, env_steps=500),
-          "cpu": Steps(pool=2, warmup=1, measured=3, env_steps=100)}
+          "cpu": Steps(pool=2, warmup=1, measured=3, env_steps=100, max_batch=16)}
 
 
 def speed_profile(full: ProfileSpec) -> ProfileSpec:
@@ -88,8 +89,9 @@ def _supervised(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
     recipe, result = task.spec.recipe, ctx.result
     channels_last = use_channels_last(ctx.device)
     generator = device_generator(ctx)
+    batch_size = min(recipe.batch_size, plan.max_batch or recipe.batch_size)
     try:
-        pool = [_layout(task.synthetic_batch(recipe.batch_size, ctx.device, generator), channels_last)
+        pool = [_layout(task.synthetic_batch(batch_size, ctx.device, generator), channels_last)
                 for _ in range(plan.pool)]
     except NotImplementedError as exc:
         raise SkipRun(str(exc)) from None
@@ -124,7 +126,10 @@ def _supervised(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
 
     result.data_info = {"train": {"synthetic": True, "shapes_of_the_full_dataset": full_dataset(task.spec.dataset),
                                   "first_batch": {k: list(v.shape) for k, v in pool[0].items()}}}
-    return _measure(task, ctx, plan, pool, step, count, task.batch_size, task.batch_work)
+    result = _measure(task, ctx, plan, pool, step, count, task.batch_size, task.batch_work)
+    if result.speed is not None:  # the batch the figures were measured at (capped on CPU: `Steps.max_batch`)
+        result.speed = {**result.speed, "batch_size": batch_size, "recipe_batch_size": recipe.batch_size}
+    return result
 
 
 def _layout(batch: dict[str, torch.Tensor], channels_last: bool) -> dict[str, torch.Tensor]:
@@ -251,7 +256,7 @@ def _rl(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
     env = task.make_env(False)
     obs_space, action_space = env.observation_space, env.action_space
     env.close()
-    model = task.build_model(obs_space, action_space).to(ctx.device)
+    model = task.build_agent(obs_space, action_space).to(ctx.device)
     ctx.result.params = sum(p.numel() for p in model.parameters())
     n_actions = int(action_space.n)
     generator = device_generator(ctx)
@@ -276,7 +281,7 @@ def _rl(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
     else:
         size = cfg.batch_size
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        target = task.build_model(obs_space, action_space).to(dev)
+        target = task.build_agent(obs_space, action_space).to(dev)
         target.load_state_dict(model.state_dict())
         pool = [{"obs": synthetic_obs(obs_space, size, dev, generator),
                  "next_obs": synthetic_obs(obs_space, size, dev, generator),

@@ -188,7 +188,7 @@ class AtariRL(RLTask):
 
     def build_agent(self, obs_space: gym.Space, action_space: gym.Space) -> nn.Module:
         shape = obs_space.shape
-        if self.spec.dataset.startswith("ALE/"):
+        if full_dataset(self.spec.dataset).startswith("ALE/"):  # speed: "synthetic:ALE/..."
             encoder = NatureEncoder(shape[0], **self.spec.recipe.model_kwargs)
         else:
             encoder = MinAtarEncoder(shape[2], shape[0], **self.spec.recipe.model_kwargs)
