@@ -167,4 +167,4 @@ def utilisation(flops_per_sample: float | None, samples_per_s: float | None, pea
         reason = (peak or {}).get("error") or "not measured"
         return None, f"no {precision} peak for this machine ({reason})"
     value = flops_per_sample * samples_per_s / (figure * max(1, world_size))
-    return round(value, 6), None
+    return float(f"{value:.4g}"), None  # significant digits: a smoke model on a big GPU is ~1e-7
