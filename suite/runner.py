@@ -22,10 +22,15 @@ from suite.data import data_dir as resolve_data_dir
 from suite.device import resolve_device, resolve_precision, seed_everything
 from suite.errors import DlbenchError, SkipRun
 from suite.memory import PeakMemory
+from suite.models import family_of, is_estimator
 from suite.task import RunSpec, Task, to_jsonable
 
 
-def trainer_for(kind: str) -> Callable[[Task, RunContext], TrainResult]:
+def trainer_for(kind: str, estimator: bool = False) -> Callable[[Task, RunContext], TrainResult]:
+    if estimator:  # fitted or a rule (`Model(estimator=True)`), whatever the task's kind
+        from suite.estimator import train_estimator
+
+        return train_estimator
     if kind == "supervised":
         from suite.loop import train_supervised
 
@@ -58,11 +63,13 @@ def run_one(task_cls: type[Task], model: str, seed: int, opts: RunOptions,
     started = _now()
     wall_start = time.perf_counter()
     spec = task_cls.spec_for(opts.profile, model, seed)
+    family = family_of(task_cls, model)
     try:
         device = resolve_device(opts.device)
     except SkipRun as exc:
         config = resolved_config(spec, opts, opts.device, opts.precision, 1)
-        record = _record(spec, config, TrainResult(), "skipped", str(exc), started, wall_start, opts, None)
+        record = _record(spec, config, TrainResult(), "skipped", str(exc), started, wall_start, opts, None,
+                         family=family)
         return _write(record, opts, is_main=True)
     rank, world = distributed.init_from_env(device)
     precision = resolve_precision(opts.precision, device)
@@ -84,13 +91,13 @@ def run_one(task_cls: type[Task], model: str, seed: int, opts: RunOptions,
     try:
         task = task_cls(spec, resolve_data_dir(opts.data_dir))
         with memory, host:
-            result = trainer_for(task_cls.kind)(task, ctx)
+            result = trainer_for(task_cls.kind, is_estimator(task_cls, model))(task, ctx)
         status, error = result.status, result.error
     except SkipRun as exc:
         status, error = "skipped", str(exc)
     except KeyboardInterrupt:
         record = _record(spec, config, result, "interrupted", "interrupted by the user (Ctrl-C)",
-                         started, wall_start, opts, memory.peak_mb, hw_device=device, world=world)
+                         started, wall_start, opts, memory.peak_mb, hw_device=device, world=world, family=family)
         record["host"] = host.summary()
         _write(record, opts, rank == 0)
         raise
@@ -99,7 +106,8 @@ def run_one(task_cls: type[Task], model: str, seed: int, opts: RunOptions,
         if not isinstance(exc, DlbenchError):
             log(traceback.format_exc(limit=6).rstrip())
     record = _record(spec, config, result, status, error, started, wall_start, opts,
-                     memory.peak_mb if status in ("ok", "diverged") else None, hw_device=device, world=world)
+                     memory.peak_mb if status in ("ok", "diverged") else None, hw_device=device, world=world,
+                     family=family)
     record["config_hash"] = digest
     record["host"] = host.summary()
     return _write(record, opts, rank == 0)
@@ -110,7 +118,7 @@ def skipped_record(task: str, model: str, seed: int, reason: str, opts: RunOptio
     started = _now()
     record = {
         "schema": records.SCHEMA, "run_id": _run_id(task, model, opts.profile, seed),
-        "task": task, "task_version": 0, "model": model, "profile": opts.profile, "dataset": None,
+        "task": task, "task_version": 0, "model": model, "family": None, "profile": opts.profile, "dataset": None,
         "seed": seed, "status": "skipped", "error": reason, "target": None, "reached_target": False,
         "time_to_target_s": None, "train_time_s": None, "wall_time_s": 0.0, "final_metrics": {},
         "throughput": None, "peak_mem_mb": None, "params": None, "curve": [],
@@ -122,7 +130,8 @@ def skipped_record(task: str, model: str, seed: int, reason: str, opts: RunOptio
 
 
 def _record(spec: RunSpec, config: dict, result: TrainResult, status: str, error: str | None, started: str,
-            wall_start: float, opts: RunOptions, peak_mb: float | None, hw_device=None, world: int = 1) -> dict:
+            wall_start: float, opts: RunOptions, peak_mb: float | None, hw_device=None, world: int = 1,
+            family: str = "deep") -> dict:
     import torch
 
     device = hw_device if hw_device is not None else torch.device("cpu")
@@ -132,6 +141,7 @@ def _record(spec: RunSpec, config: dict, result: TrainResult, status: str, error
         "task": spec.task,
         "task_version": spec.task_version,
         "model": spec.model,
+        "family": family,
         "profile": spec.profile,
         "dataset": spec.dataset,
         "seed": spec.seed,

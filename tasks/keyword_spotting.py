@@ -38,9 +38,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from suite.data import TensorSource
+from suite.models import Model
 from suite.registry import register_task
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task
 from tasks.speech.audio import SAMPLE_RATE, LogMel, pad_clips
+from tasks.speech.classical import mfcc_logreg
 from tasks.speech.corpus import KWS_LABELS, CorpusConfig, load_split
 
 N_CLASSES = len(KWS_LABELS)
@@ -115,7 +117,8 @@ QUICK_TARGET = Target("test/accuracy", 0.80, True,
 class KeywordSpotting(Task):
     name = "keyword_spotting"
     version = 1
-    models = {"ds_cnn": DSCNN, "resnet": ResNetKWS}
+    models = {"ds_cnn": DSCNN, "resnet": ResNetKWS,
+              "mfcc_logreg": Model(mfcc_logreg, family="hand-crafted", estimator=True)}
     default_model = "ds_cnn"
     metrics = {"accuracy": True, "loss": False}
     profiles = {

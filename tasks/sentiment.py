@@ -45,12 +45,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from suite.data import PaddedSource
+from suite.models import Model
 from suite.registry import register_task
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task
-from tasks.text import data
+from tasks.text import classical, data
 from tasks.text import models as tm
 
 PRETRAINED = {"minilm_finetune"}  # models that bring their own tokenizer
+RAW_TEXT = {"tfidf_logreg", "vader_lexicon"}  # hand-crafted models: they read the sentences as UTF-8 bytes
 VOCAB = {"smoke": 200, "quick": 8000, "full": 16000}  # WordPiece vocabulary trained on the train split
 MAX_LEN = {"smoke": 16, "quick": 128, "full": 256}  # tokens per sentence, [CLS] and [SEP] included
 
@@ -62,7 +64,9 @@ QUICK_OOD = ("ood_tweets", "ood_amazon", "ood_nyt")
 class Sentiment(Task):
     name = "sentiment"
     version = 1
-    models = {"bilstm": tm.bilstm, "tiny_bert": tm.tiny_bert, "minilm_finetune": tm.pretrained_classifier}
+    models = {"bilstm": tm.bilstm, "tiny_bert": tm.tiny_bert, "minilm_finetune": tm.pretrained_classifier,
+              "tfidf_logreg": Model(classical.tfidf_logreg, family="hand-crafted", estimator=True),
+              "vader_lexicon": Model(classical.VaderLexicon, family="hand-crafted", estimator=True)}
     default_model = "minilm_finetune"
     metrics = {"accuracy": True, "f1_macro": True, "loss": False}
     profiles = {
@@ -153,6 +157,8 @@ class Sentiment(Task):
         return min(MAX_LEN[self.spec.profile], self.tokenizer.model_max_length)
 
     def load(self, split: str) -> PaddedSource:
+        if self.spec.model in RAW_TEXT:
+            return classical.byte_source(self.split_dataset(split))
         source = tm.tokenize_split(self.split_dataset(split), self.tokenizer, self.max_len)
         if self.spec.model in PRETRAINED:
             source.info["pretrained"] = tm.pretrained_name()
@@ -160,6 +166,8 @@ class Sentiment(Task):
 
     # -- model, loss, metrics --------------------------------------------------------
     def build_model(self) -> nn.Module:
+        if self.spec.model in RAW_TEXT:
+            return self.models[self.spec.model](**self.spec.recipe.model_kwargs)
         tok = self.tokenizer
         pretrained = tm.pretrained_name() if self.spec.model in PRETRAINED else None
         text = tm.TextSetup(vocab_size=len(tok), pad_id=tok.pad_token_id, max_len=self.max_len, pretrained=pretrained)

@@ -54,10 +54,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from suite.data import RaggedSource
+from suite.models import Model
 from suite.registry import register_task
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task
 from tasks.speech.audio import ALPHABET, SAMPLE_RATE, LogMel, decode, error_rates, frames, greedy_ctc, \
     transcript_source
+from tasks.speech.classical import MFCCLinearCTC
 from tasks.speech.corpus import CorpusConfig, load_split
 from tasks.speech.real import librispeech_clips
 
@@ -126,7 +128,8 @@ QUICK_TARGET = Target("test/wer", 0.40, False,
 class SpeechRecognition(Task):
     name = "speech_recognition"
     version = 1
-    models = {"ctc_bigru": CTCBiGRU, "conformer_ctc": ConformerCTC}
+    models = {"ctc_bigru": CTCBiGRU, "conformer_ctc": ConformerCTC,
+              "mfcc_linear_ctc": Model(MFCCLinearCTC, family="shallow")}
     default_model = "ctc_bigru"
     metrics = {"wer": False, "cer": False, "loss": False}
     profiles = {
