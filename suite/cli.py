@@ -14,6 +14,7 @@ from pathlib import Path
 from suite import benchmark, check, compare, registry
 from suite.config import RunOptions, SuiteOptions, add_arguments, from_namespace
 from suite.errors import DlbenchError
+from suite.models import family_of
 
 
 def run_all_parser() -> argparse.ArgumentParser:
@@ -64,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p_cmp = sub.add_parser("compare", help="comparison tables from result folders")
     p_cmp.add_argument("dirs", nargs="*", default=["results"], type=Path)
-    p_cmp.add_argument("--by", choices=tuple(compare.GROUPINGS), default="model",
-                       help="model: machines as rows; hardware / software: machine labels / torch versions as columns")
+    p_cmp.add_argument("--by", choices=tuple(compare.GROUPINGS) + ("family",), default="model",
+                       help="model: machines as rows; hardware / software: machine labels / torch versions as columns; "
+                            "family: per task, the best deep model beside the best hand-crafted one")
     p_cmp.add_argument("--format", choices=("md", "csv", "html"), default="md",
                        help="md and html: cells 'median [95%% interval] n'; csv: the numeric cells")
     p_cmp.add_argument("--baseline", default=None, help="hardware label or model name to compute speedups against")
@@ -92,7 +94,7 @@ def _list(args: argparse.Namespace) -> int:
         task = tasks[name]
         print(f"{name} (v{task.version}, {task.kind})")
         for model in task.models:
-            print(f"  model {model}{'  [default]' if model == task.default_model else ''}")
+            print(f"  model {model} ({family_of(task, model)}){'  [default]' if model == task.default_model else ''}")
         for profile in profiles:
             if profile in task.profiles:
                 prof = task.profiles[profile]
@@ -117,6 +119,12 @@ def _compare(args: argparse.Namespace) -> int:
     if data.frame.empty:
         print(f"compare: no comparable runs in {', '.join(map(str, args.dirs))}", file=sys.stderr)
         return 1
+    if args.by == "family":
+        from suite import families
+
+        table, summary, notes = families.tables(data.records)
+        print(_render({"deep_vs_hand_crafted": summary if args.format == "csv" else table}, notes, args.format))
+        return 0
     measures = compare.MEASURES if args.by != "model" else [None]
     tables = {f"by_{args.by}" + (f"_{m}" if m else ""): compare.to_table(data.frame, args.by, m or "time_to_target_s")
               for m in measures}

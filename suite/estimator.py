@@ -32,7 +32,7 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 
 from suite.context import EvalTracker, RunContext, TrainResult
-from suite.errors import DataError
+from suite.errors import DataError, SkipRun
 from suite.task import BatchSource, Task
 from suite.timing import SegmentClock
 
@@ -112,6 +112,8 @@ def train_estimator(task: Task, ctx: RunContext) -> TrainResult:
     from suite.loop import evaluate
 
     spec, result = task.spec, ctx.result
+    if spec.profile == "speed":
+        raise SkipRun("the speed profile times training steps on synthetic data; a fitted model or rule has none")
     train = task.load("train")
     evals = {split: task.load(split) for split in spec.eval_splits}
     result.data_info = {"train": {"samples": len(train), **train.info},

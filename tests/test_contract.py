@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from suite import records, registry
+from suite.models import FAMILIES, declaration
 from suite.runner import run_one
 from suite.task import PROFILES
 
@@ -17,7 +18,8 @@ from suite.task import PROFILES
 # first (collection order); they fail or stop on purpose, so they are not held to the contract.
 TASKS = {name: cls for name, cls in registry.load_tasks().items() if not cls.__module__.startswith("tests.")}
 CASES = [(name, model) for name, cls in sorted(TASKS.items()) for model in cls.models]
-SUPERVISED = [(n, m) for n, m in CASES if TASKS[n].kind == "supervised"]
+SUPERVISED = [(n, m) for n, m in CASES if TASKS[n].kind == "supervised" and not declaration(TASKS[n], m).estimator]
+ESTIMATORS = [(n, m) for n, m in CASES if declaration(TASKS[n], m).estimator]
 
 
 def test_registry_is_not_empty_and_every_module_imported():
@@ -69,8 +71,12 @@ def test_smoke_run_writes_a_record_that_round_trips(name, model, smoke_options):
     record = run_one(TASKS[name], model, 0, smoke_options, log=lambda _m: None)
     assert record["status"] == "ok", record["error"]
     assert records.validate(record) == []
-    assert record["train_time_s"] > 0 and record["throughput"]["value"] > 0
+    assert record["family"] == declaration(TASKS[name], model).family in FAMILIES
     assert record["curve"], "no eval point in the learning curve"
+    if (name, model) in ESTIMATORS:
+        check_estimator_record(record, TASKS[name])
+        return
+    assert record["train_time_s"] > 0 and record["throughput"]["value"] > 0
     target = TASKS[name].profiles["smoke"].target.metric
     assert target in record["final_metrics"]
     assert all(math.isfinite(v) for v in record["final_metrics"].values())
@@ -96,3 +102,19 @@ def test_smoke_run_writes_a_record_that_round_trips(name, model, smoke_options):
     assert len(loaded) == 1
     assert {k: v for k, v in loaded[0].items() if k != "_path"} == \
         {k: v for k, v in record.items() if k != "_path"}
+
+
+def check_estimator_record(record: dict, cls) -> None:
+    """A fitted model: one fit (train time, samples/s), one eval point; a rule: train time 0, no throughput."""
+    assert len(record["curve"]) == 1, "a fitted model or rule is evaluated once"
+    target = cls.profiles["smoke"].target.metric
+    assert target in record["final_metrics"]
+    assert all(math.isfinite(v) for v in record["final_metrics"].values())
+    if record["train_time_s"] == 0:  # a rule
+        assert record["throughput"] is None and record["curve"][0]["step"] == 0
+        if record["reached_target"]:
+            assert record["time_to_target_s"] == 0
+    else:
+        assert record["throughput"]["unit"] == "samples/s" and record["throughput"]["value"] > 0
+        assert record["samples"] == record["data_info"]["train"]["samples"]
+        assert record["params"] > 0, "fitted coefficients count as parameters"
