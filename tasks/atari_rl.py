@@ -13,6 +13,10 @@ Environments
 Models (the recipe's `algo` picks the algorithm, `suite.rl`)
   ppo_cnn  (default) PPO, actor-critic on the MinAtar conv net / Nature CNN.
   dqn_cnn  Double DQN, Q-network on the same encoders.
+  random_policy  hand-crafted: uniformly random actions (the floor).
+  ball_tracker   hand-crafted: moves the paddle under the column the ball heads for, read from
+                 MinAtar's state channels (skipped on ALE frames). Rules: evaluated once on the
+                 task's evaluation episodes (suite/estimator.py), train time 0.
 
 Measurement: mean greedy return over evaluation episodes on separate
 environments (unclipped rewards, episodes counted, spread recorded), checked

@@ -14,6 +14,9 @@ Models
             at full, its residual form: Page's ResNet-9 (DAWNBench 2018, 94% in 24 epochs).
   resnet18  torchvision's ResNet-18 with a 3x3 stem and no max-pool for small images
             (stride-2 stem at quick, to fit a CPU).
+  logreg_pixels  hand-crafted: multinomial logistic regression on the raw pixels (scikit-learn).
+  hog_linear     hand-crafted: HOG features (scikit-image; 4x4-pixel cells, 2x2-cell blocks, 9 bins) +
+                 logistic regression. Both fitted by suite/estimator.py, on the CPU.
 
 Targets
   quick  test accuracy >= 0.90. Issue #2 measured a plain loop (small CNN, AdamW,

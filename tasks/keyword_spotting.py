@@ -21,6 +21,8 @@ Datasets
 Models
   ds_cnn  (default) the MLPerf Tiny depthwise-separable CNN (64 channels, 4 DS blocks).
   resnet  a res8-style residual CNN (Tang & Lin 2018), pooled early so it is cheap.
+  mfcc_logreg  hand-crafted: mean and std over time of 20 MFCCs and their deltas + logistic
+          regression (tasks/speech/classical.py), fitted by suite/estimator.py.
 
 Targets
   quick  test accuracy >= 0.80: measured with

