@@ -80,6 +80,8 @@ class FittedClassifier(Fitted):
         self.coefficients = nn.Parameter(torch.zeros(0), requires_grad=False)
 
     def fit(self, train: BatchSource, seed: int) -> None:
+        from sklearn.pipeline import Pipeline
+
         parts, labels = [], []
         for batch in train.batches(FIT_BATCH):
             parts.append(self.features(*(batch[k] for k in self.inputs)))
@@ -94,8 +96,6 @@ class FittedClassifier(Fitted):
             warnings.simplefilter("always")
             self.estimator.fit(x, y)
         self.notes += sorted({str(w.message).splitlines()[0] for w in caught})
-        from sklearn.pipeline import Pipeline
-
         final = self.estimator[-1] if isinstance(self.estimator, Pipeline) else self.estimator
         coef = np.concatenate([np.ravel(final.coef_), np.ravel(final.intercept_)])
         self.coefficients = nn.Parameter(torch.from_numpy(coef).float(), requires_grad=False)
@@ -107,13 +107,13 @@ class FittedClassifier(Fitted):
 
 def train_estimator(task: Task, ctx: RunContext) -> TrainResult:
     """Fit (or not, for a rule) and evaluate once; the runner's trainer for `Model(estimator=True)`."""
+    if task.spec.profile == "speed":
+        raise SkipRun("the speed profile times training steps on synthetic data; a fitted model or rule has none")
     if task.kind == "rl":
         return _play_rule(task, ctx)
     from suite.loop import evaluate
 
     spec, result = task.spec, ctx.result
-    if spec.profile == "speed":
-        raise SkipRun("the speed profile times training steps on synthetic data; a fitted model or rule has none")
     train = task.load("train")
     evals = {split: task.load(split) for split in spec.eval_splits}
     result.data_info = {"train": {"samples": len(train), **train.info},
