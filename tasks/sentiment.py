@@ -180,7 +180,8 @@ class Sentiment(Task):
         return F.cross_entropy(model(batch["ids"], batch["mask"]), batch["y"])
 
     def batch_work(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {"tokens": batch["mask"].sum()}  # real tokens, padding not counted
+        unit = "bytes" if self.spec.model in RAW_TEXT else "tokens"  # hand-crafted models read UTF-8 bytes
+        return {unit: batch["mask"].sum()}  # padding not counted
 
     def evaluate(self, model: nn.Module, source: PaddedSource) -> dict[str, float]:
         preds, labels, loss_sum = [], [], 0.0
