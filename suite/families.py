@@ -147,10 +147,29 @@ def notes(summary: pd.DataFrame) -> list[str]:
     return lines
 
 
+def ood_leaders(frame: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+    """A line per cell and side whose best model out of domain is not its best in domain."""
+    lines = []
+    for row in summary.itertuples():
+        runs = frame[(frame["side"] == row.side) & (frame["ood"].notna())]
+        for key in KEYS:
+            runs = runs[runs[key] == getattr(row, key)]
+        if runs.empty:
+            continue
+        higher = bool(runs["higher_is_better"].iloc[0])
+        medians = {model: stats.median(g["ood"].to_numpy(dtype=float)) for model, g in runs.groupby("model")}
+        leader = (max if higher else min)(sorted(medians), key=medians.get)
+        if leader != row.model:
+            lines.append(f"{row.task}, {row.side} side: best out of domain is {leader} ({_num(medians[leader])}, "
+                         f"against {_num(medians[row.model])} for {row.model})")
+    return lines
+
+
 def tables(recs: Sequence[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """(table for people, numeric summary, notes) of the deep-against-hand-crafted view."""
-    summary = summarize(runs_frame(recs))
-    return to_table(summary), summary, notes(summary)
+    frame = runs_frame(recs)
+    summary = summarize(frame)
+    return to_table(summary), summary, notes(summary) + (ood_leaders(frame, summary) if not summary.empty else [])
 
 
 def has_both_sides(recs: Sequence[dict[str, Any]]) -> bool:

@@ -78,6 +78,12 @@ def test_out_of_domain_is_the_mean_of_the_ood_splits_of_the_target_metric():
     assert row["hand-crafted out of domain"] == "0.8 [0.8, 0.8] n=2"
     assert row["hand-crafted train time s"] == "0 [0, 0] n=2"
     assert any("ood_a, ood_b" in line for line in notes)
+    assert not any("best out of domain" in line for line in notes)
+    recs.append(rec("tfidf_logreg", "hand-crafted", 0, 0.77, train=1.0, ood={"ood_a": 0.6, "ood_b": 0.6}, **text))
+    _table, summary, notes = families.tables(recs)
+    assert side(summary, "sentiment", "hand-crafted")["model"] == "tfidf_logreg"
+    assert "sentiment, hand-crafted side: best out of domain is vader_lexicon (0.8, against 0.6 for tfidf_logreg)" \
+        in notes
 
 
 def test_table_sets_the_sides_side_by_side_and_drops_an_empty_ood_column():
