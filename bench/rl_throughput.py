@@ -38,7 +38,7 @@ def task_for(profile: str, model: str, env_steps: int, num_envs: int | None) -> 
 def reference_steps_per_s(task: AtariRL, env_steps: int, device: torch.device) -> float:
     cfg = task.spec.recipe.algo
     envs = make_vector_env(task.make_env, cfg.num_envs, asynchronous=cfg.asynchronous)
-    model = task.build_model(envs.single_observation_space, envs.single_action_space).to(device)
+    model = task.build_agent(envs.single_observation_space, envs.single_action_space).to(device)
     obs, _ = envs.reset(seed=0)
     began = time.perf_counter()
     for _ in range(env_steps // cfg.num_envs):

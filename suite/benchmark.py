@@ -12,14 +12,15 @@ from typing import Any, Callable
 from suite import compare, registry
 from suite.config import SuiteOptions
 from suite.contention import busy_note
-from suite.errors import UnknownNameError
-from suite.runner import run_one, skipped_record
-from suite.task import Task
+from suite.errors import ConfigError, UnknownNameError
+from suite.runner import run_one, skipped_record, task_options
+from suite.safe_io import check_writable, plain
+from suite.task import TaskBase
 
 
 @dataclass(frozen=True)
 class PlannedRun:
-    task: type[Task]
+    task: type[TaskBase]
     model: str
     seed: int
 
@@ -39,6 +40,7 @@ def plan(opts: SuiteOptions) -> tuple[list[PlannedRun], list[tuple[str, str]]]:
     if not opts.tasks:  # the default "all tasks" includes those whose import failed, as skips
         unavailable += [(m.rsplit(".", 1)[-1], why) for m, why in registry.UNAVAILABLE.items()]
 
+    check_task_options(tasks, opts)
     wanted = [m.strip() for m in opts.models.split(",")] if opts.models not in ("default", "all") else []
     every_model = {m for t in tasks for m in t.models}
     for model in wanted:
@@ -59,9 +61,21 @@ def plan(opts: SuiteOptions) -> tuple[list[PlannedRun], list[tuple[str, str]]]:
     return runs, unavailable
 
 
+def check_task_options(tasks: list[type[TaskBase]], opts: SuiteOptions) -> None:
+    """Every `--set task.KEY` must be an option of one of the selected tasks (one line listing the valid keys)."""
+    valid = sorted({opt.name for task in tasks for opt in task.options})
+    for key, value in opts.settings("task").items():
+        if key not in valid:
+            listed = ", ".join(f"task.{k}" for k in valid) or "(the selected tasks declare no options)"
+            raise ConfigError(f"--set task.{key}", value, f"no selected task has this option; valid: {listed}")
+    for task in tasks:  # parse the values now: a bad one stops the suite before any run
+        task.resolve_options(task_options(task, opts))
+
+
 def run_suite(opts: SuiteOptions, log: Callable[[str], None] = print) -> tuple[list[dict[str, Any]], int]:
     """Run the planned runs; return their records and the exit status (1 if any crashed)."""
     runs, unavailable = plan(opts)
+    check_writable(opts.results / "runs")  # a read-only or full results folder: bad input, before any run
     records = []
     for name, reason in unavailable:
         log(f"skip {name}: {reason}")
@@ -69,9 +83,11 @@ def run_suite(opts: SuiteOptions, log: Callable[[str], None] = print) -> tuple[l
     for i, run in enumerate(runs, 1):
         log(f"[{i}/{len(runs)}] {run.task.name} / {run.model}  seed {run.seed}  ({opts.profile})")
         record = run_one(run.task, run.model, run.seed, opts, log=log)
-        log("  -> " + summary_line(record))
+        if record.get("claimed_elsewhere"):
+            continue
+        log("  -> " + plain(summary_line(record)))
         records.append(record)
-    crashed = [r for r in records if r["status"] in ("failed", "interrupted")]
+    crashed = [r for r in records if r["status"] in ("failed", "interrupted") or "_write_error" in r]
     return records, 1 if crashed else 0
 
 
@@ -94,10 +110,14 @@ def summary_line(record: dict[str, Any]) -> str:
     return f"{line}; warning: {busy}" if busy else line
 
 
-def print_summary(records: list[dict[str, Any]], opts: SuiteOptions, out=sys.stdout) -> None:
+def print_summary(records: list[dict[str, Any]], opts: SuiteOptions, out=None) -> None:
+    out = out or sys.stdout
     frame = compare.to_frame(records)
     table = compare.to_table(frame, by="model")
     print("\n" + compare.to_markdown(table), file=out)
+    for r in records:  # not comparable, so not in the table's cells, but the gap must show (README)
+        if r.get("status") == "skipped":
+            print(plain(f"skipped: {r.get('task')} / {r.get('model')} seed {r.get('seed')}: {r.get('error')}"), file=out)
     if not table.empty:
         paths = compare.write_tables(table, opts.results / "tables", "by_model")
         print(f"\ntables: {', '.join(map(str, paths))}", file=out)

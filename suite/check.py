@@ -16,12 +16,15 @@ Three levels:
 """
 from __future__ import annotations
 
+import json
+import math
 import sys
 from pathlib import Path
 from typing import Any, Iterable, TextIO
 
 from suite import records
 from suite.contention import busy_note
+from suite.safe_io import plain
 
 UNFIT_STATUSES = ("failed", "skipped", "interrupted")
 _STOPS = {"budget": "its step budget", "time": "its time cap"}
@@ -45,17 +48,56 @@ def assess(record: dict[str, Any]) -> tuple[list[str], list[str]]:
     ttt = record.get("time_to_target_s")
     if record.get("reached_target") and not (isinstance(ttt, (int, float)) and 0 <= ttt < float("inf")):
         unfit.append(f"reached_target is true but time_to_target_s is {ttt!r}, not a time in seconds")
+    unfit += insane_measures(record)
     if unfit:
         return unfit, notes
-    if status == "diverged":
+    if record.get("reached_target") and not records.reached(record):
+        notes.append(f"reached_target is true but status is {status}: counted as not reached")
+    elif status == "diverged":
         notes.append("diverged: counted as not reached; no quality, throughput or memory")
-    elif not record.get("reached_target"):
+    elif not records.reached(record):
         stop = record.get("stop_reason")
         why = f"{_STOPS[stop]} ran out" if stop in _STOPS else f"it stopped ({stop or 'reason not recorded'})"
         notes.append(f"{why} before {target['metric']} reached {target['value']}: counted as not reached")
     if status == "ok" and target["metric"] not in (record.get("final_metrics") or {}):
         notes.append(f"final_metrics has no {target['metric']!r}: no final quality")
     return unfit, notes
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def insane_measures(record: dict[str, Any]) -> list[str]:
+    """Reasons a measured value cannot be right: negative, non-finite, or a throughput without a unit."""
+    reasons = []
+    for key in ("time_to_target_s", "train_time_s", "warmup_s", "eval_time_s", "wall_time_s", "peak_mem_mb",
+                "flops_per_sample"):
+        value = record.get(key)
+        if value is not None and not (_finite(value) and value >= 0):
+            reasons.append(f"{key} is {value!r}: not a finite, non-negative measure")
+    for key in ("params", "steps", "samples"):
+        value = record.get(key)
+        if value is not None and value < 0:
+            reasons.append(f"{key} is {value!r}: negative")
+    throughput = record.get("throughput")
+    if throughput is not None and record.get("status") == "ok":
+        value = throughput.get("value")
+        if not (_finite(value) and value >= 0):
+            reasons.append(f"throughput.value is {value!r}: not a finite, non-negative rate")
+        if not (isinstance(throughput.get("unit"), str) and throughput["unit"].strip()):
+            reasons.append("throughput has no unit")
+        for unit, rate in (throughput.get("extra") or {}).items():
+            if rate is not None and not (_finite(rate) and rate >= 0):
+                reasons.append(f"throughput.extra[{plain(unit)!r}] is {rate!r}: not a finite, non-negative rate")
+    if record.get("status") == "ok":
+        for metric, value in (record.get("final_metrics") or {}).items():
+            if value is not None and not _finite(value):
+                reasons.append(f"final_metrics[{plain(metric)!r}] is {value!r}: not finite")
+    return reasons
 
 
 def is_fit(record: dict[str, Any]) -> bool:
@@ -80,16 +122,42 @@ def empty_folders(paths: Iterable[Path | str], recs: list[dict[str, Any]]) -> li
             if folder.is_dir() and not any(folder.resolve() in f.parents for f in found)]
 
 
+def _content(record: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in record.items() if k != "_path"}, sort_keys=True, default=str)
+
+
+def conflicting_ids(recs: Iterable[dict[str, Any]]) -> set[str]:
+    """run_ids found in more than one record with different contents: no table uses any of them."""
+    contents: dict[str, set[str]] = {}
+    for r in recs:
+        contents.setdefault(r["run_id"], set()).add(_content(r))
+    return {run_id for run_id, seen in contents.items() if len(seen) > 1}
+
+
 def duplicates(recs: Iterable[dict[str, Any]]) -> list[str]:
-    """One line per record whose run_id was already seen (it is counted once)."""
+    """One line per record whose run_id was already seen: counted once if identical, left out if not."""
+    recs = list(recs)
+    conflicts = conflicting_ids(recs)
     first: dict[str, str] = {}
     lines = []
     for r in recs:
         path = r.get("_path", "?")
         if r["run_id"] in first:
-            lines.append(f"{path}: duplicate of {first[r['run_id']]} (same run_id): counted once")
+            how = ("different contents: left out of every table, keep the right one"
+                   if r["run_id"] in conflicts else "counted once")
+            lines.append(f"{path}: duplicate of {first[r['run_id']]} (same run_id, {how})")
         else:
             first[r["run_id"]] = path
+    return lines
+
+
+def orphan_temp_files(paths: Iterable[Path | str]) -> list[str]:
+    """One line per temporary file left by a write that was killed (safe to delete)."""
+    lines = []
+    for folder in map(Path, paths):
+        if folder.is_dir():
+            lines += [f"{p}: left by an interrupted write; delete it" for p in sorted(folder.rglob(".*.tmp"))
+                      if p.is_file() and not p.name.startswith(".dlbench-write-test.")]
     return lines
 
 
@@ -102,26 +170,36 @@ def check_paths(paths: list[Path], out: TextIO | None = None) -> int:
     out = out or sys.stdout
     bad: list[str] = []
     recs = records.read_records(paths, warn=bad.append)
+
+    def say(kind: str, line: str) -> None:
+        print(plain(f"{kind:<11} {line}"), file=out)
+
     for line in bad + empty_folders(paths, recs):
-        print(f"invalid     {line}", file=out)
+        say("invalid", line)
     unfit_count = 0
     for r in recs:
         unfit, notes = assess(r)
         unfit_count += bool(unfit)
         for reason in unfit:
-            print(f"unfit       {r['_path']}: {reason}", file=out)
+            say("unfit", f"{r['_path']}: {reason}")
         for note in notes:
-            print(f"not reached {r['_path']}: {note}", file=out)
+            say("not reached", f"{r['_path']}: {note}")
         busy = busy_note(r)
         if busy and not unfit:
-            print(f"busy host   {r['_path']}: {busy}", file=out)
+            say("busy host", f"{r['_path']}: {busy}")
+    conflicts = conflicting_ids(recs)
     for line in duplicates(recs):
-        print(f"duplicate   {line}", file=out)
+        say("duplicate", line)
     for line in unit_conflicts(recs):
-        print(f"mixed units {line}", file=out)
+        say("mixed units", line)
+    orphans = orphan_temp_files(paths)
+    for line in orphans:
+        say("orphan", line)
     if not recs:
-        print(f"check: no dlbench records in {', '.join(map(str, paths))}", file=out)
+        print(plain(f"check: no dlbench records in {', '.join(map(str, paths))}"), file=out)
         return 2
-    print(f"check: {len(recs)} records, {len(recs) - unfit_count} fit for comparison, "
-          f"{unfit_count} unfit, {len(bad)} invalid files", file=out)
-    return 1 if unfit_count or bad else 0
+    extra = (f", {len(conflicts)} run_ids with conflicting records" if conflicts else "") + \
+        (f", {len(orphans)} orphan temp files" if orphans else "")
+    print(plain(f"check: {len(recs)} records, {len(recs) - unfit_count} fit for comparison, "
+                f"{unfit_count} unfit, {len(bad)} invalid files{extra}"), file=out)
+    return 1 if unfit_count or bad or conflicts else 0

@@ -8,12 +8,16 @@ exits 1 when a record is unreadable or unfit for comparison.
 from __future__ import annotations
 
 import argparse
+import json
+import signal
 import sys
 from pathlib import Path
 
 from suite import benchmark, check, compare, registry
-from suite.config import RunOptions, SuiteOptions, add_arguments, from_namespace
-from suite.errors import DlbenchError
+from suite.config import SuiteOptions, add_arguments, from_namespace
+from suite.errors import DlbenchError, Terminated
+from suite.safe_io import plain
+from suite.task import PROFILES, to_jsonable
 from suite.models import family_of
 
 
@@ -36,9 +40,14 @@ def _run_and_summarize(opts: SuiteOptions, write_report: bool) -> int:
     """Run the planned runs; rank 0 prints the table (and writes the report)."""
     records_, status = benchmark.run_suite(opts)
     if _is_main_process():
-        benchmark.print_summary(records_, opts)
-        if write_report:
-            _report_into(opts.results)
+        try:
+            benchmark.print_summary(records_, opts)
+            if write_report:
+                _report_into(opts.results)
+        except OSError as exc:  # a full disk: the records are kept, the tables or report are not (re)written
+            print(plain(f"error: tables or report not written ({exc}): run `dlbench report {opts.results}` "
+                        "once there is room"), file=sys.stderr)
+            status = max(status, 1)
     return status
 
 
@@ -54,17 +63,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dlbench", description="Deep-learning application benchmark.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p_list = sub.add_parser("list", help="tasks, models and targets per profile")
-    p_list.add_argument("--profile", choices=("smoke", "quick", "full"), default=None)
+    p_list = sub.add_parser("list", help="tasks, models, options, and per profile: dataset, target, "
+                            "expected run time, download size")
+    p_list.add_argument("--profile", choices=PROFILES, default=None, help="show only this profile")
+    p_list.add_argument("--json", action="store_true", help="print the same as one JSON document")
     p_list.add_argument("--tasks-from", default="", help="also import these task modules (comma-separated)")
 
-    p_run = sub.add_parser("run", help="run one task (default model unless --model)")
-    p_run.add_argument("task")
-    p_run.add_argument("--model", default="default", help="model name, 'all', or comma-separated names")
+    p_run = sub.add_parser("run", help="run one task (default model unless --model) and write the report")
+    p_run.add_argument("task", help="the task to run (`dlbench list` names them)")
+    p_run.add_argument("--model", default="default",
+                       help="model name, 'all', or comma-separated names (default: the task's default model)")
     add_arguments(p_run, SuiteOptions, skip=("tasks", "models"))
 
     p_cmp = sub.add_parser("compare", help="comparison tables from result folders")
-    p_cmp.add_argument("dirs", nargs="*", default=["results"], type=Path)
+    p_cmp.add_argument("dirs", nargs="*", default=[Path("results")], type=Path)
     p_cmp.add_argument("--by", choices=tuple(compare.GROUPINGS) + ("family",), default="model",
                        help="model: machines as rows; hardware / software: machine labels / torch versions as columns; "
                             "family: per task, the best deep model beside the best hand-crafted one")
@@ -74,13 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     p_cmp.add_argument("--out", type=Path, default=None, help="also write the table(s) into this folder")
 
     p_rep = sub.add_parser("report", help="self-contained HTML report (+ Markdown, CSV) from result folders")
-    p_rep.add_argument("dirs", nargs="*", default=["results"], type=Path)
+    p_rep.add_argument("dirs", nargs="*", default=[Path("results")], type=Path)
     p_rep.add_argument("--out", type=Path, default=None, help="HTML file to write (default: FIRST_DIR/report.html)")
     p_rep.add_argument("--baseline", default=None,
                        help="hardware label or model name for speedups (default: the machine with most runs)")
 
     p_chk = sub.add_parser("check", help="validate records and flag runs unfit for comparison")
-    p_chk.add_argument("dirs", nargs="*", default=["results"], type=Path)
+    p_chk.add_argument("dirs", nargs="*", default=[Path("results")], type=Path)
 
     args = parser.parse_args(argv)
     handlers = {"list": _list, "run": _run, "compare": _compare, "report": _report, "check": _check}
@@ -89,33 +101,80 @@ def main(argv: list[str] | None = None) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     tasks = registry.load_tasks([m for m in args.tasks_from.split(",") if m])
-    profiles = [args.profile] if args.profile else ["smoke", "quick", "full"]
-    for name in sorted(tasks):
-        task = tasks[name]
-        print(f"{name} (v{task.version}, {task.kind})")
-        for model in task.models:
-            print(f"  model {model} ({family_of(task, model)}){'  [default]' if model == task.default_model else ''}")
-        for profile in profiles:
-            if profile in task.profiles:
-                prof = task.profiles[profile]
-                t = prof.target
-                sign = ">=" if t.higher_is_better else "<="
-                print(f"  {profile:<5}  {prof.dataset:<16} target {t.metric} {sign} {t.value}  ({t.source})")
-    for module, why in registry.UNAVAILABLE.items():
-        print(f"{module}: unavailable ({why})")
+    profiles = [args.profile] if args.profile else list(PROFILES)
+    listing = [_describe(tasks[name], profiles) for name in sorted(tasks)]
+    unavailable = [{"module": module, "reason": why} for module, why in registry.UNAVAILABLE.items()]
+    if args.json:
+        print(json.dumps({"tasks": listing, "unavailable": unavailable}, indent=2))
+        return 0
+    header = ("profile", "dataset", "target", "expected", "download", "source of the target")
+    rows = {task["name"]: [_profile_row(profile, prof) for profile, prof in task["profiles"].items()]
+            for task in listing}
+    every = [header] + [row for task_rows in rows.values() for row in task_rows]
+    widths = [max(len(row[i]) for row in every) for i in range(len(header) - 1)]  # one alignment for all tasks
+
+    def line(row: tuple[str, ...]) -> str:
+        return "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1]
+
+    for task in listing:
+        print(f"{task['name']}  (v{task['version']}, {task['kind']})")
+        models = [f"{m} ({task['families'][m]})" + (" [default]" if m == task["default_model"] else "")
+                  for m in task["models"]]
+        print(plain("  models: " + ", ".join(models)))
+        for opt in task["options"]:
+            print(plain(f"  option task.{opt['name']} ({opt['type']}, default {opt['default']}): {opt['help']}"))
+        for row in [header] + rows[task["name"]]:
+            print(plain(line(row)))
+    for item in unavailable:
+        print(plain(f"{item['module']}: unavailable ({item['reason']})"))
     return 0
+
+
+def _describe(task, profiles: list[str]) -> dict:
+    """One task as plain data: what `dlbench list` prints (and `--json` dumps)."""
+    return {
+        "name": task.name, "version": task.version, "kind": task.kind,
+        "models": list(task.models), "default_model": task.default_model,
+        "families": {m: family_of(task, m) for m in task.models},
+        "options": [{"name": o.name, "type": o.type.__name__, "default": o.default, "help": o.help}
+                    for o in task.options],
+        "profiles": {p: {"dataset": spec.dataset, "target": to_jsonable(spec.target),
+                         "budget": to_jsonable(spec.budget), "expected_s": spec.expected_s,
+                         "download_mb": spec.download_mb}
+                     for p in profiles if (spec := task.profiles.get(p)) is not None},
+    }
+
+
+def _profile_row(profile: str, prof: dict) -> tuple[str, ...]:
+    t = prof["target"]
+    target = f"{t['metric']} {'>=' if t['higher_is_better'] else '<='} {t['value']}"
+    return profile, prof["dataset"], target, _duration(prof["expected_s"]), _size(prof["download_mb"]), t["source"]
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unmeasured"
+    return f"~{seconds:.0f} s" if seconds < 90 else f"~{seconds / 60:.0f} min"
+
+
+def _size(mb: float) -> str:
+    if not mb:
+        return "none"
+    return f"{mb:g} MB" if mb < 1000 else f"{mb / 1000:.1f} GB"
 
 
 def _run(args: argparse.Namespace) -> int:
     opts = from_namespace(SuiteOptions, args, tasks=[args.task], models=args.model)
-    return _run_and_summarize(opts, write_report=False)
+    return _run_and_summarize(opts, write_report=True)
 
 
 def _compare(args: argparse.Namespace) -> int:
     _check_inputs(args.dirs, "compare")
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise DlbenchError(f"compare: --out {args.out} is a file; give a folder for the tables")
     data = compare.pool(args.dirs)
     for line in data.warnings:
-        print(f"warning: {line}", file=sys.stderr)
+        print(plain(f"warning: {line}"), file=sys.stderr)
     if data.frame.empty:
         print(f"compare: no comparable runs in {', '.join(map(str, args.dirs))}", file=sys.stderr)
         return 1
@@ -173,9 +232,11 @@ def _report(args: argparse.Namespace) -> int:
     out = args.out or args.dirs[0] / "report.html"
     if out.suffix.lower() not in (".html", ".htm"):
         raise DlbenchError(f"report: --out {out} should end in .html (the Markdown and CSV go next to it)")
+    if out.is_dir():
+        raise DlbenchError(f"report: --out {out} is a folder; give an .html file name")
     files, data = report.write_report(args.dirs, out, args.baseline)
     for line in data.warnings:
-        print(f"warning: {line}", file=sys.stderr)
+        print(plain(f"warning: {line}"), file=sys.stderr)
     print(f"report: {files[0]}")
     print(f"also: {', '.join(str(f) for f in files[1:])}")
     return 0 if not data.frame.empty else 1
@@ -193,14 +254,36 @@ def _check_inputs(dirs: list[Path], command: str) -> None:
 
 
 def _guarded(action) -> int:
+    previous = _on_sigterm()
     try:
         return action()
     except DlbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(plain(f"error: {exc}"), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: the records written so far are kept", file=sys.stderr)
-        return 130
+    except OSError as exc:  # a folder that vanished or filled up while reading / writing tables
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(plain(f"error: {exc.strerror or exc}{where}: files already there are left as they were "
+                    "(writes are atomic)"), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as exc:
+        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        print(f"{how}: the records written so far are kept", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _on_sigterm():
+    """SIGTERM (timeout, batch schedulers, container runtimes) ends a run like Ctrl-C: an `interrupted` record."""
+    def handler(signum, _frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one record, even if a second SIGTERM follows
+        raise Terminated("terminated by SIGTERM")
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (an embedding application): leave its handler alone
+        return None
 
 
 def _is_main_process() -> bool:

@@ -26,6 +26,7 @@ import pandas as pd
 
 from suite import check, records, stats
 from suite.errors import DlbenchError
+from suite.safe_io import atomic_write_csv, atomic_write_text, plain
 
 COMPARABLE = ["task", "task_version", "profile", "dataset", "target_metric", "target_value", "higher_is_better"]
 MEASURES = ["time_to_target_s", "final_quality", "throughput", "peak_mem_mb"]
@@ -63,12 +64,13 @@ def pool(paths: Iterable[Path | str]) -> Pool:
 
 
 def to_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """One row per run (duplicate run_ids count once), flat columns; `fit` says whether tables use it.
+    """One row per run (identical duplicates count once, conflicting ones not at all), flat columns; `fit` says whether tables use it.
 
     time_to_target_s is `inf` for a run that did not reach the target;
     final_quality, throughput and peak_mem_mb are NaN for a diverged run.
     """
-    rows, seen = [], set()
+    recs = list(recs)
+    rows, seen = [], check.conflicting_ids(recs)  # one run_id, different contents: no table uses either
     for r in recs:
         if r["run_id"] in seen:
             continue
@@ -76,7 +78,7 @@ def to_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
         target = r.get("target") or {}
         metric = target.get("metric")
         ok = r["status"] == "ok"
-        reached = bool(r.get("reached_target")) and r.get("time_to_target_s") is not None
+        reached = records.reached(r)
         throughput = (r.get("throughput") or {}) if ok else {}
         rows.append({
             "run_id": r["run_id"], "task": r["task"], "task_version": r["task_version"],
@@ -350,10 +352,15 @@ def to_markdown(table: pd.DataFrame) -> str:
     if table.empty:
         return "(no comparable runs)"
     cols = list(table.columns)
-    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines = ["| " + " | ".join(_md_text(c) for c in cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for _, row in table.iterrows():
-        lines.append("| " + " | ".join(_cell(row[c]).replace("|", "\\|") for c in cols) + " |")
+        lines.append("| " + " | ".join(_md_text(_cell(row[c])) for c in cols) + " |")
     return "\n".join(lines)
+
+
+def _md_text(value: Any) -> str:
+    """Text from a record in a Markdown cell: one line, no control characters, `|` escaped."""
+    return plain(value).replace("|", "\\|")
 
 
 def _cell(value: Any) -> str:
@@ -368,6 +375,6 @@ def write_tables(table: pd.DataFrame, out_dir: Path, name: str) -> list[Path]:
     """Write `table` as CSV and Markdown into out_dir; return the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     csv, md = out_dir / f"{name}.csv", out_dir / f"{name}.md"
-    table.to_csv(csv, index=False)
-    md.write_text(to_markdown(table) + "\n")
+    atomic_write_csv(table, csv)
+    atomic_write_text(md, to_markdown(table) + "\n")
     return [csv, md]

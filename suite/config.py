@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +17,11 @@ from typing import Any
 from suite.errors import ConfigError
 from suite.task import PROFILES
 
-PRETRAINED_ENV = "DLBENCH_PRETRAINED"
+# `--set NAMESPACE.KEY=VALUE`: each namespace, what its keys reach. One parser takes them all;
+# a new namespace is one line here and one reader of `RunOptions.settings(namespace)`.
+SET_NAMESPACES: dict[str, str] = {
+    "task": "an option the task declares (`dlbench list` shows each task's options)",
+}
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -40,19 +44,21 @@ class RunOptions:
     data_dir: str | None = _opt(None, "data folder (default $DLBENCH_DATA or ~/.cache/dlbench)")
     resume: bool = _opt(False, "skip runs whose record already exists for the same resolved config and seed")
     hardware_label: str | None = _opt(None, "short name of this machine in tables (default: GPU name or CPU model)")
-    max_time_s: float | None = _opt(None, "override every run's wall-clock cap (seconds)")
+    max_time_s: float | None = _opt(None, "cap every run's train time (seconds; warm-up, compilation and "
+                                    "evaluation are not counted, so wall time runs longer)")
     max_steps: int | None = _opt(None, "override every run's step budget (optimizer steps, or env steps for RL)")
     tasks_from: list[str] = _opt(None, "also import these task modules (comma-separated)", list_of=str)
-    pretrained: str | None = _opt(None, "hub name or folder of the encoder that fine-tuning tasks start from "
-                                  "(sentiment's minilm_finetune; sets $DLBENCH_PRETRAINED)")
+    set: list[str] = _opt(None, "NAMESPACE.KEY=VALUE, repeatable: task.KEY sets an option the task declares "
+                          "(e.g. --set task.pretrained=distilbert-base-uncased for sentiment); `dlbench list` "
+                          "shows each task's options", flag="--set", append=True)
 
     def __post_init__(self) -> None:
         self.results = Path(self.results)
         if self.tasks_from is None:
             self.tasks_from = []
-        if self.pretrained:
-            # Tasks read it from the environment, so it also reaches torchrun's worker processes.
-            os.environ[PRETRAINED_ENV] = self.pretrained
+        self.set = list(self.set or [])
+        for item in self.set:
+            parse_setting(item)
         if self.profile not in PROFILES:
             raise ConfigError("profile", self.profile, f"use one of {', '.join(PROFILES)}")
         if self.seeds < 1:
@@ -63,10 +69,33 @@ class RunOptions:
             raise ConfigError("precision", self.precision, "use auto, bf16 or fp32")
         if self.results.exists() and not self.results.is_dir():
             raise ConfigError("results", str(self.results), "is a file; give a folder for the results")
-        if self.max_time_s is not None and self.max_time_s <= 0:
-            raise ConfigError("max_time_s", self.max_time_s, "must be > 0 seconds")
+        if self.max_time_s is not None and not (math.isfinite(self.max_time_s) and self.max_time_s > 0):
+            raise ConfigError("max_time_s", self.max_time_s, "must be a finite number of seconds > 0")
+        if self.data_dir is not None and Path(self.data_dir).exists() and not Path(self.data_dir).is_dir():
+            raise ConfigError("data_dir", self.data_dir, "is a file; give a folder for the data")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError("max_steps", self.max_steps, "must be >= 1")
+
+    def settings(self, namespace: str) -> dict[str, str]:
+        """The `--set NAMESPACE.KEY=VALUE` values of one namespace, as {KEY: VALUE text} (later wins)."""
+        found = {}
+        for item in self.set:
+            space, key, value = parse_setting(item)
+            if space == namespace:
+                found[key] = value
+        return found
+
+
+def parse_setting(item: str) -> tuple[str, str, str]:
+    """`NAMESPACE.KEY=VALUE` -> (namespace, key, value); ConfigError naming the rule otherwise."""
+    name, sep, value = item.partition("=")
+    space, dot, key = name.strip().partition(".")
+    if not sep or not dot or not key:
+        raise ConfigError("--set", item, "use NAMESPACE.KEY=VALUE, e.g. task.pretrained=distilbert-base-uncased")
+    if space not in SET_NAMESPACES:
+        raise ConfigError("--set", item, f"unknown namespace {space!r}: use one of "
+                          + ", ".join(f"{n}.KEY ({what})" for n, what in SET_NAMESPACES.items()))
+    return space, key.strip(), value.strip()
 
 
 @dataclass
@@ -80,12 +109,28 @@ class SuiteOptions(RunOptions):
         super().__post_init__()
         if self.tasks is None:
             self.tasks = []
+        elif not self.tasks:  # `--tasks ","`: an empty selection is not "every task"
+            raise ConfigError("tasks", ",", "selects no task; leave --tasks out to run every task")
         if not self.models.strip():
             raise ConfigError("models", self.models, "use 'default', 'all' or comma-separated model names")
 
 
+class _Removed(argparse.Action):
+    """A flag that is gone: exit 2 with one line naming its replacement."""
+
+    def __init__(self, *args: Any, replacement: str, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.replacement = replacement
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} is gone: use {self.replacement}")
+
+
 def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
-    """Add one `--flag` per dataclass field, with the field's help and default."""
+    """Add one `--flag` per dataclass field, with the field's help, its choices and its default."""
+    if issubclass(cls, RunOptions):  # hidden from --help; its replacement is named when it is used
+        parser.add_argument("--pretrained", action=_Removed, replacement="--set task.pretrained=NAME",
+                            help=argparse.SUPPRESS, dest="_removed_pretrained")
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
@@ -94,9 +139,15 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, .
         if f.type in (bool, "bool"):
             parser.add_argument(flag, dest=f.name, action="store_true", help=helptext)
             continue
-        kind = _parse_type(f)
-        parser.add_argument(flag, dest=f.name, type=kind, default=f.default, metavar=f.name.upper(),
-                            help=f"{helptext} (default: {f.default})")
+        if f.metadata.get("append"):
+            parser.add_argument(flag, dest=f.name, action="append", default=None, metavar="KEY=VALUE",
+                                help=helptext)
+            continue
+        choices = f.metadata.get("choices")
+        if f.default is not None and "default" not in helptext:
+            helptext += " (default: %(default)s)"
+        parser.add_argument(flag, dest=f.name, type=_parse_type(f), default=f.default, choices=choices,
+                            metavar="{" + ",".join(choices) + "}" if choices else f.name.upper(), help=helptext)
 
 
 def from_namespace(cls: type, ns: argparse.Namespace, **overrides: Any):

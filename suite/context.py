@@ -3,10 +3,11 @@
 A trainer is a function `train(task, ctx) -> TrainResult`: the supervised
 loop (`suite.loop.train_supervised`) and the RL algorithms (`suite.rl`)
 share the runner's seeding, device, timing, memory and record through
-these two types.
+these two types, and one eval-point routine (`EvalPoints`).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -62,12 +63,43 @@ class TrainResult:
     data_info: dict[str, Any] = field(default_factory=dict)
 
 
-class EvalTracker:
-    """Shared bookkeeping at an eval point: curve, first time the target is met."""
+class EvalPoints:
+    """The eval-point routine every loop shares (supervised, PPO, DQN), written once.
 
-    def __init__(self, target: Target, result: TrainResult):
-        self.target = target
-        self.result = result
+    Between eval points the loop hands each step's loss to `add` (summed on
+    the device: no host sync on GPU; on CPU, where a sync is free, a
+    non-finite loss is caught at once). At an eval point `train_loss` averages
+    the losses since the last one (one sync) and marks the run diverged when
+    that average is not finite; `record` appends the curve point and notes
+    the first time the target is met; `stop_reason` says whether to stop.
+    """
+
+    def __init__(self, target: Target, result: TrainResult, device: torch.device):
+        self.target, self.result = target, result
+        self.loss_sum = torch.zeros((), device=device)
+        self.loss_count = 0
+        self.check_every_step = device.type == "cpu"  # a host sync is free on CPU, costly on GPU
+
+    def add(self, loss: torch.Tensor) -> bool:
+        """Add one step's loss; True when it is known to be non-finite already (CPU only)."""
+        loss = loss.detach()
+        self.loss_sum += loss
+        self.loss_count += 1
+        return self.check_every_step and not math.isfinite(loss.item())
+
+    def train_loss(self, diverged: bool, where: str) -> float | None:
+        """Mean loss since the last eval point (and reset); None, with the run marked diverged, when not finite.
+
+        `where` completes the error, e.g. "at step 12" or "after 4096 env steps".
+        """
+        mean = (self.loss_sum / max(1, self.loss_count)).item()
+        self.loss_sum.zero_()
+        self.loss_count = 0
+        if diverged or not math.isfinite(mean):
+            self.result.status, self.result.stop_reason = "diverged", "diverged"
+            self.result.error = f"non-finite training loss {where}"
+            return None
+        return mean
 
     def record(self, step: int, train_time_s: float, metrics: dict[str, float], **extra: float) -> bool:
         """Append a curve point; return True the first time the target is met."""
@@ -80,3 +112,13 @@ class EvalTracker:
             self.result.steps_to_target = step
             return True
         return False
+
+    def stop_reason(self, out_of_time: bool, budget_spent: bool) -> str | None:
+        """Why the run stops after this eval point (target first, then time, then budget), or None."""
+        if self.result.reached_target:
+            return "target"
+        if out_of_time:
+            return "time"
+        if budget_spent:
+            return "budget"
+        return None

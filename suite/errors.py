@@ -1,7 +1,8 @@
 """Errors the user can act on. Each message is one line naming the thing and the fix."""
 from __future__ import annotations
 
-from typing import Any
+import difflib
+from typing import Any, Iterable, Mapping
 
 
 class DlbenchError(Exception):
@@ -33,3 +34,17 @@ class SkipRun(DlbenchError):
 
 class Diverged(DlbenchError):
     """The loss became non-finite."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: ends the run like Ctrl-C (an `interrupted` record), then the suite stops."""
+
+
+def check_name(name: str, known: Mapping[str, object] | Iterable[str], what: str) -> None:
+    """Raise UnknownNameError listing close matches and every known name."""
+    names = sorted(known)
+    if name in names:
+        return
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise UnknownNameError(f"unknown {what} {name!r}: {hint}known: {', '.join(names) or '(none)'}")

@@ -31,9 +31,9 @@ import torch
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from suite.context import EvalTracker, RunContext, TrainResult
+from suite.context import EvalPoints, RunContext, TrainResult
 from suite.errors import DataError, SkipRun
-from suite.task import BatchSource, Task
+from suite.task import BatchSource, TaskBase
 from suite.timing import SegmentClock
 
 CPU = torch.device("cpu")
@@ -105,7 +105,7 @@ class FittedClassifier(Fitted):
         return torch.stack([torch.zeros_like(scores), scores], 1) if scores.dim() == 1 else scores
 
 
-def train_estimator(task: Task, ctx: RunContext) -> TrainResult:
+def train_estimator(task: TaskBase, ctx: RunContext) -> TrainResult:
     """Fit (or not, for a rule) and evaluate once; the runner's trainer for `Model(estimator=True)`."""
     if task.spec.profile == "speed":
         raise SkipRun("the speed profile times training steps on synthetic data; a fitted model or rule has none")
@@ -134,7 +134,7 @@ def train_estimator(task: Task, ctx: RunContext) -> TrainResult:
     fit_s = round(clock.total("train"), 4)
     if model.notes:
         result.data_info["fit_warnings"] = model.notes
-    EvalTracker(spec.target, result).record(result.steps, fit_s, metrics, samples=result.samples)
+    EvalPoints(spec.target, result, CPU).record(result.steps, fit_s, metrics, samples=result.samples)
     ctx.log(f"  {'fitted in' if model.fits else 'a rule, no fit;'} {fit_s:.1f}s  "
             + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     result.train_time_s, result.eval_time_s = fit_s, round(clock.total("eval"), 4)
@@ -147,7 +147,7 @@ def train_estimator(task: Task, ctx: RunContext) -> TrainResult:
     return result
 
 
-def _work(task: Task, train: BatchSource) -> dict[str, float]:
+def _work(task: TaskBase, train: BatchSource) -> dict[str, float]:
     """The task's own units of work (tokens, seconds of audio) in the training split."""
     total: dict[str, float] = {}
     for batch in train.batches(FIT_BATCH):
@@ -156,7 +156,7 @@ def _work(task: Task, train: BatchSource) -> dict[str, float]:
     return total
 
 
-def _play_rule(task: Task, ctx: RunContext) -> TrainResult:
+def _play_rule(task: TaskBase, ctx: RunContext) -> TrainResult:
     """A policy rule on the task's evaluation environments: evaluated once, train time 0."""
     from suite.rl.common import EVAL_SEED_OFFSET
     from suite.rl.envs import make_vector_env
@@ -175,7 +175,7 @@ def _play_rule(task: Task, ctx: RunContext) -> TrainResult:
         clock.stop()
     finally:
         envs.close()
-    EvalTracker(spec.target, result).record(0, 0.0, {f"eval/{k}": v for k, v in raw.items()})
+    EvalPoints(spec.target, result, CPU).record(0, 0.0, {f"eval/{k}": v for k, v in raw.items()})
     ctx.log(f"  a rule, no training: return {raw['return']:.2f} ± {raw['return_std']:.2f} "
             f"({raw['episodes']:.0f} episodes)")
     result.eval_time_s = round(clock.total("eval"), 4)

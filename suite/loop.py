@@ -4,7 +4,10 @@ Warm-up (first steps, compilation) runs on a snapshot that is restored
 afterwards, so it is timed apart and changes nothing about the run. Train
 time is measured between eval points with the device synchronised there
 only; evaluation is timed apart. The run stops when the target is first
-met, when the step budget is spent, or when the wall-clock cap is hit.
+met, when the step budget is spent, or when the train-time cap is spent
+(`max_time_s` counts train time: warm-up and evaluation are not in it). The
+eval-point routine (loss average, divergence, stop reason) is
+`suite.context.EvalPoints`, shared with the RL loops.
 """
 from __future__ import annotations
 
@@ -16,13 +19,13 @@ import torch
 from torch import nn
 
 from suite import distributed
-from suite.context import EvalTracker, RunContext, TrainResult
+from suite.context import EvalPoints, RunContext, TrainResult
 from suite.data import move_to
 from suite.device import autocast, use_channels_last
 from suite.errors import DataError
 from suite.optim import build_optimizer, build_scheduler
 from suite.task import BatchSource, Task
-from suite.timing import SegmentClock
+from suite.timing import Heartbeat, SegmentClock
 
 DEVICE_DATA_LIMIT = 0.25  # fraction of GPU memory a split may take to be moved there once
 WARMUP_STEPS = 2
@@ -79,13 +82,12 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
         optimizer.load_state_dict(snapshot[1])
         clock.stop()
 
-    tracker = EvalTracker(spec.target, result)
+    points = EvalPoints(spec.target, result, ctx.device)
     batches = endless(train, recipe.batch_size, ctx, drop_last)
-    loss_sum = torch.zeros((), device=ctx.device)
-    loss_count, samples = 0, 0
+    samples = 0
     work: dict[str, torch.Tensor | float] = {}  # the task's own units (tokens, seconds of audio)
-    check_every_step = ctx.device.type == "cpu"  # a host sync is free on CPU, costly on GPU
-    ctx.log(f"  {total_steps} steps, eval every {eval_every}, cap {max_time_s:.0f}s")
+    ctx.log(f"  {total_steps} steps, eval every {eval_every}, cap {max_time_s:.0f}s of train time")
+    heartbeat = Heartbeat(ctx.log, total_steps, "steps", max_time_s)
     done_steps = 0  # steps fully taken (a Ctrl-C can land inside one)
     clock.start("train")
     try:
@@ -97,35 +99,25 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
             samples += task.batch_size(batch) * ctx.world_size
             for unit, amount in task.batch_work(batch).items():
                 work[unit] = work.get(unit, 0.0) + amount * ctx.world_size
-            loss_sum += loss
-            loss_count += 1
-            diverged = check_every_step and not math.isfinite(loss.item())
+            diverged = points.add(loss)
             out_of_time = ctx.world_size == 1 and clock.total("train") > max_time_s
             if not (diverged or out_of_time or step_index % eval_every == 0 or step_index == total_steps):
+                heartbeat.beat(step_index, clock.total("train"))
                 continue
 
             clock.stop()
-            train_loss = (loss_sum / max(1, loss_count)).item()
-            loss_sum.zero_()
-            loss_count = 0
-            if diverged or not math.isfinite(train_loss):
-                result.status, result.stop_reason = "diverged", "diverged"
-                result.error = f"non-finite training loss at step {step_index}"
+            train_loss = points.train_loss(diverged, f"at step {step_index}")
+            if train_loss is None:
                 break
             clock.start("eval")
             metrics = evaluate(task, train_model, evals, ctx)
             clock.stop()
             train_time = clock.total("train")
-            tracker.record(step_index, train_time, metrics, samples=samples, **{"train/loss": train_loss})
+            points.record(step_index, train_time, metrics, samples=samples, **{"train/loss": train_loss})
             ctx.log(f"  step {step_index:>6} {train_time:8.1f}s  loss {train_loss:.4f}  "
                     + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-            stop = None
-            if result.reached_target:
-                stop = "target"
-            elif train_time > max_time_s:
-                stop = "time"
-            elif step_index == total_steps:
-                stop = "budget"
+            heartbeat.quiet()
+            stop = points.stop_reason(out_of_time=train_time > max_time_s, budget_spent=step_index == total_steps)
             stop = distributed.agree(stop, ctx)
             if stop:
                 result.stop_reason = stop

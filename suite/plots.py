@@ -7,6 +7,7 @@ machine, or both), so colours match across the three plots of a group.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import math
 from typing import Any, Callable
@@ -22,10 +23,20 @@ from suite import stats  # noqa: E402
 Series = Callable[[Any], str]
 
 
+def _plain_text(draw):
+    """Labels and names come from records: draw them as plain text, never as matplotlib math ($...$) or TeX."""
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        with plt.rc_context({"text.parse_math": False, "text.usetex": False}):
+            return draw(*args, **kwargs)
+    return wrapper
+
+
 def b64(png: bytes) -> str:
     return base64.b64encode(png).decode("ascii")
 
 
+@_plain_text
 def learning_curves(runs: list[tuple[str, dict[str, Any]]], title: str) -> bytes:
     """Target metric against training time, one line per run (seed), one colour per series."""
     fig, ax = plt.subplots(figsize=(7.6, 3.8))
@@ -48,6 +59,7 @@ def learning_curves(runs: list[tuple[str, dict[str, Any]]], title: str) -> bytes
     return _finish(fig, ax)
 
 
+@_plain_text
 def time_to_target(group: pd.DataFrame, series: Series, title: str) -> bytes:
     """Median time-to-target per series with its bootstrap interval; seeds as dots; 'not reached' written out."""
     labels = sorted({series(row) for row in group.itertuples()})
@@ -77,6 +89,7 @@ def time_to_target(group: pd.DataFrame, series: Series, title: str) -> bytes:
     return _finish(fig, ax, legend=False)
 
 
+@_plain_text
 def quality_vs_time(group: pd.DataFrame, series: Series, title: str) -> bytes:
     """Final quality against training time per run; the Pareto front of the per-series medians marked."""
     labels = sorted({series(row) for row in group.itertuples()})

@@ -1,28 +1,34 @@
-"""The task registry: `@register_task` on a Task subclass, lookup with helpful errors.
+"""The task registry: `@register_task` on a Task or RLTask subclass, lookup with helpful errors.
 
-Tasks come from three places: the modules of the `tasks` package (imported
-once by `load_tasks`), the entry-point group `dlbench.tasks` (plug-ins
-installed as packages), and modules named with `--tasks-from`.
-A task module that cannot be imported (a missing optional dependency) does
-not break the others: it is remembered in `UNAVAILABLE` with the reason,
-and a run of it becomes a `skipped` record.
+Tasks reach the registry in one way: importing the module that defines them
+with `@register_task`. `load_tasks` imports what the entry-point group
+`dlbench.tasks` names (the built-in tasks declare theirs in pyproject.toml,
+exactly as a plug-in package does) and the modules named with `--tasks-from`.
+`suite/` itself never imports `tasks/`. An entry point that cannot be loaded
+(a missing optional dependency) does not break the others: it is remembered
+in `UNAVAILABLE` with the reason, and a run of it becomes a `skipped` record.
+
+Tests reset the registry with `snapshot()` / `restore()` (see tests/conftest.py).
 """
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.metadata
-import pkgutil
-from typing import Iterable, Mapping, TypeVar
+from typing import Any, Iterable, TypeVar
 
-from suite.errors import DlbenchError, UnknownNameError
-from suite.task import Task
+from suite.errors import DlbenchError, UnknownNameError, check_name
+from suite.task import RLTask, Task, TaskBase, missing_members
 
-TASKS: dict[str, type[Task]] = {}
-UNAVAILABLE: dict[str, str] = {}  # module name -> why it could not be imported
+__all__ = ["TASKS", "UNAVAILABLE", "ENTRY_POINT_GROUP", "DuplicateTaskError", "register_task", "check_name",
+           "get_task", "load_tasks", "entry_point_tasks", "snapshot", "restore", "reset"]
+
+ENTRY_POINT_GROUP = "dlbench.tasks"
+TASKS: dict[str, type[TaskBase]] = {}
+UNAVAILABLE: dict[str, str] = {}  # entry point value (the module) -> why it could not be loaded
 _loaded = False
+_DECLARED: dict[str, dict[str, type]] = {}  # module -> the tasks it registered on import; survives `reset`
 
-T = TypeVar("T", bound=type[Task])
+T = TypeVar("T", bound=type[TaskBase])
 
 
 class DuplicateTaskError(DlbenchError):
@@ -30,68 +36,101 @@ class DuplicateTaskError(DlbenchError):
 
 
 def register_task(cls: T) -> T:
-    """Class decorator: add a Task subclass to the registry under `cls.name`."""
+    """Class decorator: check `cls` against its contract and add it to the registry under `cls.name`."""
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not name:
         raise DlbenchError(f"{cls.__qualname__}: set a class attribute `name` before @register_task")
+    if not (isinstance(cls, type) and issubclass(cls, (Task, RLTask))):
+        raise DlbenchError(f"task {name!r}: subclass suite.task.Task (supervised) or suite.task.RLTask")
+    missing = missing_members(cls)
+    if missing:
+        contract = "RLTask" if issubclass(cls, RLTask) else "Task"
+        raise DlbenchError(f"task {name!r} ({cls.__module__}.{cls.__qualname__}) does not implement "
+                           f"{', '.join(missing)}: every {contract} must")
     if name in TASKS and TASKS[name] is not cls:
         raise DuplicateTaskError(
             f"task name {name!r} is registered twice ({TASKS[name].__module__} and {cls.__module__}): rename one"
         )
-    if cls.default_model not in cls.models:
-        raise DlbenchError(f"task {name!r}: default_model {cls.default_model!r} is not one of its models")
+    if getattr(cls, "default_model", None) not in cls.models:
+        raise DlbenchError(f"task {name!r}: default_model {getattr(cls, 'default_model', None)!r} "
+                           "is not one of its models")
     TASKS[name] = cls
+    _DECLARED.setdefault(cls.__module__, {})[name] = cls
     return cls
 
 
-def check_name(name: str, known: Mapping[str, object] | Iterable[str], what: str) -> None:
-    """Raise UnknownNameError listing close matches and every known name."""
-    names = sorted(known)
-    if name in names:
-        return
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-    hint = f"did you mean {', '.join(close)}? " if close else ""
-    raise UnknownNameError(f"unknown {what} {name!r}: {hint}known: {', '.join(names) or '(none)'}")
-
-
-def get_task(name: str) -> type[Task]:
+def get_task(name: str) -> type[TaskBase]:
     load_tasks()
     if name not in TASKS:
         for module, reason in UNAVAILABLE.items():
             if module.rsplit(".", 1)[-1] == name:
                 raise UnknownNameError(f"task {name!r} is not available: {reason}")
+        if not TASKS and not UNAVAILABLE:
+            raise UnknownNameError(f"unknown task {name!r}: no task is registered (no `{ENTRY_POINT_GROUP}` entry "
+                                   "points): install dlbench with `pip install -e .` (scripts/setup.sh does)")
     check_name(name, TASKS, "task")
     return TASKS[name]
 
 
-def load_tasks(extra_modules: Iterable[str] = ()) -> dict[str, type[Task]]:
-    """Import the built-in task modules, plug-in entry points and `extra_modules`."""
+def load_tasks(extra_modules: Iterable[str] = ()) -> dict[str, type[TaskBase]]:
+    """Load the `dlbench.tasks` entry points (once) and import `extra_modules`; return the registry."""
     global _loaded
     if not _loaded:
-        import tasks
-
-        for info in pkgutil.iter_modules(tasks.__path__):
-            if not info.ispkg and not info.name.startswith("_"):  # packages hold shared domain code
-                _import(f"tasks.{info.name}")
-        for ep in importlib.metadata.entry_points(group="dlbench.tasks"):
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             try:
-                ep.load()
+                obj = ep.load()
             except ImportError as exc:
-                UNAVAILABLE[ep.value] = _one_line(exc)
+                UNAVAILABLE[ep.value.split(":")[0]] = _one_line(exc)
+                continue
+            except Exception as exc:  # noqa: BLE001 - a broken plug-in is an unavailable task, not a crash
+                UNAVAILABLE[ep.value.split(":")[0]] = f"{type(exc).__name__} on import: {_one_line(exc)}"
+                continue
+            if isinstance(obj, type):  # an entry point may name the class; a module registers on import
+                register_task(obj)
         _loaded = True
     for module in extra_modules:
         try:
             importlib.import_module(module)
+            # A module imported before a `reset` does not run its decorators again: register what it declared.
+            for cls in _DECLARED.get(module, {}).values():
+                register_task(cls)
         except ImportError as exc:
             raise DlbenchError(f"--tasks-from {module!r}: cannot import it ({_one_line(exc)})") from None
+        except DlbenchError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a module that raises on import is bad input, one line
+            raise DlbenchError(f"--tasks-from {module!r}: importing it raised {type(exc).__name__}: "
+                               f"{_one_line(exc)}") from None
     return TASKS
 
 
-def _import(module: str) -> None:
-    try:
-        importlib.import_module(module)
-    except ImportError as exc:
-        UNAVAILABLE[module] = _one_line(exc)
+def entry_point_tasks() -> dict[str, type[TaskBase]]:
+    """Only the tasks the `dlbench.tasks` entry points declare (what the contract test covers)."""
+    load_tasks()
+    declared = set()
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        module = ep.value.split(":")[0]
+        declared.add(module)
+    return {name: cls for name, cls in TASKS.items() if cls.__module__ in declared}
+
+
+def snapshot() -> dict[str, Any]:
+    """The registry's state, to put back with `restore` (tests)."""
+    return {"tasks": dict(TASKS), "unavailable": dict(UNAVAILABLE), "loaded": _loaded}
+
+
+def restore(state: dict[str, Any]) -> None:
+    global _loaded
+    TASKS.clear()
+    TASKS.update(state["tasks"])
+    UNAVAILABLE.clear()
+    UNAVAILABLE.update(state["unavailable"])
+    _loaded = state["loaded"]
+
+
+def reset() -> None:
+    """Empty the registry; the next `load_tasks` loads the entry points again."""
+    restore({"tasks": {}, "unavailable": {}, "loaded": False})
 
 
 def _one_line(exc: BaseException) -> str:

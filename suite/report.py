@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from suite import compare, families, plots, stats
+from suite.safe_io import atomic_write_csv, atomic_write_text, plain
 
 _ENV_FIELDS = [("hardware", k) for k in ("device", "device_name", "cpu", "cores", "ram_gb", "gpus", "gpu_mem_gb",
                                          "driver", "hostname")] + \
@@ -42,14 +43,14 @@ def write_report(paths: list[Path], out: Path, baseline: str | None = None) -> t
     sections, csvs = build_sections(data, baseline)
     header = _header(paths, data)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(to_html(header, sections))
+    atomic_write_text(out, to_html(header, sections))  # a full disk leaves the previous report whole
     md = out.with_suffix(".md")
-    md.write_text(to_markdown(header, sections))
+    atomic_write_text(md, to_markdown(header, sections))
     folder = out.parent / f"{out.stem}_tables"
     folder.mkdir(exist_ok=True)
     written = [out, md]
     for name, frame in csvs.items():
-        frame.to_csv(folder / f"{name}.csv", index=False)
+        atomic_write_csv(frame, folder / f"{name}.csv")
         written.append(folder / f"{name}.csv")
     return written, data
 
@@ -120,7 +121,7 @@ def _plots(data: compare.Pool) -> Section:
     by_id = {r["run_id"]: r for r in data.records}
     frame = data.frame
     for key, group in frame.groupby(compare.COMPARABLE, dropna=False, sort=True):
-        title = f"{key[0]} v{key[1]} ({key[2]}, {key[3]})"
+        title = plain(f"{key[0]} v{key[1]} ({key[2]}, {key[3]})")
         series = _series_label(frame)
         runs = [(series(row), by_id[row.run_id]) for row in group.itertuples()]
         section.images[f"{title}: learning curves"] = plots.learning_curves(runs, title)
@@ -133,8 +134,8 @@ def _series_label(frame: pd.DataFrame):
     """How a run is named in a legend: its model, its machine, or both (only what varies)."""
     several_hw, several_models = frame["hardware"].nunique() > 1, frame["model"].nunique() > 1
     if several_hw and several_models:
-        return lambda row: f"{row.model} @ {row.hardware}"
-    return (lambda row: str(row.hardware)) if several_hw else (lambda row: str(row.model))
+        return lambda row: plain(f"{row.model} @ {row.hardware}")
+    return (lambda row: plain(row.hardware)) if several_hw else (lambda row: plain(row.model))
 
 
 def _environment(data: compare.Pool) -> Section:
@@ -193,13 +194,13 @@ def to_html(header: list[str], sections: list[Section]) -> str:
 
 
 def to_markdown(header: list[str], sections: list[Section]) -> str:
-    lines = ["# dlbench report", "", *header, ""]
+    lines = ["# dlbench report", "", *map(plain, header), ""]
     for section in sections:
-        lines += [f"## {section.title}", ""]
-        lines += [f"- {note}" for note in section.notes]
+        lines += [f"## {plain(section.title)}", ""]
+        lines += [f"- {plain(note)}" for note in section.notes]
         for name, table in section.tables.items():
             lines += ["", f"### {name}", "", compare.to_markdown(table)]
-        lines += [""] + [f"- {note}" for note in section.after] if section.after else []
+        lines += [""] + [f"- {plain(note)}" for note in section.after] if section.after else []
         if section.images:
             lines.append(f"({len(section.images)} plots: see the HTML report)")
         lines.append("")

@@ -6,8 +6,8 @@ on with the next run.
 """
 from __future__ import annotations
 
-import os
 import secrets
+import sys
 import time
 import traceback
 from datetime import datetime, timezone
@@ -15,18 +15,18 @@ from pathlib import Path
 from typing import Any, Callable
 
 from suite import distributed, fingerprint, records
-from suite.config import PRETRAINED_ENV, RunOptions
+from suite.config import RunOptions
 from suite.contention import HostLoad
 from suite.context import RunContext, TrainResult
 from suite.data import data_dir as resolve_data_dir
 from suite.device import resolve_device, resolve_precision, seed_everything
-from suite.errors import DlbenchError, SkipRun
+from suite.errors import DlbenchError, SkipRun, Terminated
 from suite.memory import PeakMemory
 from suite.models import family_of, is_estimator
-from suite.task import RunSpec, Task, to_jsonable
+from suite.task import RunSpec, TaskBase, to_jsonable
 
 
-def trainer_for(kind: str, estimator: bool = False) -> Callable[[Task, RunContext], TrainResult]:
+def trainer_for(kind: str, estimator: bool = False) -> Callable[[TaskBase, RunContext], TrainResult]:
     if estimator:  # fitted or a rule (`Model(estimator=True)`), whatever the task's kind
         from suite.estimator import train_estimator
 
@@ -52,36 +52,58 @@ def resolved_config(spec: RunSpec, opts: RunOptions, device: str, precision: str
         "world_size": world_size,
         "max_time_s": opts.max_time_s,
         "max_steps": opts.max_steps,
-        # A different pretrained encoder is a different run (and --resume must see it).
-        "pretrained": os.environ.get(PRETRAINED_ENV) or None,
     }
 
 
-def run_one(task_cls: type[Task], model: str, seed: int, opts: RunOptions,
+def task_options(task_cls: type[TaskBase], opts: RunOptions) -> dict[str, str]:
+    """The `--set task.KEY=VALUE` values this task declares (a suite of several tasks hands each its own)."""
+    declared = {opt.name for opt in task_cls.options}
+    return {key: value for key, value in opts.settings("task").items() if key in declared}
+
+
+def run_one(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions,
             log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run `task_cls` x `model` with `seed`; return the record (written on rank 0)."""
     started = _now()
     wall_start = time.perf_counter()
-    spec = task_cls.spec_for(opts.profile, model, seed)
-    family = family_of(task_cls, model)
+    spec = task_cls.spec_for(opts.profile, model, seed, task_options(task_cls, opts))
     try:
         device = resolve_device(opts.device)
     except SkipRun as exc:
         config = resolved_config(spec, opts, opts.device, opts.precision, 1)
         record = _record(spec, config, TrainResult(), "skipped", str(exc), started, wall_start, opts, None,
-                         family=family)
+                         family=family_of(task_cls, model))
         return _write(record, opts, is_main=True)
     rank, world = distributed.init_from_env(device)
     precision = resolve_precision(opts.precision, device)
     config = resolved_config(spec, opts, str(device), precision, world)
     digest = records.config_hash(config)
+    claim = None
     if opts.resume:
-        existing = records.find_finished(opts.results, digest)
+        machine = fingerprint.hardware(device, opts.hardware_label)
+        if world == 1:  # two --resume processes on one folder: each run once (torchrun ranks share one run)
+            claim = records.claim_run(opts.results, digest, machine)
+            if claim is None:
+                log("  resume: another dlbench process is doing this run now, skipped")
+                return {"status": "skipped", "error": "being run by another dlbench process",
+                        "claimed_elsewhere": True}
+        existing = records.find_finished(opts.results, digest, machine)
         if existing is not None:
+            if claim is not None:
+                claim.release()
             log(f"  resume: {Path(existing['_path']).name} already has this run ({existing['status']}), skipped")
             existing.pop("_path", None)
             return existing
+    try:
+        return _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precision, config, digest,
+                             started, wall_start)
+    finally:
+        if claim is not None:
+            claim.release()
 
+
+def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precision, config, digest,
+                  started, wall_start) -> dict[str, Any]:
     ctx = RunContext(device=device, precision=precision, compile=opts.compile,
                      generator=seed_everything(seed, device), seed=seed, rank=rank, world_size=world,
                      max_time_s=opts.max_time_s, max_steps=opts.max_steps,
@@ -91,13 +113,15 @@ def run_one(task_cls: type[Task], model: str, seed: int, opts: RunOptions,
     try:
         task = task_cls(spec, resolve_data_dir(opts.data_dir))
         with memory, host:
-            result = trainer_for(task_cls.kind, is_estimator(task_cls, model))(task, ctx)
+            result = trainer_for(task_cls.kind, is_estimator(task_cls, spec.model))(task, ctx)
         status, error = result.status, result.error
     except SkipRun as exc:
         status, error = "skipped", str(exc)
-    except KeyboardInterrupt:
-        record = _record(spec, config, result, "interrupted", "interrupted by the user (Ctrl-C)",
-                         started, wall_start, opts, memory.peak_mb, hw_device=device, world=world, family=family)
+    except KeyboardInterrupt as exc:
+        why = str(exc) if isinstance(exc, Terminated) else "interrupted by the user (Ctrl-C)"
+        record = _record(spec, config, result, "interrupted", why,
+                         started, wall_start, opts, memory.peak_mb, hw_device=device, world=world,
+                         family=family_of(task_cls, spec.model))
         record["host"] = host.summary()
         _write(record, opts, rank == 0)
         raise
@@ -107,7 +131,7 @@ def run_one(task_cls: type[Task], model: str, seed: int, opts: RunOptions,
             log(traceback.format_exc(limit=6).rstrip())
     record = _record(spec, config, result, status, error, started, wall_start, opts,
                      memory.peak_mb if status in ("ok", "diverged") else None, hw_device=device, world=world,
-                     family=family)
+                     family=family_of(task_cls, spec.model))
     record["config_hash"] = digest
     record["host"] = host.summary()
     return _write(record, opts, rank == 0)
@@ -175,8 +199,14 @@ def _record(spec: RunSpec, config: dict, result: TrainResult, status: str, error
 
 
 def _write(record: dict, opts: RunOptions, is_main: bool) -> dict:
+    """Write the record on rank 0; a failed write is one line on stderr and `_write_error`, and the suite goes on."""
     if is_main:
-        record["_path"] = str(records.write_record(to_jsonable(record), opts.results))
+        try:
+            record["_path"] = str(records.write_record(to_jsonable(record), opts.results))
+        except (OSError, ValueError, TypeError) as exc:
+            record["_write_error"] = _one_line(exc)
+            print(f"error: record {record['run_id']} not written to {records.runs_dir(opts.results)} "
+                  f"({record['_write_error']}): the run is lost, the others go on", file=sys.stderr)
     return record
 
 

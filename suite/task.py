@@ -4,9 +4,10 @@ A task answers four questions and nothing else: what data, what models, how
 it is scored, and what counts as success. It never times itself and never
 picks a device: the harness (`suite.runner`, `suite.loop`) does both.
 
-A supervised task subclasses `Task` and implements `load`, `build_model`,
-`loss` and `evaluate`. An RL task sets `kind = "rl"` and implements the
-environment / agent members its trainer documents (`suite.rl`).
+Two contracts, each a handful of abstract members that `@register_task`
+checks: a supervised task subclasses `Task` and implements `load`, `loss`
+and `evaluate` (`build_model` has a default); an RL task subclasses
+`RLTask` and implements `make_env` and `build_agent`.
 
 One instance is made per run, with the resolved `RunSpec` and the data
 folder, so every method can read `self.spec` instead of taking it as an
@@ -14,6 +15,7 @@ argument.
 """
 from __future__ import annotations
 
+import abc
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import Any, ClassVar, Iterator
 import torch
 from torch import nn
 
-from suite.errors import ConfigError
+from suite.errors import ConfigError, check_name
 
 PROFILES = ("smoke", "quick", "full")
 
@@ -117,6 +119,32 @@ class ProfileSpec:
     budget: Budget
     recipes: dict[str, Recipe]  # model name -> recipe; a model missing here uses Recipe()
     eval_splits: tuple[str, ...] = ("test",)
+    expected_s: float | None = None  # rough wall time of the default model's run, for `dlbench list` (None: unmeasured)
+    download_mb: float = 0.0  # what a first run downloads into the data folder (0: nothing)
+
+
+@dataclass(frozen=True)
+class TaskOption:
+    """One option of a task, set with `--set task.NAME=VALUE`; the value lands in the resolved config."""
+
+    name: str
+    type: type  # str, int, float or bool: parses the command line's text
+    default: Any
+    help: str  # one line, shown by `dlbench list`
+
+    def parse(self, value: Any) -> Any:
+        if not isinstance(value, str) or self.type is str:
+            return value
+        if self.type is bool:
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ConfigError(f"task.{self.name}", value, "wants true or false")
+        try:
+            return self.type(value)
+        except ValueError:
+            raise ConfigError(f"task.{self.name}", value, f"wants a {self.type.__name__}") from None
 
 
 @dataclass(frozen=True)
@@ -133,31 +161,34 @@ class RunSpec:
     recipe: Recipe
     eval_splits: tuple[str, ...]
     seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)  # the task's own options, resolved (`--set task.*`)
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable(self)
 
 
-class Task:
-    """Base of every task. Subclasses fill the class attributes and methods.
+class TaskBase(abc.ABC):
+    """What every task declares; subclass `Task` (supervised) or `RLTask`, never this.
 
     Class attributes:
       name, version     registry key and the version bumped when data,
                         metric or target change
-      kind              "supervised" or "rl"
+      kind              "supervised" or "rl" (set by `Task` / `RLTask`)
       models            model name -> factory returning an nn.Module (or agent)
       default_model     the name run when no model is given
       metrics           metric name (without split) -> higher_is_better
       profiles          profile name -> ProfileSpec
+      options           the task's own options (`--set task.KEY=VALUE`), read as `self.option(KEY)`
     """
 
     name: ClassVar[str]
     version: ClassVar[int] = 1
-    kind: ClassVar[str] = "supervised"
+    kind: ClassVar[str]
     models: ClassVar[dict[str, Any]] = {}
     default_model: ClassVar[str]
     metrics: ClassVar[dict[str, bool]] = {}
     profiles: ClassVar[dict[str, ProfileSpec]] = {}
+    options: ClassVar[tuple[TaskOption, ...]] = ()
 
     def __init__(self, spec: RunSpec, data_dir: Path):
         self.spec = spec
@@ -165,10 +196,8 @@ class Task:
 
     # -- resolution -------------------------------------------------------
     @classmethod
-    def spec_for(cls, profile: str, model: str, seed: int = 0) -> RunSpec:
-        """Resolve the RunSpec of `model` under `profile` (names checked)."""
-        from suite.registry import check_name
-
+    def spec_for(cls, profile: str, model: str, seed: int = 0, options: dict[str, Any] | None = None) -> RunSpec:
+        """Resolve the RunSpec of `model` under `profile` (names checked); `options` are `--set task.*` values."""
         check_name(profile, cls.profiles, f"profile of task {cls.name!r}")
         check_name(model, cls.models, f"model of task {cls.name!r}")
         prof = cls.profiles[profile]
@@ -184,24 +213,44 @@ class Task:
             recipe=recipe,
             eval_splits=prof.eval_splits,
             seed=seed,
+            options=cls.resolve_options(options or {}),
         )
 
-    # -- the supervised contract -----------------------------------------
+    @classmethod
+    def resolve_options(cls, given: dict[str, Any]) -> dict[str, Any]:
+        """Every declared option's value: `given` (names checked, text parsed) over the defaults."""
+        declared = {opt.name: opt for opt in cls.options}
+        for key in given:
+            if key not in declared:
+                valid = ", ".join(f"task.{k}" for k in declared) or "(this task has no options)"
+                raise ConfigError(f"task.{key}", given[key], f"not an option of task {cls.name!r}; valid: {valid}")
+        return {key: opt.parse(given[key]) if key in given else opt.default for key, opt in declared.items()}
+
+    def option(self, key: str) -> Any:
+        """The run's value of one of the task's declared `options`."""
+        return self.spec.options[key]
+
+
+class Task(TaskBase):
+    """The supervised contract: data, model, loss and metrics; the harness owns the loop (`suite.loop`)."""
+
+    kind: ClassVar[str] = "supervised"
+
+    @abc.abstractmethod
     def load(self, split: str) -> "BatchSource":
         """Data of `split` ("train" or one of the eval splits) as a BatchSource."""
-        raise NotImplementedError(f"task {self.name!r} does not provide supervised data")
 
     def build_model(self) -> nn.Module:
         """The model named by `self.spec.model`, built with its recipe's kwargs."""
         return self.models[self.spec.model](**self.spec.recipe.model_kwargs)
 
+    @abc.abstractmethod
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Training loss of one batch (training-time augmentation goes here)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def evaluate(self, model: nn.Module, source: "BatchSource") -> dict[str, float]:
         """Metrics (names without split prefix) of `model` on `source`."""
-        raise NotImplementedError
 
     def batch_size(self, batch: dict[str, torch.Tensor]) -> int:
         """Samples in a batch (for throughput): the length of its first tensor."""
@@ -215,6 +264,34 @@ class Task:
         device keeps the training step free of host syncs on GPU.
         """
         return {}
+
+
+class RLTask(TaskBase):
+    """The reinforcement-learning contract: an environment and an agent; the harness trains it (`suite.rl`).
+
+    `spec.recipe.algo` is a `suite.rl.PPOConfig` or `DQNConfig`: it picks the
+    algorithm and holds its hyper-parameters. `spec.budget.max_env_steps`
+    counts environment steps; `eval_every` is in env steps (default: a tenth
+    of the budget). Metrics are `eval/return`, `return_std`, `episodes`,
+    `episode_length` (greedy play, unclipped rewards).
+    """
+
+    kind: ClassVar[str] = "rl"
+
+    @abc.abstractmethod
+    def make_env(self, evaluation: bool) -> Any:
+        """One gymnasium.Env with its wrappers; `evaluation=True` asks for the evaluation variant
+        (no reward clipping, no life-loss episodes, a time limit). The harness vectorises, seeds and steps it."""
+
+    @abc.abstractmethod
+    def build_agent(self, obs_space: Any, action_space: Any) -> nn.Module:
+        """The agent of `spec.model` for these spaces: `suite.rl.networks.ActorCritic` for PPO
+        (forward -> (logits, value)), `QNetwork` for DQN (forward -> Q values); both have `greedy(obs)`."""
+
+
+def missing_members(cls: type) -> list[str]:
+    """The abstract members `cls` still lacks (empty when it honours its contract)."""
+    return sorted(getattr(cls, "__abstractmethods__", ()))
 
 
 class BatchSource:

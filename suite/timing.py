@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 
@@ -45,3 +46,28 @@ class SegmentClock:
         if self._open is not None and self._open[0] == name:
             running = time.perf_counter() - self._open[1]
         return self.totals.get(name, 0.0) + running
+
+
+class Heartbeat:
+    """A progress line during a long train segment: at least every `every_s` seconds, the step
+    rate and an ETA. It reads the host clock only, never the device (no sync on GPU: there the
+    rate counts steps queued, which track steps run within a few steps)."""
+
+    def __init__(self, log: Callable[[str], None], total: int, unit: str, cap_s: float, every_s: float = 30.0):
+        self.log, self.total, self.unit, self.cap_s, self.every_s = log, total, unit, cap_s, every_s
+        self.last = time.perf_counter()
+
+    def quiet(self) -> None:
+        """Another line was just printed (an eval point): the next beat is `every_s` from now."""
+        self.last = time.perf_counter()
+
+    def beat(self, done: int, train_time_s: float) -> None:
+        """Print a line if `every_s` has passed since the last one; `done` units in `train_time_s`."""
+        now = time.perf_counter()
+        if now - self.last < self.every_s:
+            return
+        self.last = now
+        rate = done / max(train_time_s, 1e-9)
+        eta = min((self.total - done) / max(rate, 1e-9), max(0.0, self.cap_s - train_time_s))
+        self.log(f"  ... {done}/{self.total} {self.unit}, {rate:,.1f} {self.unit}/s, "
+                 f"train {train_time_s:.0f}s, ETA {eta:.0f}s")

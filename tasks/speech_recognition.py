@@ -59,15 +59,22 @@ from suite.data import RaggedSource
 from suite.models import Model
 from suite.registry import register_task
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task
-from tasks.speech.audio import ALPHABET, SAMPLE_RATE, LogMel, decode, error_rates, frames, greedy_ctc, \
+from tasks.speech import SAMPLE_RATE
+from tasks.speech.audio import ALPHABET, LogMel, decode, error_rates, frames, greedy_ctc, \
     transcript_source
+from tasks.speech import corpus
 from tasks.speech.classical import MFCCLinearCTC
-from tasks.speech.corpus import CorpusConfig, load_split
+from tasks.speech.corpus import CorpusConfig
 from tasks.speech.real import librispeech_clips
 
 N_CLASSES = len(ALPHABET) + 1  # + CTC blank
-CORPORA = {"espeak_asr_smoke": CorpusConfig("asr", (32, 8, 8)),
-           "espeak_asr": CorpusConfig("asr", (4000, 400, 400))}
+
+
+CORPUS_FOLDER = "speech_speech_recognition"  # under the data folder
+# A dataset is a declaration: its name (the profile's `dataset`) -> loader (data folder, split) -> clips, texts, info.
+DATASETS = {"espeak_asr_smoke": corpus.loader(CORPUS_FOLDER, CorpusConfig("asr", (32, 8, 8)), "text"),
+            "espeak_asr": corpus.loader(CORPUS_FOLDER, CorpusConfig("asr", (4000, 400, 400)), "text"),
+            "librispeech_100h": librispeech_clips}
 
 
 class Subsample(nn.Module):
@@ -136,6 +143,7 @@ class SpeechRecognition(Task):
     metrics = {"wer": False, "cer": False, "loss": False}
     profiles = {
         "smoke": ProfileSpec(
+            expected_s=15, download_mb=0,
             dataset="espeak_asr_smoke",
             target=Target("test/wer", 0.99, False,
                           "smoke check only: a few steps exercise every code path; reaching it is not expected"),
@@ -146,6 +154,7 @@ class SpeechRecognition(Task):
                          "dim": 32, "layers": 1, "heads": 2, "ffn": 64, "channels": 4})},
         ),
         "quick": ProfileSpec(
+            expected_s=360, download_mb=0,
             dataset="espeak_asr",
             target=QUICK_TARGET,
             budget=Budget(max_epochs=8, max_time_s=420, evals_per_epoch=1),
@@ -159,6 +168,7 @@ class SpeechRecognition(Task):
                                                grad_clip=1.0)},
         ),
         "full": ProfileSpec(
+            expected_s=None, download_mb=7000,
             dataset="librispeech_100h",
             target=Target("test/wer", 0.15, False,
                           "AlgoPerf LibriSpeech workloads (mlcommons/algorithmic-efficiency): DeepSpeech test-clean "
@@ -175,14 +185,7 @@ class SpeechRecognition(Task):
     }
 
     def load(self, split: str) -> RaggedSource:
-        if self.spec.dataset in CORPORA:
-            clips, plans, manifest = load_split(self.data_dir / "speech_speech_recognition",
-                                                CORPORA[self.spec.dataset], split)
-            texts = [p["text"] for p in plans]
-            info = {"source": f"eSpeak NG {manifest['espeak_version']} ({manifest['route']} route)",
-                    "voices": len(manifest["voices"][split])}
-        else:
-            clips, texts, info = librispeech_clips(self.data_dir, split)
+        clips, texts, info = DATASETS[self.spec.dataset](self.data_dir, split)
         source = transcript_source(clips, texts, info)
         n = max(1, len(source))
         source.info["mean_clip_s"] = round(float(source.tensors["lengths"].sum()) / n / SAMPLE_RATE, 3)

@@ -28,6 +28,24 @@ def smoke_options(results_dir):
     return SuiteOptions(profile="smoke", device="cpu", results=results_dir)
 
 
+@pytest.fixture(autouse=True)
+def registry_state():
+    """Each test gets the registry as it found it: tasks a test registers do not leak into the next."""
+    from suite import registry
+
+    state = registry.snapshot()
+    yield registry
+    registry.restore(state)
+
+
+def pytest_collection_finish(session):
+    """Start the tests with an empty registry: toy tasks registered while test modules were imported
+    (tests/toy_tasks.py registers on import, for --tasks-from) are dropped; built-ins load on first use."""
+    from suite import registry
+
+    registry.reset()
+
+
 def pytest_runtest_setup(item):
     if item.get_closest_marker("cuda"):
         import torch

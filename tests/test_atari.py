@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from suite.rl.networks import ActorCritic
-from tasks.atari_rl import ALE, atari_env
+from tasks.atari_rl import ALE, NatureEncoder, atari_env
 
 
 def test_preprocessed_breakout_steps_with_4x84x84_stacks():
@@ -20,7 +20,7 @@ def test_preprocessed_breakout_steps_with_4x84x84_stacks():
             obs, _ = train_env.reset()
     assert obs.shape == (4, 84, 84)
     assert set(rewards) <= {-1.0, 0.0, 1.0}  # training rewards are clipped to their sign
-    agent = ActorCritic(train_env.observation_space, train_env.action_space)
+    agent = ActorCritic(NatureEncoder(4), train_env.action_space)
     logits, value = agent(torch.as_tensor(np.stack([obs, eval_env.reset(seed=1)[0]])))
     assert logits.shape == (2, train_env.action_space.n) and value.shape == (2,)
     train_env.close()

@@ -1,7 +1,7 @@
 """dlbench check: one line per problem, the same rules compare applies."""
 import json
 
-from test_compare_records import make_record, write_all
+from tests.helpers import make_record, write_all
 
 from suite import check, cli, compare
 

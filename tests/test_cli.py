@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=timeout)
 
@@ -52,6 +52,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
         (["run_all.py", "--seeds", "0"], "seeds=0"),
         (["run_all.py", "--models", "nosuchmodel"], "unknown model"),
         (["-m", "suite.cli", "run", "image_classification", "--model", "cnnn"], "did you mean cnn"),
+        (["run_all.py", "--set", "task.nosuch=1"], "no selected task has this option; valid: task.pretrained"),
+        (["-m", "suite.cli", "run", "image_classification", "--set", "task.pretrained=x"],
+         "valid: (the selected tasks declare no options)"),
+        (["run_all.py", "--set", "pretrained=x"], "use NAMESPACE.KEY=VALUE"),
     ]
     for args, expected in cases:
         done = run(*args, "--results", str(tmp_path / "r"))
@@ -65,13 +69,47 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     assert done.returncode == 2 and "is a file" in done.stderr
 
 
-def test_list_shows_tasks_models_and_targets():
-    done = run("-m", "suite.cli", "list", "--profile", "quick")
+def test_list_shows_tasks_models_targets_run_time_and_download_in_aligned_columns():
+    done = run("-m", "suite.cli", "list", "--profile", "full")
     assert done.returncode == 0, done.stderr
     assert "image_classification" in done.stdout and "[default]" in done.stdout
-    assert "test/accuracy >= 0.9" in done.stdout
+    lines = done.stdout.splitlines()
+    full = next(i for i, line in enumerate(lines) if line.startswith("  full ") and " cifar10 " in line)
+    header = lines[full - 1]  # --profile full: the header, then the one row
+    assert header.startswith("  profile ")
+    assert lines[full].index("test/accuracy >= 0.94") == header.index("target"), "columns start under their header"
+    assert lines[full][header.index("download"):].startswith("163 MB")
+    speech = next(line for line in lines if " librispeech_100h " in line)
+    assert speech.index("test/wer") == header.index("target"), "long dataset names keep the columns aligned"
+    assert "option task.pretrained (str, default None):" in done.stdout
+
+    as_json = run("-m", "suite.cli", "list", "--json")
+    listing = json.loads(as_json.stdout)
+    tasks = {t["name"]: t for t in listing["tasks"]}
+    assert tasks["image_classification"]["profiles"]["full"]["download_mb"] == 163
+    assert tasks["image_classification"]["profiles"]["quick"]["target"]["value"] == 0.9
+    assert set(tasks["atari_rl"]["profiles"]) == {"smoke", "quick", "full"}
+    assert tasks["sentiment"]["options"][0]["name"] == "pretrained"
+
+
+def test_help_shows_choices_single_defaults_and_the_positional_task():
+    done = run("-m", "suite.cli", "run", "--help")
+    text = " ".join(done.stdout.split())
+    assert done.returncode == 0
+    assert "{smoke,quick,full}" in text and "{auto,bf16,fp32}" in text
+    assert "(default: None)" not in text and "default: default" not in text
+    assert "the task to run" in text
+    assert "--max-time-s MAX_TIME_S cap every run's train time" in text
+    assert "--set KEY=VALUE" in text
 
 
 def test_compare_on_an_empty_folder_says_so(tmp_path):
     done = run("-m", "suite.cli", "compare", str(tmp_path))
     assert done.returncode == 1 and "no comparable runs" in done.stderr
+
+
+def test_dlbench_run_writes_the_report_as_run_all_does(tmp_path):
+    done = run("-m", "suite.cli", "run", "toy_linear", "--tasks-from", "tests.toy_tasks", "--profile", "smoke",
+               "--results", str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "report.html").is_file() and f"report: {tmp_path / 'report.html'}" in done.stdout

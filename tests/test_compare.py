@@ -2,7 +2,7 @@
 import math
 
 import pytest
-from test_compare_records import make_record, write_all
+from tests.helpers import make_record, write_all
 
 from suite import cli, compare
 from suite.errors import DlbenchError

@@ -1,52 +1,11 @@
-"""Hand-written records for the compare / check / report tests, and the pooling tests.
-
-`make_record` builds a valid schema-1 record whose numbers the test states;
-the other test files import it (`from test_compare_records import make_record`).
-"""
+"""Pooling records from result folders (the records are written by `tests.helpers.make_record`)."""
 from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
-from typing import Any
 
 from suite import compare, records
-
-
-def make_record(task: str = "toy", model: str = "mlp", seed: int = 0, hardware: str = "A", ttt: float | None = 10.0,
-                quality: float | None = 0.9, version: int = 1, status: str = "ok", torch: str = "2.11.0",
-                throughput: float = 100.0, unit: str = "samples/s", mem: float = 500.0, target: float = 0.8,
-                train_time: float | None = None, run_id: str | None = None, **fields: Any) -> dict[str, Any]:
-    """A valid record; `ttt=None` means the target was not reached (the step budget ran out)."""
-    train = train_time if train_time is not None else (ttt or 20.0) + 1.0
-    curve = [{"step": 10, "time_s": train / 2, "samples": 640, "test/accuracy": 0.5},
-             {"step": 20, "time_s": train, "samples": 1280, "test/accuracy": quality if quality is not None else 0.1}]
-    record = {
-        "schema": records.SCHEMA, "run_id": run_id or f"{task}.{model}.{hardware}.v{version}.s{seed}.{torch}",
-        "task": task, "task_version": version, "model": model, "profile": "smoke", "dataset": "digits",
-        "seed": seed, "status": status, "error": None if status in ("ok", "diverged") else "RuntimeError: boom",
-        "target": {"metric": "test/accuracy", "value": target, "higher_is_better": True, "source": "test"},
-        "reached_target": ttt is not None and status == "ok",
-        "time_to_target_s": ttt if status == "ok" else None, "train_time_s": train, "wall_time_s": train + 2,
-        "stop_reason": "target" if ttt is not None else "budget", "steps": 20, "samples": 1280,
-        "final_metrics": {"test/accuracy": quality} if quality is not None else {},
-        "throughput": {"value": throughput, "unit": unit}, "peak_mem_mb": mem, "params": 1000, "curve": curve,
-        "hardware": {"label": hardware, "device": "cpu", "device_name": f"cpu of {hardware}", "cpu": "x86",
-                     "cores": 2, "ram_gb": 8.0, "gpus": 0, "gpu_mem_gb": None, "driver": None, "hostname": hardware},
-        "software": {"python": "3.11.7", "torch": torch, "cuda": None, "cudnn": None, "dlbench": "0.1.0",
-                     "git_commit": "abc", "os": "Linux"},
-        "config": {"budget": {"max_steps": 20, "max_time_s": 60}, "seed": seed},
-        "started_at": "2026-01-01T00:00:00+00:00", "finished_at": "2026-01-01T00:01:00+00:00",
-    }
-    record.update(fields)
-    assert records.validate(record) == []
-    return record
-
-
-def write_all(folder: Path, recs: list[dict[str, Any]]) -> Path:
-    for r in recs:
-        records.write_record(r, folder)
-    return folder
+from tests.helpers import make_record, write_all
 
 
 def test_pool_counts_a_run_found_twice_once(tmp_path):

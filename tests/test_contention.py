@@ -8,7 +8,7 @@ import time
 
 import psutil
 import torch
-from test_compare_records import make_record, write_all
+from tests.helpers import make_record, write_all
 
 from suite import cli
 from suite.benchmark import summary_line
@@ -45,11 +45,26 @@ def test_a_process_burning_a_core_shows_up_as_other_load():
     assert share >= 0.5 / (psutil.cpu_count() or 1)
 
 
-def test_every_record_says_how_busy_the_host_was(smoke_options):
+def test_every_record_says_how_busy_the_host_was_during_training(smoke_options, monkeypatch):
+    """The record's `host` is what HostLoad measured around the training, and only around it."""
+    from suite import runner
+
+    entered = []
+
+    class Measured(HostLoad):
+        def __enter__(self):
+            entered.append(True)
+            return super().__enter__()
+
+        def summary(self):
+            measured = super().summary()
+            return measured and {**measured, "other_cpu_share": 0.4}
+
+    monkeypatch.setattr(runner, "HostLoad", Measured)
     record = run_one(ToyLinear, "linear", 0, smoke_options, log=lambda _m: None)
-    host = record["host"]
-    assert 0.0 <= host["other_cpu_share"] <= 1.0
-    assert host["torch_threads"] == torch.get_num_threads()
+    assert entered == [True]
+    assert record["host"] == {"other_cpu_share": 0.4, "torch_threads": torch.get_num_threads()}
+    assert "used 40% of the CPU" in busy_note(record), "a busy share above 0.25 is flagged"
 
 
 def test_a_busy_run_is_flagged_by_check_and_the_summary_line(tmp_path, capsys):

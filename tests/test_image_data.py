@@ -41,6 +41,7 @@ def fake_fashion(folder, gz: bool, n_train=20, n_test=10) -> dict[str, np.ndarra
 
 def test_fashion_mnist_from_the_data_folder(tmp_path):
     arrays = fake_fashion(tmp_path / "FashionMNIST" / "raw", gz=False)
+    ic.write_fashion_manifest(tmp_path / "FashionMNIST" / "raw", "test")  # a folder dlbench made
     x, y = ic.load_fashion_mnist(tmp_path, "train")
     assert x.shape == (20, 1, 28, 28) and x.dtype == torch.float32
     assert torch.equal(y, torch.tensor(arrays["train-labels-idx1-ubyte"]))
@@ -56,7 +57,8 @@ def test_fashion_mnist_from_debian_gz_files_is_unpacked_into_the_data_folder(tmp
     data = tmp_path / "data"
     _, y = ic.load_fashion_mnist(data, "test")
     assert torch.equal(y, torch.tensor(arrays["t10k-labels-idx1-ubyte"]))
-    assert sorted(p.name for p in (data / "FashionMNIST" / "raw").iterdir()) == sorted(ic.FASHION_FILES)
+    assert sorted(p.name for p in (data / "FashionMNIST" / "raw").iterdir()) == sorted(
+        [*ic.FASHION_FILES, ic.FASHION_MANIFEST])
 
 
 def test_fashion_mnist_missing_says_how_to_get_it(tmp_path, monkeypatch):
@@ -67,12 +69,15 @@ def test_fashion_mnist_missing_says_how_to_get_it(tmp_path, monkeypatch):
     assert "apt-get install dataset-fashion-mnist" in message and "\n" not in message
 
 
-def test_corrupt_fashion_mnist_file_is_a_one_line_error(tmp_path):
+def test_corrupt_fashion_mnist_file_without_a_source_is_a_one_line_error(tmp_path, monkeypatch):
     raw = tmp_path / "FashionMNIST" / "raw"
     fake_fashion(raw, gz=False)
+    ic.write_fashion_manifest(raw, "test")
     (raw / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03garbage")
-    with pytest.raises(DataError, match="delete that folder"):
-        ic.load_fashion_mnist(tmp_path, "train")
+    monkeypatch.setattr(ic, "DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
+    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist") as info:
+        ic.fashion_mnist_root(tmp_path, download=False)  # the checksum fails: rebuilt, and no source is left
+    assert "\n" not in str(info.value)
 
 
 def fake_cifar10(root) -> type:
@@ -120,15 +125,24 @@ def test_cifar10_unreachable_is_a_one_line_error(tmp_path):
         ic.load_cifar10(tmp_path, "train", dataset_cls=Offline)
 
 
-def test_random_crop_flip_keeps_shape_and_only_moves_pixels():
+def test_random_crop_flip_is_a_random_window_of_the_padded_image_flipped_half_the_time():
     torch.manual_seed(0)
-    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8)
-    out = ic.random_crop_flip(x, pad=2)
+    n, pad, side = 64, 2, 8
+    x = torch.rand(n, 3, side, side)  # distinct values: each window of each image is recognisable
+    out = ic.random_crop_flip(x, pad=pad)
     assert out.shape == x.shape
-    padded = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="reflect")
-    for i in range(2):
-        values = set(padded[i].flatten().tolist())
-        assert set(out[i].flatten().tolist()) <= values
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect")
+    offsets, flips = set(), 0
+    for i in range(n):
+        found = [(dy, dx, flip) for dy in range(2 * pad + 1) for dx in range(2 * pad + 1) for flip in (False, True)
+                 if torch.equal(out[i], padded[i, :, dy:dy + side, dx:dx + side].flip(2) if flip
+                                else padded[i, :, dy:dy + side, dx:dx + side])]
+        assert len(found) == 1, f"image {i} is not one window of its padded self (same in every channel)"
+        dy, dx, flip = found[0]
+        offsets.add((dy, dx))
+        flips += flip
+    assert len(offsets) >= 10, f"crop offsets hardly vary: {sorted(offsets)} of 25"
+    assert 16 <= flips <= 48, f"{flips} of {n} images flipped: expected about half"
 
 
 def test_models_fit_every_image_size():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from test_speech_datasets import write_librispeech, write_wav
+from tests.helpers import write_librispeech, write_wav
 
 from suite.data import PaddedSource, RaggedSource
 from tasks.speech import real as speech_real

@@ -8,7 +8,7 @@ import pytest
 from suite import registry
 from suite.config import SuiteOptions, add_arguments, from_namespace
 from suite.errors import ConfigError, DlbenchError, UnknownNameError
-from suite.task import Budget, ProfileSpec, Recipe, Target, Task
+from suite.task import Budget, ProfileSpec, Recipe, RLTask, Target, Task, TaskOption
 
 
 def test_unknown_task_lists_close_matches_and_all_names():
@@ -28,20 +28,42 @@ def test_unknown_model_and_profile_name_the_task():
         cls.spec_for("quik", "cnn")
 
 
-def _toy_task(name: str) -> type[Task]:
-    return type("Toy", (Task,), {
+def _toy_task(name: str, base: type = Task, **members) -> type:
+    if base is Task:
+        members = {"load": lambda self, split: None, "loss": lambda self, model, batch: None,
+                   "evaluate": lambda self, model, source: {}, **members}
+    return type("Toy", (base,), {
         "name": name, "models": {"m": lambda: None}, "default_model": "m",
         "profiles": {"smoke": ProfileSpec("d", Target("test/acc", 1.0, True, "x"), Budget(max_steps=1), {})},
+        **members,
     })
 
 
+def test_a_task_missing_a_contract_member_is_refused_at_registration_in_one_line():
+    lacking = _toy_task("toy_lacking", base=RLTask, make_env=lambda self, evaluation: None)
+    with pytest.raises(DlbenchError) as info:
+        registry.register_task(lacking)
+    assert str(info.value) == ("task 'toy_lacking' (abc.Toy) does not implement build_agent: "
+                               "every RLTask must")
+    no_loss = type("NoLoss", (Task,), {"name": "toy_no_loss", "models": {"m": None}, "default_model": "m",
+                                       "load": lambda self, split: None})
+    with pytest.raises(DlbenchError, match=r"does not implement evaluate, loss: every Task must$"):
+        registry.register_task(no_loss)
+    assert "toy_lacking" not in registry.TASKS and "toy_no_loss" not in registry.TASKS
+
+
+def test_the_registry_can_be_reset_and_reloads_the_entry_points():
+    builtin = dict(registry.load_tasks())
+    registry.register_task(_toy_task("toy_leak"))
+    registry.reset()
+    assert registry.TASKS == {}
+    assert registry.load_tasks() == builtin  # entry points name classes: loading again registers them again
+
+
 def test_duplicate_task_name_is_an_error_at_registration():
-    first = registry.register_task(_toy_task("toy_duplicate"))
-    try:
-        with pytest.raises(registry.DuplicateTaskError, match="registered twice"):
-            registry.register_task(_toy_task("toy_duplicate"))
-    finally:
-        registry.TASKS.pop(first.name)
+    registry.register_task(_toy_task("toy_duplicate"))
+    with pytest.raises(registry.DuplicateTaskError, match="registered twice"):
+        registry.register_task(_toy_task("toy_duplicate"))
 
 
 def test_default_model_must_exist():
@@ -113,17 +135,62 @@ def test_command_line_flags_come_from_the_dataclass():
         parser.parse_args(["--seeds", "many"])
 
 
-def test_pretrained_option_reaches_tasks_and_the_config_hash(tmp_path, monkeypatch):
-    from suite.config import PRETRAINED_ENV
-    from suite.runner import resolved_config
-    from tests.toy_tasks import ToyLinear
+class ToyWithOptions(Task):
+    name = "toy_options"
+    models = {"m": lambda: None}
+    default_model = "m"
+    profiles = {"smoke": ProfileSpec("d", Target("test/acc", 1.0, True, "x"), Budget(max_steps=1), {})}
+    options = (TaskOption("width", int, 8, "hidden width"), TaskOption("encoder", str, None, "encoder name"))
 
-    monkeypatch.setenv(PRETRAINED_ENV, "")  # restored after the test, whatever the options set
-    spec = ToyLinear.spec_for("smoke", "linear")
-    plain = resolved_config(spec, SuiteOptions(results=tmp_path), "cpu", "fp32", 1)
-    SuiteOptions(results=tmp_path, pretrained="some/encoder")
-    import os
+    def load(self, split): ...
+    def loss(self, model, batch): ...
+    def evaluate(self, model, source): ...
 
-    assert os.environ[PRETRAINED_ENV] == "some/encoder"
-    chosen = resolved_config(spec, SuiteOptions(results=tmp_path), "cpu", "fp32", 1)
-    assert chosen["pretrained"] == "some/encoder" and not plain["pretrained"]
+
+def test_set_task_option_is_parsed_and_lands_in_the_config_hash(tmp_path):
+    from suite import records
+    from suite.runner import resolved_config, task_options
+
+    def config(*sets):
+        opts = SuiteOptions(results=tmp_path, set=list(sets))
+        spec = ToyWithOptions.spec_for("smoke", "m", 0, task_options(ToyWithOptions, opts))
+        return resolved_config(spec, opts, "cpu", "fp32", 1)
+
+    plain, wide = config(), config("task.width=16", "task.encoder=some/encoder")
+    assert plain["options"] == {"width": 8, "encoder": None}
+    assert wide["options"] == {"width": 16, "encoder": "some/encoder"}
+    assert records.config_hash(plain) != records.config_hash(wide)
+    assert config("task.width=16", "task.width=8") == plain  # the last --set of a key wins
+
+
+@pytest.mark.parametrize("item,message", [
+    ("task.width", "use NAMESPACE.KEY=VALUE"),
+    ("width=3", "use NAMESPACE.KEY=VALUE"),
+    ("gpu.width=3", "unknown namespace 'gpu': use one of task.KEY"),
+])
+def test_set_syntax_and_namespace_are_checked_before_any_run(item, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        SuiteOptions(set=[item])
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_or_bad_task_option_is_one_line_listing_the_valid_keys(tmp_path):
+    from suite.benchmark import check_task_options
+
+    with pytest.raises(ConfigError) as info:
+        check_task_options([ToyWithOptions], SuiteOptions(results=tmp_path, set=["task.depth=3"]))
+    assert str(info.value) == ("--set task.depth='3': no selected task has this option; "
+                               "valid: task.encoder, task.width")
+    with pytest.raises(ConfigError, match=r"task.width='wide': wants a int"):
+        check_task_options([ToyWithOptions], SuiteOptions(results=tmp_path, set=["task.width=wide"]))
+    with pytest.raises(ConfigError, match="not an option of task 'toy_options'; valid: task.width, task.encoder"):
+        ToyWithOptions.spec_for("smoke", "m", 0, {"depth": "3"})
+
+
+def test_the_removed_pretrained_flag_names_its_replacement(capsys):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, SuiteOptions)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--pretrained", "some/encoder"])
+    assert "--pretrained is gone: use --set task.pretrained=NAME" in capsys.readouterr().err
+    assert "--pretrained" not in parser.format_help()

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 import numpy as np
 import pytest
-from test_compare_records import make_record, write_all
+from tests.helpers import make_record, write_all
 
 from suite import cli, report
 

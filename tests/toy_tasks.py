@@ -1,8 +1,9 @@
 """Tiny tasks for harness tests, loaded with `--tasks-from tests.toy_tasks` (never auto-registered).
 
 `toy_linear` learns a separable 2-class problem in a few steps; `toy_crash`
-raises while loading data; `toy_diverge` returns an infinite loss;
-`toy_interrupt` is stopped by Ctrl-C in the middle of training.
+raises while loading data; `toy_diverge` returns an infinite loss; `toy_unreachable` never meets its target;
+`toy_interrupt` is stopped by Ctrl-C in the middle of training; `toy_slow` runs until stopped from outside
+(its time cap is 30 s).
 """
 from __future__ import annotations
 
@@ -59,6 +60,13 @@ class ToyDiverge(ToyLinear):
         return super().loss(model, batch) * float("inf")
 
 
+class ToyUnreachable(ToyLinear):
+    """Its target (accuracy above 1) is never met: only the budget or the time cap stops it."""
+
+    name = "toy_unreachable"
+    profiles = _profiles(target=1.01)
+
+
 class ToyInterrupt(ToyLinear):
     """Ctrl-C arrives during training step 12 (after the warm-up's loss calls)."""
 
@@ -77,5 +85,18 @@ class ToyInterrupt(ToyLinear):
         return super().loss(model, batch)
 
 
-for _cls in (ToyLinear, ToyCrash, ToyDiverge, ToyInterrupt):
+class ToySlow(ToyLinear):
+    """Never reaches its target and takes 50 ms a step: a run to stop from outside (SIGTERM, kill -9)."""
+
+    name = "toy_slow"
+    profiles = _profiles(target=1.01, steps=100000)
+
+    def loss(self, model, batch):
+        import time
+
+        time.sleep(0.05)
+        return super().loss(model, batch)
+
+
+for _cls in (ToyLinear, ToyCrash, ToyDiverge, ToyUnreachable, ToyInterrupt, ToySlow):
     register_task(_cls)

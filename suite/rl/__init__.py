@@ -1,25 +1,14 @@
-"""Reinforcement learning in the harness: PPO and DQN for any task with `kind = "rl"`.
+"""Reinforcement learning in the harness: PPO and DQN for any `suite.task.RLTask`.
 
-The contract of an RL task (besides the `Task` class attributes):
-  make_env(evaluation: bool) -> gymnasium.Env
-      one environment with its wrappers; `evaluation=True` asks for the
-      evaluation variant (no reward clipping, no life-loss episodes, a time
-      limit). The harness vectorises it, seeds it and steps it; use
-      `suite.rl.envs.make(env_id)` for ids with a one-line error.
-  build_model(obs_space, action_space) -> nn.Module
-      the agent for `spec.model`: `networks.ActorCritic` for PPO (forward ->
-      (logits, value)), `networks.QNetwork` for DQN (forward -> Q values);
-      both have `greedy(obs)`.
-  spec.recipe.algo
-      a `PPOConfig` or `DQNConfig`: picks the algorithm and holds its
-      hyper-parameters, the number of training / evaluation environments and
-      evaluation episodes and `torch_threads` (CPU threads during the run).
-      The environment count is overridden by a recipe variant (`dataclasses.replace(cfg, num_envs=...)`).
-  spec.budget
-      `max_env_steps` (overridden by --max-steps), `max_time_s`, `eval_every`
-      in env steps (default: a tenth of the budget).
-Metrics (prefixed `eval/`): return (mean over episodes, unclipped, greedy),
-return_std, episodes, episode_length. The curve's `step` is env steps.
+The contract (`make_env`, `build_agent`) is the abstract members of
+`RLTask`, checked at registration. `spec.recipe.algo` is a `PPOConfig` or
+`DQNConfig` (both `suite.rl.common.AlgoConfig`): it picks the algorithm and
+holds its hyper-parameters, the training / evaluation environment counts,
+the evaluation episodes and `torch_threads`. `spec.budget.max_env_steps`
+(overridden by --max-steps), `max_time_s` (train time) and `eval_every` in
+env steps (default: a tenth of the budget). Metrics (prefixed `eval/`):
+return (mean over episodes, unclipped, greedy), return_std, episodes,
+episode_length. The curve's `step` is env steps.
 """
 from __future__ import annotations
 
@@ -30,14 +19,15 @@ import torch
 
 from suite.context import RunContext, TrainResult
 from suite.errors import ConfigError
+from suite.rl.common import AlgoConfig
 from suite.rl.dqn import DQNConfig, train_dqn
 from suite.rl.ppo import PPOConfig, train_ppo
-from suite.task import Task
+from suite.task import RLTask
 
-__all__ = ["DQNConfig", "PPOConfig", "cpu_threads", "train_rl"]
+__all__ = ["AlgoConfig", "DQNConfig", "PPOConfig", "cpu_threads", "train_rl"]
 
 
-def train_rl(task: Task, ctx: RunContext) -> TrainResult:
+def train_rl(task: RLTask, ctx: RunContext) -> TrainResult:
     """Train the agent of `task` with the algorithm its recipe names; the runner's trainer for kind 'rl'."""
     algo = task.spec.recipe.algo
     if not isinstance(algo, (PPOConfig, DQNConfig)):

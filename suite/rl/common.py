@@ -1,30 +1,66 @@
-"""What every RL algorithm's loop shares: budget, clock, eval cadence, curve, stopping.
+"""What every RL algorithm shares: its config base (`AlgoConfig`) and the loop's budget, clock, eval cadence.
 
 An algorithm builds an `RLRun`, calls `run.step(env_steps, loss)` after
 each iteration (a PPO rollout + update, a DQN vector step) and stops when it
 returns True; `run.finish()` (in a `finally`, so Ctrl-C keeps the partial
 figures) fills in the TrainResult. Train time excludes
-evaluation; throughput is environment steps per second of train time.
+evaluation; throughput is environment steps per second of train time. The
+eval point itself (loss average, divergence, curve, stop reason) is
+`suite.context.EvalPoints`, the routine the supervised loop uses too.
 """
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from suite.context import EvalTracker, RunContext, TrainResult
+from suite.context import EvalPoints, RunContext, TrainResult
 from suite.errors import ConfigError
 from suite.rl.envs import make_vector_env
 from suite.rl.evaluation import evaluate_policy
-from suite.task import Task
-from suite.timing import SegmentClock
+from suite.task import RLTask
+from suite.timing import Heartbeat, SegmentClock
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never share seeds with training ones
 
 
+@dataclass(frozen=True)
+class AlgoConfig:
+    """What every RL algorithm's config holds (PPO and DQN subclass it): environments, evaluation,
+    the optimiser's basics and CPU threads, with their checks. Subclasses set their own defaults."""
+
+    num_envs: int = 1  # training environments stepped together
+    asynchronous: bool = False  # one process per env (worth it for slow envs such as ALE)
+    lr: float = 1e-4
+    gamma: float = 0.99
+    max_grad_norm: float = 0.5
+    eval_envs: int = 8  # evaluation environments (greedy play, unclipped rewards)
+    eval_episodes: int = 16  # episodes per evaluation
+    torch_threads: int | None = None  # CPU threads for torch during the run (None: leave as is)
+
+    def __post_init__(self) -> None:
+        for name in ("num_envs", "eval_envs", "eval_episodes"):
+            self.check_positive(name)
+        if self.torch_threads is not None and self.torch_threads < 1:
+            raise ConfigError(f"{self.prefix()}.torch_threads", self.torch_threads, "must be >= 1 or None")
+        if self.lr <= 0:
+            raise ConfigError(f"{self.prefix()}.lr", self.lr, "must be > 0")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ConfigError(f"{self.prefix()}.gamma", self.gamma, "must be in [0, 1]")
+
+    @classmethod
+    def prefix(cls) -> str:
+        """The name errors give the config: 'ppo' for PPOConfig, 'dqn' for DQNConfig."""
+        return cls.__name__.removesuffix("Config").lower()
+
+    def check_positive(self, name: str) -> None:
+        if getattr(self, name) < 1:
+            raise ConfigError(f"{self.prefix()}.{name}", getattr(self, name), "must be >= 1")
+
+
 class RLRun:
-    def __init__(self, task: Task, ctx: RunContext, model: nn.Module, steps_per_iteration: int,
+    def __init__(self, task: RLTask, ctx: RunContext, model: nn.Module, steps_per_iteration: int,
                  min_env_steps: int, what: str):
         budget = task.spec.budget
         if budget.max_env_steps is None and ctx.max_steps is None:
@@ -42,14 +78,12 @@ class RLRun:
                                          asynchronous=self.algo.asynchronous)
         self.result = ctx.result
         self.result.params = sum(p.numel() for p in model.parameters())
-        self.tracker = EvalTracker(task.spec.target, self.result)
+        self.points = EvalPoints(task.spec.target, self.result, ctx.device)
         self.clock = SegmentClock(ctx.device)
         self.env_steps, self.iterations = 0, 0
         self.next_eval = self.eval_every
-        self.loss_sum = torch.zeros((), device=ctx.device)
-        self.loss_count = 0
-        self.check_every_step = ctx.device.type == "cpu"  # a host sync is free on CPU only
-        ctx.log(f"  {self.total} env steps, eval every {self.eval_every}, cap {self.max_time_s:.0f}s")
+        ctx.log(f"  {self.total} env steps, eval every {self.eval_every}, cap {self.max_time_s:.0f}s of train time")
+        self.heartbeat = Heartbeat(ctx.log, self.total, "env steps", self.max_time_s)
 
     def start(self) -> None:
         self.clock.start("train")
@@ -58,28 +92,21 @@ class RLRun:
         """Count an iteration; evaluate when due. True when the run must stop."""
         self.env_steps += env_steps
         self.iterations += 1
-        diverged = False
-        if loss is not None:
-            self.loss_sum += loss.detach()
-            self.loss_count += 1
-            diverged = self.check_every_step and not math.isfinite(loss.item())
+        diverged = loss is not None and self.points.add(loss)
         out_of_time = self.clock.total("train") > self.max_time_s
         done = self.env_steps + self.steps_per_iteration > self.total  # another iteration would overrun
         if not (diverged or out_of_time or done or self.env_steps >= self.next_eval):
+            self.heartbeat.beat(self.env_steps, self.clock.total("train"))
             return False
         self.clock.stop()
-        train_loss = (self.loss_sum / max(1, self.loss_count)).item()
-        self.loss_sum.zero_()
-        self.loss_count = 0
-        if diverged or not math.isfinite(train_loss):
-            self.result.status, self.result.stop_reason = "diverged", "diverged"
-            self.result.error = f"non-finite training loss after {self.env_steps} env steps"
+        train_loss = self.points.train_loss(diverged, f"after {self.env_steps} env steps")
+        if train_loss is None:
             return True
         self.evaluate(train_loss)
+        self.heartbeat.quiet()
         while self.next_eval <= self.env_steps:
             self.next_eval += self.eval_every
-        stop = ("target" if self.result.reached_target else "time" if out_of_time
-                else "budget" if done else None)
+        stop = self.points.stop_reason(out_of_time=out_of_time, budget_spent=done)
         if stop:
             self.result.stop_reason = stop
             return True
@@ -93,7 +120,7 @@ class RLRun:
         self.clock.stop()
         metrics = {f"eval/{k}": v for k, v in raw.items()}
         train_time = self.clock.total("train")
-        self.tracker.record(self.env_steps, train_time, metrics, iterations=self.iterations,
+        self.points.record(self.env_steps, train_time, metrics, iterations=self.iterations,
                             **{"train/loss": train_loss})
         self.ctx.log(f"  {self.env_steps:>9} env steps {train_time:8.1f}s  loss {train_loss:.4f}  "
                      f"return {raw['return']:.2f} ± {raw['return_std']:.2f} ({raw['episodes']:.0f} episodes)")

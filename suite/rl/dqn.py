@@ -16,21 +16,20 @@ from torch import nn
 
 from suite.context import RunContext, TrainResult
 from suite.errors import ConfigError
-from suite.rl.common import RLRun
+from suite.rl.common import AlgoConfig, RLRun
 from suite.rl.envs import final_obs, make_vector_env, torch_dtype
 from suite.rl.networks import discrete_actions
-from suite.task import Task
+from suite.task import RLTask
 
 
 @dataclass(frozen=True)
-class DQNConfig:
-    """DQN hyper-parameters; defaults are CleanRL's Atari recipe (buffer 100k to fit in memory)."""
+class DQNConfig(AlgoConfig):
+    """DQN hyper-parameters; defaults are CleanRL's Atari recipe, buffer 100k to fit in memory
+    (shared fields: `AlgoConfig`)."""
 
     num_envs: int = 1
-    asynchronous: bool = False
     buffer_size: int = 100_000
     lr: float = 1e-4
-    gamma: float = 0.99
     batch_size: int = 32
     learning_starts: int = 80_000  # env steps of random play before learning
     train_frequency: int = 4  # iterations between gradient steps
@@ -40,15 +39,11 @@ class DQNConfig:
     exploration_fraction: float = 0.10  # fraction of the budget over which epsilon decays
     double: bool = True  # Double DQN: the online net picks the next action, the target net values it
     max_grad_norm: float = 10.0
-    eval_envs: int = 8
-    eval_episodes: int = 16  # episodes per evaluation
-    torch_threads: int | None = None  # CPU threads for torch during the run (None: leave as is)
 
     def __post_init__(self) -> None:
-        for name in ("num_envs", "buffer_size", "batch_size", "train_frequency", "target_network_frequency",
-                     "eval_envs", "eval_episodes"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"dqn.{name}", getattr(self, name), "must be >= 1")
+        super().__post_init__()
+        for name in ("buffer_size", "batch_size", "train_frequency", "target_network_frequency"):
+            self.check_positive(name)
         if not 0.0 <= self.end_e <= self.start_e <= 1.0:
             raise ConfigError("dqn.start_e/end_e", (self.start_e, self.end_e), "need 0 <= end_e <= start_e <= 1")
 
@@ -99,15 +94,15 @@ def td_loss(model: nn.Module, target: nn.Module, batch: dict[str, torch.Tensor],
     return F.smooth_l1_loss(q, td_target)
 
 
-def train_dqn(task: Task, ctx: RunContext) -> TrainResult:
+def train_dqn(task: RLTask, ctx: RunContext) -> TrainResult:
     cfg: DQNConfig = task.spec.recipe.algo
     device = ctx.device
     envs = make_vector_env(task.make_env, cfg.num_envs, asynchronous=cfg.asynchronous)
     run = None
     try:
         discrete_actions(envs.single_action_space, "DQN")
-        model = task.build_model(envs.single_observation_space, envs.single_action_space).to(device)
-        target = task.build_model(envs.single_observation_space, envs.single_action_space).to(device)
+        model = task.build_agent(envs.single_observation_space, envs.single_action_space).to(device)
+        target = task.build_agent(envs.single_observation_space, envs.single_action_space).to(device)
         target.load_state_dict(model.state_dict())
         first_update = cfg.learning_starts + cfg.num_envs * cfg.train_frequency
         run = RLRun(task, ctx, model, cfg.num_envs, first_update, "learning_starts + one DQN update")

@@ -14,22 +14,20 @@ from torch import nn
 
 from suite.context import RunContext, TrainResult
 from suite.errors import ConfigError
-from suite.rl.common import RLRun
+from suite.rl.common import AlgoConfig, RLRun
 from suite.rl.envs import final_obs, make_vector_env, torch_dtype
 from suite.rl.networks import discrete_actions
-from suite.task import Task
+from suite.task import RLTask
 
 
 @dataclass(frozen=True)
-class PPOConfig:
-    """PPO hyper-parameters; defaults are CleanRL's Atari recipe."""
+class PPOConfig(AlgoConfig):
+    """PPO hyper-parameters; defaults are CleanRL's Atari recipe (shared fields: `AlgoConfig`)."""
 
-    num_envs: int = 8  # training environments stepped together
+    num_envs: int = 8
     num_steps: int = 128  # steps per environment per rollout
-    asynchronous: bool = False  # one process per env (worth it for slow envs such as ALE)
     lr: float = 2.5e-4
     anneal_lr: bool = True  # learning rate decays linearly to 0 over the budget
-    gamma: float = 0.99
     gae_lambda: float = 0.95
     num_minibatches: int = 4
     update_epochs: int = 4
@@ -39,14 +37,11 @@ class PPOConfig:
     ent_coef: float = 0.01
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
-    eval_envs: int = 8  # evaluation environments (greedy play, unclipped rewards)
-    eval_episodes: int = 16  # episodes per evaluation
-    torch_threads: int | None = None  # CPU threads for torch during the run (None: leave as is)
 
     def __post_init__(self) -> None:
-        for name in ("num_envs", "num_steps", "num_minibatches", "update_epochs", "eval_envs", "eval_episodes"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"ppo.{name}", getattr(self, name), "must be >= 1")
+        super().__post_init__()
+        for name in ("num_steps", "num_minibatches", "update_epochs"):
+            self.check_positive(name)
         if (self.num_envs * self.num_steps) % self.num_minibatches:
             raise ConfigError("ppo.num_minibatches", self.num_minibatches,
                               f"must divide num_envs x num_steps = {self.num_envs * self.num_steps}")
@@ -87,14 +82,14 @@ def ppo_loss(model: nn.Module, cfg: PPOConfig, obs, actions, old_logprobs, advan
     return pg_loss + cfg.vf_coef * 0.5 * v_loss.mean() - cfg.ent_coef * dist.entropy().mean()
 
 
-def train_ppo(task: Task, ctx: RunContext) -> TrainResult:
+def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
     cfg: PPOConfig = task.spec.recipe.algo
     device = ctx.device
     envs = make_vector_env(task.make_env, cfg.num_envs, asynchronous=cfg.asynchronous)
     run = None
     try:
         discrete_actions(envs.single_action_space, "PPO")
-        model = task.build_model(envs.single_observation_space, envs.single_action_space).to(device)
+        model = task.build_agent(envs.single_observation_space, envs.single_action_space).to(device)
         rollout = cfg.num_envs * cfg.num_steps
         run = RLRun(task, ctx, model, rollout, rollout, "one PPO rollout (num_envs x num_steps)")
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-5)

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from suite.data import RaggedSource
+from tasks.speech import SAMPLE_RATE
 
-SAMPLE_RATE = 16_000
 HOP = 160  # 10 ms
 WIN = 400  # 25 ms
 MIN_SAMPLES = WIN  # shorter clips are zero-padded to one window (the front end's receptive field)

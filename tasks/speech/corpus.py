@@ -31,7 +31,9 @@ import numpy as np
 
 from suite.data import sha256_of
 from suite.errors import DataError
-from tasks.speech.synth import ACCENTS, SAMPLE_RATE, synthesizer
+from suite.progress import progress
+from tasks.speech import MANIFEST, SAMPLE_RATE
+from tasks.speech.synth import ACCENTS, synthesizer
 
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 UNKNOWN_WORDS = ("bed", "bird", "cat", "dog", "eight", "five", "four", "happy", "house", "marvin", "nine",
@@ -40,8 +42,9 @@ UNKNOWN_WORDS = ("bed", "bird", "cat", "dog", "eight", "five", "four", "happy", 
 KWS_LABELS = KEYWORDS + ("_unknown_", "_silence_")
 SNRS_DB = (None, 30.0, 20.0, 10.0, 5.0)  # None: no added noise
 SHARD = 1000  # clips per fresh process (each pays ~1.5 s to import scipy.signal)
-MANIFEST = "manifest.json"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # tasks/speech/corpus.py -> the repository
+CORPUS_FILES = {f"{split}_{suffix}" for split in ("train", "val", "test")
+                for suffix in ("audio.npy", "lengths.npy", "meta.json")}
 _CHECKED: set[Path] = set()  # folders verified by this process (checksums are read once)
 
 DIGITS = "zero one two three four five six seven eight nine".split()
@@ -172,7 +175,8 @@ def workers() -> int:
 def _run_shard(kind: str, plans: list[dict], tmp: Path, i: int) -> tuple[str, list[np.ndarray]]:
     plans_path, out_path = tmp / f"shard{i}.json", tmp / f"shard{i}.npz"
     plans_path.write_text(json.dumps({"kind": kind, "plans": plans}))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+           PARENT_ENV: str(os.getpid())}
     done = subprocess.run([sys.executable, "-m", "tasks.speech.corpus", str(plans_path), str(out_path)],
                           env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -189,8 +193,12 @@ def synthesize(plans: list[dict], kind: str, tmp: Path) -> tuple[str, list[np.nd
     shards = [plans[i:i + SHARD] for i in range(0, len(plans), SHARD)]
     if not shards:
         return "", []
-    with ThreadPoolExecutor(min(workers(), len(shards))) as pool:
-        done = list(pool.map(_run_shard, [kind] * len(shards), shards, [tmp] * len(shards), range(len(shards))))
+    done = []
+    with ThreadPoolExecutor(min(workers(), len(shards))) as pool, \
+            progress(desc=f"eSpeak NG {kind} corpus", total=len(plans), unit="clip") as bar:
+        for result in pool.map(_run_shard, [kind] * len(shards), shards, [tmp] * len(shards), range(len(shards))):
+            done.append(result)
+            bar.update(len(result[1]))
     for path in tmp.glob("shard*"):
         path.unlink()
     return done[0][0], [clip for _, clips in done for clip in clips]
@@ -200,8 +208,10 @@ def _valid(folder: Path, config: CorpusConfig) -> bool:
     """True when the folder holds a finished corpus of `config` whose files match their checksums."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
-        return manifest["config"] == json.loads(json.dumps(asdict(config))) and all(
-            sha256_of(folder / name) == digest for name, digest in manifest["files"].items())
+        files = manifest["files"]
+        # Every split's three files must be listed: an empty (or short) list would check nothing.
+        return manifest["config"] == json.loads(json.dumps(asdict(config))) and set(files) >= CORPUS_FILES and all(
+            sha256_of(folder / name) == digest for name, digest in files.items())
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -249,5 +259,46 @@ def load_split(root: Path, config: CorpusConfig, split: str) -> tuple[list[np.nd
     return clips, plans, manifest
 
 
+PARENT_ENV = "DLBENCH_SYNTH_PARENT"
+
+
+def die_with_parent(parent: int) -> None:
+    """End this worker when its parent dies (kill -9 included): PR_SET_PDEATHSIG on Linux, else polling."""
+    import signal
+    import threading
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def loader(folder: str, config: CorpusConfig, field: str):
+    """A task's dataset loader for the corpus `config`: (data folder, split) -> (clips, each plan's `field`
+    (the label or the text), info); the corpus is synthesised into DATA/`folder` on first use."""
+    def load(data_dir: Path, split: str) -> tuple[list[np.ndarray], list, dict]:
+        clips, plans, manifest = load_split(Path(data_dir) / folder, config, split)
+        info = {"source": f"eSpeak NG {manifest['espeak_version']} ({manifest['route']} route)",
+                "voices": len(manifest["voices"][split])}
+        return clips, [plan[field] for plan in plans], info
+    return load
+
+
 if __name__ == "__main__":
+    if os.environ.get(PARENT_ENV, "").isdigit():
+        die_with_parent(int(os.environ[PARENT_ENV]))
     render_shard(sys.argv[1], sys.argv[2])

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 
 from suite.errors import DataError
+from suite.progress import progress
+from tasks.speech import MANIFEST, SAMPLE_RATE
 from tasks.speech.audio import MIN_SAMPLES, Clips, at_least_one_window
 from tasks.speech.corpus import KEYWORDS
 
@@ -34,7 +36,6 @@ NOISE_FOLDER = "_background_noise_"
 LIBRI_SPLITS = {"train": "train-clean-100", "val": "dev-clean", "test": "test-clean"}
 CACHE = "librispeech_cache"
 FLAT = "audio.int16"  # every kept clip's samples back to back, raw little-endian int16
-MANIFEST = "manifest.json"
 
 
 def read_clip(path: str) -> tuple[np.ndarray | None, str | None]:
@@ -45,7 +46,7 @@ def read_clip(path: str) -> tuple[np.ndarray | None, str | None]:
         data, rate = sf.read(path, dtype="int16", always_2d=True)
     except (RuntimeError, OSError, ValueError):  # soundfile raises LibsndfileError (a RuntimeError)
         return None, "unreadable_files"
-    if rate != 16_000 or data.shape[1] != 1:
+    if rate != SAMPLE_RATE or data.shape[1] != 1:
         return None, "not_16k_mono"
     return data[:, 0], None
 
@@ -87,7 +88,7 @@ def speech_commands_listing(root: Path, split: str, seed: int = 0) -> tuple[list
     noises = sorted(str(p) for p in noise_dir.glob("*.wav")) if noise_dir.is_dir() else []
     for i in range(per_class if noises else 0):
         # Offsets are drawn per split from the whole recording; silence is noise, not speech.
-        paths.append(f"{noises[i % len(noises)]}#{int(rng.integers(0, 50)) * 16_000}")
+        paths.append(f"{noises[i % len(noises)]}#{int(rng.integers(0, 50)) * SAMPLE_RATE}")
         labels.append(11)
     return paths, labels
 
@@ -96,7 +97,7 @@ def read_speech_commands(paths: list[str]) -> tuple[list[np.ndarray], list[int],
     """Read keyword clips; `file#offset` entries are 1 s windows of a background-noise file."""
     cache: dict[str, tuple[np.ndarray | None, str | None]] = {}  # a noise file serves many windows
     clips, kept, skipped = [], [], {"unreadable_files": 0, "not_16k_mono": 0}
-    for i, entry in enumerate(paths):
+    for i, entry in enumerate(progress(paths, desc="reading Speech Commands", unit="clip")):
         path = entry.split("#")[0]
         if path not in cache:
             cache[path] = read_clip(path)
@@ -105,8 +106,8 @@ def read_speech_commands(paths: list[str]) -> tuple[list[np.ndarray], list[int],
             skipped[why] += 1
             continue
         if "#" in entry:
-            start = int(entry.split("#")[1]) % max(1, len(clip) - 16_000)
-            clip = clip[start:start + 16_000]
+            start = int(entry.split("#")[1]) % max(1, len(clip) - SAMPLE_RATE)
+            clip = clip[start:start + SAMPLE_RATE]
         clips.append(clip)
         kept.append(i)
     return clips, kept, skipped
@@ -172,7 +173,8 @@ def build_cache(folder: Path, paths: list[str], listing: list[list[str]], digest
     lengths, kept = [], []
     tmp = {name: folder / f"{name}.tmp" for name in (FLAT, "lengths.npy", "transcripts.json", MANIFEST)}
     with open(tmp[FLAT], "wb") as out:
-        for path, item in zip(paths, listing):
+        for path, item in progress(zip(paths, listing), desc=f"decoding {folder.name}", total=len(paths),
+                                   unit="file"):
             clip, why = read_clip(path)
             if why:
                 counts[why] += 1
@@ -187,7 +189,7 @@ def build_cache(folder: Path, paths: list[str], listing: list[list[str]], digest
     tmp["transcripts.json"].write_text(json.dumps(kept))
     files = {name: tmp[name].stat().st_size for name in (FLAT, "lengths.npy", "transcripts.json")}
     manifest = {"source": f"LibriSpeech {folder.name}", "listing_sha256": digest, "listed": len(listing),
-                "kept": len(kept), **counts, "dtype": "int16 little-endian", "sample_rate": 16_000,
+                "kept": len(kept), **counts, "dtype": "int16 little-endian", "sample_rate": SAMPLE_RATE,
                 "samples": int(sum(lengths)), "min_samples": MIN_SAMPLES, "files": files,
                 "made_by": "tasks/speech/real.py"}
     tmp[MANIFEST].write_text(json.dumps(manifest, indent=1))

@@ -23,7 +23,6 @@ import numpy as np
 
 from suite.errors import DataError
 
-SAMPLE_RATE = 16_000
 ESPEAK_RATE = 22_050
 ACCENTS = ("en", "en-us", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-gb-x-rp",
            "en-029", "en-us-nyc")

@@ -25,6 +25,7 @@ from typing import Callable
 
 from suite.data import sha256_of
 from suite.errors import DataError
+from suite.progress import progress
 
 VADER_VERSION = "3.3.2"
 VADER_SDIST = f"vaderSentiment-{VADER_VERSION}.tar.gz"
@@ -54,7 +55,9 @@ def vader_fetch_command(folder: Path) -> str:
 def pip_download(folder: Path) -> None:
     """Fetch the vaderSentiment sdist into `folder` with pip (a registry call, not an install)."""
     cmd = vader_fetch_command(folder).split()
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    with progress(desc=f"fetching {VADER_SDIST} with pip", total=1, unit="file") as bar:
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        bar.update(done.returncode == 0)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
         raise DataError(f"could not download {VADER_SDIST} ({last}): run `{vader_fetch_command(folder)}` "

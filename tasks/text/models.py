@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from suite.config import PRETRAINED_ENV
 from suite.data import PaddedSource
 from suite.errors import DataError, SkipRun
 
@@ -57,9 +56,10 @@ def minilm_folder() -> Path:
     return folder
 
 
-def pretrained_name() -> str:
-    """The encoder to fine-tune: $DLBENCH_PRETRAINED (hub name or folder), else the packaged MiniLM."""
-    return os.environ.get(PRETRAINED_ENV) or str(minilm_folder())
+def pretrained_name(chosen: str | None = None) -> str:
+    """The encoder to fine-tune: `chosen` (hub name or folder: `--set task.pretrained=NAME`), else the packaged
+    MiniLM."""
+    return chosen or str(minilm_folder())
 
 
 def load_pretrained_tokenizer(name: str):
@@ -71,8 +71,9 @@ def load_pretrained_tokenizer(name: str):
     except (OSError, ValueError) as exc:
         offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
         why = "HF_HUB_OFFLINE=1 and it is not in the local cache" if offline else str(exc).splitlines()[0][:120]
-        raise DataError(f"pretrained model {name!r} not found ({why}): give a local folder or a hub name in "
-                        f"${PRETRAINED_ENV}, download it once online, or unset it to use the packaged MiniLM") from None
+        raise DataError(f"pretrained model {name!r} not found ({why}): give a local folder or a hub name with "
+                        "--set task.pretrained=NAME, download it once online, or drop it to use the packaged MiniLM"
+                        ) from None
 
 
 def tokenize_split(dataset, tokenizer, max_len: int) -> PaddedSource:
@@ -189,7 +190,7 @@ def pretrained_classifier(text: TextSetup, dropout: float | None = None, layers:
         model = AutoModelForSequenceClassification.from_pretrained(text.pretrained, num_labels=text.classes, **extra)
     except (OSError, ValueError) as exc:
         raise DataError(f"pretrained model {text.pretrained!r} could not be loaded "
-                        f"({str(exc).splitlines()[0][:120]}): check ${PRETRAINED_ENV}") from None
+                        f"({str(exc).splitlines()[0][:120]}): check --set task.pretrained") from None
     finally:
         hf_logging.set_verbosity(verbosity)
         if bars:
