@@ -18,6 +18,7 @@ from suite.config import SuiteOptions, add_arguments, from_namespace
 from suite.errors import DlbenchError, Terminated
 from suite.safe_io import plain
 from suite.task import PROFILES, to_jsonable
+from suite.models import family_of
 
 
 def run_all_parser() -> argparse.ArgumentParser:
@@ -76,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p_cmp = sub.add_parser("compare", help="comparison tables from result folders")
     p_cmp.add_argument("dirs", nargs="*", default=[Path("results")], type=Path)
-    p_cmp.add_argument("--by", choices=tuple(compare.GROUPINGS), default="model",
-                       help="model: machines as rows; hardware / software: machine labels / torch versions as columns")
+    p_cmp.add_argument("--by", choices=tuple(compare.GROUPINGS) + ("family",), default="model",
+                       help="model: machines as rows; hardware / software: machine labels / torch versions as columns; "
+                            "family: per task, the best deep model beside the best hand-crafted one")
     p_cmp.add_argument("--format", choices=("text", "md", "csv", "html"), default=None,
                        help="text (default on a terminal): 100 columns and a legend; md (default otherwise) and "
                             "html: the wide table, cells 'median [95%% interval] n'; csv: the numeric cells")
@@ -123,7 +125,8 @@ def _list(args: argparse.Namespace) -> int:
 
     for task in listing:
         print(f"{task['name']}  (v{task['version']}, {task['kind']})")
-        models = [m + (" [default]" if m == task["default_model"] else "") for m in task["models"]]
+        models = [f"{m} ({task['families'][m]})" + (" [default]" if m == task["default_model"] else "")
+                  for m in task["models"]]
         print(plain("  models: " + ", ".join(models)))
         for opt in task["options"]:
             print(plain(f"  option task.{opt['name']} ({opt['type']}, default {opt['default']}): {opt['help']}"))
@@ -139,6 +142,7 @@ def _describe(task, profiles: list[str]) -> dict:
     return {
         "name": task.name, "version": task.version, "kind": task.kind,
         "models": list(task.models), "default_model": task.default_model,
+        "families": {m: family_of(task, m) for m in task.models},
         "options": [{"name": o.name, "type": o.type.__name__, "default": o.default, "help": o.help}
                     for o in task.options],
         "profiles": {p: {"dataset": spec.dataset, "target": to_jsonable(spec.target),
@@ -185,6 +189,12 @@ def _compare(args: argparse.Namespace) -> int:
     if frame.empty:
         print(f"compare: no comparable runs in {', '.join(map(str, args.dirs))}", file=sys.stderr)
         return 1
+    if args.by == "family":
+        from suite import families
+
+        table, summary, notes = families.tables(data.records)
+        print(_render({"deep_vs_hand_crafted": summary if args.format == "csv" else table}, notes, args.format))
+        return 0
     baseline, dimension = args.baseline, None
     if args.by == "software":
         versions = compare.torch_versions(frame)

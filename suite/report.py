@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
 
-from suite import compare, plots, stats
+from suite import compare, families, plots, stats
 from suite.safe_io import atomic_write_csv, atomic_write_text, plain
 
 _ENV_FIELDS = [("hardware", k) for k in ("device", "device_name", "cpu", "cores", "ram_gb", "gpus", "gpu_mem_gb",
@@ -84,6 +84,10 @@ def build_sections(data: compare.Pool, baseline: str | None,
                                 tables=tables, after=by_torch.caveats))
     else:
         sections[-1].notes.append("no machine ran more than one torch version: no by-software table")
+    if families.has_both_sides(data.records):
+        table, csvs["deep_vs_hand_crafted"], notes = families.tables(data.records)
+        sections.append(Section("Deep against hand-crafted", notes=notes[:1], tables={"deep vs hand-crafted": table},
+                                after=notes[1:]))
     speed = _speedup_section(frame, baseline, labels)
     if speed is not None:
         sections.append(speed[0])

@@ -23,13 +23,18 @@ from suite.data import data_dir as resolve_data_dir
 from suite.device import resolve_device, resolve_precision, seed_everything
 from suite.errors import DlbenchError, SkipRun, Terminated
 from suite.memory import PeakMemory
+from suite.models import family_of, is_estimator
 from suite.task import RunSpec, TaskBase, to_jsonable
 
 
 SYNC_DEBUG_ENV = "DLBENCH_SYNC_DEBUG"  # "warn" | "error": torch.cuda.set_sync_debug_mode inside train steps
 
 
-def trainer_for(kind: str, profile: str = "") -> Callable[[TaskBase, RunContext], TrainResult]:
+def trainer_for(kind: str, profile: str = "", estimator: bool = False) -> Callable[[TaskBase, RunContext], TrainResult]:
+    if estimator:  # fitted or a rule (`Model(estimator=True)`), whatever the task's kind (skipped on speed)
+        from suite.estimator import train_estimator
+
+        return train_estimator
     if profile == "speed":  # synthetic data at full shapes, fixed step count: the same path for every kind
         from suite.speed import train_speed
 
@@ -80,7 +85,8 @@ def run_one(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions,
         device = resolve_device(opts.device)
     except SkipRun as exc:
         config = resolved_config(spec, opts, opts.device, opts.precision, 1)
-        record = _record(spec, config, TrainResult(), "skipped", str(exc), started, wall_start, opts, None)
+        record = _record(spec, config, TrainResult(), "skipped", str(exc), started, wall_start, opts, None,
+                         family=family_of(task_cls, model))
         return _write(record, opts, is_main=True)
     rank, world = distributed.init_from_env(device)
     precision = resolve_precision(opts.precision, device)
@@ -122,14 +128,15 @@ def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precisio
     try:
         task = task_cls(spec, resolve_data_dir(opts.data_dir))
         with memory, host:
-            result = trainer_for(task_cls.kind, spec.profile)(task, ctx)
+            result = trainer_for(task_cls.kind, spec.profile, is_estimator(task_cls, spec.model))(task, ctx)
         status, error = result.status, result.error
     except SkipRun as exc:
         status, error = "skipped", str(exc)
     except KeyboardInterrupt as exc:
         why = str(exc) if isinstance(exc, Terminated) else "interrupted by the user (Ctrl-C)"
         record = _record(spec, config, result, "interrupted", why,
-                         started, wall_start, opts, memory.peak_mb, hw_device=device, world=world)
+                         started, wall_start, opts, memory.peak_mb, hw_device=device, world=world,
+                         family=family_of(task_cls, spec.model))
         record["host"] = host.summary()
         _write(record, opts, rank == 0)
         raise
@@ -138,7 +145,8 @@ def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precisio
         if not isinstance(exc, DlbenchError):
             log(traceback.format_exc(limit=6).rstrip())
     record = _record(spec, config, result, status, error, started, wall_start, opts,
-                     memory.peak_mb if status in ("ok", "diverged") else None, hw_device=device, world=world)
+                     memory.peak_mb if status in ("ok", "diverged") else None, hw_device=device, world=world,
+                     family=family_of(task_cls, spec.model))
     if status in ("ok", "diverged"):
         add_utilisation(record, device, precision, opts, world)
     record["config_hash"] = digest
@@ -151,7 +159,7 @@ def skipped_record(task: str, model: str, seed: int, reason: str, opts: RunOptio
     started = _now()
     record = {
         "schema": records.SCHEMA, "run_id": _run_id(task, model, opts.profile, seed),
-        "task": task, "task_version": 0, "model": model, "profile": opts.profile, "dataset": None,
+        "task": task, "task_version": 0, "model": model, "family": None, "profile": opts.profile, "dataset": None,
         "seed": seed, "status": "skipped", "error": reason, "target": None, "reached_target": False,
         "time_to_target_s": None, "train_time_s": None, "wall_time_s": 0.0, "final_metrics": {},
         "throughput": None, "peak_mem_mb": None, "params": None, "curve": [],
@@ -188,7 +196,8 @@ def add_utilisation(record: dict, device, precision: str, opts: RunOptions, worl
 
 
 def _record(spec: RunSpec, config: dict, result: TrainResult, status: str, error: str | None, started: str,
-            wall_start: float, opts: RunOptions, peak_mb: float | None, hw_device=None, world: int = 1) -> dict:
+            wall_start: float, opts: RunOptions, peak_mb: float | None, hw_device=None, world: int = 1,
+            family: str = "deep") -> dict:
     import torch
 
     device = hw_device if hw_device is not None else torch.device("cpu")
@@ -198,6 +207,7 @@ def _record(spec: RunSpec, config: dict, result: TrainResult, status: str, error
         "task": spec.task,
         "task_version": spec.task_version,
         "model": spec.model,
+        "family": family,
         "profile": spec.profile,
         "dataset": spec.dataset,
         "seed": spec.seed,

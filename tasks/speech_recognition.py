@@ -29,6 +29,8 @@ Models
   ctc_bigru      (default) 2 strided convs (4x time subsampling) + bidirectional GRU + linear,
                  DeepSpeech-2-like.
   conformer_ctc  the same subsampling + torchaudio.models.Conformer + linear CTC head.
+  mfcc_linear_ctc  shallow: one linear layer from a 9-frame window of 13 MFCCs to characters, CTC,
+                 trained by the ordinary loop (tasks/speech/classical.py): no hidden layer at all.
 
 Targets
   quick  test WER <= 0.40: measured with
@@ -56,6 +58,7 @@ from torch import nn
 
 from suite.data import RaggedSource
 from suite.errors import SkipRun
+from suite.models import Model
 from suite.registry import register_task
 from suite.speed import speed_profile
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task
@@ -63,6 +66,7 @@ from tasks.speech import SAMPLE_RATE
 from tasks.speech.audio import ALPHABET, LogMel, decode, error_rates, frames, greedy_ctc, \
     transcript_source
 from tasks.speech import corpus
+from tasks.speech.classical import MFCCLinearCTC
 from tasks.speech.corpus import CorpusConfig
 from tasks.speech.real import librispeech_clips
 
@@ -139,7 +143,8 @@ QUICK_TARGET = Target("test/wer", 0.40, False,
 class SpeechRecognition(Task):
     name = "speech_recognition"
     version = 1
-    models = {"ctc_bigru": CTCBiGRU, "conformer_ctc": ConformerCTC}
+    models = {"ctc_bigru": CTCBiGRU, "conformer_ctc": ConformerCTC,
+              "mfcc_linear_ctc": Model(MFCCLinearCTC, family="shallow")}
     default_model = "ctc_bigru"
     metrics = {"wer": False, "cer": False, "loss": False}
     profiles = {
@@ -163,7 +168,10 @@ class SpeechRecognition(Task):
                                          grad_clip=1.0, model_kwargs={"hidden": 160, "layers": 2}),
                      "conformer_ctc": Recipe(batch_size=32, eval_batch_size=100, lr=2e-3, weight_decay=0.01,
                                              grad_clip=1.0, model_kwargs={"dim": 144, "layers": 4},
-                                             budget=Budget(max_epochs=12, max_time_s=600, evals_per_epoch=1))},
+                                             budget=Budget(max_epochs=12, max_time_s=600, evals_per_epoch=1)),
+                     # One linear layer learns fast or not at all: a higher rate than the deep models' (untuned).
+                     "mfcc_linear_ctc": Recipe(batch_size=32, eval_batch_size=100, lr=1e-2, weight_decay=0.0,
+                                               grad_clip=1.0)},
         ),
         "full": ProfileSpec(
             expected_s=None, download_mb=7000,

@@ -11,12 +11,14 @@ import pytest
 import torch
 
 from suite import records, registry
+from suite.models import FAMILIES, declaration
 from suite.runner import run_one
 from suite.task import PROFILES, TARGETLESS_PROFILES, RLTask, Task, missing_members
 
 TASKS = registry.entry_point_tasks()
 CASES = [(name, model) for name, cls in sorted(TASKS.items()) for model in cls.models]
-SUPERVISED = [(n, m) for n, m in CASES if issubclass(TASKS[n], Task)]
+SUPERVISED = [(n, m) for n, m in CASES if issubclass(TASKS[n], Task) and not declaration(TASKS[n], m).estimator]
+ESTIMATORS = [(n, m) for n, m in CASES if declaration(TASKS[n], m).estimator]
 
 
 def test_registry_is_not_empty_and_every_entry_point_loaded():
@@ -77,12 +79,23 @@ def test_smoke_run_writes_a_record_that_round_trips(name, model, smoke_options):
     record = run_one(TASKS[name], model, 0, smoke_options, log=lambda _m: None)
     assert record["status"] == "ok", record["error"]
     assert records.validate(record) == []
-    assert record["train_time_s"] > 0 and record["throughput"]["value"] > 0
-    # model FLOP/s over the machine's measured peak (tests measure it small, once: conftest.py)
-    assert record["utilisation"] is not None, record["utilisation_note"]
-    assert 0 < record["utilisation"] <= 1, (record["utilisation"], record["flops_per_sample"], record["flops_method"])
-    assert record["hardware"]["peak_flops"]["fp32"] > 0 and record["flops_method"]
+    if declaration(TASKS[name], model).estimator:  # fitted or a rule: no FLOP count, so no utilisation
+        assert record["utilisation"] is None and record["utilisation_note"]
+    else:  # model FLOP/s over the machine's measured peak (tests measure it small, once: conftest.py)
+        assert record["utilisation"] is not None, record["utilisation_note"]
+        assert 0 < record["utilisation"] <= 1, (record["utilisation"], record["flops_per_sample"],
+                                                record["flops_method"])
+        assert record["hardware"]["peak_flops"]["fp32"] > 0 and record["flops_method"]
+    loaded = records.read_records([smoke_options.results])
+    assert len(loaded) == 1
+    assert {k: v for k, v in loaded[0].items() if k != "_path"} == \
+        {k: v for k, v in record.items() if k != "_path"}
+    assert record["family"] == declaration(TASKS[name], model).family in FAMILIES
     assert record["curve"], "no eval point in the learning curve"
+    if (name, model) in ESTIMATORS:
+        check_estimator_record(record, TASKS[name])
+        return
+    assert record["train_time_s"] > 0 and record["throughput"]["value"] > 0
     target = TASKS[name].profiles["smoke"].target.metric
     assert target in record["final_metrics"]
     assert all(math.isfinite(v) for v in record["final_metrics"].values())
@@ -98,7 +111,19 @@ def test_smoke_run_writes_a_record_that_round_trips(name, model, smoke_options):
     # each of the task's own units is reported beside samples/s as a finite, positive rate
     extra = record["throughput"].get("extra") or {}
     assert all(math.isfinite(v) and v > 0 for v in extra.values()), extra
-    loaded = records.read_records([smoke_options.results])
-    assert len(loaded) == 1
-    assert {k: v for k, v in loaded[0].items() if k != "_path"} == \
-        {k: v for k, v in record.items() if k != "_path"}
+
+
+def check_estimator_record(record: dict, cls) -> None:
+    """A fitted model: one fit (train time, samples/s), one eval point; a rule: train time 0, no throughput."""
+    assert len(record["curve"]) == 1, "a fitted model or rule is evaluated once"
+    target = cls.profiles["smoke"].target.metric
+    assert target in record["final_metrics"]
+    assert all(math.isfinite(v) for v in record["final_metrics"].values())
+    if record["train_time_s"] == 0:  # a rule
+        assert record["throughput"] is None and record["curve"][0]["step"] == 0
+        if record["reached_target"]:
+            assert record["time_to_target_s"] == 0
+    else:
+        assert record["throughput"]["unit"] == "samples/s" and record["throughput"]["value"] > 0
+        assert record["samples"] == record["data_info"]["train"]["samples"]
+        assert record["params"] > 0, "fitted coefficients count as parameters"

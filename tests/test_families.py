@@ -1,0 +1,119 @@
+"""The deep-against-hand-crafted view, on hand-written records with hand-computed answers."""
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from suite import families, records
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rec(model, family, seed, quality, ttt=None, train=10.0, task="image_classification", ood=None,
+        metric="test/accuracy", higher=True, status="ok", **extra):
+    final = {metric: quality} if quality is not None else {}
+    for split, value in (ood or {}).items():
+        final[f"{split}/{metric.split('/')[1]}"] = value
+    record = {
+        "schema": 1, "run_id": f"{task}.{model}.s{seed}", "task": task, "task_version": 1, "model": model,
+        "family": family, "profile": "quick", "dataset": "d", "seed": seed, "status": status, "error": None,
+        "target": {"metric": metric, "value": 0.9 if higher else 0.4, "higher_is_better": higher, "source": "t"},
+        "reached_target": ttt is not None, "time_to_target_s": ttt, "train_time_s": train, "wall_time_s": train,
+        "final_metrics": final, "throughput": None, "peak_mem_mb": None, "params": None, "curve": [],
+        "hardware": {"label": "box"}, "software": {"torch": "2.11"}, "config": {}, "started_at": "x",
+        "finished_at": "y", **extra,
+    }
+    if family is None:
+        del record["family"]
+    return record
+
+
+IMAGE = [
+    rec("cnn", "deep", 0, 0.91, ttt=30.0), rec("cnn", "deep", 1, 0.92, ttt=40.0), rec("cnn", "deep", 2, 0.93, ttt=50.0),
+    rec("mlp", None, 0, 0.88),  # no family: written before families existed, so deep
+    rec("logreg_pixels", "hand-crafted", 0, 0.84, train=35.0),
+    rec("hog_linear", "hand-crafted", 0, 0.87, train=150.0),
+    rec("hog_linear", "hand-crafted", 1, 0.95, status="failed"),  # unfit: left out
+]
+
+
+def side(summary, task, name):
+    return summary[(summary["task"] == task) & (summary["side"] == name)].iloc[0]
+
+
+def test_best_model_of_each_side_by_median_quality():
+    summary = families.summarize(families.runs_frame(IMAGE))
+    deep, hand = side(summary, "image_classification", "deep"), side(summary, "image_classification", "hand-crafted")
+    assert (deep["model"], deep["quality"], deep["runs"], deep["reached"]) == ("cnn", 0.92, 3, 3)
+    assert deep["time_to_target_s"] == 40.0
+    assert deep["quality_lo"] >= 0.91 and deep["quality_hi"] <= 0.93
+    assert (hand["model"], hand["family"], hand["quality"], hand["runs"]) == ("hog_linear", "hand-crafted", 0.87, 1)
+    assert hand["time_to_target_s"] == math.inf and math.isnan(hand["quality_lo"])  # one seed: no interval
+
+
+def test_lower_is_better_and_shallow_counts_as_hand_crafted():
+    asr = dict(task="speech_recognition", metric="test/wer", higher=False)
+    recs = [rec("ctc_bigru", "deep", 0, 0.39, ttt=300.0, **asr), rec("conformer_ctc", "deep", 0, 0.50, **asr),
+            rec("mfcc_linear_ctc", "shallow", 0, 0.98, **asr)]
+    summary = families.summarize(families.runs_frame(recs))
+    assert side(summary, "speech_recognition", "deep")["model"] == "ctc_bigru"
+    hand = side(summary, "speech_recognition", "hand-crafted")
+    assert (hand["model"], hand["family"]) == ("mfcc_linear_ctc", "shallow")
+
+
+def test_out_of_domain_is_the_mean_of_the_ood_splits_of_the_target_metric():
+    text = dict(task="sentiment", metric="val/accuracy")
+    recs = [rec("minilm_finetune", "deep", 0, 0.84, ttt=275.0, ood={"ood_a": 0.7, "ood_b": 0.8}, **text),
+            rec("vader_lexicon", "hand-crafted", 0, 0.67, train=0.0, ood={"ood_a": 0.9, "ood_b": 0.7}, **text),
+            rec("vader_lexicon", "hand-crafted", 1, 0.67, train=0.0, ood={"ood_a": 0.9, "ood_b": 0.7}, **text)]
+    table, summary, notes = families.tables(recs)
+    assert side(summary, "sentiment", "deep")["ood"] == pytest.approx(0.75)
+    assert side(summary, "sentiment", "hand-crafted")["ood"] == pytest.approx(0.8)
+    row = table.iloc[0]
+    assert row["deep out of domain"] == "0.75 n=1"
+    assert row["hand-crafted out of domain"] == "0.8 [0.8, 0.8] n=2"
+    assert row["hand-crafted train time s"] == "0 [0, 0] n=2"
+    assert any("ood_a, ood_b" in line for line in notes)
+    assert not any("best out of domain" in line for line in notes)
+    recs.append(rec("tfidf_logreg", "hand-crafted", 0, 0.77, train=1.0, ood={"ood_a": 0.6, "ood_b": 0.6}, **text))
+    _table, summary, notes = families.tables(recs)
+    assert side(summary, "sentiment", "hand-crafted")["model"] == "tfidf_logreg"
+    assert "sentiment, hand-crafted side: best out of domain is vader_lexicon (0.8, against 0.6 for tfidf_logreg)" \
+        in notes
+
+
+def test_table_sets_the_sides_side_by_side_and_drops_an_empty_ood_column():
+    table, _summary, _notes = families.tables(IMAGE)
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert row["deep model"] == "cnn" and row["hand-crafted model"] == "hog_linear (hand-crafted)"
+    assert row["deep quality"] == "0.92 [0.91, 0.93] n=3"
+    assert row["deep time to target s"] == "40 [30, 50] n=3"
+    assert row["hand-crafted time to target s"] == "not reached (0/1 reached)"
+    assert not any("out of domain" in c for c in table.columns)
+
+
+def test_a_task_with_one_side_shows_dashes_and_has_both_sides():
+    deep_only = [rec("cnn", "deep", 0, 0.91, ttt=30.0)]
+    table, _s, _n = families.tables(deep_only)
+    assert table.iloc[0]["hand-crafted model"] == "-"
+    assert not families.has_both_sides(deep_only)
+    assert families.has_both_sides(IMAGE)
+
+
+def test_compare_by_family_and_the_report_section(tmp_path):
+    for r in IMAGE:
+        records.write_record(r, tmp_path)
+    done = subprocess.run([sys.executable, "-m", "suite.cli", "compare", str(tmp_path), "--by", "family"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "hog_linear (hand-crafted)" in done.stdout and "0.92 [0.91, 0.93] n=3" in done.stdout
+    from suite import report
+
+    written, _data = report.write_report([tmp_path], tmp_path / "report.html")
+    assert "Deep against hand-crafted" in (tmp_path / "report.md").read_text()
+    assert any(p.name == "deep_vs_hand_crafted.csv" for p in written)
