@@ -9,11 +9,11 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from suite import compare, registry
+from suite import compare, executors, registry
 from suite.config import SuiteOptions
 from suite.contention import busy_note
 from suite.errors import UnknownNameError
-from suite.runner import run_one, skipped_record
+from suite.runner import skipped_record
 from suite.task import Task
 
 
@@ -66,10 +66,8 @@ def run_suite(opts: SuiteOptions, log: Callable[[str], None] = print) -> tuple[l
     for name, reason in unavailable:
         log(f"skip {name}: {reason}")
         records.append(skipped_record(name, "-", 0, f"task module not importable: {reason}", opts))
-    for i, run in enumerate(runs, 1):
-        log(f"[{i}/{len(runs)}] {run.task.name} / {run.model}  seed {run.seed}  ({opts.profile})")
-        record = run_one(run.task, run.model, run.seed, opts, log=log)
-        log("  -> " + summary_line(record))
+    for label, record in executors.make(opts).run(runs, log):
+        log(f"{label}-> " + summary_line(record))
         records.append(record)
     crashed = [r for r in records if r["status"] in ("failed", "interrupted")]
     return records, 1 if crashed else 0

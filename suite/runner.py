@@ -53,8 +53,9 @@ def resolved_config(spec: RunSpec, opts: RunOptions, device: str, precision: str
 
 
 def run_one(task_cls: type[Task], model: str, seed: int, opts: RunOptions,
-            log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run `task_cls` x `model` with `seed`; return the record (written on rank 0)."""
+            log: Callable[[str], None] = print, write: bool = True) -> dict[str, Any]:
+    """Run `task_cls` x `model` with `seed`; return the record (written on rank 0 unless `write`
+    is False: a Ray worker returns it and the driver writes it)."""
     started = _now()
     wall_start = time.perf_counter()
     spec = task_cls.spec_for(opts.profile, model, seed)
@@ -63,7 +64,7 @@ def run_one(task_cls: type[Task], model: str, seed: int, opts: RunOptions,
     except SkipRun as exc:
         config = resolved_config(spec, opts, opts.device, opts.precision, 1)
         record = _record(spec, config, TrainResult(), "skipped", str(exc), started, wall_start, opts, None)
-        return _write(record, opts, is_main=True)
+        return _write(record, opts, is_main=write)
     rank, world = distributed.init_from_env(device)
     precision = resolve_precision(opts.precision, device)
     config = resolved_config(spec, opts, str(device), precision, world)
@@ -81,8 +82,10 @@ def run_one(task_cls: type[Task], model: str, seed: int, opts: RunOptions,
                      log=log if rank == 0 else (lambda _m: None))
     result, status, error = ctx.result, "ok", None  # the trainer fills ctx.result as it goes
     memory, host = PeakMemory(device), HostLoad()
+    folder = None
     try:
-        task = task_cls(spec, resolve_data_dir(opts.data_dir))
+        folder = resolve_data_dir(opts.data_dir)
+        task = task_cls(spec, folder)
         with memory, host:
             result = trainer_for(task_cls.kind)(task, ctx)
         status, error = result.status, result.error
@@ -92,7 +95,7 @@ def run_one(task_cls: type[Task], model: str, seed: int, opts: RunOptions,
         record = _record(spec, config, result, "interrupted", "interrupted by the user (Ctrl-C)",
                          started, wall_start, opts, memory.peak_mb, hw_device=device, world=world)
         record["host"] = host.summary()
-        _write(record, opts, rank == 0)
+        _write(record, opts, rank == 0 and write)
         raise
     except Exception as exc:  # noqa: BLE001 - any crash becomes a failed record; the suite goes on
         status, error = "failed", _one_line(exc)
@@ -102,7 +105,27 @@ def run_one(task_cls: type[Task], model: str, seed: int, opts: RunOptions,
                      memory.peak_mb if status in ("ok", "diverged") else None, hw_device=device, world=world)
     record["config_hash"] = digest
     record["host"] = host.summary()
-    return _write(record, opts, rank == 0)
+    record["data_dir"] = str(folder) if folder else None
+    return _write(record, opts, rank == 0 and write)
+
+
+def planned_config(task_cls: type[Task], model: str, seed: int, opts: RunOptions, device: str) -> dict[str, Any]:
+    """The resolved config that a worker placed on `device` computes for this run, found without
+    that device (auto precision: bf16 on CUDA): a Ray driver's key for --resume."""
+    spec = task_cls.spec_for(opts.profile, model, seed)
+    precision = opts.precision if opts.precision != "auto" else ("bf16" if device.startswith("cuda") else "fp32")
+    return resolved_config(spec, opts, device, precision, 1)
+
+
+def lost_record(task_cls: type[Task], model: str, seed: int, opts: RunOptions, device: str,
+                status: str, reason: str) -> dict[str, Any]:
+    """The record of a run whose worker is gone (killed, node lost, cancelled): no figures, and
+    the driver's fingerprint (the worker's went with it). Not written: the caller writes it."""
+    spec = task_cls.spec_for(opts.profile, model, seed)
+    config = planned_config(task_cls, model, seed, opts, device)
+    record = _record(spec, config, TrainResult(), status, reason, _now(), time.perf_counter(), opts, None)
+    record["config_hash"] = records.config_hash(config)
+    return record
 
 
 def skipped_record(task: str, model: str, seed: int, reason: str, opts: RunOptions) -> dict[str, Any]:
