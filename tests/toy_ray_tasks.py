@@ -1,0 +1,37 @@
+"""Toy tasks whose worker process dies mid-run, for the Ray executor's fault tests
+(`--tasks-from tests.toy_ray_tasks`; never auto-registered).
+
+`toy_killed` kills its own process (SIGKILL) while loading data, on every attempt;
+`toy_killed_once` does so on its first attempt only (a marker file in the data
+folder remembers it), so Ray's one retry finishes it.
+"""
+from __future__ import annotations
+
+import os
+import signal
+
+from suite.registry import register_task
+from tests.toy_tasks import ToyLinear
+
+
+class ToyKilled(ToyLinear):
+    name = "toy_killed"
+
+    def load(self, split):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class ToyKilledOnce(ToyLinear):
+    name = "toy_killed_once"
+
+    def load(self, split):
+        marker = self.data_dir / "toy_killed_once.attempted"
+        if not marker.exists():
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().load(split)
+
+
+for _cls in (ToyKilled, ToyKilledOnce):
+    register_task(_cls)
