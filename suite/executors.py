@@ -140,13 +140,18 @@ class RayExecutor:
         nodes: dict[int, list[str]] = {}  # run index -> node of each attempt
         try:
             while pending:
-                done, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
-                self._drain(progress, nodes, runs, log)
+                ray.wait(list(pending), num_returns=1, timeout=POLL_S)  # until a run ends, or the poll time
+                items = ray.get(progress.drain.remote())
+                done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)  # after the drain:
+                finished = {pending[ref][0] for ref in done}  # a run that began after it ended is not first
+                # a finished run's last lines, its summary, then what the freed node began meanwhile
+                self._show([x for x in items if x[0] in finished], nodes, runs, log)
                 for ref in done:
                     i, run = pending.pop(ref)
                     record = self._result(ref, run, device, nodes.get(i, []))
                     record["_path"] = str(records.write_record(to_jsonable(record), self.opts.results))
                     yield label(run, record.get("node", {}).get("name")), record
+                self._show([x for x in items if x[0] not in finished], nodes, runs, log)
         except KeyboardInterrupt:
             for ref in pending:
                 ray.cancel(ref, force=True)
@@ -164,8 +169,9 @@ class RayExecutor:
         config = planned_config(run.task, run.model, run.seed, self.opts, device)
         return records.find_finished(self.opts.results, records.config_hash(config))
 
-    def _drain(self, progress, nodes: dict[int, list[str]], runs: list[PlannedRun], log: Log) -> None:
-        for i, kind, text in self.ray.get(progress.drain.remote()):
+    def _show(self, items: list[tuple[int, str, str]], nodes: dict[int, list[str]], runs: list[PlannedRun],
+              log: Log) -> None:
+        for i, kind, text in items:
             if kind == "start":
                 nodes.setdefault(i, []).append(text)
                 if len(nodes[i]) > 1:
@@ -210,11 +216,13 @@ def run_on_worker(task_cls, model: str, seed: int, opts, index: int, progress) -
     import ray
 
     node = node_info(ray)
-    ray.get(progress.put.remote((index, "start", node["name"])))
+    # Sent without waiting: a task blocked in ray.get lends its CPUs to another task meanwhile,
+    # and a timed run must never share its cores.
+    progress.put.remote((index, "start", node["name"]))
     prefix = f"[{task_cls.name}/{model}/{seed} @ {node['name']}]"
 
     def log(line: str) -> None:
-        ray.get(progress.put.remote((index, "log", f"{prefix} {line}")))
+        progress.put.remote((index, "log", f"{prefix} {line}"))
 
     record = run_one(task_cls, model, seed, opts, log=log, write=False)
     record["node"] = node

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -67,26 +68,45 @@ def worker_path(monkeypatch):
 
 @pytest.mark.slow
 @needs_ray
-def test_local_ray_gives_the_local_executors_records(tmp_path, worker_path, capsys):
-    argv = ["--profile", "smoke", *TOYS, "--tasks", "image_classification,toy_linear,toy_crash,toy_diverge",
-            "--seeds", "2", "--device", "cpu"]
+def test_local_ray_gives_the_local_executors_records(tmp_path, worker_path):
+    from suite.benchmark import run_suite
+    from suite.config import SuiteOptions
+
+    def suite(results, **kw):
+        lines = []
+        opts = SuiteOptions(profile="smoke", tasks_from=["tests.toy_tasks"], device="cpu", seeds=2, results=results,
+                            tasks=["image_classification", "toy_linear", "toy_crash"], **kw)
+        records, code = run_suite(opts, log=lines.append)
+        return records, code, "\n".join(lines)
+
     local, remote = tmp_path / "local", tmp_path / "ray"
-    assert main_run_all([*argv, "--results", str(local)]) == 1  # toy_crash fails in both
-    assert main_run_all([*argv, "--results", str(remote), "--executor", "ray"]) == 1
-    out = capsys.readouterr().out
-    assert _keys(_records(local)) == _keys(_records(remote))
-    assert len(_records(remote)) == 8
+    assert suite(local)[1] == 1  # toy_crash fails in both
+    records, code, out = suite(remote, executor="ray")
+    assert code == 1 and len(records) == 6
+    assert _keys(_records(local)) == _keys(_records(remote)) == _keys(records)
     for record in _records(remote):
-        assert record["node"]["name"] and record["hardware"]["hostname"]
-        assert record["data_dir"] and record["software"]["git_commit"] == _records(local)[0]["software"]["git_commit"]
+        assert record["node"]["name"] and record["hardware"]["hostname"] and record["data_dir"]
+        assert record["software"]["git_commit"] == _records(local)[0]["software"]["git_commit"]
     assert "[toy_linear/linear/1 @ " in out and "[image_classification/cnn/0 @ " in out
+    assert _most_at_once(out) == {records[0]["node"]["name"]: 1}, out  # a CPU run takes the whole node
     assert not sys.modules["ray"].is_initialized()
 
-    # --resume is decided on the driver: the finished runs are not submitted again
-    assert main_run_all([*argv, "--results", str(remote), "--executor", "ray", "--resume"]) == 1
-    out = capsys.readouterr().out
-    assert out.count("resume: ") == 6 and "ray: 2 runs submitted" in out  # the two toy_crash runs
-    assert len(_records(remote)) == 10
+
+def _most_at_once(out: str) -> dict[str, int]:
+    """Per node, the most runs in progress at once, from the driver's progress lines."""
+    running: dict[str, set[str]] = {}
+    most: dict[str, int] = {}
+    for line in out.splitlines():
+        match = re.match(r"^\[(\S+) @ (\S+)\] (started|retry|-> )", line)
+        if not match:
+            continue
+        run, node, what = match.groups()
+        for other in running.values():
+            other.discard(run)
+        if what != "-> ":
+            running.setdefault(node, set()).add(run)
+            most[node] = max(most.get(node, 0), len(running[node]))
+    return most
 
 
 def _free_port() -> int:
@@ -184,7 +204,15 @@ def test_two_node_cluster_runs_on_both_nodes(two_nodes, tmp_path, worker_path, c
     assert {r["status"] for r in records} == {"ok"}
     assert {r["node"]["name"] for r in records} == {"node-a", "node-b"}
     assert "'num_cpus': 1" in out  # a CPU run asks for one node's CPUs
-    assert "@ node-a]" in out and "@ node-b]" in out
+    assert _most_at_once(out) == {"node-a": 1, "node-b": 1}
+
+    # --resume is decided on the driver: finished runs are not submitted again
+    assert main_run_all(["--profile", "smoke", *TOYS, "--tasks", "toy_linear", "--seeds", "5", "--device", "cpu",
+                         "--results", str(results), "--executor", "ray", "--ray-address", two_nodes,
+                         "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("resume: ") == 4 and "ray: 1 runs submitted" in out
+    assert len(_records(results)) == 5
 
 
 @pytest.mark.slow
