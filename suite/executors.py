@@ -74,14 +74,15 @@ class RayExecutor:
         ray = self.ray
         started_here = not ray.is_initialized()
         if started_here:
-            self._connect()
+            self.connect()
         try:
             yield from self._run(runs, log)
         finally:
             if started_here:
                 ray.shutdown()  # a local instance stops with its processes; a cluster just loses this driver
 
-    def _connect(self) -> None:
+    def connect(self) -> None:
+        """Join the cluster at --ray-address, or start Ray on this machine (every GPU and CPU)."""
         import logging
 
         import suite
@@ -152,7 +153,7 @@ class RayExecutor:
                     record["_path"] = str(records.write_record(to_jsonable(record), self.opts.results))
                     yield label(run, record.get("node", {}).get("name")), record
                 self._show([x for x in items if x[0] not in finished], nodes, runs, log)
-        except KeyboardInterrupt:
+        except BaseException:  # Ctrl-C, or the caller stopped early (GeneratorExit): end what is left
             for ref in pending:
                 ray.cancel(ref, force=True)
             for i, run in pending.values():
