@@ -43,7 +43,8 @@ def timed_suite(opts: SuiteOptions, executor) -> list[tuple[str, float, float]]:
     for _label, record in executor.run(runs, log=lambda _line: None):
         now = time.perf_counter()
         wall = record["wall_time_s"] or 0.0
-        rows.append((f"{record['task']}/{record['model']}/{record['seed']} {record['status']}", now - last - wall, wall))
+        name = f"{record['task']}/{record['model']}/{record['seed']} {record['status']}"
+        rows.append((name, now - last - wall, wall))
         last = now
     return rows
 

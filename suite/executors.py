@@ -156,6 +156,12 @@ class RayExecutor:
         except BaseException:  # Ctrl-C, or the caller stopped early (GeneratorExit): end what is left
             for ref in pending:
                 ray.cancel(ref, force=True)
+            try:  # runs whose start the driver has not shown yet
+                starts = [(i, node) for i, kind, node in ray.get(progress.drain.remote(), timeout=5) if kind == "start"]
+            except Exception:  # noqa: BLE001 - Ray itself may be going down: record what is known
+                starts = []
+            for i, node in starts:
+                nodes.setdefault(i, []).append(node)
             for i, run in pending.values():
                 if nodes.get(i):
                     record = lost_record(run.task, run.model, run.seed, self.opts, device, "interrupted",
