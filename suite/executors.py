@@ -142,13 +142,14 @@ class RayExecutor:
         try:
             while pending:
                 ray.wait(list(pending), num_returns=1, timeout=POLL_S)  # until a run ends, or the poll time
-                items = ray.get(progress.drain.remote())
+                items = self._drain(progress)
                 done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)  # after the drain:
                 finished = {pending[ref][0] for ref in done}  # a run that began after it ended is not first
-                # a finished run's last lines, its summary, then what the freed node began meanwhile
-                self._show([x for x in items if x[0] in finished], nodes, runs, log)
-                for ref in done:
+                first = {i: k for k, (i, _, _) in reversed(list(enumerate(items)))}
+                # each finished run's last lines and its summary, in the order they began; then the rest
+                for ref in sorted(done, key=lambda r: first.get(pending[r][0], -1)):
                     i, run = pending.pop(ref)
+                    self._show([x for x in items if x[0] == i], nodes, runs, log)
                     record = self._result(ref, run, device, nodes.get(i, []))
                     record["_path"] = str(records.write_record(to_jsonable(record), self.opts.results))
                     yield label(run, record.get("node", {}).get("name")), record
@@ -169,6 +170,13 @@ class RayExecutor:
                     record["node"] = {"name": nodes[i][-1]}
                     records.write_record(to_jsonable(record), self.opts.results)
             raise
+
+    def _drain(self, progress) -> list[tuple[int, str, str]]:
+        """Progress lines sent so far; none when the progress actor is gone (the runs go on)."""
+        try:
+            return self.ray.get(progress.drain.remote())
+        except self.ray.exceptions.RayActorError:
+            return []
 
     def _finished(self, run: PlannedRun, device: str) -> dict[str, Any] | None:
         if not self.opts.resume:
@@ -195,8 +203,10 @@ class RayExecutor:
             return ray.get(ref)
         except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
                 ray.exceptions.OutOfMemoryError, ray.exceptions.ObjectLostError) as exc:
-            where = f" on {', '.join(tried)}" if tried else ""
-            reason = f"worker lost{where} (tried {max(len(tried), 1)}x): {type(exc).__name__}: {_first_line(exc)}"
+            # Ray raises only once its one retry (max_retries=1) is lost too. The nodes are those whose
+            # start message arrived: a worker killed at once may take its message with it.
+            where = f" (seen on {', '.join(tried)})" if tried else ""
+            reason = f"worker lost, and again on its one retry{where}: {type(exc).__name__}: {_first_line(exc)}"
         except ray.exceptions.RayError as exc:
             reason = f"Ray could not run it: {type(exc).__name__}: {_first_line(exc)}"
         record = lost_record(run.task, run.model, run.seed, self.opts, device, "failed", reason)

@@ -1,7 +1,8 @@
 """Toy tasks whose worker process dies mid-run, for the Ray executor's fault tests
 (`--tasks-from tests.toy_ray_tasks`; never auto-registered).
 
-`toy_killed` kills its own process (SIGKILL) while loading data, on every attempt;
+`toy_killed` kills its own process (SIGKILL) while loading data, on every attempt (each
+attempt adds a line to `toy_killed.attempts` in the data folder);
 `toy_killed_once` does so on its first attempt only (a marker file in the data
 folder remembers it), so Ray's one retry finishes it.
 """
@@ -18,6 +19,9 @@ class ToyKilled(ToyLinear):
     name = "toy_killed"
 
     def load(self, split):
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.data_dir / "toy_killed.attempts", "a") as attempts:  # one line per attempt
+            attempts.write(f"{os.getpid()}\n")
         os.kill(os.getpid(), signal.SIGKILL)
 
 
