@@ -132,9 +132,10 @@ class RayExecutor:
         for i, run in enumerate(runs):
             existing = self._finished(run, device)
             if existing is not None:
-                log(f"{label(run, None)}resume: {os.path.basename(existing['_path'])} already has this run "
+                where = label(run, (existing.get("node") or {}).get("name"))
+                log(f"{where}resume: {os.path.basename(existing['_path'])} already has this run "
                     f"({existing['status']}), skipped")
-                yield label(run, existing.get("node", {}).get("name")), existing
+                yield where, existing
                 continue
             pending[remote.remote(run.task, run.model, run.seed, worker_opts, i, progress)] = (i, run)
         log(f"ray: {len(pending)} runs submitted, each asking for {resources}")
@@ -152,7 +153,7 @@ class RayExecutor:
                     self._show([x for x in items if x[0] == i], nodes, runs, log)
                     record = self._result(ref, run, device, nodes.get(i, []))
                     record["_path"] = str(records.write_record(to_jsonable(record), self.opts.results))
-                    yield label(run, record.get("node", {}).get("name")), record
+                    yield label(run, (record.get("node") or {}).get("name")), record
                 self._show([x for x in items if x[0] not in finished], nodes, runs, log)
         except BaseException:  # Ctrl-C, or the caller stopped early (GeneratorExit): end what is left
             for ref in pending:
