@@ -212,21 +212,21 @@ def _run_all(*argv: str) -> tuple[int, str]:
 @needs_ray
 def test_two_node_cluster_runs_on_both_nodes(two_nodes, tmp_path):
     results = tmp_path / "results"
-    code, out = _run_all("--profile", "smoke", *TOYS, "--tasks", "toy_linear", "--seeds", "4", "--device", "cpu",
+    code, out = _run_all("--profile", "smoke", *TOYS, "--tasks", "toy_slow", "--seeds", "4", "--device", "cpu",
                          "--results", str(results), "--executor", "ray", "--ray-address", two_nodes)
-    assert code == 0
+    assert code == 0, out
     records = _records(results)
     assert sorted(r["seed"] for r in records) == [0, 1, 2, 3]
-    assert {r["status"] for r in records} == {"ok"}
-    assert {r["node"]["name"] for r in records} == {"node-a", "node-b"}
+    assert {r["status"] for r in records} == {"ok"}, out
+    assert {r["node"]["name"] for r in records} == {"node-a", "node-b"}, out
     assert "'num_cpus': 1" in out  # a CPU run asks for one node's CPUs
-    assert _most_at_once(out) == {"node-a": 1, "node-b": 1}
+    assert _most_at_once(out) == {"node-a": 1, "node-b": 1}, out
 
     # --resume is decided on the driver: finished runs are not submitted again
-    code, out = _run_all("--profile", "smoke", *TOYS, "--tasks", "toy_linear", "--seeds", "5", "--device", "cpu",
+    code, out = _run_all("--profile", "smoke", *TOYS, "--tasks", "toy_slow", "--seeds", "5", "--device", "cpu",
                          "--results", str(results), "--executor", "ray", "--ray-address", two_nodes, "--resume")
-    assert code == 0
-    assert out.count("resume: ") == 4 and "ray: 1 runs submitted" in out
+    assert code == 0, out
+    assert out.count("resume: ") == 4 and "ray: 1 runs submitted" in out, out
     assert len(_records(results)) == 5
 
 
@@ -237,7 +237,7 @@ def test_killed_worker_is_retried_once_then_failed(two_nodes, tmp_path):
     code, out = _run_all("--profile", "smoke", *TOYS, "--tasks", "toy_killed,toy_killed_once,toy_linear",
                          "--device", "cpu", "--results", str(results), "--data-dir", str(tmp_path / "data"),
                          "--executor", "ray", "--ray-address", two_nodes)
-    assert code == 1
+    assert code == 1, out
     by_task = {r["task"]: r for r in _records(results)}
     assert sorted(by_task) == ["toy_killed", "toy_killed_once", "toy_linear"]
     killed = by_task["toy_killed"]
