@@ -18,7 +18,8 @@ stamp=.venv/.dlbench-installed
 want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -c constraints.txt -e ".[all,test]"
+  # ray (--executor ray, ~75 MB wheel) too, so the test suite's Ray tests run in CI.
+  .venv/bin/python -m pip install -q -c constraints.txt -e ".[all,test,ray]"
   echo "$want" > "$stamp"
 fi
 

@@ -9,11 +9,11 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from suite import compare, registry
+from suite import compare, executors, registry
 from suite.config import SuiteOptions
 from suite.contention import busy_note
 from suite.errors import ConfigError, UnknownNameError
-from suite.runner import run_one, skipped_record, task_options
+from suite.runner import skipped_record, task_options
 from suite.safe_io import check_writable, plain
 from suite.task import TaskBase
 
@@ -80,12 +80,10 @@ def run_suite(opts: SuiteOptions, log: Callable[[str], None] = print) -> tuple[l
     for name, reason in unavailable:
         log(f"skip {name}: {reason}")
         records.append(skipped_record(name, "-", 0, f"task module not importable: {reason}", opts))
-    for i, run in enumerate(runs, 1):
-        log(f"[{i}/{len(runs)}] {run.task.name} / {run.model}  seed {run.seed}  ({opts.profile})")
-        record = run_one(run.task, run.model, run.seed, opts, log=log)
-        if record.get("claimed_elsewhere"):
+    for label, record in executors.make(opts).run(runs, log):
+        if record.get("claimed_elsewhere"):  # another process on this results folder took this run
             continue
-        log("  -> " + plain(summary_line(record)))
+        log(f"{label}-> " + plain(summary_line(record)))
         records.append(record)
     crashed = [r for r in records if r["status"] in ("failed", "interrupted") or "_write_error" in r]
     return records, 1 if crashed else 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +106,10 @@ class SuiteOptions(RunOptions):
 
     tasks: list[str] = _opt(None, "tasks to run, comma-separated (default: all)", list_of=str)
     models: str = _opt("default", "'default' (each task's default model), 'all', or comma-separated model names")
+    executor: str = _opt("local", "local: one run after another here | ray: each run a Ray task, one per GPU "
+                         "(a CPU run takes a whole node), records written here", choices=("local", "ray"))
+    ray_address: str | None = _opt(None, "with --executor ray: none starts Ray on this machine's GPUs and CPUs; "
+                                   "'auto' or HOST:PORT joins a running cluster")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -112,6 +117,14 @@ class SuiteOptions(RunOptions):
             self.tasks = []
         elif not self.tasks:  # `--tasks ","`: an empty selection is not "every task"
             raise ConfigError("tasks", ",", "selects no task; leave --tasks out to run every task")
+        if self.executor not in ("local", "ray"):
+            raise ConfigError("executor", self.executor, "use local or ray")
+        if self.ray_address and self.executor != "ray":
+            raise ConfigError("ray_address", self.ray_address, "only with --executor ray")
+        if self.executor == "ray" and re.match(r"^cuda:\d+$", self.device):
+            raise ConfigError("device", self.device, "Ray gives each run its own GPU: use --device cuda or auto")
+        if self.executor == "ray" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ConfigError("executor", "ray", "not under torchrun: Ray places many runs, torchrun spreads one")
         if not self.models.strip():
             raise ConfigError("models", self.models, "use 'default', 'all' or comma-separated model names")
 

@@ -28,6 +28,10 @@ class DataError(DlbenchError, RuntimeError):
     """Data is missing or corrupt: the message says where it was looked for and how to get it."""
 
 
+class MissingExtraError(DlbenchError, ImportError):
+    """An optional dependency is not installed: the message names the extra to install."""
+
+
 class SkipRun(DlbenchError):
     """This run cannot happen on this machine (no CUDA, missing extra): record it as skipped."""
 

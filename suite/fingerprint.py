@@ -119,6 +119,9 @@ def espeak_ng_version() -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def git_commit() -> str | None:
+    """HEAD of this checkout; on a Ray worker, whose code came from the driver, the driver's."""
+    if os.environ.get("DLBENCH_GIT_COMMIT"):
+        return os.environ["DLBENCH_GIT_COMMIT"]
     root = Path(__file__).resolve().parent.parent
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)

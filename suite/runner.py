@@ -73,8 +73,9 @@ def task_options(task_cls: type[TaskBase], opts: RunOptions) -> dict[str, str]:
 
 
 def run_one(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions,
-            log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run `task_cls` x `model` with `seed`; return the record (written on rank 0)."""
+            log: Callable[[str], None] = print, write: bool = True) -> dict[str, Any]:
+    """Run `task_cls` x `model` with `seed`; return the record (written on rank 0 unless `write`
+    is False: a Ray worker returns it and the driver writes it)."""
     if opts.profile not in task_cls.profiles:  # e.g. a task from outside that has no speed profile yet
         return skipped_record(task_cls.name, model, seed,
                               f"task {task_cls.name!r} declares no {opts.profile!r} profile", opts)
@@ -87,7 +88,7 @@ def run_one(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions,
         config = resolved_config(spec, opts, opts.device, opts.precision, 1)
         record = _record(spec, config, TrainResult(), "skipped", str(exc), started, wall_start, opts, None,
                          family=family_of(task_cls, model))
-        return _write(record, opts, is_main=True)
+        return _write(record, opts, is_main=write)
     rank, world = distributed.init_from_env(device)
     precision = resolve_precision(opts.precision, device)
     config = resolved_config(spec, opts, str(device), precision, world)
@@ -110,14 +111,14 @@ def run_one(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions,
             return existing
     try:
         return _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precision, config, digest,
-                             started, wall_start)
+                             started, wall_start, write)
     finally:
         if claim is not None:
             claim.release()
 
 
 def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precision, config, digest,
-                  started, wall_start) -> dict[str, Any]:
+                  started, wall_start, write) -> dict[str, Any]:
     ctx = RunContext(device=device, precision=precision, compile=opts.compile,
                      generator=seed_everything(seed, device), seed=seed, rank=rank, world_size=world,
                      max_time_s=opts.max_time_s, max_steps=opts.max_steps,
@@ -125,8 +126,10 @@ def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precisio
                      sync_debug=os.environ.get(SYNC_DEBUG_ENV) or None)
     result, status, error = ctx.result, "ok", None  # the trainer fills ctx.result as it goes
     memory, host = PeakMemory(device), HostLoad()
+    folder = None
     try:
-        task = task_cls(spec, resolve_data_dir(opts.data_dir))
+        folder = resolve_data_dir(opts.data_dir)
+        task = task_cls(spec, folder)
         with memory, host:
             result = trainer_for(task_cls.kind, spec.profile, is_estimator(task_cls, spec.model))(task, ctx)
         status, error = result.status, result.error
@@ -138,7 +141,7 @@ def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precisio
                          started, wall_start, opts, memory.peak_mb, hw_device=device, world=world,
                          family=family_of(task_cls, spec.model))
         record["host"] = host.summary()
-        _write(record, opts, rank == 0)
+        _write(record, opts, rank == 0 and write)
         raise
     except Exception as exc:  # noqa: BLE001 - any crash becomes a failed record; the suite goes on
         status, error = "failed", _one_line(exc)
@@ -151,7 +154,27 @@ def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precisio
         add_utilisation(record, device, precision, opts, world)
     record["config_hash"] = digest
     record["host"] = host.summary()
-    return _write(record, opts, rank == 0)
+    record["data_dir"] = str(folder) if folder else None
+    return _write(record, opts, rank == 0 and write)
+
+
+def planned_config(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions, device: str) -> dict[str, Any]:
+    """The resolved config that a worker placed on `device` computes for this run, found without
+    that device (auto precision: bf16 on CUDA): a Ray driver's key for --resume."""
+    spec = task_cls.spec_for(opts.profile, model, seed, task_options(task_cls, opts))
+    precision = opts.precision if opts.precision != "auto" else ("bf16" if device.startswith("cuda") else "fp32")
+    return resolved_config(spec, opts, device, precision, 1)
+
+
+def lost_record(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions, device: str,
+                status: str, reason: str) -> dict[str, Any]:
+    """The record of a run whose worker is gone (killed, node lost, cancelled): no figures, and
+    the driver's fingerprint (the worker's went with it). Not written: the caller writes it."""
+    spec = task_cls.spec_for(opts.profile, model, seed, task_options(task_cls, opts))
+    config = planned_config(task_cls, model, seed, opts, device)
+    record = _record(spec, config, TrainResult(), status, reason, _now(), time.perf_counter(), opts, None)
+    record["config_hash"] = records.config_hash(config)
+    return record
 
 
 def skipped_record(task: str, model: str, seed: int, reason: str, opts: RunOptions) -> dict[str, Any]:

@@ -9,6 +9,11 @@ the evaluation episodes and `torch_threads`. `spec.budget.max_env_steps`
 env steps (default: a tenth of the budget). Metrics (prefixed `eval/`):
 return (mean over episodes, unclipped, greedy), return_std, episodes,
 episode_length. The curve's `step` is env steps.
+Under torchrun (world size > 1) an RL run is `skipped` before training, with
+the reason: data-parallel PPO/DQN would change the algorithm (N x the
+environments and batch), so its record would not compare with a one-process
+run, and these small networks gain nothing from more GPUs. Many RL runs at
+once is `--executor ray`'s job.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from typing import Iterator
 import torch
 
 from suite.context import RunContext, TrainResult
-from suite.errors import ConfigError
+from suite.errors import ConfigError, SkipRun
 from suite.rl.common import AlgoConfig
 from suite.rl.dqn import DQNConfig, train_dqn
 from suite.rl.ppo import PPOConfig, train_ppo
@@ -29,6 +34,10 @@ __all__ = ["AlgoConfig", "DQNConfig", "PPOConfig", "cpu_threads", "train_rl"]
 
 def train_rl(task: RLTask, ctx: RunContext) -> TrainResult:
     """Train the agent of `task` with the algorithm its recipe names; the runner's trainer for kind 'rl'."""
+    if ctx.world_size > 1:
+        # Every rank stops here, before any collective: none waits for another.
+        raise SkipRun(f"{task.spec.task}: RL runs train in one process, not data-parallel (world size "
+                      f"{ctx.world_size}): run it without torchrun; use --executor ray to spread many runs")
     algo = task.spec.recipe.algo
     if not isinstance(algo, (PPOConfig, DQNConfig)):
         raise ConfigError(f"{task.spec.task}.{task.spec.model}.recipe.algo", type(algo).__name__,

@@ -1,0 +1,248 @@
+"""`--executor ray`: the same records as the local executor, a real two-node cluster on
+loopback, and a worker killed mid-run. Every Ray process a test starts is stopped by
+the test (a local instance by `ray.shutdown`, `ray start --block` by its process group).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from suite.cli import main_run_all
+
+ROOT = Path(__file__).resolve().parent.parent
+TOYS = ["--tasks-from", "tests.toy_tasks,tests.toy_ray_tasks"]
+
+
+def _records(results: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((results / "runs").glob("*.json"))]
+
+
+def _keys(records: list[dict]) -> list[tuple]:
+    return sorted((r["task"], r["model"], r["seed"], r["status"], r["profile"]) for r in records)
+
+
+def test_missing_ray_names_the_extra(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    code = main_run_all(["--profile", "smoke", *TOYS, "--tasks", "toy_linear", "--device", "cpu",
+                         "--results", str(tmp_path), "--executor", "ray"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0
+    assert "pip install 'dlbench[ray]'" in err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("argv, field", [
+    (["--executor", "fleet"], "executor"),
+    (["--ray-address", "auto"], "ray_address"),
+    (["--executor", "ray", "--device", "cuda:1"], "device"),
+])
+def test_bad_executor_flags_are_one_line(argv, field, tmp_path, capsys):
+    assert main_run_all(["--profile", "smoke", "--results", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {field}=") and "\n" not in err
+
+
+# -- with Ray -----------------------------------------------------------------
+
+needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                               reason="the ray extra is not installed: pip install 'dlbench[ray]'")
+
+
+@pytest.fixture
+def worker_path(monkeypatch):
+    """Ray workers started from here import `tests.*` (the toy tasks) from the checkout."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+
+
+@pytest.mark.slow
+@needs_ray
+def test_local_ray_gives_the_local_executors_records(tmp_path, worker_path):
+    from suite.benchmark import run_suite
+    from suite.config import SuiteOptions
+
+    def suite(results, **kw):
+        lines = []
+        opts = SuiteOptions(profile="smoke", tasks_from=["tests.toy_tasks"], device="cpu", seeds=2, results=results,
+                            tasks=["image_classification", "toy_linear", "toy_crash"], **kw)
+        records, code = run_suite(opts, log=lines.append)
+        return records, code, "\n".join(lines)
+
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    assert suite(local)[1] == 1  # toy_crash fails in both
+    records, code, out = suite(remote, executor="ray")
+    assert code == 1 and len(records) == 6
+    assert _keys(_records(local)) == _keys(_records(remote)) == _keys(records)
+    for record in _records(remote):
+        assert record["node"]["name"] and record["hardware"]["hostname"] and record["data_dir"]
+        assert record["software"]["git_commit"] == _records(local)[0]["software"]["git_commit"]
+    assert "[toy_linear/linear/1 @ " in out and "[image_classification/cnn/0 @ " in out
+    assert _most_at_once(out) == {records[0]["node"]["name"]: 1}, out  # a CPU run takes the whole node
+    assert not sys.modules["ray"].is_initialized()
+
+
+def _most_at_once(out: str) -> dict[str, int]:
+    """Per node, the most runs in progress at once, from the driver's progress lines."""
+    running: dict[str, set[str]] = {}
+    most: dict[str, int] = {}
+    for line in out.splitlines():
+        match = re.match(r"^\[(\S+) @ (\S+)\] (started|retry|-> )", line)
+        if not match:
+            continue
+        run, node, what = match.groups()
+        for other in running.values():
+            other.discard(run)
+        if what != "-> ":
+            running.setdefault(node, set()).add(run)
+            most[node] = max(most.get(node, 0), len(running[node]))
+    return most
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ray_start(*args: str, env: dict) -> subprocess.Popen:
+    """`ray start --block` in its own process group: SIGTERM to the group stops all it started."""
+    cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--block", "--num-gpus", "0", "--disable-usage-stats", "--dashboard-agent-listen-port", str(_free_port()), *args]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _leftovers(marker: str, wait_s: float = 15) -> list[str]:
+    """Processes whose command line names `marker`, once those already dying are gone."""
+    deadline = time.monotonic() + wait_s
+    while (found := _processes(marker)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return found
+
+
+def _processes(marker: str) -> list[str]:
+    found = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        if any(marker in part for part in (p.info["cmdline"] or [])):
+            found.append(f"{p.info['pid']} {' '.join(p.info['cmdline'])[:120]}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def two_nodes():
+    """A real two-node Ray cluster on loopback: head and second node, one CPU each."""
+    temp = tempfile.mkdtemp(prefix="r18-", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    port = _free_port()
+    # Loopback only, so no token: with token authentication (Ray's default) a second
+    # node and the driver must be handed the head's token, as Ray's docs describe.
+    saved = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "RAY_USAGE_STATS_ENABLED": "0"}
+    procs = [_ray_start("--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "1", "--node-name", "node-a",
+                        "--temp-dir", temp, "--include-dashboard", "false", env=env)]
+    try:
+        address = f"127.0.0.1:{port}"
+        _wait_nodes(address, 1, procs, env)
+        # Its own loopback address: two raylets on one address confuse which one a driver attaches to.
+        procs.append(_ray_start("--address", address, "--node-ip-address", "127.0.0.2", "--num-cpus", "1",
+                                "--node-name", "node-b", env=env))
+        _wait_nodes(address, 2, procs, env)
+        yield address
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+        if saved is None:
+            os.environ.pop("RAY_AUTH_MODE")
+        else:
+            os.environ["RAY_AUTH_MODE"] = saved
+        assert not _leftovers(temp), "Ray processes left behind"
+
+
+def _wait_nodes(address: str, count: int, procs: list[subprocess.Popen], env: dict, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            raise RuntimeError("ray start exited early")
+        try:
+            done = subprocess.run([sys.executable, "-c", f"import ray; ray.init(address={address!r}, "
+                                   "logging_level='ERROR'); print(sum(n['Alive'] for n in ray.nodes()))"],
+                                  capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+            if done.returncode == 0 and int(done.stdout.split()[-1]) >= count:
+                return
+        except (subprocess.TimeoutExpired, ValueError, IndexError):
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"the Ray cluster at {address} did not reach {count} nodes in {timeout_s:.0f}s")
+
+
+def _run_all(*argv: str) -> tuple[int, str]:
+    """run_all.py in a process of its own, as a user runs it: one Ray driver per process."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "run_all.py", *argv], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    print(done.stdout, done.stderr[-3000:])
+    return done.returncode, done.stdout
+
+
+@pytest.mark.slow
+@needs_ray
+def test_two_node_cluster_runs_on_both_nodes(two_nodes, tmp_path):
+    results = tmp_path / "results"
+    code, out = _run_all("--profile", "smoke", *TOYS, "--tasks", "toy_slow", "--seeds", "4", "--device", "cpu",
+                         "--results", str(results), "--executor", "ray", "--ray-address", two_nodes)
+    assert code == 0, out
+    records = _records(results)
+    assert sorted(r["seed"] for r in records) == [0, 1, 2, 3]
+    assert {r["status"] for r in records} == {"ok"}, out
+    assert {r["node"]["name"] for r in records} == {"node-a", "node-b"}, out
+    assert "'num_cpus': 1" in out  # a CPU run asks for one node's CPUs
+    assert _most_at_once(out) == {"node-a": 1, "node-b": 1}, out
+
+    # --resume is decided on the driver: finished runs are not submitted again
+    code, out = _run_all("--profile", "smoke", *TOYS, "--tasks", "toy_slow", "--seeds", "5", "--device", "cpu",
+                         "--results", str(results), "--executor", "ray", "--ray-address", two_nodes, "--resume")
+    assert code == 0, out
+    assert out.count("resume: ") == 4 and "ray: 1 runs submitted" in out, out
+    assert len(_records(results)) == 5
+
+
+@pytest.mark.slow
+@needs_ray
+def test_killed_worker_is_retried_once_then_failed(two_nodes, tmp_path):
+    results = tmp_path / "results"
+    code, out = _run_all("--profile", "smoke", *TOYS, "--tasks", "toy_killed,toy_killed_once,toy_linear",
+                         "--device", "cpu", "--results", str(results), "--data-dir", str(tmp_path / "data"),
+                         "--executor", "ray", "--ray-address", two_nodes)
+    assert code == 1, out
+    by_task = {r["task"]: r for r in _records(results)}
+    assert sorted(by_task) == ["toy_killed", "toy_killed_once", "toy_linear"]
+    killed = by_task["toy_killed"]
+    assert killed["status"] == "failed" and "\n" not in killed["error"]
+    assert killed["error"].startswith("worker lost, and again on its one retry")
+    assert len((tmp_path / "data" / "toy_killed.attempts").read_text().split()) == 2  # one retry, no more
+    assert by_task["toy_killed_once"]["status"] == "ok"  # the retry finished it
+    assert by_task["toy_linear"]["status"] == "ok"
