@@ -75,12 +75,13 @@ def check_task_options(tasks: list[type[TaskBase]], opts: SuiteOptions) -> None:
 def run_suite(opts: SuiteOptions, log: Callable[[str], None] = print) -> tuple[list[dict[str, Any]], int]:
     """Run the planned runs; return their records and the exit status (1 if any crashed)."""
     runs, unavailable = plan(opts)
+    executor = executors.make(opts)  # `--executor ray` without Ray: one line, before the folder is touched
     check_writable(opts.results / "runs")  # a read-only or full results folder: bad input, before any run
     records = []
     for name, reason in unavailable:
         log(f"skip {name}: {reason}")
         records.append(skipped_record(name, "-", 0, f"task module not importable: {reason}", opts))
-    for label, record in executors.make(opts).run(runs, log):
+    for label, record in executor.run(runs, log):
         if record.get("claimed_elsewhere"):  # another process on this results folder took this run
             continue
         log(f"{label}-> " + plain(summary_line(record)))

@@ -88,11 +88,7 @@ class RayExecutor:
         import suite
         import tasks
 
-        env = {GIT_COMMIT_ENV: fingerprint.git_commit() or ""}
-        from suite.config import PRETRAINED_ENV
-
-        if os.environ.get(PRETRAINED_ENV):
-            env[PRETRAINED_ENV] = os.environ[PRETRAINED_ENV]
+        env = {GIT_COMMIT_ENV: fingerprint.git_commit() or ""}  # task options travel in the pickled options
         # The harness and tasks travel with the job, so the nodes run this driver's code.
         runtime_env = {"py_modules": [suite, tasks], "env_vars": env}
         common = dict(runtime_env=runtime_env, log_to_driver=False, logging_level=logging.WARNING)

@@ -93,7 +93,8 @@ def test_list_shows_tasks_models_targets_run_time_and_download_in_aligned_column
     tasks = {t["name"]: t for t in listing["tasks"]}
     assert tasks["image_classification"]["profiles"]["full"]["download_mb"] == 163
     assert tasks["image_classification"]["profiles"]["quick"]["target"]["value"] == 0.9
-    assert set(tasks["atari_rl"]["profiles"]) == {"smoke", "quick", "full"}
+    assert set(tasks["atari_rl"]["profiles"]) == {"smoke", "quick", "full", "speed"}
+    assert tasks["atari_rl"]["profiles"]["speed"]["target"] is None
     assert tasks["sentiment"]["options"][0]["name"] == "pretrained"
 
 
@@ -101,7 +102,7 @@ def test_help_shows_choices_single_defaults_and_the_positional_task():
     done = run("-m", "suite.cli", "run", "--help")
     text = " ".join(done.stdout.split())
     assert done.returncode == 0
-    assert "{smoke,quick,full}" in text and "{auto,bf16,fp32}" in text
+    assert "{smoke,quick,full,speed}" in text and "{auto,bf16,fp32}" in text
     assert "(default: None)" not in text and "default: default" not in text
     assert "the task to run" in text
     assert "--max-time-s MAX_TIME_S cap every run's train time" in text

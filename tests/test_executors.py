@@ -43,8 +43,15 @@ def test_missing_ray_names_the_extra(monkeypatch, tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
+def test_unknown_executor_is_refused_by_its_choices(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main_run_all(["--profile", "smoke", "--results", str(tmp_path), "--executor", "fleet"])
+    assert stop.value.code == 2
+    assert "argument --executor: invalid choice: 'fleet'" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.mark.parametrize("argv, field", [
-    (["--executor", "fleet"], "executor"),
     (["--ray-address", "auto"], "ray_address"),
     (["--executor", "ray", "--device", "cuda:1"], "device"),
 ])
@@ -212,7 +219,7 @@ def _run_all(*argv: str) -> tuple[int, str]:
 @needs_ray
 def test_two_node_cluster_runs_on_both_nodes(two_nodes, tmp_path):
     results = tmp_path / "results"
-    code, out = _run_all("--profile", "smoke", *TOYS, "--tasks", "toy_slow", "--seeds", "4", "--device", "cpu",
+    code, out = _run_all("--profile", "smoke", *TOYS, "--tasks", "toy_ray_slow", "--seeds", "4", "--device", "cpu",
                          "--results", str(results), "--executor", "ray", "--ray-address", two_nodes)
     assert code == 0, out
     records = _records(results)
@@ -223,7 +230,7 @@ def test_two_node_cluster_runs_on_both_nodes(two_nodes, tmp_path):
     assert _most_at_once(out) == {"node-a": 1, "node-b": 1}, out
 
     # --resume is decided on the driver: finished runs are not submitted again
-    code, out = _run_all("--profile", "smoke", *TOYS, "--tasks", "toy_slow", "--seeds", "5", "--device", "cpu",
+    code, out = _run_all("--profile", "smoke", *TOYS, "--tasks", "toy_ray_slow", "--seeds", "5", "--device", "cpu",
                          "--results", str(results), "--executor", "ray", "--ray-address", two_nodes, "--resume")
     assert code == 0, out
     assert out.count("resume: ") == 4 and "ray: 1 runs submitted" in out, out

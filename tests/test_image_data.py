@@ -189,3 +189,14 @@ def test_full_profile_trains_on_cifar10_files(tmp_path, monkeypatch):
     assert record["status"] == "ok", record["error"]
     assert record["steps"] == 2 and record["params"] == 6_573_120
     assert record["data_info"]["train"]["samples"] == 20 and "test/accuracy" in record["final_metrics"]
+
+
+def test_image_splits_carry_a_content_fingerprint(tmp_path):
+    """Other data under one dataset name never shares a table cell: each split records a hash of its content."""
+    from tasks.image_classification import ImageClassification
+
+    task = ImageClassification(ImageClassification.spec_for("smoke", "cnn"), tmp_path)
+    train, test = task.load("train"), task.load("test")
+    assert len(train.info["fingerprint"]) == 64
+    assert train.info["fingerprint"] != test.info["fingerprint"]
+    assert task.load("train").info["fingerprint"] == train.info["fingerprint"]

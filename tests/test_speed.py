@@ -29,7 +29,7 @@ def speed_options(results_dir, monkeypatch):
 def test_speed_run_measures_throughput_and_utilisation(task, model, speed_options, monkeypatch):
     # minilm_finetune must not need its weights package: point the pretrained encoder nowhere
     monkeypatch.setenv("DLBENCH_PRETRAINED", "/nonexistent/encoder")
-    record = run_one(TASKS[task], model, 0, speed_options, log=lambda _m: None)
+    record = run_one(registry.load_tasks()[task], model, 0, speed_options, log=lambda _m: None)
     assert record["status"] == "ok", record["error"]
     assert records.validate(record) == []
     assert record["target"] is None and record["reached_target"] is None
@@ -54,7 +54,7 @@ def test_speed_run_measures_throughput_and_utilisation(task, model, speed_option
 
 def test_synthetic_batches_have_the_full_shapes():
     def batch(task, model):
-        cls = TASKS[task]
+        cls = registry.load_tasks()[task]
         t = cls(cls.spec_for("speed", model), data_dir=".")
         return t.synthetic_batch(4, torch.device("cpu"), torch.Generator().manual_seed(0))
 
@@ -94,7 +94,7 @@ def test_flops_of_variable_length_batches_scale_with_the_lengths_trained():
 
 
 def test_speed_profile_reuses_the_full_recipes():
-    for cls in TASKS.values():
+    for cls in registry.load_tasks().values():
         if cls.__module__.startswith("tests."):
             continue
         full, fast = cls.profiles["full"], cls.profiles["speed"]

@@ -4,7 +4,7 @@
 `toy_killed` kills its own process (SIGKILL) while loading data, on every attempt (each
 attempt adds a line to `toy_killed.attempts` in the data folder);
 `toy_killed_once` does so on its first attempt only (a marker file in the data
-folder remembers it), so Ray's one retry finishes it. `toy_slow` loads slowly, so a cluster's
+folder remembers it), so Ray's one retry finishes it. `toy_ray_slow` loads slowly, so a cluster's
 runs spread over its nodes.
 """
 from __future__ import annotations
@@ -39,15 +39,15 @@ class ToyKilledOnce(ToyLinear):
         return super().load(split)
 
 
-class ToySlow(ToyLinear):
+class ToyRaySlow(ToyLinear):
     """Takes 0.75 s to load, so that a node stays busy while others are free."""
 
-    name = "toy_slow"
+    name = "toy_ray_slow"
 
     def load(self, split):
         time.sleep(0.75)
         return super().load(split)
 
 
-for _cls in (ToyKilled, ToyKilledOnce, ToySlow):
+for _cls in (ToyKilled, ToyKilledOnce, ToyRaySlow):
     register_task(_cls)
