@@ -168,3 +168,12 @@ def test_env_raising_mid_run_gives_a_failed_record_and_the_suite_goes_on(tmp_pat
     assert after["throughput"]["unit"] == "env_steps/s"
     assert set(after["final_metrics"]) == {f"eval/{m}" for m in AtariRL.metrics}
     assert all(np.isfinite(p["train/loss"]) for p in after["curve"])
+
+
+def test_rl_records_fingerprint_their_environment(smoke_options):
+    from suite import registry
+    from suite.runner import run_one
+
+    record = run_one(registry.get_task("atari_rl"), "ppo_cnn", 0, smoke_options, log=lambda _m: None)
+    fingerprint = record["data_info"]["env"]["fingerprint"]
+    assert fingerprint.startswith("MinAtar/Breakout") and "minatar==" in fingerprint and "gymnasium==" in fingerprint

@@ -73,3 +73,17 @@ def final_obs(next_obs: np.ndarray, infos: dict, ended: np.ndarray) -> np.ndarra
     for i in np.flatnonzero(ended):
         out[i] = infos["final_obs"][i]
     return out
+
+
+def env_fingerprint(env_id: str) -> str:
+    """An RL task's "data" is its environment: the id and the versions of the packages that implement
+    it, so runs on other game code never share a table cell (suite.cells keys on this)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = [env_id]
+    for package in ("gymnasium", "ale-py", "minatar"):
+        try:
+            parts.append(f"{package}=={version(package)}")
+        except PackageNotFoundError:
+            pass
+    return " ".join(parts)
