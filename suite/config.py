@@ -113,9 +113,9 @@ class SuiteOptions(RunOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.tasks is None:
-            self.tasks = []
-        elif not self.tasks:  # `--tasks ","`: an empty selection is not "every task"
+        # None is "every task"; an empty list only comes from `--tasks ","`, which selects nothing. (None stays
+        # None: `dataclasses.replace` re-runs this check, e.g. when the Ray executor copies the options.)
+        if self.tasks is not None and not self.tasks:
             raise ConfigError("tasks", ",", "selects no task; leave --tasks out to run every task")
         if self.executor not in ("local", "ray"):
             raise ConfigError("executor", self.executor, "use local or ray")

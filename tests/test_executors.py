@@ -253,3 +253,17 @@ def test_killed_worker_is_retried_once_then_failed(two_nodes, tmp_path):
     assert len((tmp_path / "data" / "toy_killed.attempts").read_text().split()) == 2  # one retry, no more
     assert by_task["toy_killed_once"]["status"] == "ok"  # the retry finished it
     assert by_task["toy_linear"]["status"] == "ok"
+
+
+def test_options_survive_a_copy_and_still_refuse_an_empty_selection():
+    """The Ray executor copies the options (`dataclasses.replace`): "every task" must survive the copy,
+    while `--tasks ","` (an empty list) stays bad input."""
+    import dataclasses
+
+    from suite.config import SuiteOptions
+    from suite.errors import ConfigError
+
+    opts = SuiteOptions(profile="smoke")
+    assert dataclasses.replace(opts, resume=False).tasks is None
+    with pytest.raises(ConfigError, match="selects no task"):
+        SuiteOptions(profile="smoke", tasks=[])
