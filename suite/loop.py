@@ -32,6 +32,19 @@ DEVICE_DATA_LIMIT = 0.25  # fraction of GPU memory a split may take to be moved 
 WARMUP_STEPS = 2
 
 
+def build_on_device(task: Task, ctx: RunContext, channels_last: bool) -> tuple[nn.Module, nn.Module]:
+    """The task's model on the run's device (and layout), its parameter count in the result, and the
+    module the steps call: DDP-wrapped under torchrun, compiled with --compile. Shared with suite.speed."""
+    model = task.build_model().to(ctx.device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    ctx.result.params = sum(p.numel() for p in model.parameters())
+    train_model = distributed.wrap(model, ctx)
+    if ctx.compile:
+        train_model = torch.compile(train_model)
+    return model, train_model
+
+
 def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
     spec, recipe, budget = task.spec, task.spec.recipe, task.spec.budget
     result = ctx.result
@@ -44,13 +57,7 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
     result.data_info = {"train": {"samples": len(train), **train.info},
                         **{s: {"samples": len(src), **src.info} for s, src in evals.items()}}
 
-    model = task.build_model().to(ctx.device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    result.params = sum(p.numel() for p in model.parameters())
-    train_model = distributed.wrap(model, ctx)
-    if ctx.compile:
-        train_model = torch.compile(train_model)
+    model, train_model = build_on_device(task, ctx, channels_last)
 
     drop_last = len(train) >= recipe.batch_size
     steps_per_epoch = max(1, len(train) // recipe.batch_size if drop_last else 1)

@@ -29,11 +29,11 @@ from typing import Callable
 import torch
 from torch import nn
 
-from suite import distributed
 from suite.context import RunContext, TrainResult
 from suite.device import autocast, no_host_sync, use_channels_last
 from suite.errors import SkipRun
 from suite.flops import flops_of
+from suite.loop import build_on_device
 from suite.optim import build_optimizer, build_scheduler
 from suite.task import Budget, ProfileSpec, Task
 from suite.timing import SegmentClock
@@ -95,13 +95,7 @@ def _supervised(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
                 for _ in range(plan.pool)]
     except NotImplementedError as exc:
         raise SkipRun(str(exc)) from None
-    model = task.build_model().to(ctx.device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    result.params = sum(p.numel() for p in model.parameters())
-    train_model = distributed.wrap(model, ctx)
-    if ctx.compile:
-        train_model = torch.compile(train_model)
+    model, train_model = build_on_device(task, ctx, channels_last)
     optimizer = build_optimizer(model, recipe)
     scheduler = build_scheduler(optimizer, recipe, plan.warmup + plan.measured)
 
