@@ -18,6 +18,7 @@ from suite import stats
 WIDTH = 100
 DROP_ORDER = ["note", "baseline_s", "time_s", "peak_mem_mb", "throughput", "final_quality", "budget", "target", "v", "dataset", "profile"]
 MAX_CELL = 34
+_BLANK = {"no target", "-", "", "nan", "None"}
 _SHORT = {"time_to_target_s": "time_to_target", "final_quality": "quality", "peak_mem_mb": "mem_mb"}
 
 
@@ -38,6 +39,10 @@ def render(table: pd.DataFrame, title: str = "", width: int = WIDTH) -> str:
         lines.append(textwrap.fill("where: " + ", ".join(f"{c}={table[c].iloc[0]}" for c in constant), width,
                                    subsequent_indent="       ", break_on_hyphens=False))
         table = table.drop(columns=constant)
+    # Columns with nothing in them (a speed run has no target, so no time-to-target or quality) go
+    # first, so the throughput, utilisation and memory that such a table is about stay.
+    blank = [c for c in table.columns if len(table.columns) > 2 and set(table[c]) <= _BLANK]
+    table = table.drop(columns=blank)
     table = table.rename(columns={c: _SHORT.get(c, "baseline_s" if c.startswith("baseline (") else c)
                                   for c in table.columns})
     dropped = []

@@ -193,3 +193,16 @@ def test_report_by_torch_version_has_speedups_and_names_the_time_rule(tmp_path):
     by_torch = next(s for s in sections if s.title.startswith("By torch version"))
     assert by_torch.notes[0] == "Time-to-target rule: train + evaluation time (MLPerf rule; warm-up excluded)."
     assert by_torch.tables["speedup against torch 2.11.0"]["speedup"].tolist() == ["1.83x [1.83, 1.83]"]  # 11 / 6
+
+
+def test_terminal_table_of_a_targetless_profile_keeps_throughput():
+    """A speed table has no time-to-target or quality: those blank columns go, throughput stays."""
+    import pandas as pd
+
+    table = pd.DataFrame({"task": ["image_classification", "sentiment"], "model": ["cnn", "minilm_finetune"],
+                          "reached": ["- (1 runs)", "- (1 runs)"], "time_to_target_s": ["no target", "no target"],
+                          "final_quality": ["-", "-"], "throughput": ["73,039 samples/s n=1", "1,312 samples/s n=1"],
+                          "utilisation": ["0.209 n=1", "0.000959 n=1"], "peak_mem_mb": ["1256 n=1", "419 n=1"]})
+    text = terminal.render(table, width=100)
+    assert "73,039 samples/s" in text and "utilisation" in text and "mem_mb" in text
+    assert "no target" not in text and "quality" not in text
