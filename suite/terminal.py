@@ -46,7 +46,8 @@ def render(table: pd.DataFrame, title: str = "", width: int = WIDTH) -> str:
     table = table.rename(columns={c: _SHORT.get(c, "baseline_s" if c.startswith("baseline (") else c)
                                   for c in table.columns})
     dropped = []
-    for column in [_SHORT.get(c, c) for c in DROP_ORDER]:
+    order = (["reached", "dataset"] + DROP_ORDER) if blank else DROP_ORDER  # targetless: the figures matter most
+    for column in [_SHORT.get(c, c) for c in order]:
         if _width(table) <= width:
             break
         if column in table.columns and len(table.columns) > 2:
