@@ -77,8 +77,8 @@ def task_options(task_cls: type[TaskBase], opts: RunOptions) -> dict[str, str]:
 
 
 def variant_settings(opts: RunOptions) -> dict[str, str]:
-    """The `--set recipe.* / model.*` values, as {"recipe.lr": "0.01", ...} (applied by suite.variants)."""
-    return {f"{space}.{key}": value for space in ("recipe", "model") for key, value in opts.settings(space).items()}
+    """The `--set recipe.* / model.* / data.*` values, as {"recipe.lr": "0.01", ...} (applied by suite.variants)."""
+    return {f"{space}.{key}": value for space in variants.NAMESPACES for key, value in opts.settings(space).items()}
 
 
 def run_one(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions,

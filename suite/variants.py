@@ -1,8 +1,9 @@
-"""Variants without editing a file: `--set recipe.KEY=VALUE` and `--set model.KWARG=VALUE`.
+"""Variants without editing a file: `--set recipe.KEY=VALUE`, `model.KWARG=VALUE`, `data.fraction=F`.
 
 `recipe.*` replaces one field of the resolved `Recipe` (`dataclasses.replace`, so the
 Recipe's own checks name a bad value); `model.*` is merged into `recipe.model_kwargs`,
-checked against the model factory's signature. The parsed values become the resolved
+checked against the model factory's signature; `data.fraction` (0 < F <= 1) trains on a seeded
+random fraction of the training split (suite.data.training_fraction, supervised tasks). The parsed values become the resolved
 config's `overrides` ({"recipe.lr": 0.01}) and the record's `variant` label
 ("recipe.lr=0.01,model.depth=4"), which keys table cells (suite/cells.py).
 """
@@ -17,7 +18,8 @@ from suite.models import declaration
 from suite.task import Recipe
 
 RECIPE_KEYS = ("lr", "batch_size", "optimizer", "weight_decay")
-NAMESPACES = ("recipe", "model")  # the `--set` namespaces this module applies, in label order
+DATA_KEYS = ("fraction",)
+NAMESPACES = ("recipe", "model", "data")  # the `--set` namespaces this module applies, in label order
 
 
 def parse_value(text: str) -> Any:
@@ -43,8 +45,9 @@ def model_keywords(task_cls: type, model: str) -> list[str] | None:
 
 def valid_keys(task_cls: type, model: str) -> list[str]:
     keywords = model_keywords(task_cls, model)
-    return [f"recipe.{k}" for k in RECIPE_KEYS] + ([f"model.{k}" for k in keywords] if keywords is not None
-                                                    else ["model.KWARG"])
+    return ([f"recipe.{k}" for k in RECIPE_KEYS] + ([f"model.{k}" for k in keywords] if keywords is not None
+                                                     else ["model.KWARG"])
+            + ([f"data.{k}" for k in DATA_KEYS] if task_cls.kind == "supervised" else []))
 
 
 def apply(task_cls: type, model: str, recipe: Recipe, settings: dict[str, str]) -> tuple[Recipe, dict[str, Any]]:
@@ -56,7 +59,8 @@ def apply(task_cls: type, model: str, recipe: Recipe, settings: dict[str, str]) 
     fields, kwargs, overrides = {}, dict(recipe.model_kwargs), {}
     for name, text in sorted(settings.items(), key=lambda kv: (NAMESPACES.index(kv[0].split(".")[0]), kv[0])):
         space, key = name.split(".", 1)
-        known = key in RECIPE_KEYS if space == "recipe" else keywords is None or key in keywords
+        known = {"recipe": key in RECIPE_KEYS, "model": keywords is None or key in (keywords or ()),
+                 "data": key in DATA_KEYS and task_cls.kind == "supervised"}[space]
         if not known:
             raise ConfigError(f"--set {name}", text, f"not a key of {task_cls.name}/{model}; valid: "
                               + ", ".join(valid_keys(task_cls, model)))
@@ -67,6 +71,13 @@ def apply(task_cls: type, model: str, recipe: Recipe, settings: dict[str, str]) 
             except ValueError:
                 raise ConfigError(f"recipe.{key}", text, f"wants a {kind.__name__}") from None
             fields[key] = value
+        elif space == "data":
+            try:
+                value = float(text)
+            except ValueError:
+                value = None
+            if value is None or not 0 < value <= 1:
+                raise ConfigError(name, text, "wants a fraction of the training split in (0, 1]")
         else:
             value = kwargs[key] = parse_value(text)
         overrides[name] = value

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from suite import compare, records
 from suite.benchmark import run_suite
@@ -100,3 +101,23 @@ def test_an_unknown_key_stops_the_suite_before_any_run_in_one_line(tmp_path):
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "valid: recipe.lr" in done.stderr and "model.depth" in done.stderr
     assert not (tmp_path / "r" / "runs").exists() or not list((tmp_path / "r" / "runs").glob("*.json"))
+
+
+def test_data_fraction_trains_on_a_seeded_fraction_of_the_training_split(tmp_path):
+    from suite.data import TensorSource, training_fraction
+
+    source = TensorSource({"fingerprint": "f"}, x=torch.arange(100.0), y=torch.arange(100))
+    cut = training_fraction(source, 0.3, seed=0)
+    assert len(cut) == 30 and cut.info["fraction"] == 0.3 and torch.equal(cut.tensors["x"].long(), cut.tensors["y"])
+    assert torch.equal(training_fraction(source, 0.3, seed=0).tensors["y"], cut.tensors["y"])
+    assert not torch.equal(training_fraction(source, 0.3, seed=1).tensors["y"], cut.tensors["y"])
+    assert training_fraction(source, None, 0) is source
+    for bad in ("0", "1.5", "half"):
+        with pytest.raises(ConfigError, match="wants a fraction of the training split in"):
+            spec(f"data.fraction={bad}")
+
+    run_suite(opts(tmp_path, "data.fraction=0.3"), log=lambda _m: None)
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "r" / "runs").glob("*.json")]
+    full = len(ImageClassification(spec(), tmp_path).load("train"))
+    assert record["status"] == "ok" and record["variant"] == "data.fraction=0.3"
+    assert record["data_info"]["train"]["samples"] == round(full * 0.3)
