@@ -13,7 +13,7 @@ from suite import compare, executors, registry
 from suite.config import SuiteOptions
 from suite.contention import busy_note
 from suite.errors import ConfigError, UnknownNameError
-from suite.runner import skipped_record, task_options
+from suite.runner import skipped_record, task_options, variant_settings
 from suite.safe_io import check_writable, plain
 from suite.task import TaskBase
 
@@ -56,6 +56,9 @@ def plan(opts: SuiteOptions) -> tuple[list[PlannedRun], list[tuple[str, str]]]:
         for model in models:
             for seed in range(opts.seeds):
                 runs.append(PlannedRun(task, model, seed))
+    for task, model in dict.fromkeys((run.task, run.model) for run in runs):  # bad --set recipe/model.*: stop now
+        if opts.profile in task.profiles:
+            task.spec_for(opts.profile, model, 0, task_options(task, opts), variant_settings(opts))
     if not runs and not unavailable:
         raise UnknownNameError(f"--models {opts.models!r} selects no model of tasks {', '.join(names)}")
     return runs, unavailable

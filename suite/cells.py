@@ -85,7 +85,9 @@ def variant_key(record: dict[str, Any]) -> str:
     config = record.get("config") if isinstance(record.get("config"), dict) else {}
     label = record.get("variant") or config.get("variant")
     overrides = config.get("overrides") if isinstance(config.get("overrides"), dict) else {}
-    parts = [str(label)] if label else []
+    # A `--set` label ("recipe.lr=0.01,model.depth=4") only repeats the overrides: shown once, from them.
+    repeats = label and all(part.partition("=")[0] in overrides for part in str(label).split(","))
+    parts = [str(label)] if label and not repeats else []
     parts += [f"{k}={_text(v)}" for k, v in sorted(overrides.items()) if k != "task.pretrained"]
     return "; ".join(parts) or UNKNOWN
 

@@ -22,6 +22,9 @@ from suite.task import PROFILES
 # a new namespace is one line here and one reader of `RunOptions.settings(namespace)`.
 SET_NAMESPACES: dict[str, str] = {
     "task": "an option the task declares (`dlbench list` shows each task's options)",
+    "recipe": "a recipe field: lr, batch_size, optimizer, weight_decay",
+    "model": "a keyword of the model's factory (e.g. depth, width, activation of mlp and cnn)",
+    "data": "fraction: train on a seeded random fraction (0, 1] of the training split",
 }
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -52,7 +55,8 @@ class RunOptions:
     tasks_from: list[str] = _opt(None, "also import these task modules (comma-separated)", list_of=str)
     set: list[str] = _opt(None, "NAMESPACE.KEY=VALUE, repeatable: task.KEY sets an option the task declares "
                           "(e.g. --set task.pretrained=distilbert-base-uncased for sentiment); `dlbench list` "
-                          "shows each task's options", flag="--set", append=True)
+                          "shows each task's options; recipe.lr|batch_size|optimizer|weight_decay and "
+                          "model.KWARG, data.fraction make a variant of the model", flag="--set", append=True)
 
     def __post_init__(self) -> None:
         self.results = Path(self.results)

@@ -103,6 +103,22 @@ def length_batches(lengths: torch.Tensor, batch_size: int, window: int, *, shuff
         yield idx, int(lengths[idx].max())
 
 
+def training_fraction(source: BatchSource, fraction: float | None, seed: int) -> BatchSource:
+    """A seeded random `fraction` of `source`'s examples (`--set data.fraction`); the source itself when None.
+
+    The same seed and fraction pick the same examples; `info` gains "fraction"."""
+    if fraction is None or fraction == 1.0:
+        return source
+    if not isinstance(source, TensorSource):
+        raise ConfigError("data.fraction", fraction, f"this task's training split ({type(source).__name__}) "
+                          "is not held as tensors; only such splits can be cut")
+    keep = max(1, round(len(source) * fraction))
+    index = torch.randperm(len(source), generator=torch.Generator().manual_seed(seed))[:keep].sort().values
+    index = index.to(source.device)
+    return TensorSource({**source.info, "fraction": fraction},
+                        **{k: v[index] for k, v in source.tensors.items()})
+
+
 class TensorSource(BatchSource):
     """A split held as equal-length tensors, e.g. `TensorSource(x=images, y=labels)`."""
 

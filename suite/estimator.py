@@ -32,6 +32,7 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 
 from suite.context import EvalPoints, RunContext, TrainResult
+from suite.data import training_fraction
 from suite.errors import DataError, SkipRun
 from suite.task import BatchSource, TaskBase
 from suite.timing import SegmentClock
@@ -114,7 +115,7 @@ def train_estimator(task: TaskBase, ctx: RunContext) -> TrainResult:
     from suite.loop import evaluate
 
     spec, result = task.spec, ctx.result
-    train = task.load("train")
+    train = training_fraction(task.load("train"), spec.overrides.get("data.fraction"), spec.seed)
     evals = {split: task.load(split) for split in spec.eval_splits}
     result.data_info = {"train": {"samples": len(train), **train.info},
                         **{s: {"samples": len(src), **src.info} for s, src in evals.items()},

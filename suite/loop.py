@@ -21,7 +21,7 @@ from torch import nn
 
 from suite import distributed
 from suite.context import EvalPoints, RunContext, TrainResult
-from suite.data import move_to
+from suite.data import move_to, training_fraction
 from suite.device import autocast, no_host_sync, use_channels_last
 from suite.errors import DataError
 from suite.optim import build_optimizer, build_scheduler
@@ -50,7 +50,8 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
     result = ctx.result
     channels_last = use_channels_last(ctx.device)
 
-    train = place(task.load("train"), ctx.device, channels_last)
+    train = training_fraction(task.load("train"), spec.overrides.get("data.fraction"), spec.seed)
+    train = place(train, ctx.device, channels_last)
     evals = {split: place(task.load(split), ctx.device, channels_last) for split in spec.eval_splits}
     if len(train) == 0:
         raise DataError(f"task {spec.task!r} profile {spec.profile!r}: the training split is empty")

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from suite import distributed, fingerprint, records
+from suite import distributed, fingerprint, records, variants
 from suite.config import RunOptions
 from suite.contention import HostLoad
 from suite.context import RunContext, TrainResult
@@ -51,9 +51,13 @@ def trainer_for(kind: str, profile: str = "", estimator: bool = False) -> Callab
 
 
 def resolved_config(spec: RunSpec, opts: RunOptions, device: str, precision: str, world_size: int) -> dict[str, Any]:
-    """Everything that decides what a run computes; its hash keys --resume."""
+    """Everything that decides what a run computes; its hash keys --resume. `overrides` is there only
+    when something is set, so a default run keeps the hash it had before variants existed."""
+    config = spec.to_dict()
+    if not config.get("overrides"):
+        config.pop("overrides", None)
     return {
-        **spec.to_dict(),
+        **config,
         "device": device,
         "precision": precision,
         # What the user asked: "auto" lets each machine use its own policy (bf16 on CUDA), and such
@@ -72,6 +76,11 @@ def task_options(task_cls: type[TaskBase], opts: RunOptions) -> dict[str, str]:
     return {key: value for key, value in opts.settings("task").items() if key in declared}
 
 
+def variant_settings(opts: RunOptions) -> dict[str, str]:
+    """The `--set recipe.* / model.* / data.*` values, as {"recipe.lr": "0.01", ...} (applied by suite.variants)."""
+    return {f"{space}.{key}": value for space in variants.NAMESPACES for key, value in opts.settings(space).items()}
+
+
 def run_one(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions,
             log: Callable[[str], None] = print, write: bool = True) -> dict[str, Any]:
     """Run `task_cls` x `model` with `seed`; return the record (written on rank 0 unless `write`
@@ -81,7 +90,7 @@ def run_one(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions,
                               f"task {task_cls.name!r} declares no {opts.profile!r} profile", opts)
     started = _now()
     wall_start = time.perf_counter()
-    spec = task_cls.spec_for(opts.profile, model, seed, task_options(task_cls, opts))
+    spec = task_cls.spec_for(opts.profile, model, seed, task_options(task_cls, opts), variant_settings(opts))
     try:
         device = resolve_device(opts.device)
     except SkipRun as exc:
@@ -161,7 +170,7 @@ def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precisio
 def planned_config(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions, device: str) -> dict[str, Any]:
     """The resolved config that a worker placed on `device` computes for this run, found without
     that device (auto precision: bf16 on CUDA): a Ray driver's key for --resume."""
-    spec = task_cls.spec_for(opts.profile, model, seed, task_options(task_cls, opts))
+    spec = task_cls.spec_for(opts.profile, model, seed, task_options(task_cls, opts), variant_settings(opts))
     precision = opts.precision if opts.precision != "auto" else ("bf16" if device.startswith("cuda") else "fp32")
     return resolved_config(spec, opts, device, precision, 1)
 
@@ -170,7 +179,7 @@ def lost_record(task_cls: type[TaskBase], model: str, seed: int, opts: RunOption
                 status: str, reason: str) -> dict[str, Any]:
     """The record of a run whose worker is gone (killed, node lost, cancelled): no figures, and
     the driver's fingerprint (the worker's went with it). Not written: the caller writes it."""
-    spec = task_cls.spec_for(opts.profile, model, seed, task_options(task_cls, opts))
+    spec = task_cls.spec_for(opts.profile, model, seed, task_options(task_cls, opts), variant_settings(opts))
     config = planned_config(task_cls, model, seed, opts, device)
     record = _record(spec, config, TrainResult(), status, reason, _now(), time.perf_counter(), opts, None)
     record["config_hash"] = records.config_hash(config)
@@ -231,6 +240,7 @@ def _record(spec: RunSpec, config: dict, result: TrainResult, status: str, error
         "task_version": spec.task_version,
         "model": spec.model,
         "family": family,
+        "variant": variants.label(spec.overrides),  # "recipe.lr=0.01,model.depth=4"; None: the recipe as declared
         "profile": spec.profile,
         "dataset": spec.dataset,
         "seed": spec.seed,

@@ -109,6 +109,8 @@ class Recipe:
             raise ConfigError("recipe.warmup_frac", self.warmup_frac, "must be in [0, 1)")
         if self.lr <= 0:
             raise ConfigError("recipe.lr", self.lr, "must be > 0")
+        if self.weight_decay < 0:
+            raise ConfigError("recipe.weight_decay", self.weight_decay, "must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,7 @@ class RunSpec:
     eval_splits: tuple[str, ...]
     seed: int = 0
     options: dict[str, Any] = field(default_factory=dict)  # the task's own options, resolved (`--set task.*`)
+    overrides: dict[str, Any] = field(default_factory=dict)  # `--set recipe.* / model.*`, parsed (suite.variants)
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable(self)
@@ -197,12 +200,15 @@ class TaskBase(abc.ABC):
 
     # -- resolution -------------------------------------------------------
     @classmethod
-    def spec_for(cls, profile: str, model: str, seed: int = 0, options: dict[str, Any] | None = None) -> RunSpec:
-        """Resolve the RunSpec of `model` under `profile` (names checked); `options` are `--set task.*` values."""
+    def spec_for(cls, profile: str, model: str, seed: int = 0, options: dict[str, Any] | None = None,
+                 variant: dict[str, str] | None = None) -> RunSpec:
+        """Resolve the RunSpec of `model` under `profile` (names checked); `options` are `--set task.*` values,
+        `variant` the `--set recipe.* / model.*` ones ({"recipe.lr": "0.01"}, applied by suite.variants)."""
+        from suite import variants  # suite.variants reads Recipe from here
         check_name(profile, cls.profiles, f"profile of task {cls.name!r}")
         check_name(model, cls.models, f"model of task {cls.name!r}")
         prof = cls.profiles[profile]
-        recipe = prof.recipes.get(model, Recipe())
+        recipe, overrides = variants.apply(cls, model, prof.recipes.get(model, Recipe()), variant or {})
         return RunSpec(
             task=cls.name,
             task_version=cls.version,
@@ -215,6 +221,7 @@ class TaskBase(abc.ABC):
             eval_splits=prof.eval_splits,
             seed=seed,
             options=cls.resolve_options(options or {}),
+            overrides=overrides,
         )
 
     @classmethod

@@ -9,7 +9,7 @@ Datasets
          flip and cutout augmentation done on device tensors.
 
 Models
-  mlp       two hidden layers with batch norm.
+  mlp       two hidden layers with batch norm (`depth`, `width`, `activation`: `--set model.depth=4`).
   cnn       (default) a small VGG-style convnet with batch norm, in the airbench spirit;
             at full, its residual form: Page's ResNet-9 (DAWNBench 2018, 94% in 24 epochs).
   resnet18  torchvision's ResNet-18 with a 3x3 stem and no max-pool for small images
@@ -47,7 +47,7 @@ from torch import nn
 
 from suite.data import TensorSource, sha256_of
 from suite.safe_io import atomic_write_text
-from suite.errors import DataError
+from suite.errors import ConfigError, DataError
 from suite.estimator import FittedClassifier
 from suite.models import Model
 from suite.registry import register_task
@@ -72,17 +72,29 @@ class ImageSet:
 
 
 # -- models -------------------------------------------------------------------
-def mlp(channels: int, size: int, classes: int, hidden: int = 1024, dropout: float = 0.2) -> nn.Module:
-    return nn.Sequential(
-        nn.Flatten(),
-        nn.Linear(channels * size * size, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Dropout(dropout),
-        nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Dropout(dropout),
-        nn.Linear(hidden, classes),
-    )
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
 
 
-def _conv_block(cin: int, cout: int, pool: bool) -> nn.Sequential:
-    layers = [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+def activation_layer(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ConfigError("model.activation", name, f"use one of {', '.join(ACTIVATIONS)}")
+    return nn.ReLU(inplace=True) if name == "relu" else ACTIVATIONS[name]()
+
+
+def mlp(channels: int, size: int, classes: int, depth: int = 2, width: int = 1024, activation: str = "relu",
+        dropout: float = 0.2) -> nn.Module:
+    """`depth` hidden layers of `width` units (linear, batch norm, activation, dropout), then a linear head."""
+    if depth < 0 or width < 1:
+        raise ConfigError("model.depth/width", (depth, width), "depth must be >= 0 and width >= 1")
+    layers, cin = [nn.Flatten()], channels * size * size
+    for _ in range(depth):
+        layers += [nn.Linear(cin, width), nn.BatchNorm1d(width), activation_layer(activation), nn.Dropout(dropout)]
+        cin = width
+    return nn.Sequential(*layers, nn.Linear(cin, classes))
+
+
+def _conv_block(cin: int, cout: int, pool: bool, activation: str = "relu") -> nn.Sequential:
+    layers = [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), activation_layer(activation)]
     if pool:
         layers.append(nn.MaxPool2d(2))
     return nn.Sequential(*layers)
@@ -91,9 +103,10 @@ def _conv_block(cin: int, cout: int, pool: bool) -> nn.Sequential:
 class Residual(nn.Module):
     """x + two conv-BN-ReLU layers of the same width (ResNet-9's residual pair)."""
 
-    def __init__(self, width: int):
+    def __init__(self, width: int, activation: str = "relu"):
         super().__init__()
-        self.body = nn.Sequential(_conv_block(width, width, False), _conv_block(width, width, False))
+        self.body = nn.Sequential(_conv_block(width, width, False, activation),
+                                  _conv_block(width, width, False, activation))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -108,23 +121,27 @@ class Scale(nn.Module):
         return x * self.factor
 
 
-def cnn(channels: int, size: int, classes: int, width: int = 32, residual: bool = False) -> nn.Module:
-    """conv-pool stages of width w, 2w, 4w (pooling only while the map is >= 4 pixels), global max-pool, linear.
+def cnn(channels: int, size: int, classes: int, width: int = 32, residual: bool = False, depth: int = 3,
+        activation: str = "relu") -> nn.Module:
+    """`depth` conv-pool stages of width w, 2w, 4w, ... (pooling only while the map is >= 4 pixels), global
+    max-pool, linear.
 
     `residual=True` makes it the ResNet-9 with which Page (2018, "How to train your ResNet") won
     DAWNBench, 94% CIFAR-10 test accuracy in 24 epochs: a prep conv of width w, stages of 2w, 4w, 8w,
     a residual pair after the first and the last stage, and logits scaled by 1/8.
     """
-    stages = [2 * width, 4 * width, 8 * width] if residual else [width, 2 * width, 4 * width]
+    if depth < 1 or width < 1:
+        raise ConfigError("model.depth/width", (depth, width), "depth and width must be >= 1")
+    stages = [width * 2 ** (k + residual) for k in range(depth)]
     layers, cin, side = [], channels, size
     if residual:
-        layers.append(_conv_block(channels, width, pool=False))
+        layers.append(_conv_block(channels, width, pool=False, activation=activation))
         cin = width
     for k, cout in enumerate(stages):
         pool = side >= 4
-        layers.append(_conv_block(cin, cout, pool))
-        if residual and k != 1:
-            layers.append(Residual(cout))
+        layers.append(_conv_block(cin, cout, pool, activation))
+        if residual and k in (0, depth - 1):
+            layers.append(Residual(cout, activation))
         side = side // 2 if pool else side
         cin = cout
     layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(cin, classes, bias=not residual)]
@@ -371,7 +388,7 @@ class ImageClassification(Task):
                           "smoke check only: a few steps exercise every code path; reaching it is not expected"),
             budget=Budget(max_steps=12, max_time_s=60, eval_every=6),
             recipes={
-                "mlp": Recipe(batch_size=64, lr=3e-3, model_kwargs={"hidden": 64}),
+                "mlp": Recipe(batch_size=64, lr=3e-3, model_kwargs={"width": 64}),
                 "cnn": Recipe(batch_size=64, lr=3e-3, model_kwargs={"width": 8}),
                 "resnet18": Recipe(batch_size=32, lr=1e-3, budget=Budget(max_steps=2, max_time_s=60, eval_every=2)),
             },
@@ -398,7 +415,7 @@ class ImageClassification(Task):
             target=Target("test/accuracy", 0.94, True, "airbench (Jordan 2024) / DAWNBench CIFAR-10 reference: 94%"),
             budget=Budget(max_epochs=40, max_time_s=3600, evals_per_epoch=1),
             recipes={
-                "mlp": Recipe(batch_size=512, lr=1e-3, weight_decay=0.05, model_kwargs={"hidden": 2048}),
+                "mlp": Recipe(batch_size=512, lr=1e-3, weight_decay=0.05, model_kwargs={"width": 2048}),
                 # Page's DAWNBench ResNet-9 recipe: 24 epochs, batch 512, Nesterov SGD, learning rate linearly
                 # up to 0.4 at epoch 5 then down to 0, weight decay 5e-4, crop + flip + 8x8 cutout.
                 "cnn": Recipe(batch_size=512, optimizer="sgd", lr=0.4, weight_decay=5e-4, warmup_frac=5 / 24,
