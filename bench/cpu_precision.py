@@ -1,0 +1,71 @@
+"""Does bf16 autocast reach the quick targets sooner than fp32 on this CPU? (issue #16, goal 3)
+
+For each task's default model on the quick profile, the harness runs it once in fp32 and once in
+bf16 autocast, in one process, alternating which goes first from task to task so drift in the
+machine's load does not favour one precision. Prints time-to-target (train time, AlgoPerf rule),
+final quality and throughput of both, and the speed-up bf16 / fp32. Records go to --results
+(a temporary folder by default), so `dlbench compare DIR` shows the same runs in separate cells.
+
+    python bench/cpu_precision.py [--tasks image_classification,keyword_spotting,...] [--results DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from suite import registry  # noqa: E402
+from suite.config import SuiteOptions  # noqa: E402
+from suite.data import data_dir  # noqa: E402
+from suite.peak import machine_peak  # noqa: E402
+from suite.runner import run_one  # noqa: E402
+
+DEFAULT_TASKS = "image_classification,keyword_spotting,sentiment,speech_recognition"
+
+
+def describe(record: dict) -> str:
+    if record["status"] != "ok":
+        return f"{record['status']}: {record['error']}"
+    target = record["target"]
+    quality = record["final_metrics"].get(target["metric"])
+    ttt = f"{record['time_to_target_s']:.1f} s" if record["reached_target"] else "not reached"
+    share = (record.get("host") or {}).get("other_cpu_share")
+    return (f"{ttt:>12}  final {quality:.4f}  {record['throughput']['value']:,.0f} {record['throughput']['unit']}"
+            f"  (others used {share:.0%} of the CPU)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", default=DEFAULT_TASKS, help="comma-separated tasks (default models run)")
+    parser.add_argument("--results", type=Path, default=None, help="keep the records here")
+    args = parser.parse_args()
+    import torch
+
+    peak = machine_peak(torch.device("cpu"), data_dir())
+    print(f"CPU peak: fp32 {peak.get('fp32', 0) / 1e9:,.0f} GFLOP/s, bf16 {peak.get('bf16', 0) / 1e9:,.0f} GFLOP/s "
+          f"({torch.get_num_threads()} threads)")
+    results = args.results or Path(tempfile.mkdtemp(prefix="dlbench-cpu-precision-"))
+    registry.load_tasks()
+    for i, name in enumerate(t.strip() for t in args.tasks.split(",")):
+        task = registry.get_task(name)
+        order = ("fp32", "bf16") if i % 2 == 0 else ("bf16", "fp32")
+        runs = {}
+        for precision in order:
+            opts = SuiteOptions(profile="quick", device="cpu", precision=precision, results=results)
+            runs[precision] = run_one(task, task.default_model, 0, opts, log=lambda _m: None)
+        print(f"{name} / {task.default_model}")
+        for precision in ("fp32", "bf16"):
+            print(f"  {precision}: {describe(runs[precision])}")
+        a, b = runs["fp32"], runs["bf16"]
+        if a.get("reached_target") and b.get("reached_target"):
+            print(f"  speed-up bf16 / fp32 (time-to-target): {a['time_to_target_s'] / b['time_to_target_s']:.2f}x")
+        else:
+            print("  speed-up: - (a precision did not reach the target)")
+    print(f"records: {results}")
+
+
+if __name__ == "__main__":
+    main()
