@@ -98,7 +98,6 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
         clock.stop()
 
     points = EvalPoints(spec.target, result, ctx.device)
-    batches = endless(train, recipe.batch_size, ctx, drop_last)
     samples = 0
     work: dict[str, torch.Tensor | float] = {}  # the task's own units (tokens, seconds of audio)
     ctx.log(f"  {total_steps} steps, eval every {eval_every}, cap {max_time_s:.0f}s of train time")
