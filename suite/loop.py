@@ -24,6 +24,7 @@ from suite.context import EvalPoints, RunContext, TrainResult
 from suite.data import move_to, training_fraction
 from suite.device import autocast, no_host_sync, use_channels_last
 from suite.errors import DataError
+from suite.flops import flops_of
 from suite.optim import build_optimizer, build_scheduler
 from suite.task import BatchSource, Task
 from suite.timing import Heartbeat, SegmentClock
@@ -249,16 +250,11 @@ class FlopScale:
 
 def count_flops(task: Task, model: nn.Module, batch: dict[str, torch.Tensor], ctx: RunContext) -> float | None:
     """Training FLOPs (forward + backward) of one batch, where torch can count them."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    try:
-        counter = FlopCounterMode(display=False)
-        with counter, autocast(ctx.device, ctx.precision):
+    def forward_backward() -> None:
+        with autocast(ctx.device, ctx.precision):
             loss = task.loss(model, batch)
-        with counter:
-            loss.backward()
-        model.zero_grad(set_to_none=True)
-        return float(counter.get_total_flops())
-    except Exception:  # noqa: BLE001 - a model torch cannot count is not an error
-        model.zero_grad(set_to_none=True)
-        return None
+        loss.backward()
+
+    flops = flops_of(forward_backward)
+    model.zero_grad(set_to_none=True)
+    return flops
