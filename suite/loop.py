@@ -87,11 +87,12 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
     first = move_to(next(batches), ctx.device)
     batches = itertools.chain([first], batches)
     with torch.random.fork_rng(devices=[ctx.device] if ctx.device.type == "cuda" else []):
-        # Counting and warming up draw no random numbers from the run's streams.
+        # Counting and warming up draw no random numbers from the run's streams, and the snapshot
+        # taken before both undoes what their forward passes change (batch-norm running statistics).
+        snapshot = copy.deepcopy((model.state_dict(), optimizer.state_dict()))
         counted = count_flops(task, model, first, ctx)
         scale = FlopScale(first)
         clock.start("warmup")
-        snapshot = copy.deepcopy((model.state_dict(), optimizer.state_dict()))
         for _ in range(WARMUP_STEPS):
             step(first)
         model.load_state_dict(snapshot[0])
