@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -121,8 +122,8 @@ def _supervised(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
     result.data_info = {"train": {"synthetic": True, "shapes_of_the_full_dataset": full_dataset(task.spec.dataset),
                                   "first_batch": {k: list(v.shape) for k, v in pool[0].items()}}}
     result = _measure(task, ctx, plan, pool, step, count, task.batch_size, task.batch_work)
-    if result.speed is not None:  # the batch the figures were measured at (capped on CPU: `Steps.max_batch`)
-        result.speed = {**result.speed, "batch_size": batch_size, "recipe_batch_size": recipe.batch_size}
+    if result.speed is not None:  # `speed.batch_size` is what was measured (capped on CPU: `Steps.max_batch`)
+        result.speed["recipe_batch_size"] = recipe.batch_size
     return result
 
 
@@ -209,7 +210,7 @@ def _measure(task: Task, ctx: RunContext, plan: Steps, pool: list[dict], step: C
         result.speed = {"steps": result.steps, "warmup_steps": plan.warmup, "distinct_batches": len(pool),
                         "distinct_shapes": len(counted), "batch_size": batch_size(pool[0]),
                         "step_time_median_s": round(statistics.median(times), 6) if times else None,
-                        "step_time_p90_s": round(_quantile(times, 0.9), 6) if times else None}
+                        "step_time_p90_s": round(float(np.quantile(times, 0.9)), 6) if times else None}
     train_loss = (loss_sum / max(1, result.steps)).item()
     result.final_metrics = {"train/loss": train_loss}
     if not math.isfinite(train_loss):
@@ -218,19 +219,9 @@ def _measure(task: Task, ctx: RunContext, plan: Steps, pool: list[dict], step: C
     return result
 
 
-def _quantile(values: list[float], q: float) -> float:
-    """Linear-interpolation quantile (numpy's default) of a non-empty list."""
-    ordered = sorted(values)
-    pos = q * (len(ordered) - 1)
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
 # -- reinforcement learning ---------------------------------------------------------
 def synthetic_obs(space, n: int, device: torch.device, generator: torch.Generator) -> torch.Tensor:
     """`n` random observations of a Box space (uint8 frames 0..255, booleans, or floats) on `device`."""
-    import numpy as np
-
     shape = (n, *space.shape)
     if space.dtype == np.uint8:
         return torch.randint(0, 256, shape, device=device, generator=generator, dtype=torch.uint8)
