@@ -27,6 +27,7 @@ import torch
 
 from suite import fingerprint
 from suite.contention import HostLoad
+from suite.safe_io import atomic_write_text
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 SIZES = {"cpu": (1024, 2048, 4096), "cuda": (4096, 8192)}
@@ -113,14 +114,17 @@ def _cached(data_dir: str, device_text: str, sizes: tuple[int, ...] | None) -> d
         pass  # absent or unreadable: measure
     result = {**measure(device, sizes), "key": path.stem}
     if result.get("fp32"):
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(result, indent=1))
-            tmp.replace(path)
-        except OSError:
-            pass  # a read-only data folder: measured again next time
+        _store(path, result)
     return {**result, "cache": str(path)}
+
+
+def _store(path: Path, figures: dict[str, Any]) -> None:
+    """Write the cache file atomically; a read-only data folder only means measuring again next time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps({k: v for k, v in figures.items() if k != "cache"}, indent=1))
+    except OSError:
+        pass
 
 
 def remeasure(device: torch.device, data_dir: Path | str, previous: dict[str, Any],
@@ -136,11 +140,7 @@ def remeasure(device: torch.device, data_dir: Path | str, previous: dict[str, An
             best[name] = fresh[name]
     path = cache_path(Path(data_dir), device, sizes)
     best["key"] = path.stem
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({k: v for k, v in best.items() if k != "cache"}, indent=1))
-    except OSError:
-        pass
+    _store(path, best)
     _cached.cache_clear()
     return best
 
