@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from suite import fingerprint, records
 from suite.errors import DlbenchError, MissingExtraError
-from suite.runner import lost_record, planned_config, run_one
+from suite.runner import lost_record, planned_config, run_one, save_record
 from suite.task import to_jsonable
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ class RayExecutor:
                     i, run = pending.pop(ref)
                     self._show([x for x in items if x[0] == i], nodes, runs, log)
                     record = self._result(ref, run, device, nodes.get(i, []))
-                    record["_path"] = str(records.write_record(to_jsonable(record), self.opts.results))
+                    save_record(record, self.opts)  # a failed write: one line, the other runs go on
                     yield label(run, (record.get("node") or {}).get("name")), record
                 self._show([x for x in items if x[0] not in finished], nodes, runs, log)
         except BaseException:  # Ctrl-C, or the caller stopped early (GeneratorExit): end what is left
@@ -165,7 +165,7 @@ class RayExecutor:
                     record = lost_record(run.task, run.model, run.seed, self.opts, device, "interrupted",
                                          "interrupted by the user (Ctrl-C on the Ray driver)")
                     record["node"] = {"name": nodes[i][-1]}
-                    records.write_record(to_jsonable(record), self.opts.results)
+                    save_record(record, self.opts)
             raise
 
     def _drain(self, progress) -> list[tuple[int, str, str]]:

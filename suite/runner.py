@@ -97,7 +97,7 @@ def run_one(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions,
         config = resolved_config(spec, opts, opts.device, opts.precision, 1)
         record = _record(spec, config, TrainResult(), "skipped", str(exc), started, wall_start, opts, None,
                          family=family_of(task_cls, model))
-        return _write(record, opts, is_main=write)
+        return save_record(record, opts, is_main=write)
     rank, world = distributed.init_from_env(device)
     precision = resolve_precision(opts.precision, device)
     config = resolved_config(spec, opts, str(device), precision, world)
@@ -128,6 +128,7 @@ def run_one(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions,
 
 def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precision, config, digest,
                   started, wall_start, write) -> dict[str, Any]:
+    family = family_of(task_cls, spec.model)
     ctx = RunContext(device=device, precision=precision, compile=opts.compile,
                      generator=seed_everything(seed, device), seed=seed, rank=rank, world_size=world,
                      max_time_s=opts.max_time_s, max_steps=opts.max_steps,
@@ -147,10 +148,9 @@ def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precisio
     except KeyboardInterrupt as exc:
         why = str(exc) if isinstance(exc, Terminated) else "interrupted by the user (Ctrl-C)"
         record = _record(spec, config, result, "interrupted", why,
-                         started, wall_start, opts, memory.peak_mb, hw_device=device, world=world,
-                         family=family_of(task_cls, spec.model))
+                         started, wall_start, opts, memory.peak_mb, hw_device=device, world=world, family=family)
         record["host"] = host.summary()
-        _write(record, opts, rank == 0 and write)
+        save_record(record, opts, rank == 0 and write)
         raise
     except Exception as exc:  # noqa: BLE001 - any crash becomes a failed record; the suite goes on
         status, error = "failed", _one_line(exc)
@@ -158,30 +158,34 @@ def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precisio
             log(traceback.format_exc(limit=6).rstrip())
     record = _record(spec, config, result, status, error, started, wall_start, opts,
                      memory.peak_mb if status in ("ok", "diverged") else None, hw_device=device, world=world,
-                     family=family_of(task_cls, spec.model))
+                     family=family)
     if status in ("ok", "diverged"):
-        add_utilisation(record, device, precision, opts, world)
+        add_utilisation(record, device, precision, folder, world)
     record["config_hash"] = digest
     record["host"] = host.summary()
     record["data_dir"] = str(folder) if folder else None
-    return _write(record, opts, rank == 0 and write)
+    return save_record(record, opts, rank == 0 and write)
 
 
 def planned_config(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions, device: str) -> dict[str, Any]:
     """The resolved config that a worker placed on `device` computes for this run, found without
     that device (auto precision: bf16 on CUDA): a Ray driver's key for --resume."""
+    return _planned(task_cls, model, seed, opts, device)[1]
+
+
+def _planned(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions, device: str) -> tuple[RunSpec, dict]:
     spec = task_cls.spec_for(opts.profile, model, seed, task_options(task_cls, opts), variant_settings(opts))
     precision = opts.precision if opts.precision != "auto" else ("bf16" if device.startswith("cuda") else "fp32")
-    return resolved_config(spec, opts, device, precision, 1)
+    return spec, resolved_config(spec, opts, device, precision, 1)
 
 
 def lost_record(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions, device: str,
                 status: str, reason: str) -> dict[str, Any]:
     """The record of a run whose worker is gone (killed, node lost, cancelled): no figures, and
     the driver's fingerprint (the worker's went with it). Not written: the caller writes it."""
-    spec = task_cls.spec_for(opts.profile, model, seed, task_options(task_cls, opts), variant_settings(opts))
-    config = planned_config(task_cls, model, seed, opts, device)
-    record = _record(spec, config, TrainResult(), status, reason, _now(), time.perf_counter(), opts, None)
+    spec, config = _planned(task_cls, model, seed, opts, device)
+    record = _record(spec, config, TrainResult(), status, reason, _now(), time.perf_counter(), opts, None,
+                     family=family_of(task_cls, model))
     record["config_hash"] = records.config_hash(config)
     return record
 
@@ -199,10 +203,10 @@ def skipped_record(task: str, model: str, seed: int, reason: str, opts: RunOptio
         "software": fingerprint.software(), "config": {"profile": opts.profile, "seed": seed},
         "started_at": started, "finished_at": _now(),
     }
-    return _write(record, opts, True)
+    return save_record(record, opts, True)
 
 
-def add_utilisation(record: dict, device, precision: str, opts: RunOptions, world: int) -> None:
+def add_utilisation(record: dict, device, precision: str, folder: Path, world: int) -> None:
     """The machine's measured peak into `hardware`, and `utilisation` (or null with `utilisation_note`).
 
     A figure above 1 means the cached peak was measured low (a busy machine): it is measured
@@ -211,7 +215,6 @@ def add_utilisation(record: dict, device, precision: str, opts: RunOptions, worl
     """
     from suite import peak
 
-    folder = resolve_data_dir(opts.data_dir)
     figures = peak.machine_peak(device, folder)
     rate = (record.get("throughput") or {}).get("value")
     value, note = peak.utilisation(record.get("flops_per_sample"), rate, figures, precision, world)
@@ -279,7 +282,7 @@ def _record(spec: RunSpec, config: dict, result: TrainResult, status: str, error
     }
 
 
-def _write(record: dict, opts: RunOptions, is_main: bool) -> dict:
+def save_record(record: dict, opts: RunOptions, is_main: bool = True) -> dict:
     """Write the record on rank 0; a failed write is one line on stderr and `_write_error`, and the suite goes on."""
     if is_main:
         try:

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from suite import fingerprint, peak
-from suite.config import RunOptions
 from suite.runner import add_utilisation
 
 CPU = torch.device("cpu")
@@ -82,9 +81,8 @@ def test_utilisation_is_model_flops_over_peak():
 def test_above_one_re_measures_then_gives_no_number(fresh, monkeypatch):
     folder, _ = fresh
     monkeypatch.setenv(peak.SIZES_ENV, "256")
-    opts = RunOptions(profile="smoke", device="cpu", data_dir=str(folder), results=folder / "results")
     record = {"throughput": {"value": 1e6, "unit": "samples/s"}, "flops_per_sample": 1e12,
               "hardware": fingerprint.hardware(CPU)}
-    add_utilisation(record, CPU, "fp32", opts, 1)
+    add_utilisation(record, CPU, "fp32", folder, 1)
     assert record["utilisation"] is None and "the measured fp32 peak" in record["utilisation_note"]
     assert record["hardware"]["peak_flops"]["fp32"] > 0
