@@ -22,7 +22,7 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
-from suite import check, stats
+from suite import check, records, stats
 
 SIDES = {"deep": ("deep",), "hand-crafted": ("hand-crafted", "shallow")}
 KEYS = ["task", "task_version", "profile", "dataset", "target", "hardware"]
@@ -48,7 +48,7 @@ def runs_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
         final = (r.get("final_metrics") or {}) if r["status"] == "ok" else {}
         ood = [v for k, v in final.items() if k.startswith("ood_") and k.split("/", 1)[-1] == name]
         family = r.get("family") or "deep"
-        reached = bool(r.get("reached_target")) and r.get("time_to_target_s") is not None
+        reached = records.reached(r)
         rows.append({
             "task": r["task"], "task_version": r["task_version"], "profile": r["profile"],
             "dataset": r.get("dataset"), "target": _target_text(target),
