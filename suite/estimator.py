@@ -112,14 +112,12 @@ def train_estimator(task: TaskBase, ctx: RunContext) -> TrainResult:
         raise SkipRun("the speed profile times training steps on synthetic data; a fitted model or rule has none")
     if task.kind == "rl":
         return _play_rule(task, ctx)
-    from suite.loop import evaluate
+    from suite.loop import evaluate, split_info, throughput
 
     spec, result = task.spec, ctx.result
     train = training_fraction(task.load("train"), spec.overrides.get("data.fraction"), spec.seed)
     evals = {split: task.load(split) for split in spec.eval_splits}
-    result.data_info = {"train": {"samples": len(train), **train.info},
-                        **{s: {"samples": len(src), **src.info} for s, src in evals.items()},
-                        "device": "cpu (scikit-learn fits and predicts on the host)"}
+    result.data_info = {**split_info(train, evals), "device": "cpu (scikit-learn fits and predicts on the host)"}
     model = task.build_model()
     clock = SegmentClock(CPU)
     with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
@@ -141,10 +139,7 @@ def train_estimator(task: TaskBase, ctx: RunContext) -> TrainResult:
     result.train_time_s, result.eval_time_s = fit_s, round(clock.total("eval"), 4)
     result.stop_reason = "target" if result.reached_target else "budget"  # one fit is the whole budget
     if model.fits and fit_s > 0:
-        result.throughput = {"value": round(result.samples / fit_s, 2), "unit": "samples/s"}
-        work = _work(task, train)
-        if work:
-            result.throughput["extra"] = {f"{unit}/s": round(amount / fit_s, 2) for unit, amount in work.items()}
+        result.throughput = throughput(result.samples, _work(task, train), fit_s)
     return result
 
 

@@ -56,8 +56,7 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
     evals = {split: place(task.load(split), ctx.device, channels_last) for split in spec.eval_splits}
     if len(train) == 0:
         raise DataError(f"task {spec.task!r} profile {spec.profile!r}: the training split is empty")
-    result.data_info = {"train": {"samples": len(train), **train.info},
-                        **{s: {"samples": len(src), **src.info} for s, src in evals.items()}}
+    result.data_info = split_info(train, evals)
 
     model, train_model = build_on_device(task, ctx, channels_last)
 
@@ -153,6 +152,12 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
         result.throughput = throughput(samples, work, result.train_time_s)
         result.flops_per_sample, result.flops_method = scale.per_sample(counted)
     return result
+
+
+def split_info(train: BatchSource, evals: dict[str, BatchSource]) -> dict[str, dict]:
+    """The record's `data_info`: each split's size and what its loader said of it (fingerprint, counts...)."""
+    return {"train": {"samples": len(train), **train.info},
+            **{s: {"samples": len(src), **src.info} for s, src in evals.items()}}
 
 
 def throughput(samples: int, work: dict[str, torch.Tensor | float], train_time_s: float) -> dict | None:

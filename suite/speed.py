@@ -34,7 +34,7 @@ from suite.context import RunContext, TrainResult
 from suite.device import autocast, no_host_sync, use_channels_last
 from suite.errors import SkipRun
 from suite.flops import flops_of
-from suite.loop import build_on_device
+from suite.loop import build_on_device, throughput
 from suite.optim import build_optimizer, build_scheduler
 from suite.task import Budget, ProfileSpec, Task
 from suite.timing import SegmentClock
@@ -203,10 +203,7 @@ def _measure(task: Task, ctx: RunContext, plan: Steps, pool: list[dict], step: C
         result.warmup_s = round(clock.total("warmup"), 4)
         result.stop_reason = "steps"
         if result.train_time_s > 0:
-            result.throughput = {"value": round(samples / result.train_time_s, 2), "unit": "samples/s"}
-            if work:
-                result.throughput["extra"] = {f"{u}/s": round(float(a) / result.train_time_s, 2)
-                                              for u, a in work.items()}
+            result.throughput = throughput(samples, work, result.train_time_s)
         result.speed = {"steps": result.steps, "warmup_steps": plan.warmup, "distinct_batches": len(pool),
                         "distinct_shapes": len(counted), "batch_size": batch_size(pool[0]),
                         "step_time_median_s": round(statistics.median(times), 6) if times else None,
