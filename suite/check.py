@@ -30,9 +30,9 @@ from typing import Any, Iterable, TextIO
 from suite import cells, records
 from suite.contention import busy_note
 from suite.safe_io import plain
+from suite.task import TARGETLESS_PROFILES  # profiles whose runs have no target by design
 
 UNFIT_STATUSES = ("failed", "skipped", "interrupted")
-TARGETLESS_PROFILES = ("speed",)  # profiles whose runs have no target by design (suite.speed)
 _STOPS = {"budget": "its step budget", "time": "its time cap"}
 
 
