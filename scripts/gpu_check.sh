@@ -9,31 +9,40 @@
 #   5. bench/harness_overhead.py (harness against a plain loop)
 # then the HTML report and the comparison table. Every record, the report and a log go to OUT.
 #
-#   bash scripts/gpu_check.sh [--device cuda|cpu] [--tiny] BUNDLE OUT
+#   bash scripts/gpu_check.sh [--device cuda|cpu] [--tiny] [--only "STEP,STEP"] BUNDLE OUT
 #
 # BUNDLE is what scripts/gpu_bundle.sh made on a connected machine: its wheels are installed
 # offline into a private folder (never into the system Python). `--device cpu` runs the same
 # steps here; `--tiny` shrinks every step to seconds (smoke data, a few steps): the test suite
 # runs it that way so the script cannot rot. A failing step is reported and the rest go on;
-# the exit status is 1 if any step failed.
+# the exit status is 1 if any step failed. `--only` runs just the named steps (names as in the
+# log's "== steps" summary, e.g. --only "cuda tests,report"): a rerun of what failed on a short
+# GPU lease.
 set -uo pipefail
 
 device=cuda
 tiny=0
+only=""
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --device) device=${2:?--device needs cuda or cpu}; shift 2 ;;
     --tiny) tiny=1; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
-    -*) echo "gpu_check: unknown flag $1 (use --device cuda|cpu, --tiny)" >&2; exit 2 ;;
+    --only) only=${2:?--only needs step names, e.g. "cuda tests,report"}; shift 2 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -*) echo "gpu_check: unknown flag $1 (use --device cuda|cpu, --tiny, --only STEPS)" >&2; exit 2 ;;
     *) args+=("$1"); shift ;;
   esac
 done
-[ ${#args[@]} -eq 2 ] || { echo "usage: scripts/gpu_check.sh [--device cuda|cpu] [--tiny] BUNDLE OUT" >&2; exit 2; }
+[ ${#args[@]} -eq 2 ] || { echo "usage: scripts/gpu_check.sh [--device cuda|cpu] [--tiny] [--only STEPS] BUNDLE OUT" >&2; exit 2; }
 bundle=${args[0]}
 out=${args[1]}
 case "$device" in cuda|cpu) ;; *) echo "gpu_check: --device $device: use cuda or cpu" >&2; exit 2 ;; esac
+steps="smoke suite,speed bf16,quick image,quick atari,quick keyword spotting,speed fp32,speed bf16 compile,cuda tests,harness overhead,report"
+IFS=, read -ra wanted <<< "$only"
+for name in "${wanted[@]}"; do
+  case ",$steps," in *",$name,"*) ;; *) echo "gpu_check: --only: no step '$name' (steps: $steps)" >&2; exit 2 ;; esac
+done
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-python3}
@@ -70,6 +79,7 @@ failed=0
 step() {  # step NAME LIMIT_S COMMAND...: run with a time cap, log its exit and time, go on
   local name=$1 limit=$2 start rc
   shift 2
+  case ",$only," in ",,"|*",$name,"*) ;; *) return 0 ;; esac  # not among --only's steps
   echo
   echo "== $name (cap ${limit}s): $*"
   start=$(date +%s)
@@ -86,7 +96,7 @@ start_all=$(date +%s)
 
 # Order: what proves the most first (the whole GPU path, then the figures), so a cut-off run still has them.
 if [ "$tiny" = 1 ]; then
-  step "smoke suite" 240 "${run_all[@]}" --profile smoke --models default
+  step "smoke suite" 240 "${run_all[@]}" --profile smoke --models all
   step "speed fp32" 120 "${run_all[@]}" --profile speed --precision fp32 --max-steps 1 \
     --tasks image_classification,atari_rl
 else

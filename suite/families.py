@@ -35,11 +35,12 @@ def runs_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """One row per fit run: keys, model, family, side, seed, higher_is_better and the four measures.
 
     quality is NaN for a run without the target metric (diverged); ood is NaN where the task has
-    no `ood_*` split; time_to_target_s is `inf` for a run that missed the target.
+    no `ood_*` split; time_to_target_s is `inf` for a run that missed the target. A run without a
+    target (the `speed` profile) has no quality to set side by side and is left out.
     """
     rows, seen = [], set()
     for r in recs:
-        if r.get("run_id") in seen or not check.is_fit(r):
+        if r.get("run_id") in seen or not check.is_fit(r) or not r.get("target"):
             continue
         seen.add(r["run_id"])
         target = r["target"]

@@ -161,6 +161,8 @@ def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precisio
                      family=family)
     if status in ("ok", "diverged"):
         add_utilisation(record, device, precision, folder, world)
+        if is_estimator(task_cls, spec.model):
+            record["utilisation_note"] = ESTIMATOR_UTILISATION_NOTE
     record["config_hash"] = digest
     record["host"] = host.summary()
     record["data_dir"] = str(folder) if folder else None
@@ -204,6 +206,9 @@ def skipped_record(task: str, model: str, seed: int, reason: str, opts: RunOptio
         "started_at": started, "finished_at": _now(),
     }
     return save_record(record, opts, True)
+
+
+ESTIMATOR_UTILISATION_NOTE = "a fitted estimator or a rule: no torch training FLOPs to set against the peak"
 
 
 def add_utilisation(record: dict, device, precision: str, folder: Path, world: int) -> None:

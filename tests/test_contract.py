@@ -12,7 +12,7 @@ import torch
 
 from suite import records, registry
 from suite.models import FAMILIES, declaration
-from suite.runner import run_one
+from suite.runner import ESTIMATOR_UTILISATION_NOTE, run_one
 from suite.task import PROFILES, TARGETLESS_PROFILES, RLTask, Task, missing_members
 
 TASKS = registry.entry_point_tasks()
@@ -80,7 +80,7 @@ def test_smoke_run_writes_a_record_that_round_trips(name, model, smoke_options):
     assert record["status"] == "ok", record["error"]
     assert records.validate(record) == []
     if declaration(TASKS[name], model).estimator:  # fitted or a rule: no FLOP count, so no utilisation
-        assert record["utilisation"] is None and record["utilisation_note"]
+        assert record["utilisation"] is None and record["utilisation_note"] == ESTIMATOR_UTILISATION_NOTE
     else:  # model FLOP/s over the machine's measured peak (tests measure it small, once: conftest.py)
         assert record["utilisation"] is not None, record["utilisation_note"]
         assert 0 < record["utilisation"] <= 1, (record["utilisation"], record["flops_per_sample"],

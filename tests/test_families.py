@@ -117,3 +117,17 @@ def test_compare_by_family_and_the_report_section(tmp_path):
     written, _data = report.write_report([tmp_path], tmp_path / "report.html")
     assert "Deep against hand-crafted" in (tmp_path / "report.md").read_text()
     assert any(p.name == "deep_vs_hand_crafted.csv" for p in written)
+
+
+def test_speed_records_have_no_target_and_stay_out_of_the_view(tmp_path):
+    # gpu_check writes speed and quick records into one folder; a targetless run once crashed the report
+    speed = rec("cnn", "deep", 0, None, profile="speed", run_id="image_classification.cnn.speed.s0")
+    speed["target"], speed["reached_target"] = None, None
+    frame = families.runs_frame(IMAGE + [speed])
+    assert "speed" not in set(frame["profile"]) and len(frame) == len(families.runs_frame(IMAGE))
+    for r in IMAGE + [speed]:
+        records.write_record(r, tmp_path)
+    from suite import report
+
+    report.write_report([tmp_path], tmp_path / "report.html")
+    assert "Deep against hand-crafted" in (tmp_path / "report.md").read_text()

@@ -42,3 +42,6 @@ def test_gpu_check_rejects_bad_flags(tmp_path):
     done = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "only-one-arg"],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "usage" in done.stderr
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "--only", "cuda tests,smoke", "a", "b"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "no step 'smoke'" in done.stderr

@@ -14,7 +14,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-import torch
 
 from suite.errors import DataError
 from tasks.text import data
