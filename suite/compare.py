@@ -67,8 +67,14 @@ def pool(paths: Iterable[Path | str]) -> Pool:
     recs = records.read_records(paths, warn=warnings.append)
     warnings += check.empty_folders(paths, recs)
     warnings += check.duplicates(recs)
+    skipped: dict[str, int] = {}
     for r in recs:
-        warnings += [f"{r['_path']}: left out: {why}" for why in check.assess(r)[0]]
+        for why in check.assess(r)[0]:
+            if r.get("status") == "skipped":  # a run that never started by design: one line per reason
+                skipped[why] = skipped.get(why, 0) + 1
+            else:
+                warnings.append(f"{r['_path']}: left out: {why}")
+    warnings += [f"left out {n} run{'s' if n > 1 else ''}: {why}" for why, n in sorted(skipped.items())]
     warnings += check.unit_conflicts(recs)
     frame = to_frame(recs)
     if not frame.empty:
@@ -285,11 +291,15 @@ def _key_columns(shown: pd.DataFrame) -> list[str]:
 
 
 def incomparable_notes(frame: pd.DataFrame) -> list[str]:
-    """One line per task / model whose runs fall into several comparable groups, naming what differs."""
+    """One line per task / model / profile whose runs fall into several comparable groups, naming what differs.
+
+    Different profiles are different benchmarks (their own data, targets and settings): the table's
+    profile column already says so, so only differences within one profile are worth a line.
+    """
     if frame.empty:
         return []
     lines = []
-    for (task, model), group in frame.groupby(["task", "model"], sort=True):
+    for (task, model, profile), group in frame.groupby(["task", "model", "profile"], sort=True):
         keys = group[COMPARABLE].astype(str).drop_duplicates()
         if len(keys) < 2:
             continue
@@ -298,7 +308,7 @@ def incomparable_notes(frame: pd.DataFrame) -> list[str]:
         for column in differ:
             where = group.groupby(group[column].astype(str))["hardware"].agg(lambda s: ", ".join(sorted(set(s))))
             parts.append(f"{column} " + " vs ".join(f"{value} ({hw})" for value, hw in where.items()))
-        lines.append(f"{task} / {model}: {len(keys)} separate rows, not comparable: {'; '.join(parts)}")
+        lines.append(f"{task} / {model} ({profile}): {len(keys)} separate rows, not comparable: {'; '.join(parts)}")
     for key, group in frame.groupby(COMPARABLE + ["hardware", "model"], dropna=False, sort=True):
         budgets = sorted(set(group["budget"]))
         if len(budgets) > 1:

@@ -63,7 +63,7 @@ def test_bf16_and_fp32_runs_of_one_model_get_separate_rows_with_a_precision_colu
     assert [c.split(" [")[0] for c in table["time_to_target_s"]] == ["7", "20"]
     assert not {"compile", "world_size", "pretrained", "data", "variant"} & set(table.columns)  # same everywhere
     notes = compare.incomparable_notes(_frame(recs))
-    assert notes == ["toy / mlp: 2 separate rows, not comparable: precision bf16 (A) vs fp32 (A)"]
+    assert notes == ["toy / mlp (smoke): 2 separate rows, not comparable: precision bf16 (A) vs fp32 (A)"]
 
 
 @pytest.mark.parametrize("setting, a, b", [

@@ -53,9 +53,17 @@ def test_two_machines_with_different_task_versions_never_share_a_cell():
     assert len(table) == 2 and table["v"].tolist() == ["1", "2"]
     assert table["A"].tolist() == ["10 n=1", "-"] and table["B"].tolist() == ["-", "5 n=1"]
     notes = compare.incomparable_notes(frame)
-    assert notes == ["toy / mlp: 2 separate rows, not comparable: task_version 1 (A) vs 2 (B)"]
+    assert notes == ["toy / mlp (smoke): 2 separate rows, not comparable: task_version 1 (A) vs 2 (B)"]
     result = compare.speedups(frame, "A")
     assert result.suite["tasks"].tolist() == [0]  # nothing comparable on both: no suite figure
+
+
+def test_runs_of_different_profiles_are_separate_rows_without_a_warning():
+    quick = make_record(hardware="A", ttt=10.0)
+    quick["profile"], quick["dataset"], quick["run_id"] = "quick", "fashion_mnist", quick["run_id"] + "q"
+    frame = _frame([make_record(hardware="A", ttt=5.0), quick])
+    assert len(compare.to_table(frame, "model")) == 2
+    assert compare.incomparable_notes(frame) == []
 
 
 def test_speedup_against_a_machine_per_task_and_geometric_mean():

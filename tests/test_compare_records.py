@@ -43,3 +43,12 @@ def test_pool_warns_once_per_bad_file_and_keeps_the_rest(tmp_path):
     joined = "\n".join(data.warnings)
     for needle in ("cut.json", "newer than this dlbench", "list.json", "status failed", "empty: no dlbench records"):
         assert joined.count(needle) == 1, needle
+
+
+def test_pool_sums_up_skipped_runs_by_reason_and_names_each_failed_one(tmp_path):
+    why = "the speed profile times training steps on synthetic data"
+    skipped = [make_record(seed=s, status="skipped", ttt=None, error=why) for s in range(3)]
+    folder = write_all(tmp_path / "r", skipped + [make_record(seed=9, status="failed", ttt=None)])
+    warnings = compare.pool([folder]).warnings
+    assert [w for w in warnings if "status skipped" in w] == [f"left out 3 runs: status skipped ({why})"]
+    assert sum("status failed" in w and ".json" in w for w in warnings) == 1
