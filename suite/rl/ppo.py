@@ -20,6 +20,7 @@ from suite.rl.common import AlgoConfig, RLRun
 from suite.rl.envs import final_obs, make_vector_env, torch_dtype
 from suite.rl.networks import discrete_actions
 from suite.task import RLTask
+from suite.timing import PhaseTimer
 
 
 @dataclass(frozen=True)
@@ -103,18 +104,23 @@ def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
         actions, logprobs, rewards, ends, values = (torch.zeros((T, N), device=device) for _ in range(5))
         run.result.flops_per_sample, run.result.flops_method = flops_per_env_step(model, cfg, obs_buf[0], device)
         next_obs, _ = envs.reset(seed=ctx.seed)
+        phases = PhaseTimer(device, ctx.phase_times)
         run.start()
         for iteration in range(iterations):
+            phases.restart()
             if cfg.anneal_lr:
                 optimizer.param_groups[0]["lr"] = cfg.lr * (1.0 - iteration / iterations)
             for t in range(T):
                 obs_buf[t] = torch.as_tensor(next_obs, device=device)
+                phases.lap("store")
                 with torch.no_grad():
                     logits, values[t] = model(obs_buf[t])
                 dist = torch.distributions.Categorical(logits=logits, validate_args=False)
                 actions[t] = dist.sample()
                 logprobs[t] = dist.log_prob(actions[t])
+                phases.lap("act")
                 next_obs, reward, terminated, truncated, infos = envs.step(actions[t].long().cpu().numpy())
+                phases.lap("env")
                 reward = torch.as_tensor(reward, dtype=torch.float32, device=device)
                 if truncated.any():  # bootstrap what the time limit cut off
                     with torch.no_grad():
@@ -123,12 +129,16 @@ def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
                         reward = reward + cfg.gamma * model(last)[1] * cut
                 rewards[t] = reward
                 ends[t] = torch.as_tensor(terminated | truncated, dtype=torch.float32, device=device)
+                phases.lap("store")
             with torch.no_grad():
                 next_value = model(torch.as_tensor(next_obs, device=device))[1]
+            phases.lap("act")
             advantages, returns = gae(rewards, values, ends, next_value, cfg.gamma, cfg.gae_lambda)
+            phases.lap("gae")
             with no_host_sync(ctx):  # the learner update never waits on the host (acting does: envs are on the CPU)
                 loss = update(model, optimizer, cfg, obs_buf.flatten(0, 1), actions.flatten().long(),
                               logprobs.flatten(), advantages.flatten(), returns.flatten(), values.flatten())
+            phases.lap("update")
             if run.step(rollout, loss):
                 break
     finally:
