@@ -73,7 +73,8 @@ class MinAtarEncoder(nn.Module):
         self.out_dim = hidden
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net(obs.permute(0, 3, 1, 2).float())
+        # contiguous NCHW: the ReLU backward on channels-last strides (what a bare permute gives) is slow on CPU.
+        return self.net(obs.permute(0, 3, 1, 2).contiguous().float())
 
 
 class NatureEncoder(nn.Module):
