@@ -33,7 +33,7 @@ OLD = PPOConfig(num_envs=32, num_steps=32, num_minibatches=2, update_epochs=2, l
                 eval_envs=8, eval_episodes=16, torch_threads=1)  # atari_rl's quick recipe up to 2026-11-26
 RECIPES = {
     "old": OLD,
-    "new": QUICK_PPO,  # the task's recipe now
+    "new": QUICK_PPO,  # the task's recipe now: OLD with update_epochs=4
     "mb4": dataclasses.replace(OLD, num_minibatches=4),
     "ep4": dataclasses.replace(OLD, update_epochs=4),
 }

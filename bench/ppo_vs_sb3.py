@@ -2,7 +2,8 @@
 
 Issue #16's configuration: SB3 PPO (MlpPolicy, 8 envs, n_steps 128, batch 256, 4 epochs,
 SB3's other defaults, CPU, 2 torch threads) against dlbench's PPO at the atari_rl quick
-recipe (its own env count, rollout, epochs and torch threads). Both train on
+recipe (its own env count, rollout, epochs and torch threads; `--recipe old` for the one
+before 2026-11-26, bench/atari_quick_recipe.py). Both train on
 `MinAtar/Breakout-v1` made by `suite.rl.envs.make` (SB3 through its DummyVecEnv).
 
 Per repetition, the two sides run one after the other (order alternating between reps):
@@ -10,7 +11,8 @@ Per repetition, the two sides run one after the other (order alternating between
          dlbench evaluates once, at the end, and that evaluation is timed apart (its
          record's eval_time_s) and excluded; SB3 does not evaluate inside `learn`.
   wall   each trains for `--wall-s` seconds of train time (SB3: a callback stops `learn`;
-         dlbench: the run's time cap), then both policies are evaluated by the same rule,
+         dlbench: the run's time cap, its budget the quick profile's, which sets how the
+         learning rate anneals), then both policies are evaluated by the same rule,
          `suite.rl.evaluation.evaluate_policy` (greedy, `--eval-episodes` episodes on 8
          evaluation envs with the task's 5,000-step cap, the run's eval seeds): eval return at equal
          wall time.
@@ -26,7 +28,7 @@ timers, `suite.timing.PhaseTimer`, switched on by `RunContext.phase_times`): sto
 SB3 is not a dlbench dependency: install it (`pip install 'dlbench[sb3]'`, or
 `pip install --target DIR stable-baselines3 --no-deps` and put DIR on PYTHONPATH).
 
-    python bench/ppo_vs_sb3.py --reps 3 --env-steps 200000 --wall-s 60 --profile
+    python bench/ppo_vs_sb3.py --reps 3 --env-steps 200000 --wall-s 60 --profile [--sb3-threads 1]
 """
 from __future__ import annotations
 
@@ -50,17 +52,19 @@ from suite.rl.common import EVAL_SEED_OFFSET  # noqa: E402
 from suite.rl.envs import make, make_vector_env  # noqa: E402
 from suite.rl.evaluation import evaluate_policy  # noqa: E402
 from tasks.atari_rl import MINATAR, AtariRL  # noqa: E402
+from atari_quick_recipe import RECIPES  # noqa: E402  (bench/: the quick recipes, old and new)
 
 
-def dlbench_task(env_steps: int, wall_s: float, profile: str = "quick") -> AtariRL:
-    spec = AtariRL.spec_for(profile, "ppo_cnn")
+def dlbench_task(env_steps: int, wall_s: float, recipe: str) -> AtariRL:
+    spec = AtariRL.spec_for("quick", "ppo_cnn")
     budget = dataclasses.replace(spec.budget, max_env_steps=env_steps, eval_every=env_steps, max_time_s=wall_s)
-    return AtariRL(dataclasses.replace(spec, budget=budget), Path("."))
+    spec = dataclasses.replace(spec, budget=budget, recipe=dataclasses.replace(spec.recipe, algo=RECIPES[recipe]))
+    return AtariRL(spec, Path("."))
 
 
-def run_dlbench(env_steps: int, wall_s: float, seed: int, phases: dict | None = None) -> dict:
+def run_dlbench(env_steps: int, wall_s: float, seed: int, recipe: str, phases: dict | None = None) -> dict:
     """Train dlbench's PPO; its figures (train time excludes the evaluation, timed apart)."""
-    task = dlbench_task(env_steps, wall_s)
+    task = dlbench_task(env_steps, wall_s, recipe)
     torch.manual_seed(seed)
     np.random.seed(seed)
     ctx = RunContext(device=torch.device("cpu"), precision="fp32", compile=False,
@@ -141,19 +145,22 @@ def main() -> None:
     parser.add_argument("--wall-s", type=float, default=60.0, help="train seconds per side, wall comparison (0: skip)")
     parser.add_argument("--sb3-threads", type=int, default=2, help="torch threads for SB3")
     parser.add_argument("--eval-episodes", type=int, default=16, help="episodes of the equal-wall evaluation")
+    parser.add_argument("--recipe", default="new", choices=sorted(RECIPES),
+                        help="dlbench's PPO config: new = atari_rl's quick recipe now, old = before 2026-11-26")
     parser.add_argument("--profile", action="store_true", help="time dlbench's phases in the steps comparison")
     parser.add_argument("--only", choices=("dlbench", "sb3"), default=None, help="run one side only")
     args = parser.parse_args()
     sides = [s for s in ("dlbench", "sb3") if args.only in (None, s)]
     rows: dict[str, list[dict]] = {f"{s}/{m}": [] for s in sides for m in ("steps", "wall")}
     phase_rows: list[dict] = []
+    print(f"dlbench recipe {args.recipe}: {RECIPES[args.recipe]}")
     print(f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()}; torch {torch.__version__}")
     for rep in range(args.reps):
         order = sides if rep % 2 == 0 else sides[::-1]
         for side in order:
             if side == "dlbench":
                 phases = {} if args.profile else None
-                r = run_dlbench(args.env_steps, 1e9, seed=rep, phases=phases)
+                r = run_dlbench(args.env_steps, 1e9, rep, args.recipe, phases=phases)
                 if phases is not None:
                     phases["eval"] = r["eval_s"]
                     phases["train (total)"] = r["train_s"]
@@ -166,7 +173,9 @@ def main() -> None:
         if args.wall_s > 0:
             for side in order:
                 if side == "dlbench":
-                    r = run_dlbench(10**9, args.wall_s, seed=rep)
+                    # the quick budget's env steps, so the learning rate anneals as in the task's runs
+                    r = run_dlbench(AtariRL.spec_for("quick", "ppo_cnn").budget.max_env_steps, args.wall_s, rep,
+                                    args.recipe)
                 else:
                     r = run_sb3(10**9, args.wall_s, rep, args.sb3_threads, args.eval_episodes)
                 rows[f"{side}/wall"].append(r)

@@ -99,6 +99,11 @@ def ppo_loss(model: nn.Module, cfg: PPOConfig, obs, actions, old_logprobs, advan
     return pg_loss + cfg.vf_coef * 0.5 * v_loss.mean() - cfg.ent_coef * entropy.mean()
 
 
+def make_optimizer(model: nn.Module, cfg: PPOConfig, device: torch.device) -> torch.optim.Adam:
+    """PPO's Adam; fused (one kernel for all parameters, the same update) where torch has the kernel."""
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-5, fused=device.type in ("cpu", "cuda"))
+
+
 def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
     cfg: PPOConfig = task.spec.recipe.algo
     device = ctx.device
@@ -109,8 +114,7 @@ def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
         model = task.build_agent(envs.single_observation_space, envs.single_action_space).to(device)
         rollout = cfg.num_envs * cfg.num_steps
         run = RLRun(task, ctx, model, rollout, rollout, "one PPO rollout (num_envs x num_steps)")
-        # fused: one kernel for all parameters, the same update (a loop of small ops otherwise on CPU).
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-5, fused=device.type in ("cpu", "cuda"))
+        optimizer = make_optimizer(model, cfg, device)
         iterations = run.total // rollout
         T, N = cfg.num_steps, cfg.num_envs
         space = envs.single_observation_space
