@@ -44,9 +44,10 @@ Targets
          5.38, 5.12, 5.19, 5.19, 5.75 after 370k-700k steps), 4 minibatches of 256 on 0, 1, 2
          too (5.31, 5.88, 5.81). At 150k env steps 4 epochs led the old recipe on 4 of 5 seeds
          (6.00, 5.69, 4.69, 5.12, 5.44 against 4.81, 4.88, 4.88, 4.94, 4.56). Runs are
-         deterministic per seed and CPU, so a quieter host only takes a curve further: seed 3 of
-         the recipe now, run on with a 420 s cap (diagnosis only), reached 6.25 at 300k env steps
-         (306.6 s at 979 env steps/s), i.e. inside the 300 s cap at >= 1,000 env steps/s.
+         deterministic per seed and CPU, so a quieter host only takes a curve further. Run on with
+         a 420 s cap (diagnosis only), the recipe now reached 6.25 at 300k env steps on seed 3
+         (inside 300 s at >= 1,000 env steps/s) and 6.19 at 1.10M on seed 2 (5.0-5.4 from 150k
+         to 950k: inside 300 s only at >= 3,700 env steps/s), so seed 2 stays marginal.
   full   eval/return >= 400 on Breakout at 10M env steps (40M frames): CleanRL's ppo_atari
          benchmark reports about 400+ (docs.cleanrl.dev, PPO Atari results); Nature DQN 401.2
          (Mnih et al. 2015). Not run here (needs a GPU and hours).
