@@ -194,11 +194,11 @@ def main() -> None:
             print(f"ratio dlbench / SB3 env steps/s ({mode}): {spread(ratios)}")
     if phase_rows:
         print("\ndlbench PPO phases, seconds per 100k env steps: median (min..max)")
-        scale = 1e5 / args.env_steps
+        steps = [r["steps"] for r in rows["dlbench/steps"]]
         for name in phase_rows[0]:
-            values = [p.get(name, 0.0) * scale for p in phase_rows]
-            total = statistics.median(p["train (total)"] for p in phase_rows)
-            print(f"  {name:14s} {spread(values)}  {statistics.median(p.get(name, 0.0) for p in phase_rows) / total:6.1%}")
+            values = [p.get(name, 0.0) * 1e5 / n for p, n in zip(phase_rows, steps)]
+            share = statistics.median(p.get(name, 0.0) / p["train (total)"] for p in phase_rows)
+            print(f"  {name:14s} {spread(values)}  {share:6.1%}")
 
 
 if __name__ == "__main__":
