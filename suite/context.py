@@ -31,6 +31,9 @@ class RunContext:
     # torch.cuda.set_sync_debug_mode inside train steps ("warn" | "error"; None: off). Set from
     # $DLBENCH_SYNC_DEBUG by the runner; tests/test_cuda.py uses it to prove steps never wait on the host.
     sync_debug: str | None = None
+    # A dict: RL trainers add seconds per phase of an iteration to it (suite.timing.PhaseTimer; acting,
+    # storage, GAE, update); bench/ppo_vs_sb3.py's profile. None: no timers.
+    phase_times: dict[str, float] | None = None
     # The trainer fills this in as it goes, so a run cut short (Ctrl-C, a crash)
     # still leaves its partial figures for the record.
     result: "TrainResult" = field(default_factory=lambda: TrainResult())

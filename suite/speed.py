@@ -230,7 +230,7 @@ def synthetic_obs(space, n: int, device: torch.device, generator: torch.Generato
 def _rl(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
     from suite.rl import DQNConfig, PPOConfig
     from suite.rl.dqn import td_loss
-    from suite.rl.ppo import ppo_loss
+    from suite.rl.ppo import make_optimizer, ppo_loss
 
     cfg = task.spec.recipe.algo
     if not isinstance(cfg, (PPOConfig, DQNConfig)):
@@ -249,7 +249,7 @@ def _rl(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
 
     if isinstance(cfg, PPOConfig):
         size = cfg.num_envs * cfg.num_steps // cfg.num_minibatches
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-5)
+        optimizer = make_optimizer(model, cfg, dev)
         pool = [{"obs": synthetic_obs(obs_space, size, dev, generator),
                  "actions": torch.randint(0, n_actions, (size,), device=dev, generator=generator),
                  "old_logprobs": rand(size) * 0.1 - math.log(n_actions), "advantages": rand(size),

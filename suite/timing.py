@@ -48,6 +48,31 @@ class SegmentClock:
         return self.totals.get(name, 0.0) + running
 
 
+class PhaseTimer:
+    """Seconds per named phase of a training iteration (acting, storage, GAE, update): a profile
+    breakdown for bench scripts. `totals` None (the default in a run) makes `lap` return at once, so
+    the timers cost one call per phase; a dict gets each lap added, after a device sync."""
+
+    def __init__(self, device: torch.device, totals: dict[str, float] | None = None):
+        self.device, self.totals = device, totals
+        self.last = time.perf_counter()
+
+    def restart(self) -> None:
+        """Start the next lap now (time since the last lap, an evaluation say, is nobody's)."""
+        if self.totals is not None:
+            synchronize(self.device)
+            self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        """Add the time since the last lap (or restart) to `name`."""
+        if self.totals is None:
+            return
+        synchronize(self.device)
+        now = time.perf_counter()
+        self.totals[name] = self.totals.get(name, 0.0) + now - self.last
+        self.last = now
+
+
 class Heartbeat:
     """A progress line during a long train segment: at least every `every_s` seconds, the step
     rate and an ETA. It reads the host clock only, never the device (no sync on GPU: there the

@@ -15,7 +15,7 @@ from suite.rl import train_rl
 from suite.rl.dqn import ReplayBuffer, epsilon, DQNConfig
 from suite.rl.envs import SAME_STEP, make
 from suite.rl.evaluation import evaluate_policy
-from suite.rl.ppo import gae
+from suite.rl.ppo import gae, policy_terms, sample_actions
 from suite.runner import run_one
 from tasks.atari_rl import AtariRL
 
@@ -29,6 +29,44 @@ def test_gae_matches_hand_computed_example():
     # t=2: 2 + 0.9*0.2 - 0.3 = 1.88; t=1: 0 - 0.4 = -0.4; t=0: (1 + 0.9*0.4 - 0.5) + 0.72*(-0.4) = 0.572
     assert adv.squeeze(1).tolist() == pytest.approx([0.572, -0.4, 1.88])
     assert ret.squeeze(1).tolist() == pytest.approx([1.072, 0.0, 2.18])
+
+
+def reference_gae(rewards, values, ends, next_value, gamma, gae_lambda):
+    """CleanRL's loop, element by element in plain Python: the reference `gae` must equal."""
+    T, N = len(rewards), len(rewards[0])
+    adv = [[0.0] * N for _ in range(T)]
+    for n in range(N):
+        last = 0.0
+        for t in reversed(range(T)):
+            following = next_value[n] if t == T - 1 else values[t + 1][n]
+            alive = 1.0 - ends[t][n]
+            delta = rewards[t][n] + gamma * following * alive - values[t][n]
+            last = delta + gamma * gae_lambda * alive * last
+            adv[t][n] = last
+    return adv
+
+
+def test_gae_equals_a_reference_on_random_rollouts():
+    g = torch.Generator().manual_seed(0)
+    rewards, values = torch.randn(17, 5, generator=g), torch.randn(17, 5, generator=g)
+    ends, next_value = (torch.rand(17, 5, generator=g) < 0.2).float(), torch.randn(5, generator=g)
+    adv, ret = gae(rewards, values, ends, next_value, gamma=0.99, gae_lambda=0.95)
+    expected = torch.tensor(reference_gae(rewards.tolist(), values.tolist(), ends.tolist(), next_value.tolist(),
+                                          0.99, 0.95))
+    torch.testing.assert_close(adv, expected)
+    torch.testing.assert_close(ret, expected + values)
+
+
+def test_policy_terms_and_sampling_match_categorical():
+    logits = torch.randn(64, 5, generator=torch.Generator().manual_seed(1)) * 3
+    dist = torch.distributions.Categorical(logits=logits)
+    torch.manual_seed(7)
+    expected = dist.sample()
+    torch.manual_seed(7)
+    actions, logprobs = sample_actions(logits)
+    assert torch.equal(actions, expected)  # the same draw from the same generator state
+    torch.testing.assert_close(logprobs, dist.log_prob(actions))
+    torch.testing.assert_close(policy_terms(logits, actions)[1], dist.entropy())
 
 
 def test_replay_buffer_wraps_around_and_keeps_dtypes():
@@ -114,6 +152,14 @@ def test_same_seed_gives_the_same_curve(model):
     assert curve_without_time(first) == curve_without_time(again)
     assert [p["train/loss"] for p in first.curve] != [p["train/loss"] for p in other.curve]
     assert first.samples == 2048 and first.throughput["unit"] == "env_steps/s"
+
+
+def test_ppo_phase_times_cover_the_iteration():
+    ctx = context(0)
+    ctx.phase_times = {}
+    result = train_rl(smoke_task(), ctx)
+    assert set(ctx.phase_times) == {"store", "act", "env", "gae", "update"}
+    assert 0 < sum(ctx.phase_times.values()) <= result.train_time_s
 
 
 def test_unknown_env_id_is_a_one_line_config_error():

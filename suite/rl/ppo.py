@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -20,6 +21,7 @@ from suite.rl.common import AlgoConfig, RLRun
 from suite.rl.envs import final_obs, make_vector_env, torch_dtype
 from suite.rl.networks import discrete_actions
 from suite.task import RLTask
+from suite.timing import PhaseTimer
 
 
 @dataclass(frozen=True)
@@ -68,13 +70,25 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, ends: torch.Tensor, next_va
     return advantages, advantages + values
 
 
+def policy_terms(logits: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probabilities of `actions` and the entropies of the categorical policies with these logits:
+    `torch.distributions.Categorical`'s figures without building the distribution (a dozen small ops)."""
+    logp = logits.log_softmax(-1)
+    return logp.gather(-1, actions.unsqueeze(-1)).squeeze(-1), -(logp.exp() * logp).sum(-1)
+
+
+def sample_actions(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Actions drawn from the categorical policies (as `Categorical(logits=...).sample()` draws them:
+    one `torch.multinomial` over the softmax) and their log-probabilities."""
+    actions = torch.multinomial(logits.softmax(-1), 1).squeeze(-1)
+    return actions, policy_terms(logits, actions)[0]
+
+
 def ppo_loss(model: nn.Module, cfg: PPOConfig, obs, actions, old_logprobs, advantages, returns, old_values):
     """The clipped surrogate + value + entropy loss of one minibatch."""
     logits, values = model(obs)
-    # validate_args=False: validation checks the logits on the host (a device sync per minibatch on GPU).
-    dist = torch.distributions.Categorical(logits=logits, validate_args=False)
-    logratio = dist.log_prob(actions) - old_logprobs
-    ratio = logratio.exp()
+    logprobs, entropy = policy_terms(logits, actions)
+    ratio = (logprobs - old_logprobs).exp()
     if cfg.norm_adv:
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
     pg_loss = torch.max(-advantages * ratio, -advantages * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
@@ -82,7 +96,12 @@ def ppo_loss(model: nn.Module, cfg: PPOConfig, obs, actions, old_logprobs, advan
     if cfg.clip_vloss:
         clipped = old_values + (values - old_values).clamp(-cfg.clip_coef, cfg.clip_coef)
         v_loss = torch.max(v_loss, (clipped - returns) ** 2)
-    return pg_loss + cfg.vf_coef * 0.5 * v_loss.mean() - cfg.ent_coef * dist.entropy().mean()
+    return pg_loss + cfg.vf_coef * 0.5 * v_loss.mean() - cfg.ent_coef * entropy.mean()
+
+
+def make_optimizer(model: nn.Module, cfg: PPOConfig, device: torch.device) -> torch.optim.Adam:
+    """PPO's Adam; fused (one kernel for all parameters, the same update) where torch has the kernel."""
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-5, fused=device.type in ("cpu", "cuda"))
 
 
 def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
@@ -95,40 +114,53 @@ def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
         model = task.build_agent(envs.single_observation_space, envs.single_action_space).to(device)
         rollout = cfg.num_envs * cfg.num_steps
         run = RLRun(task, ctx, model, rollout, rollout, "one PPO rollout (num_envs x num_steps)")
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-5)
+        optimizer = make_optimizer(model, cfg, device)
         iterations = run.total // rollout
         T, N = cfg.num_steps, cfg.num_envs
-        obs_shape = envs.single_observation_space.shape
-        obs_buf = torch.zeros((T, N, *obs_shape), dtype=torch_dtype(envs.single_observation_space), device=device)
-        actions, logprobs, rewards, ends, values = (torch.zeros((T, N), device=device) for _ in range(5))
-        run.result.flops_per_sample, run.result.flops_method = flops_per_env_step(model, cfg, obs_buf[0], device)
+        space = envs.single_observation_space
+        # Rollout storage, allocated once. What the envs give (observations, rewards, ends) is kept in
+        # host numpy arrays written in place, one device copy per rollout; what the model gives
+        # (actions, log-probabilities, values) stays in device tensors.
+        obs_buf = np.zeros((T, N, *space.shape), dtype=space.dtype)
+        rewards, ends = np.zeros((T, N), dtype=np.float32), np.zeros((T, N), dtype=np.float32)
+        actions = torch.zeros((T, N), dtype=torch.long, device=device)
+        logprobs, values = torch.zeros((T, N), device=device), torch.zeros((T, N), device=device)
+        run.result.flops_per_sample, run.result.flops_method = flops_per_env_step(
+            model, cfg, torch.zeros((1, *space.shape), dtype=torch_dtype(space), device=device), device)
         next_obs, _ = envs.reset(seed=ctx.seed)
+        phases = PhaseTimer(device, ctx.phase_times)
         run.start()
         for iteration in range(iterations):
+            phases.restart()
             if cfg.anneal_lr:
                 optimizer.param_groups[0]["lr"] = cfg.lr * (1.0 - iteration / iterations)
             for t in range(T):
-                obs_buf[t] = torch.as_tensor(next_obs, device=device)
+                obs_buf[t] = next_obs
+                phases.lap("store")
                 with torch.no_grad():
-                    logits, values[t] = model(obs_buf[t])
-                dist = torch.distributions.Categorical(logits=logits, validate_args=False)
-                actions[t] = dist.sample()
-                logprobs[t] = dist.log_prob(actions[t])
-                next_obs, reward, terminated, truncated, infos = envs.step(actions[t].long().cpu().numpy())
-                reward = torch.as_tensor(reward, dtype=torch.float32, device=device)
+                    logits, values[t] = model(torch.from_numpy(obs_buf[t]).to(device))
+                    actions[t], logprobs[t] = sample_actions(logits)
+                phases.lap("act")
+                next_obs, reward, terminated, truncated, infos = envs.step(actions[t].cpu().numpy())
+                phases.lap("env")
+                rewards[t] = reward
                 if truncated.any():  # bootstrap what the time limit cut off
                     with torch.no_grad():
                         last = torch.as_tensor(final_obs(next_obs, infos, truncated), device=device)
-                        cut = torch.as_tensor(truncated & ~terminated, device=device)
-                        reward = reward + cfg.gamma * model(last)[1] * cut
-                rewards[t] = reward
-                ends[t] = torch.as_tensor(terminated | truncated, dtype=torch.float32, device=device)
+                        rewards[t] += cfg.gamma * model(last)[1].cpu().numpy() * (truncated & ~terminated)
+                ends[t] = terminated | truncated
+                phases.lap("store")
             with torch.no_grad():
-                next_value = model(torch.as_tensor(next_obs, device=device))[1]
-            advantages, returns = gae(rewards, values, ends, next_value, cfg.gamma, cfg.gae_lambda)
+                next_value = model(torch.from_numpy(next_obs).to(device))[1]
+            phases.lap("act")
+            advantages, returns = gae(torch.from_numpy(rewards).to(device), values,
+                                      torch.from_numpy(ends).to(device), next_value, cfg.gamma, cfg.gae_lambda)
+            phases.lap("gae")
+            obs = torch.from_numpy(obs_buf).to(device)
             with no_host_sync(ctx):  # the learner update never waits on the host (acting does: envs are on the CPU)
-                loss = update(model, optimizer, cfg, obs_buf.flatten(0, 1), actions.flatten().long(),
+                loss = update(model, optimizer, cfg, obs.flatten(0, 1), actions.flatten(),
                               logprobs.flatten(), advantages.flatten(), returns.flatten(), values.flatten())
+            phases.lap("update")
             if run.step(rollout, loss):
                 break
     finally:

@@ -1,0 +1,205 @@
+"""dlbench's PPO against Stable-Baselines3's PPO on MinAtar Breakout, in one process.
+
+Issue #16's configuration: SB3 PPO (MlpPolicy, 8 envs, n_steps 128, batch 256, 4 epochs,
+SB3's other defaults, CPU, 2 torch threads) against dlbench's PPO at the atari_rl quick
+recipe (its own env count, rollout, epochs and torch threads; `--recipe old` for the one
+before 2026-11-26, bench/atari_quick_recipe.py). Both train on
+`MinAtar/Breakout-v1` made by `suite.rl.envs.make` (SB3 through its DummyVecEnv).
+
+Per repetition, the two sides run one after the other (order alternating between reps):
+  steps  each trains for `--env-steps` env steps: env steps/s = steps / train wall time.
+         dlbench evaluates once, at the end, and that evaluation is timed apart (its
+         record's eval_time_s) and excluded; SB3 does not evaluate inside `learn`.
+  wall   each trains for `--wall-s` seconds of train time (SB3: a callback stops `learn`;
+         dlbench: the run's time cap, its budget the quick profile's, which sets how the
+         learning rate anneals), then both policies are evaluated by the same rule,
+         `suite.rl.evaluation.evaluate_policy` (greedy, `--eval-episodes` episodes on 8
+         evaluation envs with the task's 5,000-step cap, the run's eval seeds): eval return at equal
+         wall time.
+The host's load is reported per side: `host.other_cpu_share` (suite.contention: the
+share of the machine's CPU that other processes used meanwhile) and the 1-min load
+average. Medians and spreads (min..max) over reps; the ratio is taken within each rep.
+
+`--profile` adds a breakdown of dlbench's train time by phase (simple perf_counter
+timers, `suite.timing.PhaseTimer`, switched on by `RunContext.phase_times`): store
+(observations, rewards, ends into rollout storage), act (forward + sampling), env
+(vector env step), gae, update; evaluation is the run's eval_time_s.
+
+SB3 is not a dlbench dependency: install it (`pip install 'dlbench[sb3]'`, or
+`pip install --target DIR stable-baselines3 --no-deps` and put DIR on PYTHONPATH).
+
+    python bench/ppo_vs_sb3.py --reps 3 --env-steps 200000 --wall-s 60 --profile [--sb3-threads 1]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from suite.contention import HostLoad  # noqa: E402
+from suite.context import RunContext  # noqa: E402
+from suite.rl import train_rl  # noqa: E402
+from suite.rl.common import EVAL_SEED_OFFSET  # noqa: E402
+from suite.rl.envs import make, make_vector_env  # noqa: E402
+from suite.rl.evaluation import evaluate_policy  # noqa: E402
+from tasks.atari_rl import MINATAR, AtariRL  # noqa: E402
+from atari_quick_recipe import RECIPES  # noqa: E402  (bench/: the quick recipes, old and new)
+
+
+def dlbench_task(env_steps: int, wall_s: float, recipe: str) -> AtariRL:
+    spec = AtariRL.spec_for("quick", "ppo_cnn")
+    budget = dataclasses.replace(spec.budget, max_env_steps=env_steps, eval_every=env_steps, max_time_s=wall_s)
+    spec = dataclasses.replace(spec, budget=budget, recipe=dataclasses.replace(spec.recipe, algo=RECIPES[recipe]))
+    return AtariRL(spec, Path("."))
+
+
+def run_dlbench(env_steps: int, wall_s: float, seed: int, recipe: str, phases: dict | None = None) -> dict:
+    """Train dlbench's PPO; its figures (train time excludes the evaluation, timed apart)."""
+    task = dlbench_task(env_steps, wall_s, recipe)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    ctx = RunContext(device=torch.device("cpu"), precision="fp32", compile=False,
+                     generator=torch.Generator().manual_seed(seed), seed=seed, log=lambda _m: None,
+                     phase_times=phases)
+    with HostLoad() as load:
+        result = train_rl(task, ctx)
+    return {"steps": result.samples, "train_s": result.train_time_s, "eval_s": result.eval_time_s,
+            "steps_per_s": result.samples / result.train_time_s,
+            "return": result.curve[-1]["eval/return"] if result.curve else float("nan"),
+            "other_cpu_share": load.summary()["other_cpu_share"], "load1": os.getloadavg()[0]}
+
+
+class SB3Greedy(torch.nn.Module):
+    """An SB3 policy behind dlbench's evaluation interface (`greedy(obs)`)."""
+
+    def __init__(self, policy):
+        super().__init__()
+        self.policy = policy
+
+    def greedy(self, obs: torch.Tensor) -> torch.Tensor:
+        actions, _ = self.policy.predict(obs.numpy(), deterministic=True)
+        return torch.as_tensor(actions)
+
+
+def run_sb3(env_steps: int, wall_s: float, seed: int, threads: int, eval_episodes: int) -> dict:
+    """Train SB3's PPO for `env_steps` or `wall_s` seconds, whichever comes first."""
+    try:
+        from stable_baselines3 import PPO
+        from stable_baselines3.common.callbacks import BaseCallback
+        from stable_baselines3.common.env_util import make_vec_env
+    except ImportError as err:
+        raise ImportError("bench/ppo_vs_sb3.py needs Stable-Baselines3: pip install 'dlbench[sb3]'") from err
+
+    class WallClock(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.began = time.perf_counter()
+
+        def _on_step(self) -> bool:
+            return time.perf_counter() - self.began < wall_s
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        env = make_vec_env(lambda: make(MINATAR), n_envs=8, seed=seed)
+        model = PPO("MlpPolicy", env, n_steps=128, batch_size=256, n_epochs=4, device="cpu", seed=seed, verbose=0)
+        with HostLoad() as load:
+            clock = WallClock()
+            began = time.perf_counter()
+            model.learn(total_timesteps=env_steps, callback=clock)
+            train_s = time.perf_counter() - began
+        steps = model.num_timesteps
+        figures = {"steps": steps, "train_s": train_s, "steps_per_s": steps / train_s,
+                   "other_cpu_share": load.summary()["other_cpu_share"], "load1": os.getloadavg()[0]}
+        if eval_episodes:
+            eval_envs = make_vector_env(AtariRL(AtariRL.spec_for("quick", "ppo_cnn"), Path(".")).make_env, 8,
+                                        evaluation=True)
+            t = time.perf_counter()
+            figures["return"] = evaluate_policy(SB3Greedy(model.policy), eval_envs, eval_episodes,
+                                                torch.device("cpu"), seed=seed + EVAL_SEED_OFFSET)["return"]
+            figures["eval_s"] = time.perf_counter() - t
+            eval_envs.close()
+        env.close()
+        return figures
+    finally:
+        torch.set_num_threads(before)
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):10,.2f}  ({min(values):,.2f}..{max(values):,.2f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=3, help="repetitions (order alternates)")
+    parser.add_argument("--env-steps", type=int, default=200_000, help="env steps per side, steps comparison")
+    parser.add_argument("--wall-s", type=float, default=60.0, help="train seconds per side, wall comparison (0: skip)")
+    parser.add_argument("--sb3-threads", type=int, default=2, help="torch threads for SB3")
+    parser.add_argument("--eval-episodes", type=int, default=16, help="episodes of the equal-wall evaluation")
+    parser.add_argument("--recipe", default="new", choices=sorted(RECIPES),
+                        help="dlbench's PPO config: new = atari_rl's quick recipe now, old = before 2026-11-26")
+    parser.add_argument("--profile", action="store_true", help="time dlbench's phases in the steps comparison")
+    parser.add_argument("--only", choices=("dlbench", "sb3"), default=None, help="run one side only")
+    args = parser.parse_args()
+    sides = [s for s in ("dlbench", "sb3") if args.only in (None, s)]
+    rows: dict[str, list[dict]] = {f"{s}/{m}": [] for s in sides for m in ("steps", "wall")}
+    phase_rows: list[dict] = []
+    print(f"dlbench recipe {args.recipe}: {RECIPES[args.recipe]}")
+    print(f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()}; torch {torch.__version__}")
+    for rep in range(args.reps):
+        order = sides if rep % 2 == 0 else sides[::-1]
+        for side in order:
+            if side == "dlbench":
+                phases = {} if args.profile else None
+                r = run_dlbench(args.env_steps, 1e9, rep, args.recipe, phases=phases)
+                if phases is not None:
+                    phases["eval"] = r["eval_s"]
+                    phases["train (total)"] = r["train_s"]
+                    phase_rows.append(phases)
+            else:
+                r = run_sb3(args.env_steps, 1e9, rep, args.sb3_threads, eval_episodes=0)
+            rows[f"{side}/steps"].append(r)
+            print(f"rep {rep} {side:7s} steps: {r['steps']:>8} in {r['train_s']:6.1f}s = {r['steps_per_s']:8,.0f}/s "
+                  f"(other cpu {r['other_cpu_share']:.2f}, load {r['load1']:.2f})", flush=True)
+        if args.wall_s > 0:
+            for side in order:
+                if side == "dlbench":
+                    # the quick budget's env steps, so the learning rate anneals as in the task's runs
+                    r = run_dlbench(AtariRL.spec_for("quick", "ppo_cnn").budget.max_env_steps, args.wall_s, rep,
+                                    args.recipe)
+                else:
+                    r = run_sb3(10**9, args.wall_s, rep, args.sb3_threads, args.eval_episodes)
+                rows[f"{side}/wall"].append(r)
+                print(f"rep {rep} {side:7s} wall:  {r['steps']:>8} in {r['train_s']:6.1f}s = "
+                      f"{r['steps_per_s']:8,.0f}/s return {r['return']:.2f} "
+                      f"(other cpu {r['other_cpu_share']:.2f}, load {r['load1']:.2f})", flush=True)
+    print("\nmedian (min..max) over reps")
+    for key, figures in rows.items():
+        if figures:
+            print(f"{key:14s} env steps/s {spread([f['steps_per_s'] for f in figures])}"
+                  + (f"  return {spread([f['return'] for f in figures])}" if key.endswith("wall") else "")
+                  + f"  other cpu {spread([f['other_cpu_share'] for f in figures])}")
+    for mode in ("steps", "wall"):
+        if len(sides) == 2 and rows[f"dlbench/{mode}"]:
+            ratios = [d["steps_per_s"] / s["steps_per_s"] for d, s in zip(rows[f"dlbench/{mode}"], rows[f"sb3/{mode}"])]
+            print(f"ratio dlbench / SB3 env steps/s ({mode}): {spread(ratios)}")
+    if phase_rows:
+        print("\ndlbench PPO phases, seconds per 100k env steps: median (min..max)")
+        steps = [r["steps"] for r in rows["dlbench/steps"]]
+        for name in phase_rows[0]:
+            values = [p.get(name, 0.0) * 1e5 / n for p, n in zip(phase_rows, steps)]
+            share = statistics.median(p.get(name, 0.0) / p["train (total)"] for p in phase_rows)
+            print(f"  {name:14s} {spread(values)}  {share:6.1%}")
+
+
+if __name__ == "__main__":
+    main()
