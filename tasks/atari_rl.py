@@ -119,9 +119,9 @@ class EpisodicLife(gym.Wrapper):
         return obs, info
 
 
-def atari_env(env_id: str, evaluation: bool) -> gym.Env:
+def atari_env(env_id: str, evaluation: bool, noop_max: int = 30) -> gym.Env:
     env = make(env_id, frameskip=1, repeat_action_probability=0.0)
-    env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84)
+    env = gym.wrappers.AtariPreprocessing(env, noop_max=noop_max, frame_skip=4, screen_size=84)
     if not evaluation:
         env = gym.wrappers.TransformReward(EpisodicLife(env), lambda r: float(np.sign(r)))
     return gym.wrappers.FrameStackObservation(env, 4)
