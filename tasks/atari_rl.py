@@ -47,14 +47,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from suite.errors import SkipRun
+from suite.errors import ConfigError, SkipRun
 from suite.models import Model
 from suite.registry import register_task
 from suite.speed import full_dataset, speed_profile
-from suite.rl import DQNConfig, PPOConfig
+from suite.rl import DQNConfig, PPOConfig, ale_vector
 from suite.rl.envs import make
 from suite.rl.networks import ActorCritic, QNetwork, layer_init
-from suite.task import Budget, ProfileSpec, Recipe, RLTask, Target
+from suite.task import Budget, ProfileSpec, Recipe, RLTask, Target, TaskOption
 
 MINATAR = "MinAtar/Breakout-v1"
 ALE = "ALE/Breakout-v5"
@@ -196,6 +196,9 @@ class AtariRL(RLTask):
               "random_policy": Model(RandomPolicy, family="hand-crafted", estimator=True),
               "ball_tracker": Model(BallTracker, family="hand-crafted", estimator=True)}
     default_model = "ppo_cnn"
+    options = (TaskOption("vector_env", str, "auto", "how the ALE profiles (full, speed) step their environments: "
+                          "ale (ale-py's vector env), gymnasium (gymnasium's wrappers and vector env) or auto "
+                          "(ale where ale-py has it)", choices=("auto", "ale", "gymnasium")),)
     metrics = {"return": True, "return_std": False, "episodes": True, "episode_length": True}
     profiles = {
         "smoke": ProfileSpec(
@@ -226,6 +229,20 @@ class AtariRL(RLTask):
         ),
     }
     profiles["speed"] = speed_profile(profiles["full"])
+
+    def make_vector_env(self, num_envs: int, evaluation: bool) -> gym.vector.VectorEnv | None:
+        """ALE games in ale-py's own vector env (`suite.rl.ale_vector`) unless `task.vector_env`
+        asks for gymnasium's wrappers or ale-py lacks it; None: the harness vectorises `make_env`."""
+        env_id = full_dataset(self.spec.dataset)
+        choice = self.option("vector_env")
+        if not env_id.startswith("ALE/") or choice == "gymnasium":
+            return None
+        if not ale_vector.available():
+            if choice == "ale":
+                raise ConfigError("task.vector_env", choice, "this ale-py has no vector env (ale_py.vector_env, "
+                                  "ale-py >= 0.11): upgrade ale-py or set task.vector_env=gymnasium")
+            return None
+        return ale_vector.make_ale_vector_env(env_id, num_envs, evaluation)
 
     def make_env(self, evaluation: bool) -> gym.Env:
         env_id = full_dataset(self.spec.dataset)  # speed: the full profile's environment

@@ -97,10 +97,10 @@ class ALEVectorEnv(gym.vector.VectorWrapper):
 
 
 def make_ale_vector_env(env_id: str, num_envs: int, evaluation: bool, noop_max: int = 30,
-                        num_threads: int = 0) -> ALEVectorEnv:
+                        max_frames: int = 108_000, num_threads: int = 0) -> ALEVectorEnv:
     """`num_envs` copies of `env_id` ('ALE/<Game>-v5') in ale-py's vector env with the reference
     preprocessing; training (evaluation=False) adds life-loss episodes and clipped rewards.
-    num_threads 0: ale-py's default (one per core)."""
+    max_frames: the time limit in emulator frames (v5's 108,000); num_threads 0: one per core."""
     from ale_py.vector_env import AtariVectorEnv
 
     if num_envs < 1:
@@ -111,7 +111,7 @@ def make_ale_vector_env(env_id: str, num_envs: int, evaluation: bool, noop_max: 
         rom_name(env_id), num_envs, num_threads=num_threads, autoreset_mode=SAME_STEP,
         frameskip=4, maxpool=True, img_height=84, img_width=84, grayscale=True, stack_num=4,
         noop_max=noop_max, repeat_action_probability=0.0, full_action_space=False,
-        max_num_frames_per_episode=108_000, use_fire_reset=False,
+        max_num_frames_per_episode=max_frames, use_fire_reset=False,
         episodic_life=False, life_loss_info=not evaluation, reward_clipping=not evaluation,
     )
     return ALEVectorEnv(env, life_loss_ends_episode=not evaluation)
