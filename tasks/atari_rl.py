@@ -8,7 +8,12 @@ Environments
          standard preprocessing: frame skip 4 with max-pooling, 84x84 grey, 4-frame stack,
          up to 30 no-op starts; for training only, a life loss ends the episode and rewards
          are clipped to their sign. Sticky actions are off (repeat_action_probability=0)
-         to match the conditions of the reference scores below.
+         to match the conditions of the reference scores below. Training and evaluation
+         environments run in ale-py's own vector env (`suite.rl.ale_vector`, C++ threads),
+         or with `--set task.vector_env=gymnasium` (and where ale-py has no vector env) as
+         gymnasium's wrappers below in its vector env; the record's data_info.env.vector_env
+         says which. Both give the same frames for the same seed and actions but for the no-op
+         start counts and one no-op step after a life loss (tests/test_ale_vector.py).
 
 Models (the recipe's `algo` picks the algorithm, `suite.rl`)
   ppo_cnn  (default) PPO, actor-critic on the MinAtar conv net / Nature CNN.
