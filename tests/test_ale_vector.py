@@ -118,6 +118,15 @@ def test_vector_env_option_falls_back_to_gymnasium():
     envs.close()
 
 
+def test_without_ale_vector_env_auto_falls_back_and_ale_is_a_config_error(monkeypatch):
+    from suite.errors import ConfigError
+
+    monkeypatch.setattr(ale_vector, "available", lambda: False)
+    assert full_task(PPOConfig(), "auto").make_vector_env(2, evaluation=False) is None
+    with pytest.raises(ConfigError, match="task.vector_env='ale': this ale-py has no vector env"):
+        full_task(PPOConfig(), "ale").make_vector_env(2, evaluation=False)
+
+
 def test_vector_env_option_rejects_unknown_values():
     from suite.errors import ConfigError
 
