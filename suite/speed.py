@@ -292,16 +292,17 @@ def _rl(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
                                       "learner_batch": size}}
     result = _measure(task, ctx, plan, pool, step, count, lambda b: len(b["actions"]), lambda b: {})
     if result.status == "ok":
-        rate = env_steps_per_s(task, cfg, plan.env_steps, ctx.seed)
+        rate, vector_env = env_steps_per_s(task, cfg, plan.env_steps, ctx.seed)
         result.throughput = dict(result.throughput or {}, extra={"env_steps/s": rate})
         result.speed["env_steps"] = plan.env_steps * cfg.num_envs
-        result.speed["envs"] = f"{cfg.num_envs} {'async' if cfg.asynchronous else 'sync'} (random actions)"
+        result.speed["envs"] = f"{cfg.num_envs} in {vector_env} (random actions)"
     return result
 
 
-def env_steps_per_s(task: Task, cfg, vector_steps: int, seed: int) -> float:
-    """Steps/s of the task's real training environments (random actions), vectorised as its recipe says."""
-    from suite.rl.envs import make_vector_env
+def env_steps_per_s(task: Task, cfg, vector_steps: int, seed: int) -> tuple[float, str]:
+    """Steps/s of the task's real training environments (random actions), vectorised as the training
+    loop does (the recipe's sync/async, or the task's own vector env), and that vector env's name."""
+    from suite.rl.envs import make_vector_env, vector_env_name
 
     envs = make_vector_env(task.make_env, cfg.num_envs, asynchronous=cfg.asynchronous)
     try:
@@ -311,6 +312,6 @@ def env_steps_per_s(task: Task, cfg, vector_steps: int, seed: int) -> float:
         began = time.perf_counter()
         for _ in range(vector_steps):
             envs.step(envs.action_space.sample())
-        return round(vector_steps * cfg.num_envs / (time.perf_counter() - began), 2)
+        return round(vector_steps * cfg.num_envs / (time.perf_counter() - began), 2), vector_env_name(envs)
     finally:
         envs.close()

@@ -134,8 +134,15 @@ class TaskOption:
     type: type  # str, int, float or bool: parses the command line's text
     default: Any
     help: str  # one line, shown by `dlbench list`
+    choices: tuple[Any, ...] = ()  # the values allowed (empty: any value of `type`)
 
     def parse(self, value: Any) -> Any:
+        parsed = self.convert(value)
+        if self.choices and parsed not in self.choices:
+            raise ConfigError(f"task.{self.name}", value, f"wants one of {', '.join(map(str, self.choices))}")
+        return parsed
+
+    def convert(self, value: Any) -> Any:
         if not isinstance(value, str) or self.type is str:
             return value
         if self.type is bool:
@@ -296,6 +303,12 @@ class RLTask(TaskBase):
     def make_env(self, evaluation: bool) -> Any:
         """One gymnasium.Env with its wrappers; `evaluation=True` asks for the evaluation variant
         (no reward clipping, no life-loss episodes, a time limit). The harness vectorises, seeds and steps it."""
+
+    def make_vector_env(self, num_envs: int, evaluation: bool) -> Any:
+        """Optional: the task's own vector env of `num_envs` copies of `make_env(evaluation)`, e.g. a
+        simulator's native batched one, or None (the default) to let the harness vectorise `make_env`.
+        It must step as gymnasium's vector envs do in `AutoresetMode.SAME_STEP`, with `info["final_obs"]`."""
+        return None
 
     @abc.abstractmethod
     def build_agent(self, obs_space: Any, action_space: Any) -> nn.Module:

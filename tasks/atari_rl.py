@@ -8,7 +8,12 @@ Environments
          standard preprocessing: frame skip 4 with max-pooling, 84x84 grey, 4-frame stack,
          up to 30 no-op starts; for training only, a life loss ends the episode and rewards
          are clipped to their sign. Sticky actions are off (repeat_action_probability=0)
-         to match the conditions of the reference scores below.
+         to match the conditions of the reference scores below. Training and evaluation
+         environments run in ale-py's own vector env (`suite.rl.ale_vector`, C++ threads),
+         or with `--set task.vector_env=gymnasium` (and where ale-py has no vector env) as
+         gymnasium's wrappers below in its vector env; the record's data_info.env.vector_env
+         says which. Both give the same frames for the same seed and actions but for the no-op
+         start counts and one no-op step after a life loss (tests/test_ale_vector.py).
 
 Models (the recipe's `algo` picks the algorithm, `suite.rl`)
   ppo_cnn  (default) PPO, actor-critic on the MinAtar conv net / Nature CNN.
@@ -62,14 +67,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from suite.errors import SkipRun
+from suite.errors import ConfigError, SkipRun
 from suite.models import Model
 from suite.registry import register_task
 from suite.speed import full_dataset, speed_profile
-from suite.rl import DQNConfig, PPOConfig
+from suite.rl import DQNConfig, PPOConfig, ale_vector
 from suite.rl.envs import make
 from suite.rl.networks import ActorCritic, QNetwork, layer_init
-from suite.task import Budget, ProfileSpec, Recipe, RLTask, Target
+from suite.task import Budget, ProfileSpec, Recipe, RLTask, Target, TaskOption
 
 MINATAR = "MinAtar/Breakout-v1"
 ALE = "ALE/Breakout-v5"
@@ -135,9 +140,9 @@ class EpisodicLife(gym.Wrapper):
         return obs, info
 
 
-def atari_env(env_id: str, evaluation: bool) -> gym.Env:
+def atari_env(env_id: str, evaluation: bool, noop_max: int = 30) -> gym.Env:
     env = make(env_id, frameskip=1, repeat_action_probability=0.0)
-    env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84)
+    env = gym.wrappers.AtariPreprocessing(env, noop_max=noop_max, frame_skip=4, screen_size=84)
     if not evaluation:
         env = gym.wrappers.TransformReward(EpisodicLife(env), lambda r: float(np.sign(r)))
     return gym.wrappers.FrameStackObservation(env, 4)
@@ -213,6 +218,9 @@ class AtariRL(RLTask):
               "random_policy": Model(RandomPolicy, family="hand-crafted", estimator=True),
               "ball_tracker": Model(BallTracker, family="hand-crafted", estimator=True)}
     default_model = "ppo_cnn"
+    options = (TaskOption("vector_env", str, "auto", "how the ALE profiles (full, speed) step their environments: "
+                          "ale (ale-py's vector env), gymnasium (gymnasium's wrappers and vector env) or auto "
+                          "(ale where ale-py has it)", choices=("auto", "ale", "gymnasium")),)
     metrics = {"return": True, "return_std": False, "episodes": True, "episode_length": True}
     profiles = {
         "smoke": ProfileSpec(
@@ -243,6 +251,20 @@ class AtariRL(RLTask):
         ),
     }
     profiles["speed"] = speed_profile(profiles["full"])
+
+    def make_vector_env(self, num_envs: int, evaluation: bool) -> gym.vector.VectorEnv | None:
+        """ALE games in ale-py's own vector env (`suite.rl.ale_vector`) unless `task.vector_env`
+        asks for gymnasium's wrappers or ale-py lacks it; None: the harness vectorises `make_env`."""
+        env_id = full_dataset(self.spec.dataset)
+        choice = self.option("vector_env")
+        if not env_id.startswith("ALE/") or choice == "gymnasium":
+            return None
+        if not ale_vector.available():
+            if choice == "ale":
+                raise ConfigError("task.vector_env", choice, "this ale-py has no vector env (ale_py.vector_env, "
+                                  "ale-py >= 0.11): upgrade ale-py or set task.vector_env=gymnasium")
+            return None
+        return ale_vector.make_ale_vector_env(env_id, num_envs, evaluation)
 
     def make_env(self, evaluation: bool) -> gym.Env:
         env_id = full_dataset(self.spec.dataset)  # speed: the full profile's environment

@@ -17,7 +17,7 @@ from torch import nn
 
 from suite.context import EvalPoints, RunContext, TrainResult
 from suite.errors import ConfigError
-from suite.rl.envs import env_fingerprint, make_vector_env
+from suite.rl.envs import env_info, make_vector_env
 from suite.rl.evaluation import evaluate_policy
 from suite.task import RLTask
 from suite.timing import Heartbeat, SegmentClock
@@ -78,7 +78,7 @@ class RLRun:
                                          asynchronous=self.algo.asynchronous)
         self.result = ctx.result
         self.result.params = sum(p.numel() for p in model.parameters())
-        self.result.data_info = {"env": {"fingerprint": env_fingerprint(task.spec.dataset)}}
+        self.result.data_info = {"env": env_info(task.spec.dataset, self.eval_envs)}
         self.points = EvalPoints(task.spec.target, self.result, ctx.device)
         self.clock = SegmentClock(ctx.device)
         self.env_steps, self.iterations = 0, 0

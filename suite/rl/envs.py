@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from suite.errors import ConfigError
+from suite.task import RLTask
 
 SAME_STEP = gym.vector.AutoresetMode.SAME_STEP
 
@@ -49,9 +50,17 @@ def make(env_id: str, **kwargs) -> gym.Env:
 
 def make_vector_env(make_env: Callable[[bool], gym.Env], num_envs: int, evaluation: bool = False,
                     asynchronous: bool = False) -> gym.vector.VectorEnv:
-    """`num_envs` copies of `make_env(evaluation)` in one vector env (Async = one process each)."""
+    """`num_envs` copies of `make_env(evaluation)` in one vector env (Async = one process each).
+
+    When `make_env` is a task's own method (the harness passes `task.make_env`) and that task
+    builds its own vector env (`RLTask.make_vector_env`, e.g. ale-py's), that one is used.
+    """
     if num_envs < 1:
         raise ConfigError("num_envs", num_envs, "must be >= 1")
+    task = getattr(make_env, "__self__", None)
+    own = task.make_vector_env(num_envs, evaluation) if isinstance(task, RLTask) else None
+    if own is not None:
+        return own
     fns = [partial(make_env, evaluation) for _ in range(num_envs)]
     if asynchronous:
         return gym.vector.AsyncVectorEnv(fns, autoreset_mode=SAME_STEP)
@@ -75,9 +84,24 @@ def final_obs(next_obs: np.ndarray, infos: dict, ended: np.ndarray) -> np.ndarra
     return out
 
 
-def env_fingerprint(env_id: str) -> str:
+def vector_env_name(envs: gym.vector.VectorEnv) -> str:
+    """Which implementation steps `envs`: 'ale_py.AtariVectorEnv', 'gymnasium.AsyncVectorEnv', ..."""
+    from suite.rl.ale_vector import NAME, ALEVectorEnv
+
+    return NAME if isinstance(envs, ALEVectorEnv) else f"gymnasium.{type(envs.unwrapped).__name__}"
+
+
+def env_info(env_id: str, envs: gym.vector.VectorEnv) -> dict[str, str]:
+    """The record's data_info["env"]: the fingerprint and the vector env implementation that ran."""
+    vector = vector_env_name(envs)
+    return {"fingerprint": env_fingerprint(env_id, vector), "vector_env": vector}
+
+
+def env_fingerprint(env_id: str, vector_env: str | None = None) -> str:
     """An RL task's "data" is its environment: the id and the versions of the packages that implement
-    it, so runs on other game code never share a table cell (suite.cells keys on this)."""
+    it, so runs on other game code never share a table cell (suite.cells keys on this). ale-py's own
+    vector env is named too (its no-op starts and life losses differ slightly from gymnasium's
+    wrappers, `suite.rl.ale_vector`); gymnasium's vector envs leave the fingerprint as it was."""
     from importlib.metadata import PackageNotFoundError, version
 
     parts = [env_id]
@@ -86,4 +110,6 @@ def env_fingerprint(env_id: str) -> str:
             parts.append(f"{package}=={version(package)}")
         except PackageNotFoundError:
             pass
+    if vector_env and not vector_env.startswith("gymnasium."):
+        parts.append(f"vector_env={vector_env}")
     return " ".join(parts)
