@@ -40,10 +40,10 @@ NAME = "ale_py.AtariVectorEnv"
 def available() -> bool:
     """Whether ale-py ships its vector environment (ale-py >= 0.11)."""
     try:
-        from ale_py.vector_env import AtariVectorEnv  # noqa: F401
+        import ale_py.vector_env as vector_env
     except ImportError:
         return False
-    return True
+    return hasattr(vector_env, "AtariVectorEnv")
 
 
 def rom_name(env_id: str) -> str:
