@@ -93,9 +93,11 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return contextlib.nullcontext()
 
 
-def use_channels_last(device: torch.device) -> bool:
-    """NHWC helps convolutions on CUDA tensor cores; on CPU it is not reliably faster."""
-    return device.type == "cuda"
+def use_channels_last(device: torch.device, recipe_cpu: bool = False) -> bool:
+    """NHWC helps convolutions on CUDA tensor cores; on a CPU only where the recipe declares it
+    (`Recipe.cpu_channels_last`, backed by a race in bench/): oneDNN's NHWC kernels win for some
+    small convnets and not for others."""
+    return device.type == "cuda" or (device.type == "cpu" and recipe_cpu)
 
 
 def seed_everything(seed: int, device: torch.device) -> torch.Generator:

@@ -52,12 +52,13 @@ def trainer_for(kind: str, profile: str = "", estimator: bool = False) -> Callab
 
 def resolved_config(spec: RunSpec, opts: RunOptions, device: str, precision: str, world_size: int) -> dict[str, Any]:
     """Everything that decides what a run computes; its hash keys --resume. `overrides` (and the
-    recipe's `cpu_bf16`) are there only when set, so a default run keeps the hash it had before."""
+    recipe's `cpu_bf16`, `cpu_channels_last`) are there only when set, so a default run keeps the hash it had before."""
     config = spec.to_dict()
     if not config.get("overrides"):
         config.pop("overrides", None)
-    if not config["recipe"].get("cpu_bf16"):
-        config["recipe"].pop("cpu_bf16", None)
+    for flag in ("cpu_bf16", "cpu_channels_last"):
+        if not config["recipe"].get(flag):
+            config["recipe"].pop(flag, None)
     return {
         **config,
         "device": device,

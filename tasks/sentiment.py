@@ -110,7 +110,7 @@ class Sentiment(Task):
                 "tiny_bert": Recipe(batch_size=64, lr=1e-3, weight_decay=0.01, grad_clip=1.0,
                                     budget=Budget(max_epochs=8, max_time_s=300, evals_per_epoch=1)),
                 "minilm_finetune": Recipe(batch_size=32, eval_batch_size=256, lr=5e-5, weight_decay=0.01,
-                                          grad_clip=1.0),
+                                          grad_clip=1.0, cpu_bf16=True),
             },
         ),
         "full": ProfileSpec(
