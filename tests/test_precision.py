@@ -1,5 +1,6 @@
-"""`--precision auto` on CPUs: the rule (suite.device.choose_precision), the machine's verdict
-(cpu_bf16_verdict on flags and measured peaks), the flags read from a fake /proc/cpuinfo, and the run."""
+"""The CPU policies a recipe declares: `--precision auto` on CPUs (the rule in
+suite.device.choose_precision, the machine's verdict from flags and measured peaks, the flags read
+from a fake /proc/cpuinfo, the run's record) and channels_last on CPUs (use_channels_last)."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,7 +10,7 @@ import torch
 
 from suite import fingerprint, peak, runner
 from suite.config import SuiteOptions
-from suite.device import choose_precision, cpu_bf16_verdict
+from suite.device import choose_precision, cpu_bf16_verdict, use_channels_last
 
 CPU = torch.device("cpu")
 FAST = (True, "flags avx512_bf16; measured matmul peak bf16 909 / fp32 226 GFLOP/s = 4.0x")
@@ -105,3 +106,24 @@ def test_a_run_records_the_resolved_precision_and_why(monkeypatch, tmp_path):
     assert records["Declaring", "auto"]["config"]["recipe"]["cpu_bf16"] is True
     # a recipe that declares nothing keeps the config (and hash) it had before `cpu_bf16` existed
     assert "cpu_bf16" not in records["ImageClassification", "auto"]["config"]["recipe"]
+
+
+def test_channels_last_on_cpu_only_where_the_recipe_declares_it():
+    assert use_channels_last(CPU, recipe_cpu=True)
+    assert not use_channels_last(CPU)
+    assert not use_channels_last(torch.device("mps"), recipe_cpu=True)
+
+
+def test_a_channels_last_recipe_trains_on_cpu(tmp_path):
+    from tasks.image_classification import ImageClassification
+
+    smoke = ImageClassification.profiles["smoke"]
+
+    class Declaring(ImageClassification):
+        profiles = {**ImageClassification.profiles, "smoke": dataclasses.replace(smoke, recipes={
+            **smoke.recipes, "cnn": dataclasses.replace(smoke.recipes["cnn"], cpu_channels_last=True)})}
+
+    opts = SuiteOptions(profile="smoke", device="cpu", precision="fp32", results=tmp_path, max_steps=2)
+    record = runner.run_one(Declaring, "cnn", 0, opts, log=lambda _m: None)
+    assert record["status"] == "ok", record["error"]
+    assert record["config"]["recipe"]["cpu_channels_last"] is True
