@@ -148,7 +148,8 @@ class KeywordSpotting(Task):
             target=QUICK_TARGET,
             budget=Budget(max_epochs=10, max_time_s=300, evals_per_epoch=1),
             recipes={"ds_cnn": Recipe(batch_size=100, eval_batch_size=400, lr=3e-3, weight_decay=0.01,
-                                      cpu_channels_last=True),
+                                      cpu_channels_last=True,
+                                      budget=Budget(max_epochs=10, max_time_s=300, evals_per_epoch=4)),
                      "resnet": Recipe(batch_size=100, eval_batch_size=400, lr=3e-3, weight_decay=0.01)},
         ),
         "full": ProfileSpec(
