@@ -127,3 +127,24 @@ def test_a_channels_last_recipe_trains_on_cpu(tmp_path):
     record = runner.run_one(Declaring, "cnn", 0, opts, log=lambda _m: None)
     assert record["status"] == "ok", record["error"]
     assert record["config"]["recipe"]["cpu_channels_last"] is True
+
+
+def test_evaluating_more_often_leaves_the_training_trajectory_unchanged(tmp_path):
+    """Issue #16 evaluates some quick recipes more often (finer time-to-target): that is only honest if
+    evaluation draws no random numbers (dropout, SpecAugment, data order) and changes no state."""
+    from suite.task import Budget
+    from tasks.keyword_spotting import KeywordSpotting
+
+    finals = []
+    for eval_every in (1, 3):
+        smoke = KeywordSpotting.profiles["smoke"]
+        profiles = {**KeywordSpotting.profiles, "smoke": dataclasses.replace(
+            smoke, target=dataclasses.replace(smoke.target, value=1.01),  # never met: all 6 steps run
+            budget=Budget(max_steps=6, max_time_s=60, eval_every=eval_every))}
+        task = type("Cadence", (KeywordSpotting,), {"profiles": profiles})
+        opts = SuiteOptions(profile="smoke", device="cpu", precision="fp32", results=tmp_path)
+        record = runner.run_one(task, "ds_cnn", 0, opts, log=lambda _m: None)
+        assert record["status"] == "ok", record["error"]
+        assert record["steps"] == 6 and len(record["curve"]) == 6 // eval_every
+        finals.append(record["final_metrics"])
+    assert finals[0] == finals[1]
