@@ -42,6 +42,12 @@ Targets
          ended at WER 0.498 / CER 0.235 after 330 s of training, train loss still falling. Its
          recipe therefore has a 12-epoch schedule (cap 600 s), with which it met the target at
          epoch 7: WER 0.393 / CER 0.165 after 344 s (one seed, 81 utterances/s).
+         Issue #16: ctc_bigru is evaluated 4 times an epoch instead of once; the trajectory is the old
+         one (evaluation draws no random numbers), seen at finer points, so its time-to-target can
+         only fall (by up to 3/4 of an epoch) and its wall time grows by the extra evaluations; not
+         yet raced (`python bench/quick_recipes.py --tasks speech_recognition`). Tried and dropped:
+         batch 64, lr 4e-3, a 6-epoch schedule ended at WER 0.578 (seed 0): this model needs its
+         ~900 steps, not its epochs. bf16 autocast is slower here (README: 0.43x), so it stays fp32.
   full   test-clean WER <= 0.15. The AlgoPerf LibriSpeech workloads set test-clean WER 0.068
          (DeepSpeech) and validation WER 0.084 (Conformer) after training on all 960 h with
          word pieces; on train-clean-100 alone, icefall's Conformer transducer (word pieces,
