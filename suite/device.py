@@ -61,7 +61,8 @@ def choose_precision(request: str, device: torch.device, recipe_cpu_bf16: bool =
         return "fp32", "auto: this recipe declares no bf16 win on CPUs (fp32 reaches its target as soon or sooner)"
     fast, evidence = cpu_bf16 if cpu_bf16 is not None else (False, "not checked")
     if fast:
-        return "bf16", f"auto: the recipe reaches its target sooner in bf16 on CPUs fast in bf16, and this one is ({evidence})"
+        return "bf16", (f"auto: the recipe reaches its target sooner in bf16 on CPUs fast in bf16, "
+                        f"and this one is ({evidence})")
     return "fp32", f"auto: the recipe prefers bf16 on CPUs fast in bf16, but this one is not ({evidence})"
 
 

@@ -186,7 +186,8 @@ def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precisio
 
 def planned_config(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions, device: str) -> dict[str, Any]:
     """The resolved config that a worker placed on `device` computes for this run, found without
-    that device (auto precision: bf16 on CUDA; on a CPU, the rule of `run_precision`): a Ray driver's key for --resume."""
+    that device (auto precision: bf16 on CUDA; on a CPU, the rule of `run_precision`): a Ray driver's key
+    for --resume."""
     return _planned(task_cls, model, seed, opts, device)[1]
 
 

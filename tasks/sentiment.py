@@ -40,9 +40,9 @@ Targets
          bf16 (`cpu_bf16`), so `--precision auto` runs it in bf16 on a CPU with a native bf16 flag and a
          measured bf16 matmul peak >= 2x fp32 (suite.device.choose_precision), fp32 elsewhere.
          `OMP_NUM_THREADS=1 python bench/quick_recipes.py --tasks sentiment` (old: fp32; new: auto),
-         on this project's 2-core AMD EPYC VM (AVX-512 BF16, no AMX; measured matmul peaks fp32 226, bf16
-         909 GFLOP/s), OMP_NUM_THREADS=1, while other jobs kept the load average at 8-12 (each record:
-         other processes used 85-93% of the CPU, so these times are 3-5x an idle machine's):
+         on this project's 2-core AMD EPYC VM (AVX-512 BF16, no AMX; measured matmul peaks fp32 226,
+         bf16 909 GFLOP/s), while other jobs kept the load average at 8-12 (each record:
+         other processes used 85-93% of the CPU, so these times are several times an idle machine's):
          fp32 279.5 and 533.1 s, bf16 162.6 and 261.0 s on seeds 0 and 1 (all at step 126, val 0.837-0.850;
          seed 2 did not finish before this session's deadline): medians 406.3 and 211.8 s, 1.92x.
   full   val/accuracy >= 0.91: SST-2 dev accuracy of DistilBERT (Sanh et al. 2019: 91.3) and of

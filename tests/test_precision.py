@@ -21,7 +21,8 @@ vendor_id\t: AuthenticAMD
 model name\t: AMD EPYC 9R14
 flags\t\t: fpu sse2 avx avx2 avx512f avx512bw avx512_bf16 avx512_vnni avx_vnni
 """
-SAPPHIRE_RAPIDS = "model name\t: Intel Xeon Platinum 8488C\nflags\t\t: avx2 avx512f avx512_bf16 amx_bf16 amx_tile amx_int8\n"
+SAPPHIRE_RAPIDS = ("model name\t: Intel Xeon Platinum 8488C\n"
+                   "flags\t\t: avx2 avx512f avx512_bf16 amx_bf16 amx_tile amx_int8\n")
 OLD_XEON = "model name\t: Intel Xeon Processor\nflags\t\t: fpu sse2 avx avx2 avx512f avx512bw\n"
 GRAVITON3 = "processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n"
 
@@ -43,7 +44,8 @@ def test_auto_on_cpu_picks_bf16_only_when_recipe_and_machine_agree(recipe_bf16, 
 @pytest.mark.parametrize("request_", ["bf16", "fp32"])
 @pytest.mark.parametrize("recipe_bf16, machine", [(True, FAST), (True, SLOW), (False, FAST), (False, SLOW)])
 def test_an_explicit_precision_always_wins(request_, recipe_bf16, machine):
-    assert choose_precision(request_, CPU, recipe_bf16, machine) == (request_, f"--precision {request_} asked explicitly")
+    expected = (request_, f"--precision {request_} asked explicitly")
+    assert choose_precision(request_, CPU, recipe_bf16, machine) == expected
 
 
 def test_auto_without_a_verdict_stays_fp32():
