@@ -28,8 +28,9 @@ Targets
          oneDNN's NHWC kernels made a training step 1.6-1.8x faster here). Raced against the old
          NCHW recipe, `OMP_NUM_THREADS=1 python bench/quick_recipes.py --tasks image_classification`
          (seeds alternating), on this project's 2-core AMD EPYC VM (AVX-512 BF16, no AMX; measured
-         matmul peaks fp32 226, bf16 909 GFLOP/s), while other jobs kept the load average at 8-12 (each record:
-         other processes used 85-93% of the CPU, so these times are several times an idle machine's):
+         matmul peaks fp32 226, bf16 909 GFLOP/s), while other jobs kept the load average
+         at 8-12 (each record: other processes used 85-93% of the CPU, so these times are several
+         times an idle machine's):
          old reached 0.90 on 1 of 3 seeds (189.3 s; seeds 1 and 2 hit the 300 s train-time cap at
          0.8988 and 0.8989), new on seeds 0 and 1 in 132.7 and 197.6 s (steps 435, 464; seed 2 did not
          finish before this session's deadline). The old median is a miss, so no ratio: 1.43x on seed 0.

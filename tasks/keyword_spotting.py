@@ -34,8 +34,9 @@ Targets
          (evaluation draws no random numbers, so the trajectory is the same, seen at finer points;
          wall time grows by the extra evaluations). `OMP_NUM_THREADS=1 python bench/quick_recipes.py
          --tasks keyword_spotting`, 3 seeds each, on this project's 2-core AMD EPYC VM (AVX-512 BF16,
-         no AMX; measured matmul peaks fp32 226, bf16 909 GFLOP/s), while other jobs kept the load average at 8-12 (each record:
-         other processes used 85-93% of the CPU, so these times are several times an idle machine's):
+         no AMX; measured matmul peaks fp32 226, bf16 909 GFLOP/s), while other jobs kept the load average
+         at 8-12 (each record: other processes used 85-93% of the CPU, so these times are several
+         times an idle machine's):
          old 237.3, 218.8, 236.2 s (median 236.2), new 201.7, 219.5, 134.5 s (median 201.7 [134.5, 219.5]),
          3/3 each: 1.17x. channels_last changes the arithmetic, so steps to target differ (old 420-480,
          new 390-540).
