@@ -88,15 +88,17 @@ def race(task_cls: type, seeds: int, results: Path, only: str | None) -> dict[st
     return runs
 
 
-def summary(name: str, runs: dict[str, list[dict]]) -> None:
+def summary(runs: dict[str, list[dict]]) -> None:
     times = {k: [r["time_to_target_s"] for r in v if r.get("reached_target")] for k, v in runs.items()}
     shares = [(r.get("host") or {}).get("other_cpu_share") for v in runs.values() for r in v]
     shares = [s for s in shares if s is not None]
     for k in ("old", "new"):
         if runs[k]:
             print(f"  {k}: reached {len(times[k])}/{len(runs[k])}, time-to-target median {spread(times[k])}")
-    if times["old"] and times["new"] and len(times["new"]) == len(runs["new"]):
+    if all(runs[k] and len(times[k]) == len(runs[k]) for k in ("old", "new")):
         print(f"  ratio old / new (medians): {statistics.median(times['old']) / statistics.median(times['new']):.2f}x")
+    elif runs["old"] and runs["new"]:
+        print("  ratio: - (a recipe missed the target on some seed: its median is not a time-to-target)")
     if shares:
         print(f"  host: other processes used {min(shares):.0%}-{max(shares):.0%} of the CPU during these runs")
 
@@ -118,7 +120,7 @@ def main() -> None:
         if name not in OLD:
             raise SystemExit(f"no old recipe for task {name!r}: use one of {', '.join(OLD)}")
         print(f"{name} / {task.default_model}", flush=True)
-        summary(name, race(task, args.seeds, results, args.only))
+        summary(race(task, args.seeds, results, args.only))
 
 
 if __name__ == "__main__":
