@@ -32,8 +32,9 @@ Targets
          at 8-12 (each record: other processes used 85-93% of the CPU, so these times are several
          times an idle machine's):
          old reached 0.90 on 1 of 3 seeds (189.3 s; seeds 1 and 2 hit the 300 s train-time cap at
-         0.8988 and 0.8989), new on seeds 0 and 1 in 132.7 and 197.6 s (steps 435, 464; seed 2 did not
-         finish before this session's deadline). The old median is a miss, so no ratio: 1.43x on seed 0.
+         0.8988 and 0.8989), new on 3 of 3 in 132.7, 197.6, 121.5 s (median 132.7 [121.5, 197.6];
+         steps 435, 464, 522: channels_last changes the arithmetic). The old median is a miss, so no
+         ratio; seed 0, where both reached it: 1.43x.
   full   test accuracy >= 0.94, the airbench / DAWNBench CIFAR-10 reference. `cnn` runs Page's
          published ResNet-9 recipe for it and `resnet18` a 40-epoch one; `mlp` cannot reach it
          (MLPs stay near 0.6 on CIFAR-10): it is the floor, and runs its whole budget.

@@ -42,9 +42,10 @@ Targets
          `OMP_NUM_THREADS=1 python bench/quick_recipes.py --tasks sentiment` (old: fp32; new: auto),
          on this project's 2-core AMD EPYC VM (AVX-512 BF16, no AMX; measured matmul peaks fp32 226,
          bf16 909 GFLOP/s), while other jobs kept the load average at 8-12 (each record:
-         other processes used 85-93% of the CPU, so these times are several times an idle machine's):
-         fp32 279.5 and 533.1 s, bf16 162.6 and 261.0 s on seeds 0 and 1 (all at step 126, val 0.837-0.850;
-         seed 2 did not finish before this session's deadline): medians 406.3 and 211.8 s, 1.92x.
+         other processes used 67-92% of the CPU, so these times are several times an idle machine's):
+         fp32 279.5, 533.1, 360.1 s, bf16 162.6, 261.0, 55.5 s (seeds 0-2, all at step 126, val 0.837-0.850;
+         bf16's seed 2 ran while the host was quieter): medians 360.1 [279.5, 533.1] and 162.6 s
+         [55.5, 261.0], 3/3 each, 2.21x. Steps to target are the same; the gain is bf16's faster step.
   full   val/accuracy >= 0.91: SST-2 dev accuracy of DistilBERT (Sanh et al. 2019: 91.3) and of
          MiniLM-L6-H384 (Wang et al. 2020); BiLSTM ~0.85 and BERT-base ~0.93 for comparison.
   speed  no target: the full recipes on random token batches with SST-2's lengths (suite.speed);
