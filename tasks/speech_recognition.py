@@ -44,8 +44,10 @@ Targets
          epoch 7: WER 0.393 / CER 0.165 after 344 s (one seed, 81 utterances/s).
          Issue #16: ctc_bigru is evaluated 4 times an epoch instead of once; the trajectory is the old
          one (evaluation draws no random numbers), seen at finer points, so its time-to-target can
-         only fall (by up to 3/4 of an epoch) and its wall time grows by the extra evaluations; not
-         yet raced (`python bench/quick_recipes.py --tasks speech_recognition`). Tried and dropped:
+         only fall (by up to 3/4 of an epoch) and its wall time grows by the extra evaluations.
+         `OMP_NUM_THREADS=1 python bench/quick_recipes.py --tasks speech_recognition --seeds 1` on this
+         project's 2-core AMD EPYC (others used 65-69% of the CPU): old 210.4 s (step 868, WER 0.390),
+         new 163.4 s (step 775, WER 0.399): 1.29x, one seed only (3 seeds not yet run). Tried and dropped:
          batch 64, lr 4e-3, a 6-epoch schedule ended at WER 0.578 (seed 0): this model needs its
          ~900 steps, not its epochs. bf16 autocast is slower here (README: 0.43x), so it stays fp32.
   full   test-clean WER <= 0.15. The AlgoPerf LibriSpeech workloads set test-clean WER 0.068
