@@ -42,7 +42,8 @@ class RunOptions:
                         choices=PROFILES)
     seeds: int = _opt(1, "number of seeds per task x model (seeds 0..N-1)")
     device: str = _opt("auto", "auto | cpu | cuda | cuda:N | mps (auto: CUDA, then MPS, then CPU)")
-    precision: str = _opt("auto", "auto (bf16 autocast on CUDA, fp32 elsewhere) | bf16 | fp32",
+    precision: str = _opt("auto", "auto (bf16 autocast on CUDA; on a CPU fast in bf16 only for recipes that "
+                          "declare a bf16 win; fp32 elsewhere) | bf16 | fp32",
                           choices=("auto", "bf16", "fp32"))
     compile: bool = _opt(False, "wrap models in torch.compile (compile time is measured apart)")
     results: Path = _opt(Path("results"), "results folder; records go to RESULTS/runs/")

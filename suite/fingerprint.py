@@ -34,6 +34,27 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# CPU flags that say how fast bf16 can be (AMX tiles, AVX-512 BF16 dot products, Arm's BF16) and the
+# vector width beside them: the evidence `--precision auto` records when it weighs bf16 on a CPU.
+BF16_FLAGS = ("amx_bf16", "amx_tile", "avx512_bf16", "bf16")
+_RECORDED_FLAGS = BF16_FLAGS + ("avx512f", "avx2")
+
+
+def cpu_flags(cpuinfo: str | None = None) -> list[str] | None:
+    """The bf16-related flags of the first CPU in /proc/cpuinfo (or `cpuinfo`'s text), sorted;
+    None where there is no such file (macOS, Windows): unknown, not absent."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return None
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in ("flags", "Features"):  # x86 / Arm
+            return sorted(set(value.split()) & set(_RECORDED_FLAGS))
+    return None
+
+
 def cpu_cores() -> int:
     """Cores this process may use (the affinity mask on Linux, e.g. in containers)."""
     try:
@@ -65,6 +86,7 @@ def hardware(device: torch.device, label: str | None = None) -> dict:
         "device_name": device_name,
         "cpu": cpu,
         "cores": cores,
+        "cpu_flags": cpu_flags(),
         "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "gpus": gpus,
         "gpu_mem_gb": gpu_mem,

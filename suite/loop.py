@@ -49,7 +49,7 @@ def build_on_device(task: Task, ctx: RunContext, channels_last: bool) -> tuple[n
 def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
     spec, recipe, budget = task.spec, task.spec.recipe, task.spec.budget
     result = ctx.result
-    channels_last = use_channels_last(ctx.device)
+    channels_last = use_channels_last(ctx.device, recipe.cpu_channels_last)
 
     train = training_fraction(task.load("train"), spec.overrides.get("data.fraction"), spec.seed)
     train = place(train, ctx.device, channels_last)

@@ -155,6 +155,17 @@ def machine_peak(device: torch.device, data_dir: Path | str, sizes: tuple[int, .
         return {"fp32": None, "bf16": None, "method": method(device, sizes), "error": f"{type(exc).__name__}: {exc}"}
 
 
+def cpu_bf16_fast(data_dir: Path | str) -> tuple[bool, str]:
+    """(is this CPU fast in bf16?, the evidence): `suite.device.cpu_bf16_verdict` on its flags and
+    its measured peaks; a CPU whose flags show no native bf16 is not measured for it."""
+    from suite.device import cpu_bf16_verdict
+
+    flags = fingerprint.cpu_flags()
+    if flags is not None and not set(flags) & {"amx_bf16", "avx512_bf16", "bf16"}:
+        return cpu_bf16_verdict(flags, None)
+    return cpu_bf16_verdict(flags, machine_peak(torch.device("cpu"), data_dir))
+
+
 def utilisation(flops_per_sample: float | None, samples_per_s: float | None, peak: dict[str, Any] | None,
                 precision: str, world_size: int = 1) -> tuple[float | None, str | None]:
     """(model FLOP/s / peak FLOP/s in `precision`, None) or (None, why there is no figure)."""

@@ -20,7 +20,7 @@ from suite.config import RunOptions
 from suite.contention import HostLoad
 from suite.context import RunContext, TrainResult
 from suite.data import data_dir as resolve_data_dir
-from suite.device import resolve_device, resolve_precision, seed_everything
+from suite.device import choose_precision, resolve_device, seed_everything
 from suite.errors import DlbenchError, SkipRun, Terminated
 from suite.memory import PeakMemory
 from suite.models import family_of, is_estimator
@@ -51,11 +51,14 @@ def trainer_for(kind: str, profile: str = "", estimator: bool = False) -> Callab
 
 
 def resolved_config(spec: RunSpec, opts: RunOptions, device: str, precision: str, world_size: int) -> dict[str, Any]:
-    """Everything that decides what a run computes; its hash keys --resume. `overrides` is there only
-    when something is set, so a default run keeps the hash it had before variants existed."""
+    """Everything that decides what a run computes; its hash keys --resume. `overrides` (and the
+    recipe's `cpu_bf16`, `cpu_channels_last`) are there only when set, so a default run keeps the hash it had before."""
     config = spec.to_dict()
     if not config.get("overrides"):
         config.pop("overrides", None)
+    for flag in ("cpu_bf16", "cpu_channels_last"):
+        if not config["recipe"].get(flag):
+            config["recipe"].pop(flag, None)
     return {
         **config,
         "device": device,
@@ -99,7 +102,7 @@ def run_one(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions,
                          family=family_of(task_cls, model))
         return save_record(record, opts, is_main=write)
     rank, world = distributed.init_from_env(device)
-    precision = resolve_precision(opts.precision, device)
+    precision, precision_reason = run_precision(spec, opts, device)
     config = resolved_config(spec, opts, str(device), precision, world)
     digest = records.config_hash(config)
     claim = None
@@ -120,14 +123,25 @@ def run_one(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions,
             return existing
     try:
         return _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precision, config, digest,
-                             started, wall_start, write)
+                             started, wall_start, write, precision_reason)
     finally:
         if claim is not None:
             claim.release()
 
 
+def run_precision(spec: RunSpec, opts: RunOptions, device) -> tuple[str, str]:
+    """(precision, why) of a run: `suite.device.choose_precision`; the CPU's bf16 speed is looked
+    at (flags, measured peak) only when `auto` meets a recipe that declares a CPU bf16 win."""
+    cpu_bf16 = None
+    if opts.precision == "auto" and device.type == "cpu" and spec.recipe.cpu_bf16:
+        from suite import peak
+
+        cpu_bf16 = peak.cpu_bf16_fast(resolve_data_dir(opts.data_dir))
+    return choose_precision(opts.precision, device, spec.recipe.cpu_bf16, cpu_bf16)
+
+
 def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precision, config, digest,
-                  started, wall_start, write) -> dict[str, Any]:
+                  started, wall_start, write, precision_reason=None) -> dict[str, Any]:
     family = family_of(task_cls, spec.model)
     ctx = RunContext(device=device, precision=precision, compile=opts.compile,
                      generator=seed_everything(seed, device), seed=seed, rank=rank, world_size=world,
@@ -164,6 +178,7 @@ def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precisio
         if is_estimator(task_cls, spec.model):
             record["utilisation_note"] = ESTIMATOR_UTILISATION_NOTE
     record["config_hash"] = digest
+    record["precision_reason"] = precision_reason  # why `precision` (beside the config: it changes nothing run)
     record["host"] = host.summary()
     record["data_dir"] = str(folder) if folder else None
     return save_record(record, opts, rank == 0 and write)
@@ -171,13 +186,21 @@ def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precisio
 
 def planned_config(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions, device: str) -> dict[str, Any]:
     """The resolved config that a worker placed on `device` computes for this run, found without
-    that device (auto precision: bf16 on CUDA): a Ray driver's key for --resume."""
+    that device (auto precision: bf16 on CUDA; on a CPU, the rule of `run_precision`): a Ray driver's key
+    for --resume."""
     return _planned(task_cls, model, seed, opts, device)[1]
 
 
 def _planned(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions, device: str) -> tuple[RunSpec, dict]:
     spec = task_cls.spec_for(opts.profile, model, seed, task_options(task_cls, opts), variant_settings(opts))
-    precision = opts.precision if opts.precision != "auto" else ("bf16" if device.startswith("cuda") else "fp32")
+    if opts.precision != "auto":
+        precision = opts.precision
+    elif device.startswith("cuda"):
+        precision = "bf16"
+    else:  # a CPU worker: judged by this machine's CPU (a Ray cluster of unlike CPUs may key a rerun apart)
+        import torch
+
+        precision = run_precision(spec, opts, torch.device("cpu"))[0]
     return spec, resolved_config(spec, opts, device, precision, 1)
 
 

@@ -94,6 +94,12 @@ class Recipe:
     schedule: str = "linear"  # constant | linear | cosine, each after a linear warm-up
     warmup_frac: float = 0.1  # fraction of the budget spent warming the learning rate up
     grad_clip: float | None = None
+    # True where a race in bench/ showed bf16 autocast reaching the target sooner than fp32 on CPUs
+    # fast in bf16: `--precision auto` then picks bf16 on such a CPU (suite.device.choose_precision).
+    cpu_bf16: bool = False
+    # True where a race in bench/ showed NHWC (channels_last) convolutions faster than NCHW on a CPU
+    # (it is always on on CUDA): the harness then lays the model and 4-D data out so (suite.device).
+    cpu_channels_last: bool = False
     budget: Budget | None = None  # overrides the profile's budget for this model
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     algo: Any = None

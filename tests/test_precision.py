@@ -1,0 +1,152 @@
+"""The CPU policies a recipe declares: `--precision auto` on CPUs (the rule in
+suite.device.choose_precision, the machine's verdict from flags and measured peaks, the flags read
+from a fake /proc/cpuinfo, the run's record) and channels_last on CPUs (use_channels_last)."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from suite import fingerprint, peak, runner
+from suite.config import SuiteOptions
+from suite.device import choose_precision, cpu_bf16_verdict, use_channels_last
+
+CPU = torch.device("cpu")
+FAST = (True, "flags avx512_bf16; measured matmul peak bf16 909 / fp32 226 GFLOP/s = 4.0x")
+SLOW = (False, "no native bf16 in the CPU flags")
+
+EPYC = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC 9R14
+flags\t\t: fpu sse2 avx avx2 avx512f avx512bw avx512_bf16 avx512_vnni avx_vnni
+"""
+SAPPHIRE_RAPIDS = ("model name\t: Intel Xeon Platinum 8488C\n"
+                   "flags\t\t: avx2 avx512f avx512_bf16 amx_bf16 amx_tile amx_int8\n")
+OLD_XEON = "model name\t: Intel Xeon Processor\nflags\t\t: fpu sse2 avx avx2 avx512f avx512bw\n"
+GRAVITON3 = "processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n"
+
+
+@pytest.mark.parametrize("recipe_bf16, machine, expected", [
+    (True, FAST, "bf16"),    # declared and the machine qualifies
+    (True, SLOW, "fp32"),    # declared, machine slow in bf16
+    (False, FAST, "fp32"),   # machine fast, recipe declares no win
+    (False, SLOW, "fp32"),
+])
+def test_auto_on_cpu_picks_bf16_only_when_recipe_and_machine_agree(recipe_bf16, machine, expected):
+    precision, why = choose_precision("auto", CPU, recipe_bf16, machine)
+    assert precision == expected
+    assert why.startswith("auto: ")
+    if recipe_bf16:
+        assert machine[1] in why  # the evidence is in the reason
+
+
+@pytest.mark.parametrize("request_", ["bf16", "fp32"])
+@pytest.mark.parametrize("recipe_bf16, machine", [(True, FAST), (True, SLOW), (False, FAST), (False, SLOW)])
+def test_an_explicit_precision_always_wins(request_, recipe_bf16, machine):
+    expected = (request_, f"--precision {request_} asked explicitly")
+    assert choose_precision(request_, CPU, recipe_bf16, machine) == expected
+
+
+def test_auto_without_a_verdict_stays_fp32():
+    assert choose_precision("auto", CPU, True, None)[0] == "fp32"
+
+
+def test_flags_from_fake_cpuinfo():
+    assert fingerprint.cpu_flags(EPYC) == ["avx2", "avx512_bf16", "avx512f"]
+    assert fingerprint.cpu_flags(SAPPHIRE_RAPIDS) == ["amx_bf16", "amx_tile", "avx2", "avx512_bf16", "avx512f"]
+    assert fingerprint.cpu_flags(OLD_XEON) == ["avx2", "avx512f"]
+    assert fingerprint.cpu_flags(GRAVITON3) == ["bf16"]
+    assert fingerprint.cpu_flags("processor\t: 0\n") is None  # no flags line: unknown
+
+
+PEAK_4X = {"fp32": 226e9, "bf16": 909e9}
+PEAK_1X = {"fp32": 226e9, "bf16": 240e9}
+
+
+def test_verdict_needs_native_bf16_and_a_measured_2x():
+    fast, why = cpu_bf16_verdict(fingerprint.cpu_flags(EPYC), PEAK_4X)
+    assert fast and "avx512_bf16" in why and "4.0x" in why
+    assert cpu_bf16_verdict(fingerprint.cpu_flags(SAPPHIRE_RAPIDS), PEAK_4X)[0]
+    assert not cpu_bf16_verdict(fingerprint.cpu_flags(EPYC), PEAK_1X)[0]  # a flag but no measured win
+    slow, why = cpu_bf16_verdict(fingerprint.cpu_flags(OLD_XEON), PEAK_4X)  # no flag: figures not trusted
+    assert not slow and "no native bf16" in why
+    assert cpu_bf16_verdict(None, PEAK_4X)[0]  # flags unknown (macOS): the peaks decide
+    no_peak = cpu_bf16_verdict(fingerprint.cpu_flags(EPYC), {"fp32": None, "bf16": None, "error": "OOM"})
+    assert no_peak == (False, "no measured bf16 / fp32 peak (OOM)")
+
+
+def test_a_cpu_without_native_bf16_is_not_measured(monkeypatch, tmp_path):
+    monkeypatch.setattr(fingerprint, "cpu_flags", lambda: ["avx2", "avx512f"])
+    monkeypatch.setattr(peak, "machine_peak", lambda *a, **k: pytest.fail("measured a CPU without bf16"))
+    assert peak.cpu_bf16_fast(tmp_path)[0] is False
+
+
+def test_a_run_records_the_resolved_precision_and_why(monkeypatch, tmp_path):
+    from tasks.image_classification import ImageClassification
+
+    monkeypatch.setattr(peak, "cpu_bf16_fast", lambda _data_dir: FAST)
+    declaring = dict(ImageClassification.profiles)
+    smoke = declaring["smoke"]
+    declaring["smoke"] = dataclasses.replace(smoke, recipes={
+        **smoke.recipes, "mlp": dataclasses.replace(smoke.recipes.get("mlp"), cpu_bf16=True)})
+
+    class Declaring(ImageClassification):
+        profiles = declaring
+
+    records = {}
+    for task, request, expected in ((Declaring, "auto", "bf16"), (ImageClassification, "auto", "fp32"),
+                                    (Declaring, "fp32", "fp32")):
+        opts = SuiteOptions(profile="smoke", device="cpu", precision=request, results=tmp_path, max_steps=1)
+        record = runner.run_one(task, "mlp", 0, opts, log=lambda _m: None)
+        assert record["status"] == "ok", record["error"]
+        assert record["config"]["precision"] == expected and record["config"]["precision_request"] == request
+        assert record["precision_reason"]
+        assert record["hardware"]["cpu_flags"] is None or isinstance(record["hardware"]["cpu_flags"], list)
+        records[task.__name__, request] = record
+    assert FAST[1] in records["Declaring", "auto"]["precision_reason"]
+    assert records["Declaring", "auto"]["config"]["recipe"]["cpu_bf16"] is True
+    # a recipe that declares nothing keeps the config (and hash) it had before `cpu_bf16` existed
+    assert "cpu_bf16" not in records["ImageClassification", "auto"]["config"]["recipe"]
+
+
+def test_channels_last_on_cpu_only_where_the_recipe_declares_it():
+    assert use_channels_last(CPU, recipe_cpu=True)
+    assert not use_channels_last(CPU)
+    assert not use_channels_last(torch.device("mps"), recipe_cpu=True)
+
+
+def test_a_channels_last_recipe_trains_on_cpu(tmp_path):
+    from tasks.image_classification import ImageClassification
+
+    smoke = ImageClassification.profiles["smoke"]
+
+    class Declaring(ImageClassification):
+        profiles = {**ImageClassification.profiles, "smoke": dataclasses.replace(smoke, recipes={
+            **smoke.recipes, "cnn": dataclasses.replace(smoke.recipes["cnn"], cpu_channels_last=True)})}
+
+    opts = SuiteOptions(profile="smoke", device="cpu", precision="fp32", results=tmp_path, max_steps=2)
+    record = runner.run_one(Declaring, "cnn", 0, opts, log=lambda _m: None)
+    assert record["status"] == "ok", record["error"]
+    assert record["config"]["recipe"]["cpu_channels_last"] is True
+
+
+def test_evaluating_more_often_leaves_the_training_trajectory_unchanged(tmp_path):
+    """Issue #16 evaluates some quick recipes more often (finer time-to-target): that is only honest if
+    evaluation draws no random numbers (dropout, SpecAugment, data order) and changes no state."""
+    from suite.task import Budget
+    from tasks.keyword_spotting import KeywordSpotting
+
+    finals = []
+    for eval_every in (1, 3):
+        smoke = KeywordSpotting.profiles["smoke"]
+        profiles = {**KeywordSpotting.profiles, "smoke": dataclasses.replace(
+            smoke, target=dataclasses.replace(smoke.target, value=1.01),  # never met: all 6 steps run
+            budget=Budget(max_steps=6, max_time_s=60, eval_every=eval_every))}
+        task = type("Cadence", (KeywordSpotting,), {"profiles": profiles})
+        opts = SuiteOptions(profile="smoke", device="cpu", precision="fp32", results=tmp_path)
+        record = runner.run_one(task, "ds_cnn", 0, opts, log=lambda _m: None)
+        assert record["status"] == "ok", record["error"]
+        assert record["steps"] == 6 and len(record["curve"]) == 6 // eval_every
+        finals.append(record["final_metrics"])
+    assert finals[0] == finals[1]
