@@ -42,14 +42,13 @@ Targets
          ended at WER 0.498 / CER 0.235 after 330 s of training, train loss still falling. Its
          recipe therefore has a 12-epoch schedule (cap 600 s), with which it met the target at
          epoch 7: WER 0.393 / CER 0.165 after 344 s (one seed, 81 utterances/s).
-         Issue #16: ctc_bigru is evaluated 4 times an epoch instead of once; the trajectory is the old
-         one (evaluation draws no random numbers), seen at finer points, so its time-to-target can
-         only fall (by up to 3/4 of an epoch) and its wall time grows by the extra evaluations.
-         `OMP_NUM_THREADS=1 python bench/quick_recipes.py --tasks speech_recognition --seeds 1` on this
-         project's 2-core AMD EPYC (others used 65-69% of the CPU): old 210.4 s (step 868, WER 0.390),
-         new 163.4 s (step 775, WER 0.399): 1.29x, one seed only (3 seeds not yet run). Tried and dropped:
-         batch 64, lr 4e-3, a 6-epoch schedule ended at WER 0.578 (seed 0): this model needs its
-         ~900 steps, not its epochs. bf16 autocast is slower here (README: 0.43x), so it stays fp32.
+         Issue #16, tried and not kept: evaluating 4 times an epoch instead of once (same trajectory,
+         seen at finer points) gave 163.4 s against 210.4 s on one seed (`OMP_NUM_THREADS=1 python
+         bench/quick_recipes.py --tasks speech_recognition --seeds 1`, 2-core AMD EPYC, others used
+         65-69% of the CPU), but that is evaluation granularity bought with wall time and more
+         chances to dip under the target by noise (that run stopped at WER 0.3994), not a faster
+         recipe. Batch 64, lr 4e-3, a 6-epoch schedule ended at WER 0.578 (seed 0): this model needs
+         its ~900 steps, not its epochs. bf16 autocast is slower here (README: 0.43x), so it stays fp32.
   full   test-clean WER <= 0.15. The AlgoPerf LibriSpeech workloads set test-clean WER 0.068
          (DeepSpeech) and validation WER 0.084 (Conformer) after training on all 960 h with
          word pieces; on train-clean-100 alone, icefall's Conformer transducer (word pieces,
@@ -173,8 +172,7 @@ class SpeechRecognition(Task):
             target=QUICK_TARGET,
             budget=Budget(max_epochs=8, max_time_s=420, evals_per_epoch=1),
             recipes={"ctc_bigru": Recipe(batch_size=32, eval_batch_size=100, lr=3e-3, weight_decay=0.01,
-                                         grad_clip=1.0, model_kwargs={"hidden": 160, "layers": 2},
-                                         budget=Budget(max_epochs=8, max_time_s=420, evals_per_epoch=4)),
+                                         grad_clip=1.0, model_kwargs={"hidden": 160, "layers": 2}),
                      "conformer_ctc": Recipe(batch_size=32, eval_batch_size=100, lr=2e-3, weight_decay=0.01,
                                              grad_clip=1.0, model_kwargs={"dim": 144, "layers": 4},
                                              budget=Budget(max_epochs=12, max_time_s=600, evals_per_epoch=1)),
