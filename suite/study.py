@@ -125,7 +125,7 @@ def caption(study: Study) -> str:
     k = study.key
     sign = ">=" if k["higher_is_better"] else "<="
     return (f"{study.title}: target {k['target_metric']} {sign} {k['target_value']:g}; varied "
-            f"{', '.join(study.varied)}; each cell median [95% interval] over seeds ({stats.METHOD})")
+            f"{', '.join(study.varied)}; each cell: median [95% bootstrap interval] over seeds")
 
 
 def plot_points(study: Study, key: str) -> list[tuple[str, pd.DataFrame]]:

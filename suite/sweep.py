@@ -101,17 +101,18 @@ def run_sweep(opts: SuiteOptions, axes: list[Axis],
 
 
 def write_study(recs: list[dict[str, Any]], axes: list[Axis], folder: Path) -> list[Path]:
-    """RESULTS/studies/<task>.<model>.<keys>.csv and .md (one row per variant) and one PNG per varied key."""
+    """RESULTS/studies/<task>.<model>.<keys>.csv and .md (one row per variant) and <task>.<model>.<key>.png
+    per varied key; the machine's label is added to the names when the records come from several."""
     written = []
-    for found in study.studies(recs, [a.key for a in axes]):
-        name = _file_name(f"{found.key['task']}.{found.key['model']}.{'+'.join(found.varied)}")
-        summary = study.summarize(found)
-        table = study.to_table(summary, found)
-        written += compare.write_tables(table, folder, name)
-        for key in found.varied:
-            png = plot(found, key)
-            path = folder / f"{name}.{_file_name(key)}.png"
-            atomic_write_bytes(path, png)
+    found = study.studies(recs, [a.key for a in axes])
+    machines = len({f.key["hardware"] for f in found}) > 1
+    for one in found:
+        base = f"{one.key['task']}.{one.key['model']}" + (f".{one.key['hardware']}" if machines else "")
+        table = study.to_table(study.summarize(one), one)
+        written += compare.write_tables(table, folder, _file_name(f"{base}.{'+'.join(one.varied)}"))
+        for key in one.varied:
+            path = folder / (_file_name(f"{base}.{key}") + ".png")
+            atomic_write_bytes(path, plot(one, key))
             written.append(path)
     return written
 
