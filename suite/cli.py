@@ -200,7 +200,11 @@ def _sweep(args: argparse.Namespace) -> int:
     if not _is_main_process():
         return status
     try:
-        for path in sweep.write_study(records_, axes, opts.results / "studies"):
+        paths = sweep.write_study(records_, axes, opts.results / "studies")
+        for path in paths:
+            if path.suffix == ".md":
+                print("\n" + path.read_text())
+        for path in paths:
             print(f"study: {path}")
         _report_into(opts.results)
     except OSError as exc:
