@@ -152,7 +152,7 @@ def study(series: list[tuple[str, pd.DataFrame]], key: str, metric: str, target:
     """
     values = [v for _, part in series for v in part[key]]
     numeric = all(_is_number(v) for v in values)
-    categories = sorted(dict.fromkeys(values), key=lambda v: float(v) if numeric else values.index(v))
+    categories = sorted(dict.fromkeys(values), key=lambda v: float(v) if numeric else values.index(v))  # as given
     position = (lambda v: float(v)) if numeric else (lambda v: float(categories.index(v)))
     fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.6))
     colors = _colors(label for label, _ in series)
@@ -162,7 +162,7 @@ def study(series: list[tuple[str, pd.DataFrame]], key: str, metric: str, target:
             med, lo, hi = (part[c].to_numpy(dtype=float) for c in (measure, f"{measure}_lo", f"{measure}_hi"))
             finite = [i for i, m in enumerate(med) if math.isfinite(m)]
             fx, fm = [xs[i] for i in finite], [med[i] for i in finite]
-            ax.plot(fx, fm, marker="o", color=colors[label], label=label or None)
+            ax.plot(fx, fm, marker="o", ls="-" if numeric else "none", color=colors[label], label=label or None)
             flo = [lo[i] if math.isfinite(lo[i]) else med[i] for i in finite]
             fhi = [hi[i] if math.isfinite(hi[i]) else med[i] for i in finite]
             if numeric and len(fx) > 1:

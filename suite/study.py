@@ -34,6 +34,7 @@ class Study:
     key: dict[str, Any]
     varied: list[str]
     runs: pd.DataFrame
+    order: dict[str, list[str]] | None = None  # {key: values in the order a sweep gave them}; else numbers, then text
 
     @property
     def title(self) -> str:
@@ -61,8 +62,10 @@ def runs_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def studies(recs: Iterable[dict[str, Any]], keys: Sequence[str] | None = None) -> list[Study]:
-    """The studies in `recs`; with `keys` (a sweep's varied keys) those keys are the varied ones."""
+def studies(recs: Iterable[dict[str, Any]], keys: Sequence[str] | None = None,
+            order: dict[str, list[str]] | None = None) -> list[Study]:
+    """The studies in `recs`; with `keys` (a sweep's varied keys) those keys are the varied ones, their
+    values in `order` ({key: values as given}) where given."""
     frame = runs_frame(recs)
     found = []
     if frame.empty:
@@ -74,7 +77,7 @@ def studies(recs: Iterable[dict[str, Any]], keys: Sequence[str] | None = None) -
         if keys is not None:
             varied = [k for k in keys if f"ov:{k}" in group]
         if varied:
-            found.append(Study(dict(zip(GROUP, key)), varied, group))
+            found.append(Study(dict(zip(GROUP, key)), varied, group, order))
     return found
 
 
@@ -100,7 +103,9 @@ def summarize(study: Study) -> pd.DataFrame:
         rows.append(row)
     summary = pd.DataFrame(rows)
     order = [k for k in study.varied] + [c[3:] for c in columns if c[3:] not in study.varied]
-    return summary.sort_values(by=order, key=lambda col: col.map(_sort_key)).reset_index(drop=True)
+    given = study.order or {}
+    return summary.sort_values(by=order, key=lambda col: col.map(lambda v: _sort_key(v, given.get(col.name)))) \
+        .reset_index(drop=True)
 
 
 def to_table(summary: pd.DataFrame, study: Study) -> pd.DataFrame:
@@ -150,8 +155,10 @@ def _overrides(record: dict[str, Any]) -> dict[str, str]:
     return {str(k): cells._text(v) for k, v in overrides.items() if k != "task.pretrained"}
 
 
-def _sort_key(value: Any):
-    """Numbers by value before text; "" (not set) last."""
+def _sort_key(value: Any, given: list[str] | None = None):
+    """In the order `given` when the value is there; else numbers by value before text; "" (not set) last."""
+    if given and value in given:
+        return (-1, float(given.index(value)), "")
     try:
         return (0, float(value), "")
     except (TypeError, ValueError):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from suite import benchmark, compare, plots, registry, study
+from suite import benchmark, cells, compare, plots, registry, study, variants
 from suite.config import SuiteOptions, parse_setting
 from suite.errors import ConfigError
 from suite.runner import task_options, variant_settings
@@ -104,7 +104,7 @@ def write_study(recs: list[dict[str, Any]], axes: list[Axis], folder: Path) -> l
     """RESULTS/studies/<task>.<model>.<keys>.csv and .md (one row per variant) and <task>.<model>.<key>.png
     per varied key; the machine's label is added to the names when the records come from several."""
     written = []
-    found = study.studies(recs, [a.key for a in axes])
+    found = study.studies(recs, [a.key for a in axes], {a.key: [_canonical(v) for v in a.values] for a in axes})
     machines = len({f.key["hardware"] for f in found}) > 1
     for one in found:
         base = f"{one.key['task']}.{one.key['model']}" + (f".{one.key['hardware']}" if machines else "")
@@ -120,6 +120,11 @@ def write_study(recs: list[dict[str, Any]], axes: list[Axis], folder: Path) -> l
 def plot(found: study.Study, key: str) -> bytes:
     return plots.study(study.plot_points(found, key), key, found.key["target_metric"],
                        float(found.key["target_value"]), found.title)
+
+
+def _canonical(text: str) -> str:
+    """A value as the records' overrides show it (suite.cells' text of the parsed value): "1.0" -> "1"."""
+    return cells._text(variants.parse_value(text))
 
 
 def _file_name(text: str) -> str:

@@ -159,3 +159,12 @@ def test_a_tiny_sweep_runs_end_to_end_through_the_cli(tmp_path):
               "--profile", "smoke", "--results", str(results))
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "KEY=v1,v2" in bad.stderr
     assert json.loads(json.dumps(len(records_in(results)))) == 4  # nothing ran
+
+
+def test_a_sweep_keeps_the_order_its_values_were_given_in():
+    recs = [sweep_record(1, 0, 0.7 + i / 100, 3.0) | {"run_id": act, "config": {"overrides": {"model.activation": act}}}
+            for i, act in enumerate(("relu", "tanh", "sigmoid"))]
+    (found,) = study.studies(recs, ["model.activation"], {"model.activation": ["relu", "tanh", "sigmoid"]})
+    assert list(study.summarize(found)["model.activation"]) == ["relu", "tanh", "sigmoid"]
+    (found,) = study.studies(recs)
+    assert list(study.summarize(found)["model.activation"]) == ["relu", "sigmoid", "tanh"]
