@@ -129,8 +129,6 @@ def _speedup_section(frame: pd.DataFrame, baseline: str | None, labels: list[str
 
 def _studies(found: list[study.Study]) -> Section:
     """One table per study (variants of one model, suite.study) and one plot per varied key."""
-    from suite import sweep
-
     section = Section("Studies", notes=[
         "Variants of one model (`--set` / `dlbench sweep --vary`), one row per variant. Time to target "
         "follows the train rule (AlgoPerf); 'not reached' where fewer than half the seeds reached the target. "
@@ -139,7 +137,7 @@ def _studies(found: list[study.Study]) -> Section:
     for i, found_ in enumerate(found, 1):
         section.tables[plain(f"study {i}: {study.caption(found_)}")] = study.to_table(study.summarize(found_), found_)
         for key in found_.varied:
-            section.images[plain(f"study {i}: {found_.title}, {key}")] = sweep.plot(found_, key)
+            section.images[plain(f"study {i}: {found_.title}, {key}")] = study.plot(found_, key)
     return section
 
 

@@ -149,6 +149,14 @@ def plot_points(study: Study, key: str) -> list[tuple[str, pd.DataFrame]]:
     return series
 
 
+def plot(found: Study, key: str) -> bytes:
+    """The PNG of `key`'s plot (suite.plots.study)."""
+    from suite import plots  # matplotlib only where a plot is drawn
+
+    return plots.study(plot_points(found, key), key, found.key["target_metric"], float(found.key["target_value"]),
+                       found.title)
+
+
 def _overrides(record: dict[str, Any]) -> dict[str, str]:
     config = record.get("config") if isinstance(record.get("config"), dict) else {}
     overrides = config.get("overrides") if isinstance(config.get("overrides"), dict) else {}

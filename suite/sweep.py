@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from suite import benchmark, cells, compare, plots, registry, study, variants
+from suite import benchmark, cells, compare, registry, study, variants
 from suite.config import SuiteOptions, parse_setting
 from suite.errors import ConfigError
 from suite.runner import task_options, variant_settings
@@ -112,14 +112,9 @@ def write_study(recs: list[dict[str, Any]], axes: list[Axis], folder: Path) -> l
         written += compare.write_tables(table, folder, _file_name(f"{base}.{'+'.join(one.varied)}"))
         for key in one.varied:
             path = folder / (_file_name(f"{base}.{key}") + ".png")
-            atomic_write_bytes(path, plot(one, key))
+            atomic_write_bytes(path, study.plot(one, key))
             written.append(path)
     return written
-
-
-def plot(found: study.Study, key: str) -> bytes:
-    return plots.study(study.plot_points(found, key), key, found.key["target_metric"],
-                       float(found.key["target_value"]), found.title)
 
 
 def _canonical(text: str) -> str:
