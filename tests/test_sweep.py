@@ -8,7 +8,7 @@ import pytest
 
 from suite import records, report, stats, study, sweep
 from suite.config import SuiteOptions
-from suite.errors import ConfigError
+from suite.errors import ConfigError, DlbenchError
 from tests.helpers import make_record, write_all
 from tests.test_cli import records_in, run
 
@@ -168,3 +168,12 @@ def test_a_sweep_keeps_the_order_its_values_were_given_in():
     assert list(study.summarize(found)["model.activation"]) == ["relu", "tanh", "sigmoid"]
     (found,) = study.studies(recs)
     assert list(study.summarize(found)["model.activation"]) == ["relu", "sigmoid", "tanh"]
+
+
+def test_a_sweep_varies_one_named_model(tmp_path):
+    for models, expected in (("all", "name one model of the task (a sweep varies one model); models of "
+                                     "image_classification: mlp, cnn"),
+                             ("mlp,cnn", "name one model of the task"), ("mpl", "did you mean mlp?")):
+        with pytest.raises(DlbenchError) as err:
+            sweep.check(opts(tmp_path, model=models), sweep.parse_axes(["model.depth=1,2"]))
+        assert expected in str(err.value) and "\n" not in str(err.value)
