@@ -160,7 +160,7 @@ def plot(found: Study, key: str) -> bytes:
 def _overrides(record: dict[str, Any]) -> dict[str, str]:
     config = record.get("config") if isinstance(record.get("config"), dict) else {}
     overrides = config.get("overrides") if isinstance(config.get("overrides"), dict) else {}
-    return {str(k): cells._text(v) for k, v in overrides.items() if k != "task.pretrained"}
+    return {str(k): cells.value_text(v) for k, v in overrides.items() if k != "task.pretrained"}
 
 
 def _sort_key(value: Any, given: list[str] | None = None):

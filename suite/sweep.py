@@ -119,7 +119,7 @@ def write_study(recs: list[dict[str, Any]], axes: list[Axis], folder: Path) -> l
 
 def _canonical(text: str) -> str:
     """A value as the records' overrides show it (suite.cells' text of the parsed value): "1.0" -> "1"."""
-    return cells._text(variants.parse_value(text))
+    return cells.value_text(variants.parse_value(text))
 
 
 def _file_name(text: str) -> str:
