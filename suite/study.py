@@ -10,6 +10,7 @@ give it two or more values. One row per variant (one set of override values):
                    `reached` is how many seeds of how many did
   params, FLOPs per sample   of the variant's model (the same for every seed: the first run's)
   throughput       samples/s (the record's unit), median over seeds
+  others' CPU      the largest `host.other_cpu_share` among the seeds: how busy the machine was
 Default-recipe runs (no override) belong to no study: they are the model's row in every other table.
 """
 from __future__ import annotations
@@ -56,6 +57,8 @@ def runs_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
     frame, overrides = frame[keep].copy(), [o for o in overrides if o]
     for column in ("params", "flops_per_sample"):
         frame[column] = [_number(by_id[run_id].get(column)) for run_id in frame["run_id"]]
+    frame["other_cpu_share"] = [_number((by_id[run_id].get("host") or {}).get("other_cpu_share"))
+                                for run_id in frame["run_id"]]
     frame["quality"] = frame["final_quality"]
     for key in sorted({k for o in overrides for k in o}):
         frame[f"ov:{key}"] = [o.get(key, "") for o in overrides]
@@ -94,7 +97,8 @@ def summarize(study: Study) -> pd.DataFrame:
         row = {c[3:]: v for c, v in zip(columns, values)}
         times = runs["time_to_target_s"].to_numpy(dtype=float)
         row.update(runs=len(runs), reached=int((times < math.inf).sum()),
-                   params=runs["params"].iloc[0], flops_per_sample=runs["flops_per_sample"].iloc[0])
+                   params=runs["params"].iloc[0], flops_per_sample=runs["flops_per_sample"].iloc[0],
+                   other_cpu_share=runs["other_cpu_share"].max())
         for measure in MEASURES:
             values_ = runs[measure].dropna().to_numpy(dtype=float)
             interval = stats.bootstrap_ci(values_) or (math.nan, math.nan)
@@ -122,6 +126,8 @@ def to_table(summary: pd.DataFrame, study: Study) -> pd.DataFrame:
         row["params"] = _num(s["params"])
         row["FLOPs/sample"] = _num(s["flops_per_sample"])
         row[f"throughput {unit.iloc[0] if len(unit) else ''}".strip()] = _cell(s, "throughput")
+        share = s["other_cpu_share"]
+        row["others' CPU (max)"] = "-" if math.isnan(share) else f"{share:.0%}"
         rows.append(row)
     return pd.DataFrame(rows)
 

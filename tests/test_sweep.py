@@ -66,7 +66,7 @@ def sweep_record(depth, seed, quality, ttt, hardware="A", **kw):
 
 RECORDS = [
     sweep_record(1, 0, 0.80, 10.0), sweep_record(1, 1, 0.84, 20.0), sweep_record(1, 2, 0.82, None),
-    sweep_record(4, 0, 0.90, 5.0), sweep_record(4, 1, 0.91, 7.0),
+    sweep_record(4, 0, 0.90, 5.0, host={"other_cpu_share": 0.3}), sweep_record(4, 1, 0.91, 7.0),
     sweep_record(4, 2, 0.99, 1.0, status="failed"),  # unfit: left out
     make_record(task="image_classification", model="mlp", seed=0, quality=0.95, run_id="mlp.default"),  # no variant
     sweep_record(2, 0, 0.5, None, hardware="B"),  # another machine: a study of its own with one value
@@ -87,7 +87,9 @@ def test_study_table_median_interval_reached_and_costs_per_variant():
     assert one["throughput"] == 200.0
     table = study.to_table(summary, found)
     assert list(table.columns) == ["model.depth", "quality", "time to target s", "reached", "params", "FLOPs/sample",
-                                   "throughput samples/s"]
+                                   "throughput samples/s", "others' CPU (max)"]
+    assert table.iloc[0]["others' CPU (max)"] == "-"  # hand-written records say nothing about the host
+    assert table.iloc[1]["others' CPU (max)"] == "30%"
     assert table.iloc[1]["reached"] == "2/2" and table.iloc[1]["time to target s"].startswith("6 [5, 7]")
     assert table.iloc[0]["quality"] == "0.82 [%.4g, %.4g]" % stats.bootstrap_ci([0.80, 0.84, 0.82])
 
