@@ -156,6 +156,7 @@ def study(series: list[tuple[str, pd.DataFrame]], key: str, metric: str, target:
     position = (lambda v: float(v)) if numeric else (lambda v: float(categories.index(v)))
     fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.6))
     colors = _colors(label for label, _ in series)
+    any_reached = any(math.isfinite(v) for _, part in series for v in part["time_to_target_s"])
     for label, part in series:
         xs = [position(v) for v in part[key]]
         for ax, measure in zip(axes, ("quality", "time_to_target_s")):
@@ -171,11 +172,15 @@ def study(series: list[tuple[str, pd.DataFrame]], key: str, metric: str, target:
                 ax.errorbar(fx, fm, yerr=[[m - a for m, a in zip(fm, flo)], [b - m for m, b in zip(fm, fhi)]],
                             fmt="none", color=colors[label], capsize=4)
             missed = [xs[i] for i, m in enumerate(med) if m == math.inf]
-            if missed:
-                top = max([v for v in fhi + fm if math.isfinite(v)] or [1.0])
+            if missed and any_reached:
+                top = max([v for v in fhi + fm if math.isfinite(v)] or [0.0])
                 ax.scatter(missed, [top] * len(missed), marker="x", color=colors[label], s=60)
                 for x in missed:
                     ax.annotate("not reached", (x, top), fontsize=7, ha="center", va="bottom")
+    if not any_reached:
+        axes[1].set_yticks([])
+        axes[1].text(0.5, 0.5, "no variant's median reached the target", transform=axes[1].transAxes,
+                     ha="center", va="center", fontsize=9)
     axes[0].axhline(target, ls="--", color="grey", lw=1, label=f"target {target:g}")
     axes[0].set(xlabel=key, ylabel=f"final {metric}", title="quality")
     axes[1].set(xlabel=key, ylabel="time to target (s)", title="time to target")
@@ -189,6 +194,8 @@ def study(series: list[tuple[str, pd.DataFrame]], key: str, metric: str, target:
             ax.set_xticks(range(len(categories)), categories)
             ax.set_xlim(-0.5, len(categories) - 0.5)
         ax.grid(alpha=0.3)
+    if not any_reached:
+        axes[1].set_xlim(axes[0].get_xlim())
     handles = axes[0].get_legend_handles_labels()[0]
     if handles:
         axes[0].legend(fontsize=7, loc="best")
