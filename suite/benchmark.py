@@ -5,11 +5,12 @@ and the exit status says whether any crashed.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from suite import compare, executors, registry
+from suite import compare, executors, registry, variants
 from suite.config import SuiteOptions
 from suite.contention import busy_note
 from suite.errors import ConfigError, UnknownNameError
@@ -23,6 +24,7 @@ class PlannedRun:
     task: type[TaskBase]
     model: str
     seed: int
+    skip: str | None = None  # why this run is recorded as skipped instead of run (a `--set` key it does not take)
 
 
 def plan(opts: SuiteOptions) -> tuple[list[PlannedRun], list[tuple[str, str]]]:
@@ -56,12 +58,29 @@ def plan(opts: SuiteOptions) -> tuple[list[PlannedRun], list[tuple[str, str]]]:
         for model in models:
             for seed in range(opts.seeds):
                 runs.append(PlannedRun(task, model, seed))
-    for task, model in dict.fromkeys((run.task, run.model) for run in runs):  # bad --set recipe/model.*: stop now
+    runs = mark_unaccepted(runs, opts)
+    for task, model in dict.fromkeys((run.task, run.model) for run in runs if not run.skip):  # bad values: stop now
         if opts.profile in task.profiles:
             task.spec_for(opts.profile, model, 0, task_options(task, opts), variant_settings(opts))
     if not runs and not unavailable:
         raise UnknownNameError(f"--models {opts.models!r} selects no model of tasks {', '.join(names)}")
     return runs, unavailable
+
+
+def mark_unaccepted(runs: list[PlannedRun], opts: SuiteOptions) -> list[PlannedRun]:
+    """Runs of models that do not take a `--set` key (`--models all --set model.depth=2`: resnet18 has no
+    depth) become skips with the reason; a key that no selected model takes is a typo: ConfigError
+    (one line, the valid keys) before any run."""
+    settings = variant_settings(opts)
+    pairs = list(dict.fromkeys((run.task, run.model) for run in runs if opts.profile in run.task.profiles))
+    lacking = {(task, model): variants.unaccepted(task, model, settings) for task, model in pairs}
+    for key in settings:
+        if pairs and all(key in missing for missing in lacking.values()):
+            task, model = pairs[0]
+            task.spec_for(opts.profile, model, 0, task_options(task, opts), settings)  # raises, naming valid keys
+    return [dataclasses.replace(run, skip=f"{run.task.name}/{run.model} does not take --set "
+                                + ", ".join(lacking[(run.task, run.model)]) + "; the other models ran with it")
+            if lacking.get((run.task, run.model)) else run for run in runs]
 
 
 def check_task_options(tasks: list[type[TaskBase]], opts: SuiteOptions) -> None:
@@ -84,7 +103,11 @@ def run_suite(opts: SuiteOptions, log: Callable[[str], None] = print) -> tuple[l
     for name, reason in unavailable:
         log(f"skip {name}: {reason}")
         records.append(skipped_record(name, "-", 0, f"task module not importable: {reason}", opts))
-    for label, record in executor.run(runs, log):
+    for run in runs:
+        if run.skip:
+            log(plain(f"skip {run.task.name} / {run.model} seed {run.seed}: {run.skip}"))
+            records.append(skipped_record(run.task.name, run.model, run.seed, run.skip, opts))
+    for label, record in executor.run([run for run in runs if not run.skip], log):
         if record.get("claimed_elsewhere"):  # another process on this results folder took this run
             continue
         log(f"{label}-> " + plain(summary_line(record)))

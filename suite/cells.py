@@ -108,6 +108,11 @@ def _splits(record: dict[str, Any]) -> list[dict[str, Any]]:
     return [v for _, v in _named_splits(record)]
 
 
+def value_text(value: Any) -> str:
+    """A setting's value as cells show it: "-" for none, 1.0 -> "1" (what suite.study groups variants on)."""
+    return _text(value)
+
+
 def _text(value: Any) -> str:
     if value is None or value == "":
         return UNKNOWN

@@ -1,4 +1,4 @@
-"""Command line: `python run_all.py` and `dlbench list | run | compare | report | check`.
+"""Command line: `python run_all.py` and `dlbench list | run | sweep | compare | report | check`.
 
 Exit status: 0 when every run ended (target reached or not, or skipped with
 a reason); 1 when a run crashed; 2 on bad input (one line on stderr).
@@ -8,6 +8,7 @@ exits 1 when a record is unreadable or unfit for comparison.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -75,6 +76,15 @@ def main(argv: list[str] | None = None) -> int:
                        help="model name, 'all', or comma-separated names (default: the task's default model)")
     add_arguments(p_run, SuiteOptions, skip=("tasks", "models"))
 
+    p_swp = sub.add_parser("sweep", help="a grid of variants of one model (--vary KEY=v1,v2 ...), N seeds each; "
+                           "study table and plots into RESULTS/studies/ and the report")
+    p_swp.add_argument("task", help="the task to run (`dlbench list` names them)")
+    p_swp.add_argument("--model", default="default", help="the model to vary (default: the task's default model)")
+    p_swp.add_argument("--vary", action="append", default=None, metavar="KEY=V1,V2,...",
+                       help="repeatable; a --set key (recipe.lr|batch_size|optimizer|weight_decay, model.KWARG, "
+                            "data.fraction, task.KEY) and its values; the grid is the product of all --vary lists")
+    add_arguments(p_swp, SuiteOptions, skip=("tasks", "models"))
+
     p_cmp = sub.add_parser("compare", help="comparison tables from result folders")
     p_cmp.add_argument("dirs", nargs="*", default=[Path("results")], type=Path)
     p_cmp.add_argument("--by", choices=tuple(compare.GROUPINGS) + ("family",), default="model",
@@ -102,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     p_chk.add_argument("dirs", nargs="*", default=[Path("results")], type=Path)
 
     args = parser.parse_args(argv)
-    handlers = {"list": _list, "run": _run, "compare": _compare, "report": _report, "check": _check}
+    handlers = {"list": _list, "run": _run, "sweep": _sweep, "compare": _compare, "report": _report, "check": _check}
     return _guarded(lambda: handlers[args.command](args))
 
 
@@ -176,6 +186,32 @@ def _size(mb: float) -> str:
 def _run(args: argparse.Namespace) -> int:
     opts = from_namespace(SuiteOptions, args, tasks=[args.task], models=args.model)
     return _run_and_summarize(opts, write_report=True)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from suite import sweep
+
+    axes = sweep.parse_axes(args.vary)
+    opts = from_namespace(SuiteOptions, args, tasks=[args.task], models=args.model)
+    registry.load_tasks(opts.tasks_from)
+    if opts.models == "default":
+        opts = dataclasses.replace(opts, models=registry.get_task(args.task).default_model)
+    records_, status = sweep.run_sweep(opts, axes)
+    if not _is_main_process():
+        return status
+    try:
+        paths = sweep.write_study(records_, axes, opts.results / "studies")
+        for path in paths:
+            if path.suffix == ".md":
+                print("\n" + path.read_text())
+        for path in paths:
+            print(f"study: {path}")
+        _report_into(opts.results)
+    except OSError as exc:
+        print(plain(f"error: study or report not written ({exc}): run `dlbench report {opts.results}` "
+                    "once there is room"), file=sys.stderr)
+        status = max(status, 1)
+    return status
 
 
 def _compare(args: argparse.Namespace) -> int:

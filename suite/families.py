@@ -5,9 +5,12 @@ Built only from records (their `family`, `suite.models`). Two sides:
   hand-crafted  families "hand-crafted" and "shallow" (fixed features, at most one trained layer)
 A record without `family` (written before families existed) is deep.
 
-Per cell (task, version, profile, dataset, target, machine) and side, the best
-model is the one with the best median quality over seeds (the target metric,
-in its direction); its row shows, as "median [95% interval] n=seeds":
+Per cell (task, version, profile, dataset, target, machine, and the `suite.cells` KEYED
+settings but the variant: precision, compile, world size, pretrained weights, dataset content)
+and side, the best model is the one with the best median quality over seeds (the target metric,
+in its direction). A model's variants (`--set`, `config.overrides`) are candidates of their own,
+named "mlp [model.depth=4]", never pooled with the model as declared; the best one's row shows,
+as "median [95% interval] n=seeds":
   quality        the target metric (in domain)
   out of domain  the same metric averaged over the run's `ood_*` eval splits, where the task has them
   time to target train time until the target was met; a run that missed it counts as
@@ -22,10 +25,11 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
-from suite import check, records, stats
+from suite import cells, check, records, stats
 
 SIDES = {"deep": ("deep",), "hand-crafted": ("hand-crafted", "shallow")}
-KEYS = ["task", "task_version", "profile", "dataset", "target", "hardware"]
+SETTINGS = [k for k in cells.KEYED if k != "variant"]  # a variant is a candidate within a cell, not a cell
+KEYS = ["task", "task_version", "profile", "dataset", "target", "hardware"] + SETTINGS
 MEASURES = ["quality", "ood", "time_to_target_s", "train_time_s"]
 HEADERS = {"quality": "quality", "ood": "out of domain", "time_to_target_s": "time to target s",
            "train_time_s": "train time s"}
@@ -50,10 +54,13 @@ def runs_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
         ood = [v for k, v in final.items() if k.startswith("ood_") and k.split("/", 1)[-1] == name]
         family = r.get("family") or "deep"
         reached = records.reached(r)
+        settings = cells.cell_settings(r)
+        variant = settings.pop("variant")
         rows.append({
             "task": r["task"], "task_version": r["task_version"], "profile": r["profile"],
             "dataset": r.get("dataset"), "target": _target_text(target),
-            "hardware": (r.get("hardware") or {}).get("label"), "model": r["model"], "family": family,
+            "hardware": (r.get("hardware") or {}).get("label"), **settings,
+            "model": r["model"] if variant == cells.UNKNOWN else f"{r['model']} [{variant}]", "family": family,
             "side": side_of(family), "seed": r["seed"], "higher_is_better": bool(target["higher_is_better"]),
             "quality": _number(final.get(metric)), "ood": sum(ood) / len(ood) if ood else math.nan,
             "ood_splits": ", ".join(sorted(k.split("/", 1)[0] for k in final if k.startswith("ood_")

@@ -139,3 +139,77 @@ def _finish(fig, ax, legend: bool = True) -> bytes:
     fig.savefig(buffer, format="png", dpi=80)
     plt.close(fig)
     return buffer.getvalue()
+
+
+@_plain_text
+def study(series: list[tuple[str, pd.DataFrame]], key: str, metric: str, target: float, title: str) -> bytes:
+    """Two panels against the value of `key`: final quality and time to target, medians with their 95%
+    interval as a band (error bars on a categorical axis), one line per series.
+
+    `series` holds (label, summary rows from suite.study.summarize) sorted by the value; values that are
+    all numbers make a numeric axis (log when they span more than 30x), anything else a categorical one.
+    A time-to-target median that is `inf` is drawn as an x at the top, marked "not reached".
+    """
+    values = [v for _, part in series for v in part[key]]
+    numeric = all(_is_number(v) for v in values)
+    categories = sorted(dict.fromkeys(values), key=lambda v: float(v) if numeric else values.index(v))  # as given
+    position = (lambda v: float(v)) if numeric else (lambda v: float(categories.index(v)))
+    fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.6))
+    colors = _colors(label for label, _ in series)
+    any_reached = any(math.isfinite(v) for _, part in series for v in part["time_to_target_s"])
+    for label, part in series:
+        xs = [position(v) for v in part[key]]
+        for ax, measure in zip(axes, ("quality", "time_to_target_s")):
+            med, lo, hi = (part[c].to_numpy(dtype=float) for c in (measure, f"{measure}_lo", f"{measure}_hi"))
+            finite = [i for i, m in enumerate(med) if math.isfinite(m)]
+            fx, fm = [xs[i] for i in finite], [med[i] for i in finite]
+            ax.plot(fx, fm, marker="o", ls="-" if numeric else "none", color=colors[label], label=label or None)
+            flo = [lo[i] if math.isfinite(lo[i]) else med[i] for i in finite]
+            fhi = [hi[i] if math.isfinite(hi[i]) else med[i] for i in finite]
+            if numeric and len(fx) > 1:
+                ax.fill_between(fx, flo, fhi, color=colors[label], alpha=0.2)
+            else:
+                ax.errorbar(fx, fm, yerr=[[m - a for m, a in zip(fm, flo)], [b - m for m, b in zip(fm, fhi)]],
+                            fmt="none", color=colors[label], capsize=4)
+            missed = [xs[i] for i, m in enumerate(med) if m == math.inf]
+            if missed and any_reached:
+                top = max([v for v in fhi + fm if math.isfinite(v)] or [0.0])
+                ax.scatter(missed, [top] * len(missed), marker="x", color=colors[label], s=60)
+                for x in missed:
+                    ax.annotate("not reached", (x, top), fontsize=7, ha="center", va="bottom")
+    if not any_reached:
+        axes[1].set_yticks([])
+        axes[1].text(0.5, 0.5, "no variant's median reached the target", transform=axes[1].transAxes,
+                     ha="center", va="center", fontsize=9)
+    axes[0].axhline(target, ls="--", color="grey", lw=1, label=f"target {target:g}")
+    axes[0].set(xlabel=key, ylabel=f"final {metric}", title="quality")
+    axes[1].set(xlabel=key, ylabel="time to target (s)", title="time to target")
+    for ax in axes:
+        if numeric:
+            positive = [float(v) for v in categories if float(v) > 0]
+            if positive and max(positive) / min(positive) > 30:
+                ax.set_xscale("log")
+            ax.set_xticks([float(v) for v in categories], categories)
+        else:
+            ax.set_xticks(range(len(categories)), categories)
+            ax.set_xlim(-0.5, len(categories) - 0.5)
+        ax.grid(alpha=0.3)
+    if not any_reached:
+        axes[1].set_xlim(axes[0].get_xlim())
+    handles = axes[0].get_legend_handles_labels()[0]
+    if handles:
+        axes[0].legend(fontsize=7, loc="best")
+    fig.suptitle(f"{title}: {key}", fontsize=10)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
 
-from suite import compare, families, plots, stats
+from suite import compare, families, plots, stats, study
 from suite.safe_io import atomic_write_csv, atomic_write_text, plain
 
 _ENV_FIELDS = [("hardware", k) for k in ("device", "device_name", "cpu", "cores", "ram_gb", "gpus", "gpu_mem_gb",
@@ -88,6 +88,10 @@ def build_sections(data: compare.Pool, baseline: str | None,
         table, csvs["deep_vs_hand_crafted"], notes = families.tables(data.records)
         sections.append(Section("Deep against hand-crafted", notes=notes[:1], tables={"deep vs hand-crafted": table},
                                 after=notes[1:]))
+    found = study.studies(data.records)
+    if found:
+        sections.append(_studies(found))
+        csvs.update({f"study_{i}": study.summarize(s) for i, s in enumerate(found, 1)})
     speed = _speedup_section(frame, baseline, labels)
     if speed is not None:
         sections.append(speed[0])
@@ -121,6 +125,20 @@ def _speedup_section(frame: pd.DataFrame, baseline: str | None, labels: list[str
     numeric = result.per_task.drop(columns=["_pair", "interval", "throughput_interval"], errors="ignore") \
         if not result.per_task.empty else result.per_task
     return section, {"speedup_per_task": numeric, "speedup_suite": result.suite}
+
+
+def _studies(found: list[study.Study]) -> Section:
+    """One table per study (variants of one model, suite.study) and one plot per varied key."""
+    section = Section("Studies", notes=[
+        "Variants of one model (`--set` / `dlbench sweep --vary`), one row per variant. Time to target "
+        "follows the train rule (AlgoPerf); 'not reached' where fewer than half the seeds reached the target. "
+        "Plots: medians against the varied value, the band (or bar) is the 95% interval; an x marks "
+        "a median that did not reach the target."])
+    for i, found_ in enumerate(found, 1):
+        section.tables[plain(f"study {i}: {study.caption(found_)}")] = study.to_table(study.summarize(found_), found_)
+        for key in found_.varied:
+            section.images[plain(f"study {i}: {found_.title}, {key}")] = study.plot(found_, key)
+    return section
 
 
 def _plots(data: compare.Pool) -> Section:

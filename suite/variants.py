@@ -43,6 +43,26 @@ def model_keywords(task_cls: type, model: str) -> list[str] | None:
             and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
 
 
+def factory_defaults(task_cls: type, model: str) -> dict[str, Any]:
+    """{keyword: default} of `model`'s factory (those with a default)."""
+    params = inspect.signature(declaration(task_cls, model).factory).parameters.values()
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+
+def check_type(name: str, text: str, value: Any, default: Any) -> None:
+    """A `model.*` value must have its default's type (an int where a float is wanted is fine); a None
+    default takes anything. ConfigError naming the key, the value and the type otherwise."""
+    if default is None:
+        return
+    wanted = type(default)
+    fits = isinstance(value, wanted) and not (isinstance(value, bool) and wanted is not bool)
+    if wanted is float and isinstance(value, int) and not isinstance(value, bool):
+        fits = True
+    if not fits:
+        rule = "wants true or false" if wanted is bool else f"wants a {wanted.__name__} (default {default!r})"
+        raise ConfigError(name, text, rule)
+
+
 def valid_keys(task_cls: type, model: str) -> list[str]:
     keywords = model_keywords(task_cls, model)
     return ([f"recipe.{k}" for k in RECIPE_KEYS] + ([f"model.{k}" for k in keywords] if keywords is not None
@@ -50,18 +70,32 @@ def valid_keys(task_cls: type, model: str) -> list[str]:
             + ([f"data.{k}" for k in DATA_KEYS] if task_cls.kind == "supervised" else []))
 
 
+def accepts(task_cls: type, model: str, name: str) -> bool:
+    """Whether `model` of `task_cls` takes the `--set` key `name` ("model.depth", "data.fraction", ...)."""
+    space, _, key = name.partition(".")
+    if space == "recipe":
+        return key in RECIPE_KEYS
+    if space == "data":
+        return key in DATA_KEYS and task_cls.kind == "supervised"
+    keywords = model_keywords(task_cls, model)
+    return keywords is None or key in keywords
+
+
+def unaccepted(task_cls: type, model: str, settings: dict[str, str]) -> list[str]:
+    """The keys of `settings` that `model` of `task_cls` does not take, sorted."""
+    return sorted(name for name in settings if not accepts(task_cls, model, name))
+
+
 def apply(task_cls: type, model: str, recipe: Recipe, settings: dict[str, str]) -> tuple[Recipe, dict[str, Any]]:
     """(`recipe` with `settings` applied, the parsed overrides {"recipe.lr": 0.01, ...} in label order).
 
     `settings` maps "namespace.key" to the command line's text; an unknown key or a bad value
     raises ConfigError (one line: the key, the value, the valid keys or the rule)."""
-    keywords = model_keywords(task_cls, model)
+    defaults = factory_defaults(task_cls, model)
     fields, kwargs, overrides = {}, dict(recipe.model_kwargs), {}
     for name, text in sorted(settings.items(), key=lambda kv: (NAMESPACES.index(kv[0].split(".")[0]), kv[0])):
         space, key = name.split(".", 1)
-        known = {"recipe": key in RECIPE_KEYS, "model": keywords is None or key in (keywords or ()),
-                 "data": key in DATA_KEYS and task_cls.kind == "supervised"}[space]
-        if not known:
+        if not accepts(task_cls, model, name):
             raise ConfigError(f"--set {name}", text, f"not a key of {task_cls.name}/{model}; valid: "
                               + ", ".join(valid_keys(task_cls, model)))
         if space == "recipe":
@@ -80,6 +114,7 @@ def apply(task_cls: type, model: str, recipe: Recipe, settings: dict[str, str]) 
                 raise ConfigError(name, text, "wants a fraction of the training split in (0, 1]")
         else:
             value = kwargs[key] = parse_value(text)
+            check_type(name, text, value, defaults.get(key))
         overrides[name] = value
     if kwargs != recipe.model_kwargs:
         fields["model_kwargs"] = kwargs

@@ -131,3 +131,21 @@ def test_speed_records_have_no_target_and_stay_out_of_the_view(tmp_path):
 
     report.write_report([tmp_path], tmp_path / "report.html")
     assert "Deep against hand-crafted" in (tmp_path / "report.md").read_text()
+
+
+def test_variants_of_a_model_are_candidates_of_their_own_and_keyed_settings_split_cells():
+    deep = lambda seed, quality, **kw: rec("cnn", "deep", seed, quality, ttt=30.0, **kw)  # noqa: E731
+    varied = {"config": {"overrides": {"model.depth": 1}}, "variant": "model.depth=1"}
+    recs = [deep(0, 0.91), deep(1, 0.92), deep(2, 0.93),
+            dict(deep(3, 0.99, **varied), run_id="cnn.d1.s0"), dict(deep(4, 0.50, **varied), run_id="cnn.d1.s1"),
+            dict(deep(5, 0.60, **varied), run_id="cnn.d1.s2"),
+            rec("hog_linear", "hand-crafted", 0, 0.87, train=150.0)]
+    summary = families.summarize(families.runs_frame(recs))
+    best = side(summary, "image_classification", "deep")
+    assert (best["model"], best["runs"], best["quality"]) == ("cnn", 3, 0.92)  # pooled with the variant: 6 runs, median 0.915
+    recs[3]["final_metrics"]["test/accuracy"] = recs[4]["final_metrics"]["test/accuracy"] = 0.99
+    best = side(families.summarize(families.runs_frame(recs)), "image_classification", "deep")
+    assert (best["model"], best["runs"], best["quality"]) == ("cnn [model.depth=1]", 3, 0.99)
+    bf16 = [dict(rec("cnn", "deep", 9, 0.95, ttt=5.0, config={"precision_request": "bf16", "precision": "bf16"}), run_id="cnn.bf16")]
+    summary = families.summarize(families.runs_frame(recs + bf16))
+    assert len(summary[summary["side"] == "deep"]) == 2  # an explicit bf16 run is a cell of its own

@@ -15,8 +15,8 @@ from tasks.image_classification import ImageClassification, cnn, mlp
 from tests.test_cli import run
 
 
-def opts(tmp_path, *sets: str, **kw) -> SuiteOptions:
-    return SuiteOptions(profile="smoke", device="cpu", tasks=["image_classification"], models="mlp",
+def opts(tmp_path, *sets: str, models: str = "mlp", **kw) -> SuiteOptions:
+    return SuiteOptions(profile="smoke", device="cpu", tasks=["image_classification"], models=models,
                         results=tmp_path / "r", set=list(sets), **kw)
 
 
@@ -121,3 +121,17 @@ def test_data_fraction_trains_on_a_seeded_fraction_of_the_training_split(tmp_pat
     full = len(ImageClassification(spec(), tmp_path).load("train"))
     assert record["status"] == "ok" and record["variant"] == "data.fraction=0.3"
     assert record["data_info"]["train"]["samples"] == round(full * 0.3)
+
+
+def test_a_model_key_some_models_lack_records_their_runs_as_skipped_and_the_others_run(tmp_path):
+    records_, status = run_suite(opts(tmp_path, "model.depth=1", models="mlp,resnet18,logreg_pixels"),
+                                 log=lambda _m: None)
+    by_model = {r["model"]: r for r in records_}
+    assert status == 0 and by_model["mlp"]["status"] == "ok" and by_model["mlp"]["variant"] == "model.depth=1"
+    for model in ("resnet18", "logreg_pixels"):
+        assert by_model[model]["status"] == "skipped"
+        assert by_model[model]["error"] == (f"image_classification/{model} does not take --set model.depth; "
+                                            "the other models ran with it")
+    assert len(list((tmp_path / "r" / "runs").glob("*.json"))) == 3
+    with pytest.raises(ConfigError, match="model.dpeth='1': not a key of image_classification/resnet18; valid: "):
+        run_suite(opts(tmp_path, "model.dpeth=1", models="resnet18,mlp"), log=lambda _m: None)  # no model takes it
