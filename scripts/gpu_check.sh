@@ -64,6 +64,9 @@ fi
 export PYTHONPATH="$repo:$site:$site/dlbench${PYTHONPATH:+:$PYTHONPATH}"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
 export DLBENCH_DATA=${DLBENCH_DATA:-$work/data}
+# A private inductor cache: a compile step killed at its cap can leave a truncated kernel behind
+# ("file too short"), and the shared /tmp cache would hand it to every later run.
+export TORCHINDUCTOR_CACHE_DIR=$work/inductor
 mkdir -p "$DLBENCH_DATA"
 # Fashion-MNIST from the bundle, laid out as torchvision reads it offline.
 if compgen -G "$bundle/data/*-ubyte.gz" >/dev/null && [ ! -d /usr/share/datasets/fashion-mnist ]; then
