@@ -10,8 +10,10 @@ harness / plain (goal: >= 0.97 on CPU).
 
 On CUDA both sides keep the data on the GPU and use the same precision (bf16
 autocast under `auto`); the plain loop synchronises before its clock stops.
-The harness also uses channels_last there, so on GPU the ratio shows what the
-harness's defaults buy as well as what its bookkeeping costs.
+Both sides use the memory layout the harness picks (channels_last on CUDA, and
+on a CPU where the recipe declares `cpu_channels_last`), so the ratio is what
+the harness's bookkeeping costs. (Before the fifth session the plain loop
+always ran NCHW: its GPU ratios then included what channels_last buys.)
 
     python bench/harness_overhead.py [--device cpu|cuda] [--precision auto|bf16|fp32]
                                      [--profile quick|smoke] [--model cnn] [--steps 120] [--reps 3]
@@ -32,7 +34,8 @@ import torch  # noqa: E402
 
 from suite.config import SuiteOptions  # noqa: E402
 from suite.data import data_dir  # noqa: E402
-from suite.device import autocast, resolve_device, resolve_precision, seed_everything, synchronize  # noqa: E402
+from suite.device import (autocast, resolve_device, resolve_precision, seed_everything, synchronize,  # noqa: E402
+                          use_channels_last)
 from suite.loop import WARMUP_STEPS  # noqa: E402
 from suite.optim import build_optimizer, build_scheduler  # noqa: E402
 from suite.runner import run_one  # noqa: E402
@@ -65,6 +68,8 @@ def plain_throughput(task_cls, model: str, profile: str, steps: int, device: tor
     train = task.load("train")
     x, y = train.tensors["x"].to(device), train.tensors["y"].to(device)
     net = task.build_model().to(device)
+    if use_channels_last(device, spec.recipe.cpu_channels_last):  # the harness's layout (suite.loop)
+        x, net = x.contiguous(memory_format=torch.channels_last), net.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(net, spec.recipe)
     scheduler = build_scheduler(optimizer, spec.recipe, steps)
     bs = spec.recipe.batch_size
