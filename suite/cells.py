@@ -24,6 +24,9 @@ from pathlib import PurePath
 from typing import Any
 
 KEYED = ["precision", "compile", "world_size", "pretrained", "data", "variant"]
+# The KEYED settings but the variant: views that set a model's variants side by side (families, studies)
+# key their groups on these and treat each variant as a row within the group.
+SETTINGS_BUT_VARIANT = [k for k in KEYED if k != "variant"]
 UNKNOWN = "-"
 
 

@@ -74,9 +74,11 @@ def cpu_bf16_verdict(flags: list[str] | None, peak: dict | None) -> tuple[bool, 
     no native bf16 (amx_bf16, avx512_bf16, Arm bf16) does not qualify whatever the figures say;
     `flags` None (no /proc/cpuinfo) leaves the peaks alone to decide.
     """
-    native = None if flags is None else sorted(set(flags) & {"amx_bf16", "avx512_bf16", "bf16"})
+    from suite.fingerprint import NATIVE_BF16_FLAGS, native_bf16
+
+    native = native_bf16(flags)
     if native == []:
-        return False, "no native bf16 in the CPU flags (amx_bf16, avx512_bf16, bf16)"
+        return False, f"no native bf16 in the CPU flags ({', '.join(NATIVE_BF16_FLAGS)})"
     fp32, bf16 = (peak or {}).get("fp32"), (peak or {}).get("bf16")
     if not fp32 or not bf16:
         return False, f"no measured bf16 / fp32 peak ({(peak or {}).get('error') or 'not measured'})"

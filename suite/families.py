@@ -28,7 +28,7 @@ import pandas as pd
 from suite import cells, check, records, stats
 
 SIDES = {"deep": ("deep",), "hand-crafted": ("hand-crafted", "shallow")}
-SETTINGS = [k for k in cells.KEYED if k != "variant"]  # a variant is a candidate within a cell, not a cell
+SETTINGS = cells.SETTINGS_BUT_VARIANT  # a variant is a candidate within a cell, not a cell
 KEYS = ["task", "task_version", "profile", "dataset", "target", "hardware"] + SETTINGS
 MEASURES = ["quality", "ood", "time_to_target_s", "train_time_s"]
 HEADERS = {"quality": "quality", "ood": "out of domain", "time_to_target_s": "time to target s",

@@ -34,10 +34,15 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-# CPU flags that say how fast bf16 can be (AMX tiles, AVX-512 BF16 dot products, Arm's BF16) and the
-# vector width beside them: the evidence `--precision auto` records when it weighs bf16 on a CPU.
-BF16_FLAGS = ("amx_bf16", "amx_tile", "avx512_bf16", "bf16")
-_RECORDED_FLAGS = BF16_FLAGS + ("avx512f", "avx2")
+# CPU flags of bf16 dot products in hardware (AMX, AVX-512 BF16, Arm's BF16), and with them the tiles
+# and vector width: the evidence `--precision auto` records when it weighs bf16 on a CPU.
+NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")
+_RECORDED_FLAGS = NATIVE_BF16_FLAGS + ("amx_tile", "avx512f", "avx2")
+
+
+def native_bf16(flags: list[str] | None) -> list[str] | None:
+    """The native-bf16 flags among `flags`, sorted; None when the flags are unknown (no /proc/cpuinfo)."""
+    return None if flags is None else sorted(set(flags) & set(NATIVE_BF16_FLAGS))
 
 
 def cpu_flags(cpuinfo: str | None = None) -> list[str] | None:

@@ -161,7 +161,7 @@ def cpu_bf16_fast(data_dir: Path | str) -> tuple[bool, str]:
     from suite.device import cpu_bf16_verdict
 
     flags = fingerprint.cpu_flags()
-    if flags is not None and not set(flags) & {"amx_bf16", "avx512_bf16", "bf16"}:
+    if fingerprint.native_bf16(flags) == []:  # the flags alone decide: no peak to measure
         return cpu_bf16_verdict(flags, None)
     return cpu_bf16_verdict(flags, machine_peak(torch.device("cpu"), data_dir))
 

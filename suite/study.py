@@ -24,7 +24,7 @@ import pandas as pd
 from suite import cells, compare, stats
 
 GROUP = ["task", "task_version", "profile", "dataset", "target_metric", "target_value", "higher_is_better",
-         "hardware", "model"] + [k for k in cells.KEYED if k != "variant"]
+         "hardware", "model"] + cells.SETTINGS_BUT_VARIANT
 MEASURES = ["quality", "time_to_target_s", "throughput"]
 
 

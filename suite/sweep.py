@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from suite import benchmark, cells, compare, registry, study, variants
-from suite.config import SuiteOptions, parse_setting
+from suite.config import SET_NAMESPACES, SuiteOptions, parse_setting
 from suite.errors import ConfigError
 from suite.runner import task_options, variant_settings
 from suite.safe_io import atomic_write_bytes, plain
@@ -72,7 +72,7 @@ def check(opts: SuiteOptions, axes: list[Axis]) -> list[dict[str, str]]:
         raise ConfigError("sweep --model", opts.models, "name one model of the task (a sweep varies one model); "
                           f"models of {task.name}: {', '.join(task.models)}")
     registry.check_name(opts.models, task.models, f"model of task {task.name!r}")
-    fixed = {f"{space}.{key}" for space in ("task", "recipe", "model", "data") for key in opts.settings(space)}
+    fixed = {f"{space}.{key}" for space in SET_NAMESPACES for key in opts.settings(space)}
     for axis in axes:
         if axis.key in fixed:
             raise ConfigError(f"--vary {axis.key}", ",".join(axis.values), "is also given with --set: keep one")
