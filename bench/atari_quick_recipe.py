@@ -11,7 +11,10 @@ Recipes race in one process, one run after another, seed by seed, the order of t
 recipes rotating with the seed; `--parallel` runs one process per recipe at once instead
 (all recipes then share the same contention).
 
+A recipe name may carry a precision, `new@bf16` (default `auto`: what the harness picks).
+
     python bench/atari_quick_recipe.py --recipes old,new --seeds 0,1,2
+    python bench/atari_quick_recipe.py --recipes new@fp32,new@bf16 --seeds 0,1,2
 """
 from __future__ import annotations
 
@@ -33,10 +36,11 @@ OLD = PPOConfig(num_envs=32, num_steps=32, num_minibatches=2, update_epochs=2, l
                 eval_envs=8, eval_episodes=16, torch_threads=1)  # atari_rl's quick recipe up to 2026-11-26
 RECIPES = {
     "old": OLD,
-    "new": QUICK_PPO,  # the task's recipe now: OLD with update_epochs=4
+    "new": QUICK_PPO,  # the task's recipe now: OLD with update_epochs=4, on every core
     "mb4": dataclasses.replace(OLD, num_minibatches=4),
-    "ep4": dataclasses.replace(OLD, update_epochs=4),
+    "ep4": dataclasses.replace(OLD, update_epochs=4),  # the recipe from 2026-11-26 to the sixth session (1 thread)
 }
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def task_with(algo: PPOConfig) -> type[AtariRL]:
@@ -51,17 +55,25 @@ def race(recipes: list[str], seeds: list[int], results: Path) -> list[dict]:
     rows = []
     for i, seed in enumerate(seeds):
         for name in recipes[i % len(recipes):] + recipes[:i % len(recipes)]:
-            opts = RunOptions(profile="quick", device="cpu", results=results / name)
-            record = run_one(task_with(RECIPES[name]), "ppo_cnn", seed, opts, log=lambda _m: None)
+            recipe, precision = parse(name)
+            opts = RunOptions(profile="quick", device="cpu", precision=precision, results=results / name)
+            record = run_one(task_with(RECIPES[recipe]), "ppo_cnn", seed, opts, log=lambda _m: None)
             rows.append(summary(name, record))
             print(json.dumps(rows[-1]), flush=True)
     return rows
+
+
+def parse(name: str) -> tuple[str, str]:
+    """'new@bf16' -> ('new', 'bf16'); 'new' -> ('new', 'auto')."""
+    recipe, _, precision = name.partition("@")
+    return recipe, precision or "auto"
 
 
 def summary(name: str, record: dict) -> dict:
     curve = record.get("curve") or [{}]
     returns = [p.get("eval/return", float("nan")) for p in curve]
     return {"recipe": name, "seed": record["seed"], "status": record["status"],
+            "precision": (record.get("config") or {}).get("precision"),
             "reached": record.get("reached_target"), "time_to_target_s": record.get("time_to_target_s"),
             "steps_to_target": record.get("steps_to_target"),
             "best_return": max(returns), "last_return": returns[-1], "train_time_s": record.get("train_time_s"),
@@ -77,9 +89,9 @@ def main() -> None:
     parser.add_argument("--parallel", action="store_true", help="one process per recipe, all at once")
     args = parser.parse_args()
     recipes, seeds = args.recipes.split(","), [int(s) for s in args.seeds.split(",")]
-    unknown = sorted(set(recipes) - set(RECIPES))
+    unknown = sorted(name for name in recipes if parse(name)[0] not in RECIPES or parse(name)[1] not in PRECISIONS)
     if unknown:
-        parser.error(f"unknown recipe(s) {unknown}: pick from {sorted(RECIPES)}")
+        parser.error(f"unknown recipe(s) {unknown}: pick from {sorted(RECIPES)}, optionally @{'|'.join(PRECISIONS)}")
     if args.parallel:
         procs = [subprocess.Popen([sys.executable, __file__, "--recipes", r, "--seeds", args.seeds,
                                    "--results", str(args.results)]) for r in recipes]

@@ -62,12 +62,13 @@ def dlbench_task(env_steps: int, wall_s: float, recipe: str) -> AtariRL:
     return AtariRL(spec, Path("."))
 
 
-def run_dlbench(env_steps: int, wall_s: float, seed: int, recipe: str, phases: dict | None = None) -> dict:
+def run_dlbench(env_steps: int, wall_s: float, seed: int, recipe: str, phases: dict | None = None,
+                precision: str = "fp32") -> dict:
     """Train dlbench's PPO; its figures (train time excludes the evaluation, timed apart)."""
     task = dlbench_task(env_steps, wall_s, recipe)
     torch.manual_seed(seed)
     np.random.seed(seed)
-    ctx = RunContext(device=torch.device("cpu"), precision="fp32", compile=False,
+    ctx = RunContext(device=torch.device("cpu"), precision=precision, compile=False,
                      generator=torch.Generator().manual_seed(seed), seed=seed, log=lambda _m: None,
                      phase_times=phases)
     with HostLoad() as load:
@@ -147,20 +148,22 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=16, help="episodes of the equal-wall evaluation")
     parser.add_argument("--recipe", default="new", choices=sorted(RECIPES),
                         help="dlbench's PPO config: new = atari_rl's quick recipe now, old = before 2026-11-26")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="dlbench's precision (SB3 trains in fp32)")
     parser.add_argument("--profile", action="store_true", help="time dlbench's phases in the steps comparison")
     parser.add_argument("--only", choices=("dlbench", "sb3"), default=None, help="run one side only")
     args = parser.parse_args()
     sides = [s for s in ("dlbench", "sb3") if args.only in (None, s)]
     rows: dict[str, list[dict]] = {f"{s}/{m}": [] for s in sides for m in ("steps", "wall")}
     phase_rows: list[dict] = []
-    print(f"dlbench recipe {args.recipe}: {RECIPES[args.recipe]}")
+    print(f"dlbench recipe {args.recipe}, {args.precision}: {RECIPES[args.recipe]}")
     print(f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()}; torch {torch.__version__}")
     for rep in range(args.reps):
         order = sides if rep % 2 == 0 else sides[::-1]
         for side in order:
             if side == "dlbench":
                 phases = {} if args.profile else None
-                r = run_dlbench(args.env_steps, 1e9, rep, args.recipe, phases=phases)
+                r = run_dlbench(args.env_steps, 1e9, rep, args.recipe, phases=phases, precision=args.precision)
                 if phases is not None:
                     phases["eval"] = r["eval_s"]
                     phases["train (total)"] = r["train_s"]
@@ -175,7 +178,7 @@ def main() -> None:
                 if side == "dlbench":
                     # the quick budget's env steps, so the learning rate anneals as in the task's runs
                     r = run_dlbench(AtariRL.spec_for("quick", "ppo_cnn").budget.max_env_steps, args.wall_s, rep,
-                                    args.recipe)
+                                    args.recipe, precision=args.precision)
                 else:
                     r = run_sb3(10**9, args.wall_s, rep, args.sb3_threads, args.eval_episodes)
                 rows[f"{side}/wall"].append(r)

@@ -201,8 +201,12 @@ SMOKE_DQN = DQNConfig(num_envs=4, buffer_size=2_000, learning_starts=512, target
                       exploration_fraction=0.5, eval_envs=4, eval_episodes=4, torch_threads=1)
 # Many envs, short rollouts, 4 epochs over each: on a busy CPU the target is reached in fewer env
 # steps, and that wins over the cheaper 2 epochs (bench/atari_quick_recipe.py, docstring above).
+# The update on every core (torch_threads None), as the other tasks train: its 512-sample minibatches
+# are compute-bound and gain ~1.7x from a second core (bench/ppo_vs_sb3.py --profile). Acting on one:
+# 32 observations per forward gain little from a second, and on a busy host multi-threaded acting
+# collapsed (958 env steps/s against 6,660-8,088 on one thread at others' CPU share 0.62-0.68).
 QUICK_PPO = PPOConfig(num_envs=32, num_steps=32, num_minibatches=2, update_epochs=4, lr=1e-3, clip_coef=0.2,
-                      eval_envs=8, eval_episodes=16, torch_threads=1)
+                      eval_envs=8, eval_episodes=16, act_threads=1)
 QUICK_DQN = DQNConfig(num_envs=4, buffer_size=100_000, lr=3e-4, learning_starts=5_000, train_frequency=1,
                       target_network_frequency=1_000, end_e=0.05, exploration_fraction=0.2, eval_envs=8,
                       eval_episodes=16, torch_threads=1)

@@ -162,6 +162,62 @@ def test_ppo_phase_times_cover_the_iteration():
     assert 0 < sum(ctx.phase_times.values()) <= result.train_time_s
 
 
+class DtypeSpy(AtariRL):
+    """atari_rl whose agents note the dtype of their last layer's output at every forward, by mode:
+    acting / evaluating (no grad) and learning (grad)."""
+
+    seen: dict[str, set] = {}
+
+    def build_agent(self, obs_space, action_space):
+        agent = super().build_agent(obs_space, action_space)
+        last = agent.actor if hasattr(agent, "actor") else agent.head
+
+        def note(_module, _inputs, output):
+            DtypeSpy.seen.setdefault("learn" if torch.is_grad_enabled() else "act", set()).add(output.dtype)
+
+        last.register_forward_hook(note)
+        return agent
+
+
+@pytest.mark.parametrize("model", ["ppo_cnn", "dqn_cnn"])
+@pytest.mark.parametrize("precision, dtype", [("fp32", torch.float32), ("bf16", torch.bfloat16)])
+def test_rl_trains_acts_and_evaluates_in_the_runs_precision(model, precision, dtype):
+    # A record that says bf16 must have trained in bf16: every forward, acting and learning, in autocast.
+    DtypeSpy.seen = {}
+    ctx = context(0)
+    ctx.precision = precision
+    result = train_rl(smoke_task(model, task_cls=DtypeSpy), ctx)
+    assert result.status == "ok" and np.isfinite(result.curve[-1]["train/loss"])
+    assert DtypeSpy.seen == {"act": {dtype}, "learn": {dtype}}
+
+
+class ThreadSpy(AtariRL):
+    """atari_rl whose PPO agent notes torch's CPU thread count at every forward: acting (no grad) or learning."""
+
+    seen: dict[str, set] = {}
+
+    def build_agent(self, obs_space, action_space):
+        agent = super().build_agent(obs_space, action_space)
+
+        def note(_module, _inputs, _output):
+            ThreadSpy.seen.setdefault("learn" if torch.is_grad_enabled() else "act", set()).add(torch.get_num_threads())
+
+        agent.actor.register_forward_hook(note)
+        return agent
+
+
+def test_ppo_acts_on_act_threads_and_learns_on_torch_threads():
+    task = smoke_task(task_cls=ThreadSpy)
+    task.spec = dataclasses.replace(task.spec, recipe=dataclasses.replace(
+        task.spec.recipe, algo=dataclasses.replace(task.spec.recipe.algo, torch_threads=2, act_threads=1)))
+    ThreadSpy.seen, before = {}, torch.get_num_threads()
+    result = train_rl(task, context(0))
+    assert result.status == "ok"
+    # evaluation plays outside the rollout, on the run's threads
+    assert ThreadSpy.seen == {"act": {1, 2}, "learn": {2}}
+    assert torch.get_num_threads() == before  # restored after the run
+
+
 def test_unknown_env_id_is_a_one_line_config_error():
     with pytest.raises(ConfigError, match="MinAtar/Breakuot-v1.*registered") as err:
         make("MinAtar/Breakuot-v1")

@@ -17,14 +17,9 @@ once is `--executor ray`'s job.
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator
-
-import torch
-
 from suite.context import RunContext, TrainResult
 from suite.errors import ConfigError, SkipRun
-from suite.rl.common import AlgoConfig
+from suite.rl.common import AlgoConfig, cpu_threads
 from suite.rl.dqn import DQNConfig, train_dqn
 from suite.rl.ppo import PPOConfig, train_ppo
 from suite.task import RLTask
@@ -45,16 +40,3 @@ def train_rl(task: RLTask, ctx: RunContext) -> TrainResult:
     train = train_ppo if isinstance(algo, PPOConfig) else train_dqn
     with cpu_threads(algo.torch_threads if ctx.device.type == "cpu" else None):
         return train(task, ctx)
-
-
-@contextlib.contextmanager
-def cpu_threads(threads: int | None) -> Iterator[None]:
-    """Run with `threads` torch CPU threads, then restore. Small agent networks stepped once
-    per env step run fastest on one thread: more threads spin and wait on a busy machine."""
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

@@ -10,12 +10,15 @@ eval point itself (loss average, divergence, curve, stop reason) is
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 from torch import nn
 
 from suite.context import EvalPoints, RunContext, TrainResult
+from suite.device import autocast
 from suite.errors import ConfigError
 from suite.rl.envs import env_info, make_vector_env
 from suite.rl.evaluation import evaluate_policy
@@ -42,8 +45,7 @@ class AlgoConfig:
     def __post_init__(self) -> None:
         for name in ("num_envs", "eval_envs", "eval_episodes"):
             self.check_positive(name)
-        if self.torch_threads is not None and self.torch_threads < 1:
-            raise ConfigError(f"{self.prefix()}.torch_threads", self.torch_threads, "must be >= 1 or None")
+        self.check_threads("torch_threads")
         if self.lr <= 0:
             raise ConfigError(f"{self.prefix()}.lr", self.lr, "must be > 0")
         if not 0.0 <= self.gamma <= 1.0:
@@ -54,9 +56,26 @@ class AlgoConfig:
         """The name errors give the config: 'ppo' for PPOConfig, 'dqn' for DQNConfig."""
         return cls.__name__.removesuffix("Config").lower()
 
+    def check_threads(self, name: str) -> None:
+        if getattr(self, name) is not None and getattr(self, name) < 1:
+            raise ConfigError(f"{self.prefix()}.{name}", getattr(self, name), "must be >= 1 or None")
+
     def check_positive(self, name: str) -> None:
         if getattr(self, name) < 1:
             raise ConfigError(f"{self.prefix()}.{name}", getattr(self, name), "must be >= 1")
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int | None) -> Iterator[None]:
+    """Run with `threads` torch CPU threads (None: as is), then restore. Small agent networks
+    stepped once per env step run fastest on one thread: more threads spin and wait on a busy machine."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class RLRun:
@@ -116,8 +135,9 @@ class RLRun:
 
     def evaluate(self, train_loss: float) -> None:
         self.clock.start("eval")
-        raw = evaluate_policy(self.model, self.eval_envs, self.algo.eval_episodes, self.ctx.device,
-                              seed=self.ctx.seed + EVAL_SEED_OFFSET)
+        with autocast(self.ctx.device, self.ctx.precision):  # the run's precision, as the supervised loop evaluates
+            raw = evaluate_policy(self.model, self.eval_envs, self.algo.eval_episodes, self.ctx.device,
+                                  seed=self.ctx.seed + EVAL_SEED_OFFSET)
         self.clock.stop()
         metrics = {f"eval/{k}": v for k, v in raw.items()}
         train_time = self.clock.total("train")

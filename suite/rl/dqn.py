@@ -3,7 +3,8 @@ Double DQN targets by default (van Hasselt et al. 2016); after CleanRL's `dqn_at
 
 One iteration is one step of all `num_envs` environments; every
 `train_frequency` iterations after `learning_starts` env steps, one gradient
-step on a minibatch sampled from the buffer.
+step on a minibatch sampled from the buffer. Under bf16 (`ctx.precision`)
+the network's forward passes run in autocast and the TD loss in float32.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from suite.context import RunContext, TrainResult
-from suite.device import no_host_sync
+from suite.device import autocast, no_host_sync
 from suite.flops import flops_of
 from suite.errors import ConfigError
 from suite.rl.common import AlgoConfig, RLRun
@@ -85,14 +86,14 @@ def epsilon(cfg: DQNConfig, env_steps: int, total: int) -> float:
 
 def td_loss(model: nn.Module, target: nn.Module, batch: dict[str, torch.Tensor], cfg: DQNConfig) -> torch.Tensor:
     with torch.no_grad():
-        next_q = target(batch["next_obs"])
+        next_q = target(batch["next_obs"]).float()
         if cfg.double:
             best = model(batch["next_obs"]).argmax(-1, keepdim=True)
             next_value = next_q.gather(1, best).squeeze(1)
         else:
             next_value = next_q.max(-1).values
         td_target = batch["rewards"] + cfg.gamma * next_value * (1.0 - batch["dones"])
-    q = model(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
+    q = model(batch["obs"]).float().gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
     return F.smooth_l1_loss(q, td_target)
 
 
@@ -133,8 +134,9 @@ def train_dqn(task: RLTask, ctx: RunContext) -> TrainResult:
         space = envs.single_observation_space
         buffer = ReplayBuffer(cfg.buffer_size, space.shape, torch_dtype(space), device)
         rng = np.random.default_rng(ctx.seed)
-        run.result.flops_per_sample, run.result.flops_method = flops_per_env_step(model, target, cfg, buffer,
-                                                                                  run.total)
+        with autocast(device, ctx.precision):  # counted as trained: the same ops
+            run.result.flops_per_sample, run.result.flops_method = flops_per_env_step(model, target, cfg, buffer,
+                                                                                      run.total)
         obs, _ = envs.reset(seed=ctx.seed)
         since_target, iteration = 0, 0
         run.start()
@@ -143,7 +145,7 @@ def train_dqn(task: RLTask, ctx: RunContext) -> TrainResult:
             if rng.random() < epsilon(cfg, run.env_steps, run.total):
                 actions = rng.integers(0, envs.single_action_space.n, size=cfg.num_envs)
             else:
-                with torch.no_grad():
+                with torch.no_grad(), autocast(device, ctx.precision):
                     actions = model.greedy(torch.as_tensor(obs, device=device)).cpu().numpy()
             next_obs, rewards, terminated, truncated, infos = envs.step(actions)
             buffer.add(obs, actions, rewards, final_obs(next_obs, infos, terminated | truncated), terminated)
@@ -151,7 +153,8 @@ def train_dqn(task: RLTask, ctx: RunContext) -> TrainResult:
             loss = None
             if run.env_steps >= cfg.learning_starts and iteration % cfg.train_frequency == 0:
                 with no_host_sync(ctx):  # the learner update never waits on the host
-                    loss = td_loss(model, target, buffer.sample(cfg.batch_size, ctx.generator), cfg)
+                    with autocast(device, ctx.precision):
+                        loss = td_loss(model, target, buffer.sample(cfg.batch_size, ctx.generator), cfg)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)

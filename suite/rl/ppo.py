@@ -4,6 +4,9 @@ One iteration: `num_envs x num_steps` environment steps with the current
 policy, advantages by GAE, then `update_epochs` passes over the rollout in
 `num_minibatches` shuffled minibatches. Truncated episodes are bootstrapped
 with the value of their last observation; terminated ones are not.
+Under bf16 (`ctx.precision`) the network's forward passes, acting and
+learning, run in autocast; the policy and value terms of the loss, the
+rollout storage, GAE and the optimiser stay float32.
 """
 from __future__ import annotations
 
@@ -14,10 +17,10 @@ import torch
 from torch import nn
 
 from suite.context import RunContext, TrainResult
-from suite.device import no_host_sync
+from suite.device import autocast, no_host_sync
 from suite.flops import flops_of
 from suite.errors import ConfigError
-from suite.rl.common import AlgoConfig, RLRun
+from suite.rl.common import AlgoConfig, RLRun, cpu_threads
 from suite.rl.envs import final_obs, make_vector_env, torch_dtype
 from suite.rl.networks import discrete_actions
 from suite.task import RLTask
@@ -41,9 +44,14 @@ class PPOConfig(AlgoConfig):
     ent_coef: float = 0.01
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
+    # CPU threads while collecting a rollout (one forward of num_envs observations per env step; the
+    # update runs on `torch_threads`; None: those too). Small forwards gain little from more threads,
+    # and on a busy host each op of a multi-threaded region waits for a descheduled thread.
+    act_threads: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.check_threads("act_threads")
         for name in ("num_steps", "num_minibatches", "update_epochs"):
             self.check_positive(name)
         if (self.num_envs * self.num_steps) % self.num_minibatches:
@@ -72,22 +80,26 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, ends: torch.Tensor, next_va
 
 def policy_terms(logits: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probabilities of `actions` and the entropies of the categorical policies with these logits:
-    `torch.distributions.Categorical`'s figures without building the distribution (a dozen small ops)."""
-    logp = logits.log_softmax(-1)
+    `torch.distributions.Categorical`'s figures without building the distribution (a dozen small ops).
+    In float32 whatever the logits' dtype: bf16 log-probabilities would make PPO's ratio noise."""
+    logp = logits.float().log_softmax(-1)
     return logp.gather(-1, actions.unsqueeze(-1)).squeeze(-1), -(logp.exp() * logp).sum(-1)
 
 
 def sample_actions(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Actions drawn from the categorical policies (as `Categorical(logits=...).sample()` draws them:
-    one `torch.multinomial` over the softmax) and their log-probabilities."""
-    actions = torch.multinomial(logits.softmax(-1), 1).squeeze(-1)
-    return actions, policy_terms(logits, actions)[0]
+    one `torch.multinomial` over the softmax) and their log-probabilities: one log-softmax serves both,
+    and no entropy is computed (acting needs none; this runs once per env step)."""
+    logp = logits.float().log_softmax(-1)
+    actions = torch.multinomial(logp.exp(), 1).squeeze(-1)
+    return actions, logp.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
 
 
 def ppo_loss(model: nn.Module, cfg: PPOConfig, obs, actions, old_logprobs, advantages, returns, old_values):
     """The clipped surrogate + value + entropy loss of one minibatch."""
     logits, values = model(obs)
     logprobs, entropy = policy_terms(logits, actions)
+    values = values.float()
     ratio = (logprobs - old_logprobs).exp()
     if cfg.norm_adv:
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
@@ -125,8 +137,9 @@ def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
         rewards, ends = np.zeros((T, N), dtype=np.float32), np.zeros((T, N), dtype=np.float32)
         actions = torch.zeros((T, N), dtype=torch.long, device=device)
         logprobs, values = torch.zeros((T, N), device=device), torch.zeros((T, N), device=device)
-        run.result.flops_per_sample, run.result.flops_method = flops_per_env_step(
-            model, cfg, torch.zeros((1, *space.shape), dtype=torch_dtype(space), device=device), device)
+        with autocast(device, ctx.precision):  # counted as trained: the same ops
+            run.result.flops_per_sample, run.result.flops_method = flops_per_env_step(
+                model, cfg, torch.zeros((1, *space.shape), dtype=torch_dtype(space), device=device), device)
         next_obs, _ = envs.reset(seed=ctx.seed)
         phases = PhaseTimer(device, ctx.phase_times)
         run.start()
@@ -134,32 +147,36 @@ def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
             phases.restart()
             if cfg.anneal_lr:
                 optimizer.param_groups[0]["lr"] = cfg.lr * (1.0 - iteration / iterations)
-            for t in range(T):
-                obs_buf[t] = next_obs
-                phases.lap("store")
-                with torch.no_grad():
-                    logits, values[t] = model(torch.from_numpy(obs_buf[t]).to(device))
-                    actions[t], logprobs[t] = sample_actions(logits)
+            # the rollout on `act_threads` (its small forwards), the update on the run's `torch_threads`
+            with cpu_threads(cfg.act_threads if device.type == "cpu" else None):
+                for t in range(T):
+                    obs_buf[t] = next_obs
+                    phases.lap("store")
+                    with torch.no_grad(), autocast(device, ctx.precision):
+                        logits, values[t] = model(torch.from_numpy(obs_buf[t]).to(device))
+                        actions[t], logprobs[t] = sample_actions(logits)
+                    phases.lap("act")
+                    next_obs, reward, terminated, truncated, infos = envs.step(actions[t].cpu().numpy())
+                    phases.lap("env")
+                    rewards[t] = reward
+                    if truncated.any():  # bootstrap what the time limit cut off
+                        with torch.no_grad(), autocast(device, ctx.precision):
+                            last = torch.as_tensor(final_obs(next_obs, infos, truncated), device=device)
+                            bootstrap = model(last)[1].float().cpu().numpy()
+                        rewards[t] += cfg.gamma * bootstrap * (truncated & ~terminated)
+                    ends[t] = terminated | truncated
+                    phases.lap("store")
+                with torch.no_grad(), autocast(device, ctx.precision):
+                    next_value = model(torch.from_numpy(next_obs).to(device))[1].float()
                 phases.lap("act")
-                next_obs, reward, terminated, truncated, infos = envs.step(actions[t].cpu().numpy())
-                phases.lap("env")
-                rewards[t] = reward
-                if truncated.any():  # bootstrap what the time limit cut off
-                    with torch.no_grad():
-                        last = torch.as_tensor(final_obs(next_obs, infos, truncated), device=device)
-                        rewards[t] += cfg.gamma * model(last)[1].cpu().numpy() * (truncated & ~terminated)
-                ends[t] = terminated | truncated
-                phases.lap("store")
-            with torch.no_grad():
-                next_value = model(torch.from_numpy(next_obs).to(device))[1]
-            phases.lap("act")
             advantages, returns = gae(torch.from_numpy(rewards).to(device), values,
                                       torch.from_numpy(ends).to(device), next_value, cfg.gamma, cfg.gae_lambda)
             phases.lap("gae")
             obs = torch.from_numpy(obs_buf).to(device)
             with no_host_sync(ctx):  # the learner update never waits on the host (acting does: envs are on the CPU)
                 loss = update(model, optimizer, cfg, obs.flatten(0, 1), actions.flatten(),
-                              logprobs.flatten(), advantages.flatten(), returns.flatten(), values.flatten())
+                              logprobs.flatten(), advantages.flatten(), returns.flatten(), values.flatten(),
+                              precision=ctx.precision)
             phases.lap("update")
             if run.step(rollout, loss):
                 break
@@ -188,8 +205,10 @@ def flops_per_env_step(model: nn.Module, cfg: PPOConfig, obs: torch.Tensor,
         "epochs of forward + backward, per env step")
 
 
-def update(model: nn.Module, optimizer: torch.optim.Optimizer, cfg: PPOConfig, *batch: torch.Tensor) -> torch.Tensor:
-    """`update_epochs` passes of minibatch updates; returns the mean loss (a tensor, no sync)."""
+def update(model: nn.Module, optimizer: torch.optim.Optimizer, cfg: PPOConfig, *batch: torch.Tensor,
+           precision: str = "fp32") -> torch.Tensor:
+    """`update_epochs` passes of minibatch updates (forward in autocast under bf16); returns the mean
+    loss (a tensor, no sync)."""
     size = batch[0].shape[0]
     minibatch = size // cfg.num_minibatches
     total = torch.zeros((), device=batch[0].device)
@@ -197,7 +216,8 @@ def update(model: nn.Module, optimizer: torch.optim.Optimizer, cfg: PPOConfig, *
         order = torch.randperm(size, device=batch[0].device)
         for start in range(0, size, minibatch):
             index = order[start:start + minibatch]
-            loss = ppo_loss(model, cfg, *(b[index] for b in batch))
+            with autocast(batch[0].device, precision):
+                loss = ppo_loss(model, cfg, *(b[index] for b in batch))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
