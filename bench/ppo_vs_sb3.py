@@ -5,6 +5,10 @@ SB3's other defaults, CPU, 2 torch threads) against dlbench's PPO at the atari_r
 recipe (its own env count, rollout, epochs and torch threads; `--recipe old` for the one
 before 2026-11-26, bench/atari_quick_recipe.py). Both train on
 `MinAtar/Breakout-v1` made by `suite.rl.envs.make` (SB3 through its DummyVecEnv).
+SB3's MlpPolicy (two 64-unit tanh layers per head) costs about a third of the FLOPs per
+sample of dlbench's conv net, so that ratio mixes the implementations with the networks.
+Like for like: `--recipe sb3 --sb3-network cnn` trains dlbench's MinAtar conv net on both
+sides (SB3: as its features extractor, linear heads) with SB3's hyper-parameters on both.
 
 Per repetition, the two sides run one after the other (order alternating between reps):
   steps  each trains for `--env-steps` env steps: env steps/s = steps / train wall time.
@@ -29,6 +33,7 @@ SB3 is not a dlbench dependency: install it (`pip install 'dlbench[sb3]'`, or
 `pip install --target DIR stable-baselines3 --no-deps` and put DIR on PYTHONPATH).
 
     python bench/ppo_vs_sb3.py --reps 3 --env-steps 200000 --wall-s 60 --profile [--sb3-threads 1]
+    python bench/ppo_vs_sb3.py --recipe sb3 --sb3-network cnn --wall-s 0 --profile
 """
 from __future__ import annotations
 
@@ -52,7 +57,17 @@ from suite.rl.common import EVAL_SEED_OFFSET  # noqa: E402
 from suite.rl.envs import make, make_vector_env  # noqa: E402
 from suite.rl.evaluation import evaluate_policy  # noqa: E402
 from tasks.atari_rl import MINATAR, AtariRL  # noqa: E402
-from atari_quick_recipe import RECIPES  # noqa: E402  (bench/: the quick recipes, old and new)
+from atari_quick_recipe import RECIPES as QUICK_RECIPES  # noqa: E402  (bench/: the quick recipes, old and new)
+from suite.rl import PPOConfig  # noqa: E402
+from tasks.atari_rl import MinAtarEncoder  # noqa: E402
+
+# dlbench's PPO at SB3's PPO defaults and the issue's sizes (8 envs x 128 steps, minibatches of 256,
+# 4 epochs, constant lr 3e-4, clip 0.2, no entropy bonus, no value clipping), with the quick recipe's
+# threads: with `--sb3-network cnn` both sides then train the same network the same way.
+SB3_LIKE = PPOConfig(num_envs=8, num_steps=128, num_minibatches=4, update_epochs=4, lr=3e-4, anneal_lr=False,
+                     clip_coef=0.2, ent_coef=0.0, clip_vloss=False, eval_envs=8, eval_episodes=16,
+                     act_threads=QUICK_RECIPES["new"].act_threads, torch_threads=QUICK_RECIPES["new"].torch_threads)
+RECIPES = {**QUICK_RECIPES, "sb3": SB3_LIKE}
 
 
 def dlbench_task(env_steps: int, wall_s: float, recipe: str) -> AtariRL:
@@ -91,7 +106,26 @@ class SB3Greedy(torch.nn.Module):
         return torch.as_tensor(actions)
 
 
-def run_sb3(env_steps: int, wall_s: float, seed: int, threads: int, eval_episodes: int) -> dict:
+def sb3_policy(network: str) -> tuple[str, dict]:
+    """SB3's policy: its MlpPolicy (the issue's), or dlbench's MinAtar conv net as the shared features
+    extractor with linear policy and value heads on it (dlbench's ppo_cnn agent, layer for layer)."""
+    if network == "mlp":
+        return "MlpPolicy", {}
+    from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+
+    class MinAtarFeatures(BaseFeaturesExtractor):
+        def __init__(self, observation_space):
+            encoder = MinAtarEncoder(observation_space.shape[2], observation_space.shape[0])
+            super().__init__(observation_space, encoder.out_dim)
+            self.encoder = encoder
+
+        def forward(self, obs: torch.Tensor) -> torch.Tensor:
+            return self.encoder(obs)
+
+    return "MlpPolicy", {"features_extractor_class": MinAtarFeatures, "net_arch": {"pi": [], "vf": []}}
+
+
+def run_sb3(env_steps: int, wall_s: float, seed: int, threads: int, eval_episodes: int, network: str = "mlp") -> dict:
     """Train SB3's PPO for `env_steps` or `wall_s` seconds, whichever comes first."""
     try:
         from stable_baselines3 import PPO
@@ -112,7 +146,9 @@ def run_sb3(env_steps: int, wall_s: float, seed: int, threads: int, eval_episode
     torch.set_num_threads(threads)
     try:
         env = make_vec_env(lambda: make(MINATAR), n_envs=8, seed=seed)
-        model = PPO("MlpPolicy", env, n_steps=128, batch_size=256, n_epochs=4, device="cpu", seed=seed, verbose=0)
+        policy, policy_kwargs = sb3_policy(network)
+        model = PPO(policy, env, n_steps=128, batch_size=256, n_epochs=4, device="cpu", seed=seed, verbose=0,
+                    policy_kwargs=policy_kwargs)
         with HostLoad() as load:
             clock = WallClock()
             began = time.perf_counter()
@@ -145,6 +181,8 @@ def main() -> None:
     parser.add_argument("--env-steps", type=int, default=200_000, help="env steps per side, steps comparison")
     parser.add_argument("--wall-s", type=float, default=60.0, help="train seconds per side, wall comparison (0: skip)")
     parser.add_argument("--sb3-threads", type=int, default=2, help="torch threads for SB3")
+    parser.add_argument("--sb3-network", choices=("mlp", "cnn"), default="mlp",
+                        help="SB3's policy: its MlpPolicy (the issue's) or dlbench's MinAtar conv net (like for like)")
     parser.add_argument("--eval-episodes", type=int, default=16, help="episodes of the equal-wall evaluation")
     parser.add_argument("--recipe", default="new", choices=sorted(RECIPES),
                         help="dlbench's PPO config: new = atari_rl's quick recipe now, old = before 2026-11-26")
@@ -157,6 +195,7 @@ def main() -> None:
     rows: dict[str, list[dict]] = {f"{s}/{m}": [] for s in sides for m in ("steps", "wall")}
     phase_rows: list[dict] = []
     print(f"dlbench recipe {args.recipe}, {args.precision}: {RECIPES[args.recipe]}")
+    print(f"SB3: {args.sb3_network} network, {args.sb3_threads} torch threads")
     print(f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()}; torch {torch.__version__}")
     for rep in range(args.reps):
         order = sides if rep % 2 == 0 else sides[::-1]
@@ -169,7 +208,7 @@ def main() -> None:
                     phases["train (total)"] = r["train_s"]
                     phase_rows.append(phases)
             else:
-                r = run_sb3(args.env_steps, 1e9, rep, args.sb3_threads, eval_episodes=0)
+                r = run_sb3(args.env_steps, 1e9, rep, args.sb3_threads, eval_episodes=0, network=args.sb3_network)
             rows[f"{side}/steps"].append(r)
             print(f"rep {rep} {side:7s} steps: {r['steps']:>8} in {r['train_s']:6.1f}s = {r['steps_per_s']:8,.0f}/s "
                   f"(other cpu {r['other_cpu_share']:.2f}, load {r['load1']:.2f})", flush=True)
@@ -180,7 +219,7 @@ def main() -> None:
                     r = run_dlbench(AtariRL.spec_for("quick", "ppo_cnn").budget.max_env_steps, args.wall_s, rep,
                                     args.recipe, precision=args.precision)
                 else:
-                    r = run_sb3(10**9, args.wall_s, rep, args.sb3_threads, args.eval_episodes)
+                    r = run_sb3(10**9, args.wall_s, rep, args.sb3_threads, args.eval_episodes, args.sb3_network)
                 rows[f"{side}/wall"].append(r)
                 print(f"rep {rep} {side:7s} wall:  {r['steps']:>8} in {r['train_s']:6.1f}s = "
                       f"{r['steps_per_s']:8,.0f}/s return {r['return']:.2f} "
