@@ -68,16 +68,18 @@ from suite.errors import SkipRun
 from suite.models import Model
 from suite.registry import register_task
 from suite.speed import speed_profile
-from suite.task import Budget, ProfileSpec, Recipe, Target, Task
+from suite.task import Budget, ProfileSpec, Recipe, Target, Task, TaskOption
 from tasks.speech import SAMPLE_RATE
 from tasks.speech.audio import ALPHABET, LogMel, decode, error_rates, frames, greedy_ctc, \
     transcript_source
 from tasks.speech import corpus
 from tasks.speech.classical import MFCCLinearCTC
 from tasks.speech.corpus import CorpusConfig
+from tasks.speech.featcache import CACHE_LIMIT_BYTES, FeatureSource, cache_features, feature_bytes
 from tasks.speech.real import librispeech_clips
 
 N_CLASSES = len(ALPHABET) + 1  # + CTC blank
+N_MELS = 40  # the deep models' default log-mel bands
 
 
 CORPUS_FOLDER = "speech_speech_recognition"  # under the data folder
@@ -105,24 +107,24 @@ class Subsample(nn.Module):
 
 
 class CTCBiGRU(nn.Module):
-    def __init__(self, hidden: int = 192, layers: int = 2, channels: int = 32, n_mels: int = 40,
-                 dropout: float = 0.1):
+    def __init__(self, hidden: int = 192, layers: int = 2, channels: int = 32, n_mels: int = N_MELS,
+                 dropout: float = 0.1, freq_mask: int = 8, time_mask: int = 15, masks: int = 2):
         super().__init__()
-        self.frontend = LogMel(n_mels, time_mask=15)
+        self.frontend = LogMel(n_mels, freq_mask=freq_mask, time_mask=time_mask, masks=masks)
         self.subsample = Subsample(n_mels, channels, hidden)
         self.rnn = nn.GRU(hidden, hidden, layers, batch_first=True, bidirectional=True,
                           dropout=dropout if layers > 1 else 0.0)
         self.head = nn.Linear(2 * hidden, N_CLASSES)
 
     def forward(self, audio, lengths, augment: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        x, out_lengths = self.subsample(self.frontend(audio, augment), frames(lengths))
+        x, out_lengths = self.subsample(self.frontend(audio, augment, lengths), frames(lengths))
         x, _ = self.rnn(x)
         return self.head(x).log_softmax(-1), out_lengths
 
 
 class ConformerCTC(nn.Module):
     def __init__(self, dim: int = 144, layers: int = 4, heads: int = 4, ffn: int = 576, kernel: int = 15,
-                 channels: int = 32, n_mels: int = 40, dropout: float = 0.1):
+                 channels: int = 32, n_mels: int = N_MELS, dropout: float = 0.1):
         super().__init__()
         try:  # the one torchaudio piece the speech tasks still use outside the full profile's listings
             from torchaudio.models import Conformer
@@ -135,10 +137,17 @@ class ConformerCTC(nn.Module):
         self.head = nn.Linear(dim, N_CLASSES)
 
     def forward(self, audio, lengths, augment: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        x, out_lengths = self.subsample(self.frontend(audio, augment), frames(lengths))
+        x, out_lengths = self.subsample(self.frontend(audio, augment, lengths), frames(lengths))
         out_lengths = out_lengths.clamp(max=x.shape[1])
         x, _ = self.encoder(x, out_lengths)
         return self.head(x).log_softmax(-1), out_lengths
+
+
+# Models whose front end is `LogMel(n_mels)` fed with clip lengths: their features can be cached per split.
+LOG_MEL_MODELS = ("ctc_bigru", "conformer_ctc")
+# Profiles whose splits are small synthesised corpora held in memory (quick's training features: 104 MB);
+# full's LibriSpeech is memory-mapped and large (train-clean-100 at 80 bands: 11.6 GB of features).
+CACHED_PROFILES = ("smoke", "quick")
 
 
 QUICK_TARGET = Target("test/wer", 0.40, False,
@@ -154,6 +163,9 @@ class SpeechRecognition(Task):
               "mfcc_linear_ctc": Model(MFCCLinearCTC, family="shallow")}
     default_model = "ctc_bigru"
     metrics = {"wer": False, "cer": False, "loss": False}
+    options = (TaskOption("feature_cache", str, "auto", "auto: the log-mel models' features are computed once per "
+                          "split in the smoke and quick profiles (at most 256 MiB of them), on every step in full "
+                          "(LibriSpeech, memory-mapped); off: always on every step", choices=("auto", "off")),)
     profiles = {
         "smoke": ProfileSpec(
             expected_s=15, download_mb=0,
@@ -222,12 +234,26 @@ class SpeechRecognition(Task):
         target = target.masked_fill(torch.arange(width, device=device) >= target_lengths[:, None], 0)
         return {"lengths": lengths, "audio": audio, "target": target, "target_lengths": target_lengths}
 
-    def load(self, split: str) -> RaggedSource:
+    def load(self, split: str) -> RaggedSource | FeatureSource:
         clips, texts, info = DATASETS[self.spec.dataset](self.data_dir, split)
         source = transcript_source(clips, texts, info)
         n = max(1, len(source))
         source.info["mean_clip_s"] = round(float(source.tensors["lengths"].sum()) / n / SAMPLE_RATE, 3)
+        frontend = self._cacheable_frontend()
+        if frontend is not None and feature_bytes(source, frontend) <= CACHE_LIMIT_BYTES:
+            return cache_features(source, frontend)
         return source
+
+    def _cacheable_frontend(self) -> LogMel | None:
+        """The deterministic part of the model's front end, when its features may be computed once per split."""
+        if (self.option("feature_cache") == "off" or self.spec.model not in LOG_MEL_MODELS
+                or self.spec.profile not in CACHED_PROFILES):
+            return None
+        return LogMel(self.spec.recipe.model_kwargs.get("n_mels", N_MELS))  # masks are drawn per step, in the model
+
+    @staticmethod
+    def _inputs(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return batch["feats"] if "feats" in batch else batch["audio"]
 
     def _ctc(self, log_probs, out_lengths, batch, reduction: str = "mean") -> torch.Tensor:
         # CTC in float32 (bf16 log-probs lose the small path probabilities); (frames, batch, classes).
@@ -235,7 +261,7 @@ class SpeechRecognition(Task):
                           blank=0, reduction=reduction, zero_infinity=True)
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        log_probs, out_lengths = model(batch["audio"], batch["lengths"], augment=True)
+        log_probs, out_lengths = model(self._inputs(batch), batch["lengths"], augment=True)
         return self._ctc(log_probs, out_lengths, batch)
 
     def batch_work(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -244,7 +270,7 @@ class SpeechRecognition(Task):
     def evaluate(self, model: nn.Module, source: RaggedSource) -> dict[str, float]:
         refs, hyps, loss_sum = [], [], 0.0
         for batch in source.batches(self.spec.recipe.eval_batch_size):
-            log_probs, out_lengths = model(batch["audio"], batch["lengths"])
+            log_probs, out_lengths = model(self._inputs(batch), batch["lengths"])
             loss_sum += float(self._ctc(log_probs, out_lengths, batch, reduction="sum"))
             hyps += [decode(ids) for ids in greedy_ctc(log_probs, out_lengths)]
             refs += [decode(t[:n].tolist()) for t, n in zip(batch["target"].cpu(), batch["target_lengths"].cpu())]
