@@ -108,23 +108,26 @@ class Subsample(nn.Module):
 
 class CTCBiGRU(nn.Module):
     def __init__(self, hidden: int = 192, layers: int = 2, channels: int = 32, n_mels: int = N_MELS,
-                 dropout: float = 0.1, freq_mask: int = 8, time_mask: int = 15, masks: int = 2):
+                 dropout: float = 0.1, freq_mask: int = 8, time_mask: int = 15, masks: int = 2,
+                 clip_norm: bool = True):
         super().__init__()
         self.frontend = LogMel(n_mels, freq_mask=freq_mask, time_mask=time_mask, masks=masks)
+        self.clip_norm = clip_norm
         self.subsample = Subsample(n_mels, channels, hidden)
         self.rnn = nn.GRU(hidden, hidden, layers, batch_first=True, bidirectional=True,
                           dropout=dropout if layers > 1 else 0.0)
         self.head = nn.Linear(2 * hidden, N_CLASSES)
 
     def forward(self, audio, lengths, augment: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        x, out_lengths = self.subsample(self.frontend(audio, augment, lengths), frames(lengths))
+        x, out_lengths = self.subsample(self.frontend(audio, augment, lengths if self.clip_norm else None),
+                                        frames(lengths))
         x, _ = self.rnn(x)
         return self.head(x).log_softmax(-1), out_lengths
 
 
 class ConformerCTC(nn.Module):
     def __init__(self, dim: int = 144, layers: int = 4, heads: int = 4, ffn: int = 576, kernel: int = 15,
-                 channels: int = 32, n_mels: int = N_MELS, dropout: float = 0.1):
+                 channels: int = 32, n_mels: int = N_MELS, dropout: float = 0.1, clip_norm: bool = True):
         super().__init__()
         try:  # the one torchaudio piece the speech tasks still use outside the full profile's listings
             from torchaudio.models import Conformer
@@ -132,12 +135,14 @@ class ConformerCTC(nn.Module):
             raise SkipRun("conformer_ctc needs torchaudio's Conformer: pip install 'dlbench[speech]'") from None
 
         self.frontend = LogMel(n_mels, time_mask=15)
+        self.clip_norm = clip_norm
         self.subsample = Subsample(n_mels, channels, dim)
         self.encoder = Conformer(dim, heads, ffn, layers, kernel, dropout=dropout)
         self.head = nn.Linear(dim, N_CLASSES)
 
     def forward(self, audio, lengths, augment: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        x, out_lengths = self.subsample(self.frontend(audio, augment, lengths), frames(lengths))
+        x, out_lengths = self.subsample(self.frontend(audio, augment, lengths if self.clip_norm else None),
+                                        frames(lengths))
         out_lengths = out_lengths.clamp(max=x.shape[1])
         x, _ = self.encoder(x, out_lengths)
         return self.head(x).log_softmax(-1), out_lengths
@@ -246,10 +251,11 @@ class SpeechRecognition(Task):
 
     def _cacheable_frontend(self) -> LogMel | None:
         """The deterministic part of the model's front end, when its features may be computed once per split."""
+        kwargs = self.spec.recipe.model_kwargs
         if (self.option("feature_cache") == "off" or self.spec.model not in LOG_MEL_MODELS
-                or self.spec.profile not in CACHED_PROFILES):
+                or self.spec.profile not in CACHED_PROFILES or not kwargs.get("clip_norm", True)):
             return None
-        return LogMel(self.spec.recipe.model_kwargs.get("n_mels", N_MELS))  # masks are drawn per step, in the model
+        return LogMel(kwargs.get("n_mels", N_MELS))  # masks are drawn per step, in the model
 
     @staticmethod
     def _inputs(batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -84,3 +84,27 @@ def test_speech_recognition_caches_features_of_small_splits_for_log_mel_models(t
 
     task = SpeechRecognition(SpeechRecognition.spec_for(profile, model, 0, {"feature_cache": option}), tmp_path)
     assert (task._cacheable_frontend() is not None) == cached
+
+
+def test_without_lengths_the_front_end_computes_what_it_did_before(tmp_path):
+    """Keyword spotting and `clip_norm=False` call it so: normalised over the whole padded row, as before issue #16."""
+    audio = toy_split(4).flat[:4 * 8_000].reshape(4, 8_000)
+    frontend = LogMel(40, time_mask=5)
+    x = audio.float() / 32768.0
+    feats = torch.log(frontend.mel(x) + 1e-6)
+    before = (feats - feats.mean(dim=(1, 2), keepdim=True)) / (feats.std(dim=(1, 2), keepdim=True) + 1e-5)
+    assert torch.equal(frontend(audio), before)
+    torch.manual_seed(3)
+    masked = before.unsqueeze(1)
+    for mask in (*frontend.freq_masks, *frontend.time_masks):
+        masked = mask(masked)
+    torch.manual_seed(3)
+    assert torch.equal(frontend(audio, augment=True), masked.squeeze(1))
+
+
+def test_batch_normalised_features_are_never_cached(tmp_path):
+    from tasks.speech_recognition import SpeechRecognition
+
+    spec = SpeechRecognition.spec_for("quick", "ctc_bigru", 0, {}, {"model.clip_norm": "false"})
+    assert spec.recipe.model_kwargs["clip_norm"] is False
+    assert SpeechRecognition(spec, tmp_path)._cacheable_frontend() is None
