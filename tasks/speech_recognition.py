@@ -4,8 +4,12 @@ Models emit per-frame character log-probabilities (blank + space + a-z + apostro
 trained with CTC (`torch.nn.CTCLoss`) and decoded greedily (best path, repeats
 collapsed, blanks removed). Metrics: WER and CER, corpus level (total word / character
 edits over total reference words / characters, Levenshtein). Lower is better.
-Log-mel features are computed on the device by the model's front end; SpecAugment
-masks in training only; batches hold clips of similar length (`RaggedSource`).
+Log-mel features: each clip's are normalised over its own frames, so they never depend on
+the clips batched with it (`clip_norm`; before issue #16 the padded batch was normalised as one).
+In the smoke and quick profiles they are computed once per split when it loads
+(tasks/speech/featcache.py; `--set task.feature_cache=off` computes them on every step), in full
+on every step by the model's front end, on the device. SpecAugment masks are drawn on every
+training step, never in evaluation; batches hold clips of similar length (`RaggedSource`).
 Throughput: samples/s, and seconds of audio per second of training
 (`throughput.extra["audio_s/s"]` in the record; padding not counted).
 
@@ -188,8 +192,11 @@ class SpeechRecognition(Task):
             dataset="espeak_asr",
             target=QUICK_TARGET,
             budget=Budget(max_epochs=8, max_time_s=420, evals_per_epoch=1),
-            recipes={"ctc_bigru": Recipe(batch_size=32, eval_batch_size=100, lr=3e-3, weight_decay=0.01,
-                                         grad_clip=1.0, model_kwargs={"hidden": 160, "layers": 2}),
+            # ctc_bigru (issue #16): a 6-epoch schedule at a higher rate without dropout, on clip-normalised
+            # features cached per split, meets the target at epoch 4 where the old recipe took 7 (docstring).
+            recipes={"ctc_bigru": Recipe(batch_size=32, eval_batch_size=100, lr=4e-3, weight_decay=0.01,
+                                         grad_clip=1.0, model_kwargs={"hidden": 160, "layers": 2, "dropout": 0.0},
+                                         budget=Budget(max_epochs=6, max_time_s=420, evals_per_epoch=1)),
                      "conformer_ctc": Recipe(batch_size=32, eval_batch_size=100, lr=2e-3, weight_decay=0.01,
                                              grad_clip=1.0, model_kwargs={"dim": 144, "layers": 4},
                                              budget=Budget(max_epochs=12, max_time_s=600, evals_per_epoch=1)),
