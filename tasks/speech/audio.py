@@ -4,8 +4,10 @@ Audio is 16 kHz mono. Splits hold it as int16 PCM (half the memory of
 float32; ASR clips back to back in a `RaggedSource`, padded only per batch);
 the front end, the first module of every speech model, turns it into
 float32 and log-mel features on the device, inside the training step, so
-no per-item Python work happens while training. SpecAugment masks are
-applied only when the caller asks (the tasks' `loss`), never in evaluation.
+no per-item Python work happens while training (speech recognition's small
+splits instead hold features computed once: tasks/speech/featcache.py).
+SpecAugment masks are applied only when the caller asks (the tasks' `loss`),
+never in evaluation.
 """
 from __future__ import annotations
 
