@@ -57,7 +57,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
         (["run_all.py", "--seeds", "0"], "seeds=0"),
         (["run_all.py", "--models", "nosuchmodel"], "unknown model"),
         (["-m", "suite.cli", "run", "image_classification", "--model", "cnnn"], "did you mean cnn"),
-        (["run_all.py", "--set", "task.nosuch=1"], "no selected task has this option; valid: task.pretrained"),
+        (["run_all.py", "--set", "task.nosuch=1"], "no selected task has this option; valid: task.feature_cache, task.pretrained"),
         (["-m", "suite.cli", "run", "image_classification", "--set", "task.pretrained=x"],
          "valid: (the selected tasks declare no options)"),
         (["run_all.py", "--set", "pretrained=x"], "use NAMESPACE.KEY=VALUE"),
