@@ -221,8 +221,9 @@ def evaluate(task: Task, model: nn.Module, evals: dict[str, BatchSource], ctx: R
 class FlopScale:
     """Scales the FLOPs counted on one batch to the batches trained, per padded position.
 
-    A batch's length is dim 1 of its largest tensor (tokens, audio samples) when that tensor
-    varies in length, else 1 (images, fixed-length clips: every batch costs the same per sample).
+    A batch's length is dim 1 of its largest tensor when that tensor may vary in length: 2-D
+    (tokens, audio samples) or 3-D (frames x features); else 1 (4-D images: every batch costs
+    the same per sample).
     Sums are of host-side shapes only: no device sync. Linear in length, so attention's
     quadratic part is scaled linearly from the counted batch (a small error either way).
     """
@@ -230,7 +231,7 @@ class FlopScale:
     def __init__(self, counted: dict[str, torch.Tensor]):
         self.key = max(counted, key=lambda k: counted[k].numel())
         tensor = counted[self.key]
-        self.varies = tensor.dim() == 2  # (batch, length): token ids, waveforms
+        self.varies = tensor.dim() in (2, 3)  # (batch, length[, features]): token ids, waveforms, audio features
         self.counted_samples = len(tensor)
         self.counted_length = tensor.shape[1] if self.varies else 1
         self.samples = self.positions = 0

@@ -91,6 +91,10 @@ def test_flops_of_variable_length_batches_scale_with_the_lengths_trained():
     images = FlopScale({"x": torch.zeros(4, 1, 8, 8)})
     images.add({"x": torch.zeros(2, 1, 8, 8)})
     assert images.per_sample(400.0)[0] == 100.0
+    # Cached audio features (batch, frames, features) vary in frames, dim 1, as waveforms vary in samples.
+    feats = FlopScale({"feats": torch.zeros(4, 10, 40), "lengths": torch.zeros(4)})
+    feats.add({"feats": torch.zeros(8, 30, 40), "lengths": torch.zeros(8)})
+    assert feats.per_sample(4 * 10 * 100.0)[0] == pytest.approx(100.0 * 30)
 
 
 def test_speed_profile_reuses_the_full_recipes():

@@ -4,8 +4,10 @@ Audio is 16 kHz mono. Splits hold it as int16 PCM (half the memory of
 float32; ASR clips back to back in a `RaggedSource`, padded only per batch);
 the front end, the first module of every speech model, turns it into
 float32 and log-mel features on the device, inside the training step, so
-no per-item Python work happens while training. SpecAugment masks are
-applied only when the caller asks (the tasks' `loss`), never in evaluation.
+no per-item Python work happens while training (speech recognition's small
+splits instead hold features computed once: tasks/speech/featcache.py).
+SpecAugment masks are applied only when the caller asks (the tasks' `loss`),
+never in evaluation.
 """
 from __future__ import annotations
 
@@ -43,20 +45,55 @@ class LogMel(nn.Module):
         self.freq_masks = nn.ModuleList(features.AxisMask(freq_mask, axis=2) for _ in range(masks))
         self.time_masks = nn.ModuleList(features.AxisMask(time_mask, axis=3) for _ in range(masks))
 
-    def forward(self, audio: torch.Tensor, augment: bool = False) -> torch.Tensor:
+    def forward(self, audio: torch.Tensor, augment: bool = False, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Features of `audio` (batch, samples), or `audio` itself when it already holds features
+        (batch, frames, n_feat) from `features` (a `FeatureSource` batch); masked when `augment`."""
+        if audio.dim() == 3:
+            feats = audio.transpose(1, 2).float()
+        else:
+            feats = self.features(audio, lengths)
+        return self.mask(feats) if augment else feats
+
+    def features(self, audio: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalised log-mel (or MFCC) features (batch, n_feat, frames) of waveforms (batch, samples).
+
+        With `lengths` (samples per clip), each clip's features depend on that clip alone, not on the
+        clips batched with it, so they can be computed once (`tasks.speech.featcache`): its last frames
+        see zeros past its end (never a reflection of the batch's edge), it is normalised over its own
+        frames, and its frames past its end are 0. Without `lengths`, the whole padded row is one clip.
+        """
         x = audio.float() / 32768.0 if audio.dtype == torch.int16 else audio.float()
         with torch.autocast(x.device.type, enabled=False):  # the FFT and log in float32
+            if lengths is not None:
+                n_frames = x.shape[-1] // self.mel.hop_length + 1  # centred frames of the batch before the zeros
+                x = nn.functional.pad(x, (0, self.mel.n_fft // 2))
             feats = torch.log(self.mel(x) + 1e-6)
+            if lengths is not None:
+                feats = feats[..., :n_frames]
             if self.dct is not None:
                 feats = torch.einsum("cm,bmt->bct", self.dct, feats)
-            # Per-utterance normalisation: loudness and channel differ from clip to clip.
-            feats = (feats - feats.mean(dim=(1, 2), keepdim=True)) / (feats.std(dim=(1, 2), keepdim=True) + 1e-5)
-            if augment:
-                feats = feats.unsqueeze(1)  # iid masks want (batch, channel, freq, time)
-                for mask in (*self.freq_masks, *self.time_masks):
-                    feats = mask(feats)
-                feats = feats.squeeze(1)
-        return feats
+            if lengths is None:
+                # Per-utterance normalisation: loudness and channel differ from clip to clip.
+                return (feats - feats.mean(dim=(1, 2), keepdim=True)) / (feats.std(dim=(1, 2), keepdim=True) + 1e-5)
+            return normalise_valid(feats, lengths // self.mel.hop_length + 1)
+
+    def mask(self, feats: torch.Tensor) -> torch.Tensor:
+        """SpecAugment: iid frequency and time masks on (batch, n_feat, frames) features."""
+        with torch.autocast(feats.device.type, enabled=False):
+            feats = feats.unsqueeze(1)  # iid masks want (batch, channel, freq, time)
+            for mask in (*self.freq_masks, *self.time_masks):
+                feats = mask(feats)
+            return feats.squeeze(1)
+
+
+def normalise_valid(feats: torch.Tensor, n_frames: torch.Tensor) -> torch.Tensor:
+    """(batch, n_feat, frames) features normalised per clip over its first `n_frames` frames (mean 0,
+    std 1, as `Tensor.std` counts it); frames past those are 0."""
+    valid = (torch.arange(feats.shape[-1], device=feats.device) < n_frames[:, None])[:, None, :]
+    count = (n_frames * feats.shape[1]).to(feats.dtype)[:, None, None]
+    mean = feats.masked_fill(~valid, 0.0).sum(dim=(1, 2), keepdim=True) / count
+    var = ((feats - mean).masked_fill(~valid, 0.0) ** 2).sum(dim=(1, 2), keepdim=True) / (count - 1).clamp(min=1)
+    return ((feats - mean) / (var.sqrt() + 1e-5)).masked_fill(~valid, 0.0)
 
 
 def frames(samples: torch.Tensor) -> torch.Tensor:
