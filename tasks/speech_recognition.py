@@ -187,7 +187,7 @@ QUICK_TARGET = Target("test/wer", 0.40, False,
 @register_task
 class SpeechRecognition(Task):
     name = "speech_recognition"
-    version = 1
+    version = 2  # 2: features normalised per clip over its own frames (clip_norm), issue #16
     models = {"ctc_bigru": CTCBiGRU, "conformer_ctc": ConformerCTC,
               "mfcc_linear_ctc": Model(MFCCLinearCTC, family="shallow")}
     default_model = "ctc_bigru"
