@@ -119,8 +119,14 @@ class Sentiment(Task):
                                  budget=Budget(max_epochs=6, max_time_s=300, evals_per_epoch=1)),
                 "tiny_bert": Recipe(batch_size=64, lr=1e-3, weight_decay=0.01, grad_clip=1.0,
                                     budget=Budget(max_epochs=8, max_time_s=300, evals_per_epoch=1)),
-                "minilm_finetune": Recipe(batch_size=32, eval_batch_size=256, lr=5e-5, weight_decay=0.01,
-                                          grad_clip=1.0, cpu_bf16=True),
+                # Issue #16: a quarter-epoch schedule (63 steps, the first evaluation) at lr 3e-4, the encoder's
+                # states mean-pooled (how all-MiniLM-L6-v2 was trained to embed) and its word embeddings kept
+                # as pretrained (half the parameters; their dense gradient and update cost time every step).
+                # The old recipe (1 epoch at 5e-5, [CLS] pooler) met the target at the second evaluation.
+                "minilm_finetune": Recipe(batch_size=32, eval_batch_size=256, lr=3e-4, weight_decay=0.01,
+                                          grad_clip=1.0, cpu_bf16=True,
+                                          model_kwargs={"pooling": "mean", "freeze_embeddings": True},
+                                          budget=Budget(max_epochs=0.25, max_time_s=900, evals_per_epoch=4)),
             },
         ),
         "full": ProfileSpec(
