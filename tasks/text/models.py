@@ -253,6 +253,9 @@ def pretrained_classifier(text: TextSetup, dropout: float | None = None, layers:
         model = MeanPoolClassifier(encoder, encoder.config.hidden_size, text.classes,
                                    encoder.config.hidden_dropout_prob if dropout is None else dropout)
         embeddings = encoder.get_input_embeddings()
+        for name, param in encoder.named_parameters():
+            if name.startswith("pooler."):  # the [CLS] pooler gets no gradient here (DDP wants no such params)
+                param.requires_grad_(False)
     if freeze_embeddings:
         embeddings.weight.requires_grad_(False)
     return model
