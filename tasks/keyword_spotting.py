@@ -49,7 +49,11 @@ Targets
          --seeds 3`, same VM, other jobs on the cores (records: others used 70-83% of the CPU):
          old 73.9, 109.8, 117.7 s (steps 420, 420, 480; median 109.8 [73.9, 117.7]), new 10.8, 21.4, 13.4 s
          (step 240 each; median 13.4 [10.8, 21.4]), 3/3 each: 8.21x on the medians (3.5-4x fewer epochs;
-         the rest is a cheaper step at batch 50 and the load's drift). Tried and not kept: 3-epoch
+         the rest is a cheaper step at batch 50 and the load's drift). Again on the idle VM, two threads,
+         `python bench/quick_recipes.py --tasks keyword_spotting,sentiment,image_classification --seeds 3`
+         (others used 0-1% of the CPU): old 23.2, 25.0, 25.1 s (steps 420, 480, 480; median 25.0 [23.2, 25.1]),
+         new 3.6, 3.6, 3.5 s (step 240 each, 0.8125-0.8433; median 3.6 [3.5, 3.6]), 3/3 each: 6.93x
+         (an epoch 1.8 s at batch 50 against 3.3 s at batch 100). Tried and not kept: 3-epoch
          schedules with dropout 0.05 and the full time masks (seed 0: 0.775 and 0.796 at epoch 3), bf16 autocast
          (a step 1.15x faster, 0.8133 instead of 0.8267 at epoch 2 on seed 0: too thin a margin), and
          features computed once at load instead of per step (a step 48 -> 37 ms on one thread, but the

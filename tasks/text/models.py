@@ -228,6 +228,9 @@ MINILM_CONFIG = {"vocab_size": 30522, "hidden_size": 384, "num_hidden_layers": 6
                  "pad_token_id": 0, "hidden_act": "gelu", "layer_norm_eps": 1e-12}
 
 
+HEAD_DROPOUT = 0.1  # before a mean-pooled head: BERT's and MiniLM's hidden dropout, whatever the encoder
+
+
 def pretrained_classifier(text: TextSetup, dropout: float | None = None, layers: int | None = None,
                           pooling: str = "cls", freeze_embeddings: bool = False) -> nn.Module:
     """The pretrained encoder `text.pretrained` with a new 2-way head.
@@ -251,7 +254,7 @@ def pretrained_classifier(text: TextSetup, dropout: float | None = None, layers:
     else:
         encoder = load_encoder(text, extra, head=False)
         model = MeanPoolClassifier(encoder, encoder.config.hidden_size, text.classes,
-                                   encoder.config.hidden_dropout_prob if dropout is None else dropout)
+                                   HEAD_DROPOUT if dropout is None else dropout)
         embeddings = encoder.get_input_embeddings()
         for name, param in encoder.named_parameters():
             if name.startswith("pooler."):  # the [CLS] pooler gets no gradient here (DDP wants no such params)
