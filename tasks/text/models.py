@@ -186,6 +186,27 @@ class HFClassifier(nn.Module):
         return self.hf(input_ids=ids, attention_mask=mask).logits
 
 
+class MeanPoolClassifier(nn.Module):
+    """A pretrained encoder's token states averaged over the mask -> dropout -> linear, as `model(ids, mask)`.
+
+    Mean pooling is how sentence-transformers encoders (all-MiniLM-L6-v2) were trained to embed a
+    sentence, so the head starts from a sentence vector the encoder already makes, not from a [CLS]
+    pooler the encoder's last training never used.
+    """
+
+    def __init__(self, encoder: nn.Module, hidden: int, classes: int, dropout: float):
+        super().__init__()
+        self.encoder = encoder
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden, classes)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        states = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        m = mask.unsqueeze(-1).to(states.dtype)
+        pooled = (states * m).sum(1) / m.sum(1).clamp(min=1)
+        return self.head(self.drop(pooled))
+
+
 def bilstm(text: TextSetup, **kwargs) -> nn.Module:
     return BiLSTM(text, **kwargs)
 
@@ -207,29 +228,61 @@ MINILM_CONFIG = {"vocab_size": 30522, "hidden_size": 384, "num_hidden_layers": 6
                  "pad_token_id": 0, "hidden_act": "gelu", "layer_norm_eps": 1e-12}
 
 
-def pretrained_classifier(text: TextSetup, dropout: float | None = None, layers: int | None = None) -> nn.Module:
-    """The pretrained encoder `text.pretrained` with a new 2-way head (AutoModelForSequenceClassification).
+HEAD_DROPOUT = 0.1  # before a mean-pooled head: BERT's and MiniLM's hidden dropout, whatever the encoder
 
+
+def pretrained_classifier(text: TextSetup, dropout: float | None = None, layers: int | None = None,
+                          pooling: str = "cls", freeze_embeddings: bool = False) -> nn.Module:
+    """The pretrained encoder `text.pretrained` with a new 2-way head.
+
+    `pooling="cls"`: AutoModelForSequenceClassification (the [CLS] pooler and its head); `"mean"`: the
+    encoder's states mean-pooled over the mask into a new linear head (`MeanPoolClassifier`).
+    `freeze_embeddings` keeps the input embeddings as pretrained: the word-embedding matrix is half of
+    MiniLM's parameters, and its gradient is dense, so training it costs a dense update of it per step.
     `layers` keeps only the first N pretrained layers (smoke tests: same code path, a fraction of the cost).
     With `text.pretrained` None (the speed profile), MiniLM's architecture with random weights: the same
     shapes and FLOPs, no weights file needed.
     """
-    from transformers import AutoModelForSequenceClassification
-    from transformers.utils import logging as hf_logging
-
+    if pooling not in ("cls", "mean"):
+        raise ValueError(f"pretrained_classifier: pooling {pooling!r} is not one of 'cls', 'mean'")
     extra = {"hidden_dropout_prob": dropout} if dropout is not None else {}
     if layers is not None:
         extra["num_hidden_layers"] = layers
+    if pooling == "cls":
+        model: nn.Module = HFClassifier(load_encoder(text, extra, head=True))
+        embeddings = model.hf.get_input_embeddings()
+    else:
+        encoder = load_encoder(text, extra, head=False)
+        model = MeanPoolClassifier(encoder, encoder.config.hidden_size, text.classes,
+                                   HEAD_DROPOUT if dropout is None else dropout)
+        embeddings = encoder.get_input_embeddings()
+        for name, param in encoder.named_parameters():
+            if name.startswith("pooler."):  # the [CLS] pooler gets no gradient here (DDP wants no such params)
+                param.requires_grad_(False)
+    if freeze_embeddings:
+        embeddings.weight.requires_grad_(False)
+    return model
+
+
+def load_encoder(text: TextSetup, extra: dict, head: bool) -> nn.Module:
+    """The transformers model of `text.pretrained` (AutoModelForSequenceClassification with `head`, else
+    AutoModel), config fields `extra` overridden; MiniLM's architecture with random weights when None."""
+    from transformers import AutoModel, AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
     if text.pretrained is None:
-        from transformers import BertConfig, BertForSequenceClassification
+        from transformers import BertConfig, BertForSequenceClassification, BertModel
 
         config = BertConfig(**{**MINILM_CONFIG, **extra}, num_labels=text.classes)
-        return HFClassifier(BertForSequenceClassification(config))
+        return BertForSequenceClassification(config) if head else BertModel(config, add_pooling_layer=False)
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()  # "newly initialised classifier weights" is expected here
     hf_logging.disable_progress_bar()
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(text.pretrained, num_labels=text.classes, **extra)
+        if head:
+            return AutoModelForSequenceClassification.from_pretrained(text.pretrained, num_labels=text.classes,
+                                                                      **extra)
+        return AutoModel.from_pretrained(text.pretrained, **extra)
     except (OSError, ValueError) as exc:
         raise DataError(f"pretrained model {text.pretrained!r} could not be loaded "
                         f"({str(exc).splitlines()[0][:120]}): check --set task.pretrained") from None
@@ -237,4 +290,3 @@ def pretrained_classifier(text: TextSetup, dropout: float | None = None, layers:
         hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()
-    return HFClassifier(model)
