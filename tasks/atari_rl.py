@@ -53,6 +53,16 @@ Targets
          a 420 s cap (diagnosis only), the recipe now reached 6.25 at 300k env steps on seed 3
          (inside 300 s at >= 1,000 env steps/s) and 6.19 at 1.10M on seed 2 (5.0-5.4 from 150k
          to 950k: inside 300 s only at >= 3,700 env steps/s), so seed 2 stays marginal.
+         Threads and precision (sixth session): the update now runs on every core and the rollout
+         on one (`act_threads=1`). `python bench/ppo_vs_sb3.py --only dlbench --recipe ep4|new
+         --profile`, idle: one thread 11,114 env steps/s (update 7.41 s per 100k env steps), the
+         update on two 13,424 (update 5.83 s). On a busy host (others' CPU share 0.66-0.68) the
+         two-thread update collapsed instead: 52.0 s per 100k against 9.2 s on one thread, as every
+         op waits for a descheduled thread; there, `OMP_NUM_THREADS=1` gives the one-thread run.
+         bf16 autocast is not kept for PPO: `python bench/atari_quick_recipe.py --recipes
+         ep4@fp32,ep4@bf16 --seeds 0,1,2` (one thread, others' share 0.62-0.81) stepped ~1.9x faster
+         in bf16 but needed 700k, 700k and 1.15M env steps against 151k, 201k and 1.10M in fp32:
+         time-to-target 46.2, 52.4, 182.9 s against 22.6, 24.8, 137.0 s.
   full   eval/return >= 400 on Breakout at 10M env steps (40M frames): CleanRL's ppo_atari
          benchmark reports about 400+ (docs.cleanrl.dev, PPO Atari results); Nature DQN 401.2
          (Mnih et al. 2015). Not run here (needs a GPU and hours).
