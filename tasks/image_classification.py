@@ -421,7 +421,7 @@ class ImageClassification(Task):
             },
         ),
         "quick": ProfileSpec(
-            expected_s=60, download_mb=0,
+            expected_s=30, download_mb=0,
             dataset="fashion_mnist",
             target=QUICK_TARGET,
             budget=Budget(max_epochs=3, max_time_s=300, evals_per_epoch=8),

@@ -127,7 +127,7 @@ class Sentiment(Task):
             },
         ),
         "quick": ProfileSpec(
-            expected_s=120, download_mb=0.2,
+            expected_s=30, download_mb=0.2,
             dataset="vader_movie",
             target=Target("val/accuracy", 0.83, True,
                           "measured (issue #3): minilm_finetune reached val 0.840 after 126 steps, half an epoch, "
