@@ -47,6 +47,8 @@ Targets
          (2-core AMD EPYC, other processes used 46-52% of the CPU): old reached 3/3, at epoch 7 each,
          median 139.4 s [138.5, 140.9] of training (wall 148-153 s); new reached 3/3, at epoch 4 each
          (WER 0.378, 0.337, 0.366), median 70.8 s [69.2, 74.0] (wall 76-82 s): 1.97x.
+         Idle, two threads, `python bench/quick_recipes.py --tasks speech_recognition --seeds 3` (others
+         used 1% of the CPU): old 97.9, 97.8, 111.4 s (step 868), new 52.1, 49.2, 53.7 s (step 496): 1.88x.
          Where it comes from (seed 0, per-epoch test WER, 1 torch thread on the same shared cores):
          normalising each clip over its own frames, old recipe otherwise, met the target at epoch 5
          (0.415 at epoch 4, 0.330 at 5) instead of 7: before, a clip's padded frames (log(1e-6) = -13.8)
