@@ -266,6 +266,15 @@ class RaggedSource(BatchSource):
             batch[self.key] = self._gather(self.offsets[idx], batch["lengths"], longest, rows_fit)
             yield batch
 
+    def items(self, index: torch.Tensor) -> torch.Tensor:
+        """The items `index`, zero-padded to the longest of them: (len(index), longest), as a batch holds them."""
+        lengths, offsets = self.host_lengths_offsets()
+        host_index = index.cpu()
+        longest = int(lengths[host_index].max()) if len(host_index) else 0
+        rows_fit = 0 < longest and int(offsets[host_index].max()) + longest <= len(self.flat)
+        index = index.to(self.device)
+        return self._gather(self.offsets[index], self.tensors["lengths"][index], longest, rows_fit)
+
     def _gather(self, starts: torch.Tensor, lengths: torch.Tensor, longest: int, rows_fit: bool) -> torch.Tensor:
         """(batch, longest) items, zero past each length.
 

@@ -57,6 +57,15 @@ def test_ragged_batches_equal_padded_batches(tail, shuffle, kw):
         assert len(got) == 7 and all(len(b["lengths"]) == len(range(rank, 5, world)) for b in got)
 
 
+@pytest.mark.parametrize("tail", [0, 30])
+def test_ragged_items_are_the_padded_rows_of_any_index(tail):
+    # whole rows (tail 30) and sample by sample (tail 0: the last item's row would run past the end)
+    padded, ragged = _both(tail)
+    for index in (torch.tensor([36, 0, 5]), torch.tensor([3]), torch.arange(37).flip(0)):
+        longest = int(padded.tensors["lengths"][index].max())
+        assert torch.equal(ragged.items(index), padded.tensors["audio"][index, :longest])
+
+
 def test_ragged_pads_with_zeros_and_subset_moves_nothing_it_does_not_need():
     flat = torch.tensor([1, 2, 3, 4, 5, 6], dtype=torch.int16)
     source = RaggedSource(flat, torch.tensor([0, 3, 4]), torch.tensor([3, 1, 2]), y=torch.tensor([10, 11, 12]))

@@ -87,21 +87,13 @@ def cache_features(source: RaggedSource, frontend: LogMel, batch_size: int = 64)
     n_frames = lengths // hop + 1
     frame_offsets = torch.cumsum(n_frames, 0) - n_frames
     feats = torch.empty(int(n_frames.sum()), n_features(frontend), device=source.device)
+    starts, counts = frame_offsets.tolist(), n_frames.tolist()  # host copies: no device read per clip
     order = torch.argsort(lengths, descending=True)  # similar lengths together: little padding to transform
     for chunk in order.split(batch_size):
-        audio = gather(source, chunk)
+        audio = source.items(chunk)
         out = frontend.features(audio, lengths[chunk]).transpose(1, 2)  # (batch, frames, n_feat)
         for row, i in zip(out, chunk.tolist()):
-            start, n = int(frame_offsets[i]), int(n_frames[i])
-            feats[start : start + n] = row[:n]
-    tensors = {k: v for k, v in source.tensors.items()}
+            feats[starts[i] : starts[i] + counts[i]] = row[:counts[i]]
+    tensors = dict(source.tensors)
     info = {**source.info, "features_cached": True}
     return FeatureSource(feats, frame_offsets, hop, info, source.window, tensors)
-
-
-def gather(source: RaggedSource, index: torch.Tensor) -> torch.Tensor:
-    """The clips `index` of `source`, zero-padded to the longest of them: (len(index), samples)."""
-    lengths = source.tensors["lengths"][index]
-    steps = torch.arange(int(lengths.max()), device=source.device)
-    at = (source.offsets[index][:, None] + steps).clamp(max=max(0, len(source.flat) - 1))
-    return source.flat[at].masked_fill_(steps >= lengths[:, None], 0)
