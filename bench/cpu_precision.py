@@ -22,19 +22,9 @@ from suite.config import SuiteOptions  # noqa: E402
 from suite.data import data_dir  # noqa: E402
 from suite.peak import machine_peak  # noqa: E402
 from suite.runner import run_one  # noqa: E402
+from quick_recipes import line  # noqa: E402  (bench/: one line per run, as the quick-recipe races print)
 
 DEFAULT_TASKS = "image_classification,keyword_spotting,sentiment,speech_recognition"
-
-
-def describe(record: dict) -> str:
-    if record["status"] != "ok":
-        return f"{record['status']}: {record['error']}"
-    target = record["target"]
-    quality = record["final_metrics"].get(target["metric"])
-    ttt = f"{record['time_to_target_s']:.1f} s" if record["reached_target"] else "not reached"
-    share = (record.get("host") or {}).get("other_cpu_share")
-    return (f"{ttt:>12}  final {quality:.4f}  {record['throughput']['value']:,.0f} {record['throughput']['unit']}"
-            f"  (others used {share:.0%} of the CPU)")
 
 
 def main() -> None:
@@ -58,7 +48,7 @@ def main() -> None:
             runs[precision] = run_one(task, task.default_model, 0, opts, log=lambda _m: None)
         print(f"{name} / {task.default_model}")
         for precision in ("fp32", "bf16"):
-            print(f"  {precision}: {describe(runs[precision])}")
+            print(f"  {precision}: {line(runs[precision])}")
         a, b = runs["fp32"], runs["bf16"]
         if a.get("reached_target") and b.get("reached_target"):
             print(f"  speed-up bf16 / fp32 (time-to-target): {a['time_to_target_s'] / b['time_to_target_s']:.2f}x")

@@ -62,6 +62,8 @@ def spread(values: list[float]) -> str:
 
 
 def line(record: dict) -> str:
+    """One run of a race: time-to-target, step, final quality, precision, train time, throughput and
+    how busy the host was (bench/cpu_precision.py prints its runs with it too)."""
     if record["status"] != "ok":
         return f"{record['status']}: {record['error']}"
     target = record["target"]
@@ -69,8 +71,10 @@ def line(record: dict) -> str:
     ttt = f"{record['time_to_target_s']:.1f} s" if record["reached_target"] else "not reached"
     share = (record.get("host") or {}).get("other_cpu_share")
     busy = f"others {share:.0%} of the CPU" if share is not None else "host load unknown"
+    rate = record.get("throughput") or {}
+    rate_text = f"  {rate['value']:,.0f} {rate['unit']}" if rate else ""
     return (f"{ttt:>12}  step {record.get('steps_to_target')}  final {quality:.4f}  "
-            f"{record['config']['precision']}  train {record['train_time_s']:.1f} s  ({busy})")
+            f"{record['config']['precision']}  train {record['train_time_s']:.1f} s{rate_text}  ({busy})")
 
 
 def race(task_cls: type, seeds: int, results: Path, only: str | None) -> dict[str, list[dict]]:
