@@ -119,7 +119,7 @@ else
 fi
 if [ "$device" = cuda ]; then
   step "cuda tests" 150 "$python" -m pytest -q -p no:cacheprovider -m cuda "$repo/tests/test_cuda.py" \
-    "$repo/tests/test_ragged_source.py"
+    "$repo/tests/test_ragged_source.py" "$repo/tests/test_flops.py"
 fi
 if [ "$tiny" = 1 ]; then
   step "harness overhead" 120 "$python" "$repo/bench/harness_overhead.py" --device "$device" \
