@@ -163,8 +163,8 @@ def test_ppo_phase_times_cover_the_iteration():
 
 
 class DtypeSpy(AtariRL):
-    """atari_rl whose agents note the dtype of their last layer's output at every forward, by mode:
-    acting / evaluating (no grad) and learning (grad)."""
+    """atari_rl whose agents note the dtype of their encoder's and their last layer's output at every
+    forward, by mode: acting / evaluating (no grad) and learning (grad)."""
 
     seen: dict[str, set] = {}
 
@@ -172,23 +172,29 @@ class DtypeSpy(AtariRL):
         agent = super().build_agent(obs_space, action_space)
         last = agent.actor if hasattr(agent, "actor") else agent.head
 
-        def note(_module, _inputs, output):
-            DtypeSpy.seen.setdefault("learn" if torch.is_grad_enabled() else "act", set()).add(output.dtype)
+        def noter(part):
+            def note(_module, _inputs, output):
+                mode = "learn" if torch.is_grad_enabled() else "act"
+                DtypeSpy.seen.setdefault((part, mode), set()).add(output.dtype)
+            return note
 
-        last.register_forward_hook(note)
+        agent.encoder.register_forward_hook(noter("encoder"))
+        last.register_forward_hook(noter("head"))
         return agent
 
 
 @pytest.mark.parametrize("model", ["ppo_cnn", "dqn_cnn"])
 @pytest.mark.parametrize("precision, dtype", [("fp32", torch.float32), ("bf16", torch.bfloat16)])
 def test_rl_trains_acts_and_evaluates_in_the_runs_precision(model, precision, dtype):
-    # A record that says bf16 must have trained in bf16: every forward, acting and learning, in autocast.
+    # A record that says bf16 must have trained in bf16: every encoder forward, acting and learning,
+    # in autocast; the heads (log-probabilities, values, Q-values) stay float32 whatever the precision.
     DtypeSpy.seen = {}
     ctx = context(0)
     ctx.precision = precision
     result = train_rl(smoke_task(model, task_cls=DtypeSpy), ctx)
     assert result.status == "ok" and np.isfinite(result.curve[-1]["train/loss"])
-    assert DtypeSpy.seen == {"act": {dtype}, "learn": {dtype}}
+    assert DtypeSpy.seen == {("encoder", "act"): {dtype}, ("encoder", "learn"): {dtype},
+                             ("head", "act"): {torch.float32}, ("head", "learn"): {torch.float32}}
 
 
 class ThreadSpy(AtariRL):

@@ -147,27 +147,27 @@ def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
             phases.restart()
             if cfg.anneal_lr:
                 optimizer.param_groups[0]["lr"] = cfg.lr * (1.0 - iteration / iterations)
-            # the rollout on `act_threads` (its small forwards), the update on the run's `torch_threads`
-            with cpu_threads(cfg.act_threads if device.type == "cpu" else None):
+            # The rollout on `act_threads` (its small forwards), the update on the run's `torch_threads`.
+            # One autocast region for the whole rollout: the weights do not change during it, so
+            # autocast casts them to bf16 once per rollout instead of once per env step.
+            with cpu_threads(cfg.act_threads if device.type == "cpu" else None), torch.no_grad(), \
+                    autocast(device, ctx.precision):
                 for t in range(T):
                     obs_buf[t] = next_obs
                     phases.lap("store")
-                    with torch.no_grad(), autocast(device, ctx.precision):
-                        logits, values[t] = model(torch.from_numpy(obs_buf[t]).to(device))
-                        actions[t], logprobs[t] = sample_actions(logits)
+                    logits, values[t] = model(torch.from_numpy(obs_buf[t]).to(device))
+                    actions[t], logprobs[t] = sample_actions(logits)
                     phases.lap("act")
                     next_obs, reward, terminated, truncated, infos = envs.step(actions[t].cpu().numpy())
                     phases.lap("env")
                     rewards[t] = reward
                     if truncated.any():  # bootstrap what the time limit cut off
-                        with torch.no_grad(), autocast(device, ctx.precision):
-                            last = torch.as_tensor(final_obs(next_obs, infos, truncated), device=device)
-                            bootstrap = model(last)[1].float().cpu().numpy()
+                        last = torch.as_tensor(final_obs(next_obs, infos, truncated), device=device)
+                        bootstrap = model(last)[1].float().cpu().numpy()
                         rewards[t] += cfg.gamma * bootstrap * (truncated & ~terminated)
                     ends[t] = terminated | truncated
                     phases.lap("store")
-                with torch.no_grad(), autocast(device, ctx.precision):
-                    next_value = model(torch.from_numpy(next_obs).to(device))[1].float()
+                next_value = model(torch.from_numpy(next_obs).to(device))[1].float()
                 phases.lap("act")
             advantages, returns = gae(torch.from_numpy(rewards).to(device), values,
                                       torch.from_numpy(ends).to(device), next_value, cfg.gamma, cfg.gae_lambda)
