@@ -62,7 +62,19 @@ Targets
          bf16 autocast is not kept for PPO: `python bench/atari_quick_recipe.py --recipes
          ep4@fp32,ep4@bf16 --seeds 0,1,2` (one thread, others' share 0.62-0.81) stepped ~1.9x faster
          in bf16 but needed 700k, 700k and 1.15M env steps against 151k, 201k and 1.10M in fp32:
-         time-to-target 46.2, 52.4, 182.9 s against 22.6, 24.8, 137.0 s.
+         time-to-target 46.2, 52.4, 182.9 s against 22.6, 24.8, 137.0 s. Seventh session, idle
+         (others' share <= 0.011): the cause was the heads' bf16 outputs (values rounded to steps
+         of 0.03 inside GAE, log-probabilities inside the ratio). With the heads in float32
+         (`suite.rl.networks.fp32_head`), `--recipes new@fp32,new@bf16 --seeds 0,1,2,3,4,5`:
+           seed                     0      1      2      3      4      5
+           fp32  env steps        251k   151k   451k   551k   650k   201k
+                 time-to-target   16.5   10.1   34.2   43.1   43.6   15.0 s
+           bf16  env steps        100k   100k   551k   451k   miss   300k
+                 time-to-target    3.9    3.8   24.0   20.1   miss   14.2 s
+         (bf16 heads, the same bf16 run before the change: 150k, 900k, 950k on seeds 0-2.) bf16
+         steps 21-27k env steps/s against 13-15k and is sooner on 5 of 6 seeds, but seed 4 missed
+         (best 5.88 within the 3M env-step budget, 131 s), so `auto` stays fp32 for this recipe
+         (`Recipe.cpu_bf16` unset); `--precision bf16` is there for the faster runs.
   full   eval/return >= 400 on Breakout at 10M env steps (40M frames): CleanRL's ppo_atari
          benchmark reports about 400+ (docs.cleanrl.dev, PPO Atari results); Nature DQN 401.2
          (Mnih et al. 2015). Not run here (needs a GPU and hours).

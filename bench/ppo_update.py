@@ -1,0 +1,96 @@
+"""PPO's learner update alone: `suite.rl.ppo.update` on one rollout, per precision, in one run.
+
+Times atari_rl's quick-recipe update (4 epochs of minibatches over a 1024-step rollout of
+random MinAtar Breakout observations, the ppo_cnn agent, fused Adam) in each precision,
+one after the other, `--reps` times `--calls` updates each: median and spread (min..max)
+in milliseconds per update, and each precision's ratio to the first. `--compile` adds the
+same with the loss under `torch.compile` (its first call, the compile, timed apart).
+The host's load is reported (`suite.contention`: others' share of the CPU meanwhile).
+
+    python bench/ppo_update.py --precisions fp32,bf16 --threads 2 --reps 5
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from suite.contention import HostLoad  # noqa: E402
+from suite.rl import ppo  # noqa: E402
+from suite.rl.networks import ActorCritic  # noqa: E402
+from tasks.atari_rl import QUICK_PPO, MinAtarEncoder  # noqa: E402
+
+
+def rollout(seed: int) -> tuple[torch.Tensor, ...]:
+    """A rollout's worth of update inputs: observations, actions, old log-probs, advantages, returns, values."""
+    g = torch.Generator().manual_seed(seed)
+    n = QUICK_PPO.num_envs * QUICK_PPO.num_steps
+    obs = torch.rand(n, 10, 10, 4, generator=g) < 0.1  # Breakout: 4 sparse boolean channels
+    return (obs, torch.randint(0, 3, (n,), generator=g), -torch.rand(n, generator=g),
+            torch.randn(n, generator=g), torch.randn(n, generator=g), torch.randn(n, generator=g))
+
+
+def time_updates(precision: str, reps: int, calls: int, compiled: bool) -> dict:
+    torch.manual_seed(0)
+    model = ActorCritic(MinAtarEncoder(4), gym.spaces.Discrete(3))
+    optimizer = ppo.make_optimizer(model, QUICK_PPO, torch.device("cpu"))
+    batch = rollout(0)
+    loss_fn = ppo.ppo_loss
+    first_s = None
+    if compiled:
+        ppo.ppo_loss = torch.compile(loss_fn)
+    try:
+        began = time.perf_counter()
+        ppo.update(model, optimizer, QUICK_PPO, *batch, precision=precision)
+        first_s = time.perf_counter() - began
+        for _ in range(3):
+            ppo.update(model, optimizer, QUICK_PPO, *batch, precision=precision)
+        times = []
+        with HostLoad() as load:
+            for _ in range(reps):
+                began = time.perf_counter()
+                for _ in range(calls):
+                    ppo.update(model, optimizer, QUICK_PPO, *batch, precision=precision)
+                times.append((time.perf_counter() - began) / calls * 1e3)
+    finally:
+        ppo.ppo_loss = loss_fn
+    return {"ms": times, "first_s": first_s, "other_cpu_share": load.summary()["other_cpu_share"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--precisions", default="fp32,bf16", help="comma-separated, of fp32, bf16")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--reps", type=int, default=5, help="timed repetitions per precision")
+    parser.add_argument("--calls", type=int, default=20, help="updates per repetition")
+    parser.add_argument("--compile", action="store_true", help="also time each precision with the loss compiled")
+    args = parser.parse_args()
+    precisions = args.precisions.split(",")
+    for p in precisions:
+        if p not in ("fp32", "bf16"):
+            parser.error(f"--precisions: unknown precision {p!r} (use fp32, bf16)")
+    torch.set_num_threads(args.threads)
+    print(f"PPO update, atari_rl quick recipe ({QUICK_PPO.num_envs}x{QUICK_PPO.num_steps} steps, "
+          f"{QUICK_PPO.update_epochs} epochs x {QUICK_PPO.num_minibatches} minibatches), {args.threads} threads, "
+          f"torch {torch.__version__}")
+    base = None
+    for compiled in (False, True) if args.compile else (False,):
+        for precision in precisions:
+            r = time_updates(precision, args.reps, args.calls, compiled)
+            median = statistics.median(r["ms"])
+            base = base or median
+            label = precision + (" compiled" if compiled else "")
+            extra = f", first call (compile) {r['first_s']:.1f} s" if compiled else ""
+            print(f"{label:14s} {median:7.2f} ms per update ({min(r['ms']):.2f}..{max(r['ms']):.2f}), "
+                  f"{base / median:4.2f}x the first{extra}; others' CPU share {r['other_cpu_share']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
