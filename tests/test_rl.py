@@ -285,3 +285,18 @@ def test_rl_records_fingerprint_their_environment(smoke_options):
     record = run_one(registry.get_task("atari_rl"), "ppo_cnn", 0, smoke_options, log=lambda _m: None)
     fingerprint = record["data_info"]["env"]["fingerprint"]
     assert fingerprint.startswith("MinAtar/Breakout") and "minatar==" in fingerprint and "gymnasium==" in fingerprint
+
+
+def test_ppo_update_bench_times_each_precision():
+    # bench/ppo_update.py backs the README's learner figures: it must keep running against the harness's update().
+    import subprocess
+    import sys
+    from pathlib import Path
+    bench = Path(__file__).resolve().parent.parent / "bench" / "ppo_update.py"
+    out = subprocess.run([sys.executable, str(bench), "--precisions", "fp32,bf16", "--reps", "1", "--calls", "1",
+                          "--threads", "1"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stdout.splitlines() if "ms per update" in line]
+    assert [line.split()[0] for line in lines] == ["fp32", "bf16"]
+    bad = subprocess.run([sys.executable, str(bench), "--precisions", "fp16"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "unknown precision 'fp16'" in bad.stderr
