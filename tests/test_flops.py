@@ -1,5 +1,6 @@
-"""FLOP counts of the fused recurrent kernels (suite.flops), checked against torch's own count of
-the same network where the recurrence runs as plain matmuls (packed input on the CPU)."""
+"""FLOP counts (suite.flops): the fused recurrent kernels, checked against torch's own count of the
+same network where the recurrence runs as plain matmuls (packed input on the CPU), and the
+convolution backward, checked against torch's count where it is right (groups 1)."""
 from __future__ import annotations
 
 import pytest
@@ -58,3 +59,38 @@ def test_cuda_recurrent_layers_are_counted():
     lstm.cuda()
     assert flops_of(lambda: lstm(x)) == expected
     assert flops_of(lambda: lstm(x)[0].sum().backward()) == 3 * expected
+
+
+@pytest.mark.parametrize("conv,shape", [(nn.Conv2d(8, 16, 3, padding=1), (4, 8, 10, 10)),
+                                        (nn.Conv2d(8, 16, (4, 3), stride=2, bias=False), (4, 8, 11, 9)),
+                                        (nn.ConvTranspose2d(8, 4, 3, stride=2), (4, 8, 5, 5)),
+                                        (nn.Conv1d(6, 6, 5, padding=2), (2, 6, 30))])
+def test_dense_convolution_backward_counts_what_torch_counts(conv, shape):
+    # groups=1: the corrected formula must agree with torch's own, gradient by gradient
+    from torch.utils.flop_counter import FlopCounterMode
+    x = torch.randn(shape, requires_grad=True)
+    with FlopCounterMode(display=False) as torch_count:
+        conv(x).sum().backward()
+    assert flops_of(lambda: conv(x).sum().backward()) == torch_count.get_total_flops() > 0
+    frozen = torch.randn(shape)  # no input gradient asked: forward + weight gradient
+    assert flops_of(lambda: conv(frozen).sum().backward()) == 2 * flops_of(lambda: conv(frozen))
+
+
+@pytest.mark.parametrize("groups", [2, 16])
+def test_grouped_convolution_backward_is_twice_its_forward(groups):
+    # torch counts a grouped convolution's weight gradient as if it were dense (groups times too much)
+    conv = nn.Conv2d(16, 16, 3, padding=1, groups=groups, bias=False)
+    x = torch.randn(4, 16, 12, 12, requires_grad=True)
+    forward = flops_of(lambda: conv(x))
+    assert forward == 2 * 4 * 12 * 12 * 16 * (16 // groups) * 9
+    assert flops_of(lambda: conv(x).sum().backward()) == 3 * forward
+
+
+def test_keyword_spotting_ds_cnn_counts_its_depthwise_blocks_once_per_group():
+    from tasks.keyword_spotting import DSCNN
+    model = DSCNN(width=64, blocks=4, dropout=0.0)
+    audio = torch.randn(2, 16000)
+    forward = flops_of(lambda: model(audio))
+    trained = flops_of(lambda: model(audio).sum().backward())
+    # the front end (mel filterbank, DCT) has no gradient to count; the body is 3x its forward at most
+    assert forward < trained < 3 * forward
