@@ -17,7 +17,8 @@ convolution's weight gradient came out `groups` times too large (64x in keyword_
 whose quick run counted 63.3 MFLOP per sample instead of 19.7: a utilisation of 99.6% of this
 CPU's fp32 peak instead of 31%). `conv_backward_flop` counts each gradient as the forward's multiply-adds, which is
 exact for any convolution (each forward product has one partner in each gradient) and equals
-torch's count where groups is 1.
+torch's count where groups is 1. (pytorch/pytorch#183405 divides torch's weight-gradient term by
+groups; torch 2.11, the reference stack, does not have it.)
 """
 from __future__ import annotations
 
