@@ -8,7 +8,9 @@ before 2026-11-26, bench/atari_quick_recipe.py). Both train on
 SB3's MlpPolicy (two 64-unit tanh layers per head) costs about a third of the FLOPs per
 sample of dlbench's conv net, so that ratio mixes the implementations with the networks.
 Like for like: `--recipe sb3 --sb3-network cnn` trains dlbench's MinAtar conv net on both
-sides (SB3: as its features extractor, linear heads) with SB3's hyper-parameters on both.
+sides (SB3: as its features extractor, linear heads) with SB3's hyper-parameters on both;
+`--recipe sb3 --dlbench-network mlp` trains SB3's MlpPolicy architecture on both (dlbench:
+`SB3Mlp`, the same layers, initialisation and heads, run by dlbench's PPO).
 
 Per repetition, the two sides run one after the other (order alternating between reps):
   steps  each trains for `--env-steps` env steps: env steps/s = steps / train wall time.
@@ -45,6 +47,7 @@ import sys
 import time
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -59,6 +62,7 @@ from suite.rl.evaluation import evaluate_policy  # noqa: E402
 from tasks.atari_rl import MINATAR, AtariRL  # noqa: E402
 from atari_quick_recipe import RECIPES as QUICK_RECIPES  # noqa: E402  (bench/: the quick recipes, old and new)
 from suite.rl import PPOConfig  # noqa: E402
+from suite.rl.networks import fp32_head, layer_init  # noqa: E402
 from tasks.atari_rl import MinAtarEncoder  # noqa: E402
 
 # dlbench's PPO at SB3's PPO defaults and the issue's sizes (8 envs x 128 steps, minibatches of 256,
@@ -70,17 +74,48 @@ SB3_LIKE = PPOConfig(num_envs=8, num_steps=128, num_minibatches=4, update_epochs
 RECIPES = {**QUICK_RECIPES, "sb3": SB3_LIKE}
 
 
-def dlbench_task(env_steps: int, wall_s: float, recipe: str) -> AtariRL:
+class SB3Mlp(torch.nn.Module):
+    """SB3's MlpPolicy for PPO, layer for layer: flattened observations into separate 64-64 tanh
+    networks for the policy and the value, orthogonal initialisation (gain sqrt 2, policy head 0.01,
+    value head 1), heads in float32 like dlbench's own (`fp32_head`)."""
+
+    def __init__(self, n_inputs: int, n_actions: int):
+        super().__init__()
+
+        def trunk() -> torch.nn.Sequential:
+            return torch.nn.Sequential(layer_init(torch.nn.Linear(n_inputs, 64)), torch.nn.Tanh(),
+                                       layer_init(torch.nn.Linear(64, 64)), torch.nn.Tanh())
+
+        self.pi, self.vf = trunk(), trunk()
+        self.actor = layer_init(torch.nn.Linear(64, n_actions), std=0.01)
+        self.critic = layer_init(torch.nn.Linear(64, 1), std=1.0)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = obs.flatten(1).float()
+        return fp32_head(self.actor, self.pi(x)), fp32_head(self.critic, self.vf(x)).squeeze(-1)
+
+    def greedy(self, obs: torch.Tensor) -> torch.Tensor:
+        return self(obs)[0].argmax(-1)
+
+
+class AtariRLWithSB3Mlp(AtariRL):
+    """atari_rl whose PPO agent is `SB3Mlp` instead of the MinAtar conv net."""
+
+    def build_agent(self, obs_space: gym.Space, action_space: gym.Space) -> torch.nn.Module:
+        return SB3Mlp(int(np.prod(obs_space.shape)), int(action_space.n))
+
+
+def dlbench_task(env_steps: int, wall_s: float, recipe: str, network: str = "cnn") -> AtariRL:
     spec = AtariRL.spec_for("quick", "ppo_cnn")
     budget = dataclasses.replace(spec.budget, max_env_steps=env_steps, eval_every=env_steps, max_time_s=wall_s)
     spec = dataclasses.replace(spec, budget=budget, recipe=dataclasses.replace(spec.recipe, algo=RECIPES[recipe]))
-    return AtariRL(spec, Path("."))
+    return (AtariRLWithSB3Mlp if network == "mlp" else AtariRL)(spec, Path("."))
 
 
 def run_dlbench(env_steps: int, wall_s: float, seed: int, recipe: str, phases: dict | None = None,
-                precision: str = "fp32") -> dict:
+                precision: str = "fp32", network: str = "cnn") -> dict:
     """Train dlbench's PPO; its figures (train time excludes the evaluation, timed apart)."""
-    task = dlbench_task(env_steps, wall_s, recipe)
+    task = dlbench_task(env_steps, wall_s, recipe, network)
     torch.manual_seed(seed)
     np.random.seed(seed)
     ctx = RunContext(device=torch.device("cpu"), precision=precision, compile=False,
@@ -186,6 +221,8 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=16, help="episodes of the equal-wall evaluation")
     parser.add_argument("--recipe", default="new", choices=sorted(RECIPES),
                         help="dlbench's PPO config: new = atari_rl's quick recipe now, old = before 2026-11-26")
+    parser.add_argument("--dlbench-network", choices=("cnn", "mlp"), default="cnn",
+                        help="dlbench's agent: atari_rl's ppo_cnn, or SB3's MlpPolicy architecture (like for like)")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="dlbench's precision (SB3 trains in fp32)")
     parser.add_argument("--profile", action="store_true", help="time dlbench's phases in the steps comparison")
@@ -194,7 +231,7 @@ def main() -> None:
     sides = [s for s in ("dlbench", "sb3") if args.only in (None, s)]
     rows: dict[str, list[dict]] = {f"{s}/{m}": [] for s in sides for m in ("steps", "wall")}
     phase_rows: list[dict] = []
-    print(f"dlbench recipe {args.recipe}, {args.precision}: {RECIPES[args.recipe]}")
+    print(f"dlbench recipe {args.recipe}, {args.dlbench_network} network, {args.precision}: {RECIPES[args.recipe]}")
     print(f"SB3: {args.sb3_network} network, {args.sb3_threads} torch threads")
     print(f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()}; torch {torch.__version__}")
     for rep in range(args.reps):
@@ -202,7 +239,8 @@ def main() -> None:
         for side in order:
             if side == "dlbench":
                 phases = {} if args.profile else None
-                r = run_dlbench(args.env_steps, 1e9, rep, args.recipe, phases=phases, precision=args.precision)
+                r = run_dlbench(args.env_steps, 1e9, rep, args.recipe, phases=phases, precision=args.precision,
+                                network=args.dlbench_network)
                 if phases is not None:
                     phases["eval"] = r["eval_s"]
                     phases["train (total)"] = r["train_s"]
@@ -217,7 +255,7 @@ def main() -> None:
                 if side == "dlbench":
                     # the quick budget's env steps, so the learning rate anneals as in the task's runs
                     r = run_dlbench(AtariRL.spec_for("quick", "ppo_cnn").budget.max_env_steps, args.wall_s, rep,
-                                    args.recipe, precision=args.precision)
+                                    args.recipe, precision=args.precision, network=args.dlbench_network)
                 else:
                     r = run_sb3(10**9, args.wall_s, rep, args.sb3_threads, args.eval_episodes, args.sb3_network)
                 rows[f"{side}/wall"].append(r)
