@@ -124,6 +124,7 @@ def run_dlbench(env_steps: int, wall_s: float, seed: int, recipe: str, phases: d
     with HostLoad() as load:
         result = train_rl(task, ctx)
     return {"steps": result.samples, "train_s": result.train_time_s, "eval_s": result.eval_time_s,
+            "params": result.params,
             "steps_per_s": result.samples / result.train_time_s,
             "return": result.curve[-1]["eval/return"] if result.curve else float("nan"),
             "other_cpu_share": load.summary()["other_cpu_share"], "load1": os.getloadavg()[0]}
@@ -241,6 +242,8 @@ def main() -> None:
                 phases = {} if args.profile else None
                 r = run_dlbench(args.env_steps, 1e9, rep, args.recipe, phases=phases, precision=args.precision,
                                 network=args.dlbench_network)
+                if rep == 0:
+                    print(f"dlbench agent: {r['params']:,} parameters")
                 if phases is not None:
                     phases["eval"] = r["eval_s"]
                     phases["train (total)"] = r["train_s"]

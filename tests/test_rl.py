@@ -300,3 +300,22 @@ def test_ppo_update_bench_times_each_precision():
     assert [line.split()[0] for line in lines] == ["fp32", "bf16"]
     bad = subprocess.run([sys.executable, str(bench), "--precisions", "fp16"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown precision 'fp16'" in bad.stderr
+
+
+@pytest.mark.parametrize("network", ["cnn", "mlp"])
+def test_ppo_vs_sb3_bench_trains_dlbench_side_without_sb3(network):
+    # bench/ppo_vs_sb3.py backs the README's PPO ratios; its dlbench side needs no SB3 installed.
+    import subprocess
+    import sys
+    from pathlib import Path
+    bench = Path(__file__).resolve().parent.parent / "bench" / "ppo_vs_sb3.py"
+    out = subprocess.run([sys.executable, str(bench), "--only", "dlbench", "--recipe", "sb3", "--dlbench-network",
+                          network, "--reps", "1", "--env-steps", "2048", "--wall-s", "0", "--profile"],
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    # ppo_cnn: MinAtar conv net + heads; mlp: SB3's MlpPolicy (two 400-64-64 trunks + heads) on Breakout's 3 actions
+    params = {"cnn": 132_308, "mlp": 2 * (400 * 64 + 64 + 64 * 64 + 64) + 64 * 3 + 3 + 64 + 1}[network]
+    assert f"dlbench agent: {params:,} parameters" in out.stdout
+    steps = [line for line in out.stdout.splitlines() if line.startswith("rep 0 dlbench steps:")]
+    assert len(steps) == 1 and int(steps[0].split()[4]) == 2048
+    assert "update" in out.stdout.split("dlbench PPO phases")[1]
