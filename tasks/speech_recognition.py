@@ -74,7 +74,9 @@ Targets
          ended at WER 0.498 / CER 0.235 after 330 s of training, train loss still falling. Its
          recipe therefore has a 12-epoch schedule (cap 600 s), with which it met the target at
          epoch 7: WER 0.393 / CER 0.165 after 344 s (one seed, 81 utterances/s; measured before
-         clip_norm and the feature cache, which it now has too).
+         clip_norm and the feature cache, which it now has too). Seventh session, the same command
+         with both, idle (others' share 0.006): the target at epoch 6, WER 0.346 / CER 0.125 after
+         152.7 s of training (157.8 s with evaluation; 156 utterances/s).
   full   test-clean WER <= 0.15. The AlgoPerf LibriSpeech workloads set test-clean WER 0.068
          (DeepSpeech) and validation WER 0.084 (Conformer) after training on all 960 h with
          word pieces; on train-clean-100 alone, icefall's Conformer transducer (word pieces,
