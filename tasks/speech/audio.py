@@ -65,7 +65,7 @@ class LogMel(nn.Module):
         x = audio.float() / 32768.0 if audio.dtype == torch.int16 else audio.float()
         with torch.autocast(x.device.type, enabled=False):  # the FFT and log in float32
             if lengths is not None:
-                n_frames = x.shape[-1] // self.mel.hop_length + 1  # centred frames of the batch before the zeros
+                n_frames = frames(x.shape[-1], self.mel.hop_length)  # the batch's frames before the zeros
                 x = nn.functional.pad(x, (0, self.mel.n_fft // 2))
             feats = torch.log(self.mel(x) + 1e-6)
             if lengths is not None:
@@ -75,7 +75,7 @@ class LogMel(nn.Module):
             if lengths is None:
                 # Per-utterance normalisation: loudness and channel differ from clip to clip.
                 return (feats - feats.mean(dim=(1, 2), keepdim=True)) / (feats.std(dim=(1, 2), keepdim=True) + 1e-5)
-            return normalise_valid(feats, lengths // self.mel.hop_length + 1)
+            return normalise_valid(feats, frames(lengths, self.mel.hop_length))
 
     def mask(self, feats: torch.Tensor) -> torch.Tensor:
         """SpecAugment: iid frequency and time masks on (batch, n_feat, frames) features."""
@@ -96,9 +96,10 @@ def normalise_valid(feats: torch.Tensor, n_frames: torch.Tensor) -> torch.Tensor
     return ((feats - mean) / (var.sqrt() + 1e-5)).masked_fill(~valid, 0.0)
 
 
-def frames(samples: torch.Tensor) -> torch.Tensor:
-    """Feature frames of clips of `samples` samples (MelSpectrogram is centred)."""
-    return samples // HOP + 1
+def frames(samples, hop: int = HOP):
+    """Feature frames of clips of `samples` samples (a tensor or an int), `hop` samples apart
+    (MelSpectrogram is centred)."""
+    return samples // hop + 1
 
 
 # -- text -------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import torch
 
 from suite.data import RaggedSource, length_batches
 from suite.task import BatchSource
-from tasks.speech.audio import LogMel
+from tasks.speech.audio import LogMel, frames
 
 # Splits whose features take more than this stay audio (features then come per step): the quick
 # corpus's training split is 104 MB of 40-band features, LibriSpeech's test-clean alone 0.6 GB at 80.
@@ -27,7 +27,7 @@ BYTES_PER_VALUE = 4  # float32
 
 def feature_bytes(source: RaggedSource, frontend: LogMel) -> int:
     """What `cache_features` would store for `source`: its frames x features x 4 bytes."""
-    n_frames = source.tensors["lengths"] // frontend.mel.hop_length + 1
+    n_frames = frames(source.tensors["lengths"], frontend.mel.hop_length)
     return int(n_frames.sum()) * n_features(frontend) * BYTES_PER_VALUE
 
 
@@ -72,9 +72,9 @@ class FeatureSource(BatchSource):
                                            generator=generator, drop_last=drop_last, shard=shard):
             idx = idx.to(self.device, non_blocking=True)
             batch = {k: v[idx] for k, v in self.tensors.items()}
-            steps = torch.arange(longest // self.hop + 1, device=self.device)  # the frames of the longest clip
+            steps = torch.arange(frames(longest, self.hop), device=self.device)  # the frames of the longest clip
             rows = (self.frame_offsets[idx][:, None] + steps).clamp(max=len(self.feats) - 1)
-            past_end = steps >= (batch["lengths"] // self.hop + 1)[:, None]
+            past_end = steps >= frames(batch["lengths"], self.hop)[:, None]
             batch["feats"] = self.feats[rows].masked_fill_(past_end[..., None], 0.0)
             yield batch
 
@@ -84,7 +84,7 @@ def cache_features(source: RaggedSource, frontend: LogMel, batch_size: int = 64)
     """`source`'s clips turned into `frontend.features` once, on the source's device."""
     lengths = source.tensors["lengths"]
     hop = frontend.mel.hop_length
-    n_frames = lengths // hop + 1
+    n_frames = frames(lengths, hop)
     frame_offsets = torch.cumsum(n_frames, 0) - n_frames
     feats = torch.empty(int(n_frames.sum()), n_features(frontend), device=source.device)
     starts, counts = frame_offsets.tolist(), n_frames.tolist()  # host copies: no device read per clip
