@@ -17,31 +17,35 @@ import sys
 import time
 from pathlib import Path
 
-import gymnasium as gym
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from suite.contention import HostLoad  # noqa: E402
 from suite.rl import ppo  # noqa: E402
-from suite.rl.networks import ActorCritic  # noqa: E402
-from tasks.atari_rl import QUICK_PPO, MinAtarEncoder  # noqa: E402
+from suite.rl.envs import make  # noqa: E402
+from tasks.atari_rl import MINATAR, QUICK_PPO, AtariRL  # noqa: E402
 
 
-def rollout(seed: int) -> tuple[torch.Tensor, ...]:
-    """A rollout's worth of update inputs: observations, actions, old log-probs, advantages, returns, values."""
+def agent_and_rollout(seed: int) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
+    """atari_rl's quick ppo_cnn agent, as the task builds it for MinAtar Breakout, and a rollout's worth
+    of update inputs: sparse random observations of the env's shape, actions, old log-probs,
+    advantages, returns, values."""
+    env = make(MINATAR)
+    obs_space, action_space = env.observation_space, env.action_space
+    env.close()
+    torch.manual_seed(seed)
+    agent = AtariRL(AtariRL.spec_for("quick", "ppo_cnn"), Path(".")).build_agent(obs_space, action_space)
     g = torch.Generator().manual_seed(seed)
     n = QUICK_PPO.num_envs * QUICK_PPO.num_steps
-    obs = torch.rand(n, 10, 10, 4, generator=g) < 0.1  # Breakout: 4 sparse boolean channels
-    return (obs, torch.randint(0, 3, (n,), generator=g), -torch.rand(n, generator=g),
-            torch.randn(n, generator=g), torch.randn(n, generator=g), torch.randn(n, generator=g))
+    obs = torch.rand(n, *obs_space.shape, generator=g) < 0.1  # MinAtar: sparse boolean channels
+    return agent, (obs, torch.randint(0, int(action_space.n), (n,), generator=g), -torch.rand(n, generator=g),
+                   torch.randn(n, generator=g), torch.randn(n, generator=g), torch.randn(n, generator=g))
 
 
 def time_updates(precision: str, reps: int, calls: int, compiled: bool) -> dict:
-    torch.manual_seed(0)
-    model = ActorCritic(MinAtarEncoder(4), gym.spaces.Discrete(3))
+    model, batch = agent_and_rollout(0)
     optimizer = ppo.make_optimizer(model, QUICK_PPO, torch.device("cpu"))
-    batch = rollout(0)
     loss_fn = ppo.ppo_loss
     first_s = None
     if compiled:

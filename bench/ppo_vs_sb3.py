@@ -95,7 +95,7 @@ class SB3Mlp(torch.nn.Module):
         return fp32_head(self.actor, self.pi(x)), fp32_head(self.critic, self.vf(x)).squeeze(-1)
 
     def greedy(self, obs: torch.Tensor) -> torch.Tensor:
-        return self(obs)[0].argmax(-1)
+        return fp32_head(self.actor, self.pi(obs.flatten(1).float())).argmax(-1)  # no value trunk to evaluate
 
 
 class AtariRLWithSB3Mlp(AtariRL):
