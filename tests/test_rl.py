@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -18,6 +21,8 @@ from suite.rl.evaluation import evaluate_policy
 from suite.rl.ppo import gae, policy_terms, sample_actions
 from suite.runner import run_one
 from tasks.atari_rl import AtariRL
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
 def test_gae_matches_hand_computed_example():
@@ -289,10 +294,7 @@ def test_rl_records_fingerprint_their_environment(smoke_options):
 
 def test_ppo_update_bench_times_each_precision():
     # bench/ppo_update.py backs the README's learner figures: it must keep running against the harness's update().
-    import subprocess
-    import sys
-    from pathlib import Path
-    bench = Path(__file__).resolve().parent.parent / "bench" / "ppo_update.py"
+    bench = BENCH / "ppo_update.py"
     out = subprocess.run([sys.executable, str(bench), "--precisions", "fp32,bf16", "--reps", "1", "--calls", "1",
                           "--threads", "1"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -305,10 +307,7 @@ def test_ppo_update_bench_times_each_precision():
 @pytest.mark.parametrize("network", ["cnn", "mlp"])
 def test_ppo_vs_sb3_bench_trains_dlbench_side_without_sb3(network):
     # bench/ppo_vs_sb3.py backs the README's PPO ratios; its dlbench side needs no SB3 installed.
-    import subprocess
-    import sys
-    from pathlib import Path
-    bench = Path(__file__).resolve().parent.parent / "bench" / "ppo_vs_sb3.py"
+    bench = BENCH / "ppo_vs_sb3.py"
     out = subprocess.run([sys.executable, str(bench), "--only", "dlbench", "--recipe", "sb3", "--dlbench-network",
                           network, "--reps", "1", "--env-steps", "2048", "--wall-s", "0", "--profile"],
                          capture_output=True, text=True, timeout=180)
