@@ -1,7 +1,8 @@
 """PPO's learner update alone: `suite.rl.ppo.update` on one rollout, per precision, in one run.
 
-Times atari_rl's quick-recipe update (4 epochs of minibatches over a 1024-step rollout of
-random MinAtar Breakout observations, the ppo_cnn agent, fused Adam) in each precision,
+Times atari_rl's quick-recipe update (its epochs of minibatches over one rollout of its size,
+num_envs x num_steps, of random MinAtar Breakout observations, the ppo_cnn agent, fused Adam;
+a 1,024-step rollout of 2 minibatches before 2026-11-27, 2,048 of 4 since) in each precision,
 one after the other, `--reps` times `--calls` updates each: median and spread (min..max)
 in milliseconds per update, and each precision's ratio to the first. `--compile` adds the
 same with the loss under `torch.compile` (its first call, the compile, timed apart).
@@ -21,6 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from suite.allocator import keep_freed_memory  # noqa: E402
 from suite.contention import HostLoad  # noqa: E402
 from suite.rl import ppo  # noqa: E402
 from suite.rl.envs import make  # noqa: E402
@@ -81,9 +83,10 @@ def main() -> None:
         if p not in ("fp32", "bf16"):
             parser.error(f"--precisions: unknown precision {p!r} (use fp32, bf16)")
     torch.set_num_threads(args.threads)
+    malloc = keep_freed_memory()  # as in a dlbench run
     print(f"PPO update, atari_rl quick recipe ({QUICK_PPO.num_envs}x{QUICK_PPO.num_steps} steps, "
           f"{QUICK_PPO.update_epochs} epochs x {QUICK_PPO.num_minibatches} minibatches), {args.threads} threads, "
-          f"torch {torch.__version__}")
+          f"torch {torch.__version__}; malloc: {malloc}")
     base = None
     for compiled in (False, True) if args.compile else (False,):
         for precision in precisions:

@@ -22,9 +22,11 @@ Per repetition, the two sides run one after the other (order alternating between
          `suite.rl.evaluation.evaluate_policy` (greedy, `--eval-episodes` episodes on 8
          evaluation envs with the task's 5,000-step cap, the run's eval seeds): eval return at equal
          wall time.
-The host's load is reported per side: `host.other_cpu_share` (suite.contention: the
-share of the machine's CPU that other processes used meanwhile) and the 1-min load
-average. Medians and spreads (min..max) over reps; the ratio is taken within each rep.
+Both sides run with the memory allocator dlbench sets (`suite.allocator`: glibc keeps freed
+memory; `DLBENCH_MALLOC=default` leaves glibc's defaults, for both). The host's load is
+reported per side: `host.other_cpu_share` (suite.contention: the share of the machine's CPU
+that other processes used meanwhile) and the 1-min load average. Medians and spreads
+(min..max) over reps; the ratio is taken within each rep.
 
 `--profile` adds a breakdown of dlbench's train time by phase (simple perf_counter
 timers, `suite.timing.PhaseTimer`, switched on by `RunContext.phase_times`): store
@@ -53,6 +55,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from suite.allocator import keep_freed_memory  # noqa: E402
 from suite.contention import HostLoad  # noqa: E402
 from suite.context import RunContext  # noqa: E402
 from suite.rl import train_rl  # noqa: E402
@@ -234,7 +237,10 @@ def main() -> None:
     phase_rows: list[dict] = []
     print(f"dlbench recipe {args.recipe}, {args.dlbench_network} network, {args.precision}: {RECIPES[args.recipe]}")
     print(f"SB3: {args.sb3_network} network, {args.sb3_threads} torch threads")
-    print(f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()}; torch {torch.__version__}")
+    # Both sides share this process and its memory allocator: dlbench's runs keep freed memory
+    # (suite.allocator, set once per process), so SB3 runs with it too.
+    print(f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()}; torch {torch.__version__}; "
+          f"malloc: {keep_freed_memory()}")
     for rep in range(args.reps):
         order = sides if rep % 2 == 0 else sides[::-1]
         for side in order:

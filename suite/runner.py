@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from suite import distributed, fingerprint, records, variants
+from suite.allocator import keep_freed_memory
 from suite.config import RunOptions
 from suite.contention import HostLoad
 from suite.context import RunContext, TrainResult
@@ -93,6 +94,7 @@ def run_one(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions,
                               f"task {task_cls.name!r} declares no {opts.profile!r} profile", opts)
     started = _now()
     wall_start = time.perf_counter()
+    keep_freed_memory()  # once per process: training reuses its buffers instead of faulting them in again
     spec = task_cls.spec_for(opts.profile, model, seed, task_options(task_cls, opts), variant_settings(opts))
     try:
         device = resolve_device(opts.device)
@@ -163,7 +165,7 @@ def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precisio
         why = str(exc) if isinstance(exc, Terminated) else "interrupted by the user (Ctrl-C)"
         record = _record(spec, config, result, "interrupted", why,
                          started, wall_start, opts, memory.peak_mb, hw_device=device, world=world, family=family)
-        record["host"] = host.summary()
+        record["host"] = host_summary(host)
         save_record(record, opts, rank == 0 and write)
         raise
     except Exception as exc:  # noqa: BLE001 - any crash becomes a failed record; the suite goes on
@@ -179,9 +181,15 @@ def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precisio
             record["utilisation_note"] = ESTIMATOR_UTILISATION_NOTE
     record["config_hash"] = digest
     record["precision_reason"] = precision_reason  # why `precision` (beside the config: it changes nothing run)
-    record["host"] = host.summary()
+    record["host"] = host_summary(host)
     record["data_dir"] = str(folder) if folder else None
     return save_record(record, opts, rank == 0 and write)
+
+
+def host_summary(host: HostLoad) -> dict[str, Any] | None:
+    """The record's `host`: how busy the machine was (HostLoad) and what the memory allocator did."""
+    summary = host.summary()
+    return None if summary is None else {**summary, "malloc": keep_freed_memory()}
 
 
 def planned_config(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions, device: str) -> dict[str, Any]:

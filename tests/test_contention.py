@@ -11,6 +11,7 @@ import torch
 from tests.helpers import make_record, write_all
 
 from suite import cli
+from suite.allocator import keep_freed_memory
 from suite.benchmark import summary_line
 from suite.contention import HostLoad, busy_note, busy_seconds, other_share
 from suite.runner import run_one
@@ -63,7 +64,8 @@ def test_every_record_says_how_busy_the_host_was_during_training(smoke_options, 
     monkeypatch.setattr(runner, "HostLoad", Measured)
     record = run_one(ToyLinear, "linear", 0, smoke_options, log=lambda _m: None)
     assert entered == [True]
-    assert record["host"] == {"other_cpu_share": 0.4, "torch_threads": torch.get_num_threads()}
+    assert record["host"] == {"other_cpu_share": 0.4, "torch_threads": torch.get_num_threads(),
+                              "malloc": keep_freed_memory()}, "and what the memory allocator did (suite.allocator)"
     assert "used 40% of the CPU" in busy_note(record), "a busy share above 0.25 is flagged"
 
 
