@@ -15,6 +15,7 @@ A recipe name may carry a precision, `new@bf16` (default `auto`: what the harnes
 
     python bench/atari_quick_recipe.py --recipes old,new --seeds 0,1,2
     python bench/atari_quick_recipe.py --recipes new@fp32,new@bf16 --seeds 0,1,2
+    python bench/atari_quick_recipe.py --recipes envs32@fp32,new@fp32,new@bf16 --seeds 0,1,2,3,4,5
 """
 from __future__ import annotations
 
@@ -36,9 +37,12 @@ OLD = PPOConfig(num_envs=32, num_steps=32, num_minibatches=2, update_epochs=2, l
                 eval_envs=8, eval_episodes=16, torch_threads=1)  # atari_rl's quick recipe up to 2026-11-26
 RECIPES = {
     "old": OLD,
-    "new": QUICK_PPO,  # the task's recipe now: OLD with update_epochs=4, on every core
     "mb4": dataclasses.replace(OLD, num_minibatches=4),
     "ep4": dataclasses.replace(OLD, update_epochs=4),  # the recipe from 2026-11-26 to the sixth session (1 thread)
+    # the recipe from the sixth session to 2026-11-27: ep4 with the update on every core
+    "envs32": dataclasses.replace(QUICK_PPO, num_envs=32, num_steps=32, num_minibatches=2),
+    "envs64x16": dataclasses.replace(QUICK_PPO, num_envs=64, num_steps=16, num_minibatches=2),
+    "new": QUICK_PPO,  # the task's recipe now: envs32 with 64 envs and 4 minibatches of 512
 }
 PRECISIONS = ("auto", "fp32", "bf16")
 
