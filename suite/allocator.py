@@ -11,6 +11,10 @@ LD_PRELOAD, which must be set before the process starts; `mallopt` sets glibc's 
 from inside it, so `python run_all.py` needs nothing from the user. The cost: up to
 `TRIM_THRESHOLD` of freed memory stays with the process instead of going back to the kernel.
 
+Kept memory would outlive the run that freed it, and the next run in the same process would
+count it in its peak memory: `release_freed_memory` (glibc's `malloc_trim`) hands it back
+between runs, so each run's peak is its own.
+
 `DLBENCH_MALLOC=default` leaves glibc as it is (for A/B runs; bench/malloc_tuning.py).
 """
 from __future__ import annotations
@@ -47,6 +51,15 @@ def keep_freed_memory() -> str:
     return _state
 
 
+def release_freed_memory() -> bool:
+    """Hand the memory freed so far back to the kernel (glibc's `malloc_trim(0)`), where dlbench keeps
+    it; True if any went back. The runner calls it before each run."""
+    if keep_freed_memory().startswith("glibc, freed memory kept"):
+        libc = _glibc()
+        return bool(libc is not None and libc.malloc_trim(0))
+    return False
+
+
 def _glibc() -> ctypes.CDLL | None:
     """The C library when it is glibc (it has `mallopt` and `gnu_get_libc_version`), else None."""
     name = ctypes.util.find_library("c")
@@ -54,6 +67,7 @@ def _glibc() -> ctypes.CDLL | None:
         libc = ctypes.CDLL(name or "libc.so.6")
         libc.gnu_get_libc_version  # noqa: B018 - raises AttributeError on musl, macOS, Windows
         libc.mallopt.argtypes, libc.mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+        libc.malloc_trim.argtypes, libc.malloc_trim.restype = (ctypes.c_size_t,), ctypes.c_int
         return libc
     except (OSError, AttributeError, TypeError):
         return None

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from suite import distributed, fingerprint, records, variants
-from suite.allocator import keep_freed_memory
+from suite.allocator import keep_freed_memory, release_freed_memory
 from suite.config import RunOptions
 from suite.contention import HostLoad
 from suite.context import RunContext, TrainResult
@@ -95,6 +95,7 @@ def run_one(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions,
     started = _now()
     wall_start = time.perf_counter()
     keep_freed_memory()  # once per process: training reuses its buffers instead of faulting them in again
+    release_freed_memory()  # what earlier runs here freed goes back: this run's peak memory is its own
     spec = task_cls.spec_for(opts.profile, model, seed, task_options(task_cls, opts), variant_settings(opts))
     try:
         device = resolve_device(opts.device)

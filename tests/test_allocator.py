@@ -57,3 +57,29 @@ def test_the_state_is_set_once_per_process_and_said_the_same_way_after(monkeypat
     monkeypatch.setenv(allocator.ENV, "")
     assert allocator.keep_freed_memory() == first, "a later call reports what the first did"
     assert "defaults" in first
+
+
+# 200 blocks of 1 MB, freed: with freed memory kept they stay in the process until released.
+KEPT = """
+import json, torch
+from suite.allocator import keep_freed_memory, release_freed_memory
+def rss_mb():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+keep_freed_memory()
+blocks = [torch.ones(250_000) for _ in range(200)]
+held = rss_mb()
+del blocks
+kept = rss_mb()
+released = release_freed_memory()
+print(json.dumps({"held": held, "kept": kept, "after": rss_mb(), "released": released}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc and /proc: Linux only")
+def test_memory_kept_by_one_run_is_handed_back_before_the_next():
+    env = dict(os.environ, DLBENCH_MALLOC="", PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-c", KEPT], env=env, cwd=ROOT, capture_output=True, text=True,
+                         check=True, timeout=120)
+    mb = json.loads(out.stdout.strip().splitlines()[-1])
+    assert mb["kept"] > mb["held"] - 20, f"freed blocks stay with the process while kept: {mb}"
+    assert mb["released"] and mb["after"] < mb["kept"] - 150, f"release hands the ~200 MB back: {mb}"
