@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from suite.rl.ale_vector import make_ale_vector_env  # noqa: E402
+from suite.stats import median_range  # noqa: E402
 from suite.rl.envs import make_vector_env  # noqa: E402
 from tasks.atari_rl import ALE, atari_env  # noqa: E402
 
@@ -65,10 +65,6 @@ def steps_per_s(side: str, num_envs: int, steps: int, threads: int, seed: int) -
         envs.close()
 
 
-def spread(values: list[float]) -> str:
-    return f"median {statistics.median(values):8,.0f}  [{min(values):,.0f}, {max(values):,.0f}]"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-envs", type=int, default=8, help="sub-environments on each side")
@@ -93,10 +89,9 @@ def main() -> None:
     for name, figures in (("env steps/s", rates), ("env steps per CPU second", per_cpu)):
         ratios = [a / g for a, g in zip(figures["ale"], figures["gymnasium"])]
         print(f"{name}:")
-        print(f"  gymnasium AsyncVectorEnv:  {spread(figures['gymnasium'])}")
-        print(f"  ale-py AtariVectorEnv:     {spread(figures['ale'])}")
-        print(f"  ratio ale / gymnasium:     median {statistics.median(ratios):.2f}  "
-              f"[{min(ratios):.2f}, {max(ratios):.2f}]")
+        print(f"  gymnasium AsyncVectorEnv:  {median_range(figures['gymnasium'], ',.0f')}")
+        print(f"  ale-py AtariVectorEnv:     {median_range(figures['ale'], ',.0f')}")
+        print(f"  ratio ale / gymnasium:     {median_range(ratios)}")
     print(f"load average after {os.getloadavg()}")
 
 

@@ -17,11 +17,14 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from suite.stats import median_range  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SIDES = {"default": "default", "tuned": ""}  # DLBENCH_MALLOC per side ("" = dlbench's tuning)
@@ -45,13 +48,6 @@ def figures(record: dict) -> dict:
             "train_s": record.get("train_time_s"), "time_to_target_s": record.get("time_to_target_s"),
             "peak_mb": record.get("peak_mem_mb"), "other_cpu_share": host.get("other_cpu_share"),
             "malloc": host.get("malloc"), "status": record.get("status")}
-
-
-def spread(values: list[float]) -> str:
-    values = [v for v in values if v is not None]
-    if not values:
-        return "n/a"
-    return f"{statistics.median(values):,.2f} ({min(values):,.2f}..{max(values):,.2f})"
 
 
 def main() -> None:
@@ -83,15 +79,15 @@ def main() -> None:
                       f"other cpu {f['other_cpu_share']}; malloc: {f['malloc']}", flush=True)
     print("\nmedian (min..max) over reps")
     for side in SIDES:
-        print(f"{side:7s} minor page faults per process: {spread(faults[side])}")
+        print(f"{side:7s} minor page faults per process: {median_range(faults[side])}")
     for cell in sorted({cell for cell, _ in rows}):
         default, tuned = rows.get((cell, "default"), []), rows.get((cell, "tuned"), [])
         for key in ("throughput", "train_s", "time_to_target_s", "peak_mb", "other_cpu_share"):
-            print(f"{cell:40s} {key:17s} default {spread([r[key] for r in default]):28s} "
-                  f"tuned {spread([r[key] for r in tuned])}")
+            print(f"{cell:40s} {key:17s} default {median_range([r[key] for r in default]):28s} "
+                  f"tuned {median_range([r[key] for r in tuned])}")
         ratios = [t["throughput"] / d["throughput"] for d, t in zip(default, tuned)
                   if d["throughput"] and t["throughput"]]
-        print(f"{cell:40s} throughput tuned / default: {spread(ratios)}")
+        print(f"{cell:40s} throughput tuned / default: {median_range(ratios)}")
 
 
 if __name__ == "__main__":

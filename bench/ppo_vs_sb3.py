@@ -57,6 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from suite.allocator import keep_freed_memory  # noqa: E402
 from suite.contention import HostLoad  # noqa: E402
+from suite.stats import median_range  # noqa: E402
 from suite.context import RunContext  # noqa: E402
 from suite.rl import train_rl  # noqa: E402
 from suite.rl.common import EVAL_SEED_OFFSET  # noqa: E402
@@ -210,10 +211,6 @@ def run_sb3(env_steps: int, wall_s: float, seed: int, threads: int, eval_episode
         torch.set_num_threads(before)
 
 
-def spread(values: list[float]) -> str:
-    return f"{statistics.median(values):10,.2f}  ({min(values):,.2f}..{max(values):,.2f})"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3, help="repetitions (order alternates)")
@@ -274,20 +271,20 @@ def main() -> None:
     print("\nmedian (min..max) over reps")
     for key, figures in rows.items():
         if figures:
-            print(f"{key:14s} env steps/s {spread([f['steps_per_s'] for f in figures])}"
-                  + (f"  return {spread([f['return'] for f in figures])}" if key.endswith("wall") else "")
-                  + f"  other cpu {spread([f['other_cpu_share'] for f in figures])}")
+            print(f"{key:14s} env steps/s {median_range([f['steps_per_s'] for f in figures])}"
+                  + (f"  return {median_range([f['return'] for f in figures])}" if key.endswith("wall") else "")
+                  + f"  other cpu {median_range([f['other_cpu_share'] for f in figures])}")
     for mode in ("steps", "wall"):
         if len(sides) == 2 and rows[f"dlbench/{mode}"]:
             ratios = [d["steps_per_s"] / s["steps_per_s"] for d, s in zip(rows[f"dlbench/{mode}"], rows[f"sb3/{mode}"])]
-            print(f"ratio dlbench / SB3 env steps/s ({mode}): {spread(ratios)}")
+            print(f"ratio dlbench / SB3 env steps/s ({mode}): {median_range(ratios)}")
     if phase_rows:
         print("\ndlbench PPO phases, seconds per 100k env steps: median (min..max)")
         steps = [r["steps"] for r in rows["dlbench/steps"]]
         for name in phase_rows[0]:
             values = [p.get(name, 0.0) * 1e5 / n for p, n in zip(phase_rows, steps)]
             share = statistics.median(p.get(name, 0.0) / p["train (total)"] for p in phase_rows)
-            print(f"  {name:14s} {spread(values)}  {share:6.1%}")
+            print(f"  {name:14s} {median_range(values)}  {share:6.1%}")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from suite import registry  # noqa: E402
 from suite.config import SuiteOptions  # noqa: E402
+from suite.stats import median_range  # noqa: E402
 from suite.runner import run_one  # noqa: E402
 from suite.task import Budget, Recipe  # noqa: E402
 
@@ -53,12 +54,6 @@ def old_task(task_cls: type) -> type:
     profiles = {**task_cls.profiles, "quick": dataclasses.replace(
         quick, budget=budget, recipes={**quick.recipes, task_cls.default_model: recipe})}
     return type(f"Old{task_cls.__name__}", (task_cls,), {"profiles": profiles, "__module__": __name__})
-
-
-def spread(values: list[float]) -> str:
-    if not values:
-        return "-"
-    return f"{statistics.median(values):.1f} s [{min(values):.1f}, {max(values):.1f}]"
 
 
 def line(record: dict) -> str:
@@ -99,7 +94,7 @@ def summary(runs: dict[str, list[dict]]) -> None:
     shares = [s for s in shares if s is not None]
     for k in ("old", "new"):
         if runs[k]:
-            print(f"  {k}: reached {len(times[k])}/{len(runs[k])}, time-to-target median {spread(times[k])}")
+            print(f"  {k}: reached {len(times[k])}/{len(runs[k])}, time-to-target {median_range(times[k], '.1f', ' s')}")
     if all(runs[k] and len(times[k]) == len(runs[k]) for k in ("old", "new")):
         print(f"  ratio old / new (medians): {statistics.median(times['old']) / statistics.median(times['new']):.2f}x")
     elif runs["old"] and runs["new"]:

@@ -39,6 +39,16 @@ def median(values: Sequence[float]) -> float:
     return float(_median_rows(arr[None, :])[0])
 
 
+def median_range(values: Sequence[float | None], spec: str = ",.2f", unit: str = "") -> str:
+    """'median (min..max)' of the values given (None left out), each formatted with `spec` and `unit`:
+    how the bench scripts report repeated timings. '-' when none is given."""
+    given = [v for v in values if v is not None]
+    if not given:
+        return "-"
+    med, low, high = (format(v, spec) + unit for v in (float(np.median(given)), min(given), max(given)))
+    return f"{med} ({low}..{high})"
+
+
 def bootstrap_ci(values: Sequence[float], confidence: float = CONFIDENCE, n_resamples: int = N_RESAMPLES,
                  seed: int = SEED) -> Interval | None:
     """Percentile bootstrap interval of the median of `values` (shape [n]); None when n < 2."""

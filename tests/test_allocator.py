@@ -83,3 +83,21 @@ def test_memory_kept_by_one_run_is_handed_back_before_the_next():
     mb = json.loads(out.stdout.strip().splitlines()[-1])
     assert mb["kept"] > mb["held"] - 20, f"freed blocks stay with the process while kept: {mb}"
     assert mb["released"] and mb["after"] < mb["kept"] - 150, f"release hands the ~200 MB back: {mb}"
+
+
+def test_the_bench_runs_each_side_in_a_fresh_process_with_its_allocator(tmp_path):
+    """bench/malloc_tuning.py: one run_all.py process per side; the records say which allocator ran."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("malloc_tuning_bench", ROOT / "bench" / "malloc_tuning.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    sides = {side: bench.run_side(side, "atari_rl", "default", "fp32", tmp_path / side, ["--profile", "smoke"])
+             for side in bench.SIDES}
+    for side, (records, faults) in sides.items():
+        assert [r["task"] for r in records] == ["atari_rl"] and records[0]["status"] == "ok", side
+        assert faults > 0, "the child's page faults are counted"
+    default, tuned = (bench.figures(sides[side][0][0]) for side in ("default", "tuned"))
+    assert default["malloc"].startswith("glibc defaults") or "platform" in default["malloc"]
+    assert tuned["malloc"] != default["malloc"]
+    assert default["throughput"] > 0 and tuned["throughput"] > 0

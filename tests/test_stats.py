@@ -18,6 +18,12 @@ def test_median_treats_not_reached_as_slowest():
     assert math.isnan(stats.median([]))
 
 
+def test_median_range_reports_median_min_and_max_of_the_values_given():
+    assert stats.median_range([3.0, 1.0, 2.0, None, 10.0], spec=".1f", unit=" s") == "2.5 s (1.0 s..10.0 s)"
+    assert stats.median_range([12_345.678, 9_000.0, 20_000.0]) == "12,345.68 (9,000.00..20,000.00)"
+    assert stats.median_range([None, None]) == "-" and stats.median_range([]) == "-"
+
+
 def test_bootstrap_ci_hand_computed():
     assert stats.bootstrap_ci([5.0]) is None  # one seed: no interval, never a fake one
     assert stats.bootstrap_ci([4.0, 4.0, 4.0]) == (4.0, 4.0)
