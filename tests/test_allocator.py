@@ -52,11 +52,13 @@ def test_the_state_is_set_once_per_process_and_said_the_same_way_after(monkeypat
     from suite import allocator
 
     monkeypatch.setattr(allocator, "_state", None)
+    monkeypatch.setattr(allocator, "_kept", False)
     monkeypatch.setenv(allocator.ENV, "Default ")
     first = allocator.keep_freed_memory()
     monkeypatch.setenv(allocator.ENV, "")
     assert allocator.keep_freed_memory() == first, "a later call reports what the first did"
     assert "defaults" in first
+    assert allocator.release_freed_memory() is False, "nothing is kept, so nothing to hand back"
 
 
 # 200 blocks of 1 MB, freed: with freed memory kept they stay in the process until released.
