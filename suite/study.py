@@ -53,7 +53,8 @@ def runs_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
     by_id = {r["run_id"]: r for r in recs}
     frame = frame[frame["fit"] & frame["target_metric"].notna()].copy()
     overrides = [_overrides(by_id[run_id]) for run_id in frame["run_id"]]
-    keep = [bool(o) for o in overrides]
+    # a boolean mask, also when no run is left: `frame[[]]` would select no columns instead of no rows
+    keep = pd.Series([bool(o) for o in overrides], index=frame.index, dtype=bool)
     frame, overrides = frame[keep].copy(), [o for o in overrides if o]
     for column in ("params", "flops_per_sample"):
         frame[column] = [_number(by_id[run_id].get(column)) for run_id in frame["run_id"]]

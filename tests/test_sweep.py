@@ -106,6 +106,18 @@ def test_a_median_that_missed_the_target_reads_not_reached_and_text_values_keep_
     assert list(table["time to target s"]) == ["not reached", "not reached", "2.5 [2, 3]"]
 
 
+def test_a_folder_of_speed_records_alone_gets_its_report_and_no_study(tmp_path):
+    """`run_all.py --profile speed` once crashed writing its report: no run has a target, so no study."""
+    speed = [make_record(task="image_classification", model=m, profile="speed", run_id=f"image_classification.{m}.speed")
+             for m in ("cnn", "mlp")]
+    for record in speed:
+        record["target"], record["reached_target"], record["time_to_target_s"] = None, None, None
+    assert study.studies(speed) == [] and study.runs_frame(speed).empty
+    folder = write_all(tmp_path / "speed", speed)
+    report.write_report([folder], tmp_path / "report.html")
+    assert "image_classification" in (tmp_path / "report.html").read_text()
+
+
 def test_write_study_draws_one_plot_per_key_and_the_report_has_a_studies_section(tmp_path):
     axes = sweep.parse_axes(["model.depth=1,4"])
     written = sweep.write_study([r for r in RECORDS if r["hardware"]["label"] == "A"], axes, tmp_path / "studies")
