@@ -22,11 +22,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from suite.stats import median_range  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 SIDES = {"default": "default", "tuned": ""}  # DLBENCH_MALLOC per side ("" = dlbench's tuning)
 
 

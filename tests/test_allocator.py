@@ -30,16 +30,17 @@ print(json.dumps({"state": state, "faults": resource.getrusage(resource.RUSAGE_S
 """
 
 
-def run_steps(malloc: str) -> dict:
+def in_fresh_process(code: str, malloc: str) -> dict:
+    """Run `code` in a new Python with DLBENCH_MALLOC=`malloc`; the JSON its last line prints."""
     env = dict(os.environ, DLBENCH_MALLOC=malloc, PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, "-c", STEPS], env=env, cwd=ROOT, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,
                          check=True, timeout=120)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc: Linux only")
 def test_kept_memory_is_reused_instead_of_faulted_in_every_step():
-    default, tuned = run_steps("default"), run_steps("")
+    default, tuned = in_fresh_process(STEPS, "default"), in_fresh_process(STEPS, "")
     assert default["state"] == "glibc defaults (DLBENCH_MALLOC=default)"
     assert tuned["state"].startswith("glibc, freed memory kept (mmap threshold 64 MiB")
     # after warm-up, measured: default ~195k faults (20 steps x 9.8k pages), tuned 0 to one step's 9.8k
@@ -79,10 +80,7 @@ print(json.dumps({"held": held, "kept": kept, "after": rss_mb(), "released": rel
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc and /proc: Linux only")
 def test_memory_kept_by_one_run_is_handed_back_before_the_next():
-    env = dict(os.environ, DLBENCH_MALLOC="", PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, "-c", KEPT], env=env, cwd=ROOT, capture_output=True, text=True,
-                         check=True, timeout=120)
-    mb = json.loads(out.stdout.strip().splitlines()[-1])
+    mb = in_fresh_process(KEPT, "")
     assert mb["kept"] > mb["held"] - 20, f"freed blocks stay with the process while kept: {mb}"
     assert mb["released"] and mb["after"] < mb["kept"] - 150, f"release hands the ~200 MB back: {mb}"
 
