@@ -111,8 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     p_chk = sub.add_parser("check", help="validate records and flag runs unfit for comparison")
     p_chk.add_argument("dirs", nargs="*", default=[Path("results")], type=Path)
 
+    p_pages = sub.add_parser("pages", help="write the documentation pages generated from stored data into docs/")
+    p_pages.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs")
+    p_pages.add_argument("--check", action="store_true", help="write nothing; exit 1 naming each stale page")
+
     args = parser.parse_args(argv)
-    handlers = {"list": _list, "run": _run, "sweep": _sweep, "compare": _compare, "report": _report, "check": _check}
+    handlers = {"list": _list, "run": _run, "sweep": _sweep, "compare": _compare, "report": _report, "check": _check,
+                "pages": _pages}
     return _guarded(lambda: handlers[args.command](args))
 
 
@@ -147,6 +152,17 @@ def _list(args: argparse.Namespace) -> int:
                 print(plain(f"  {profile}: {_reference_line(prof)}"))
     for item in unavailable:
         print(plain(f"{item['module']}: unavailable ({item['reason']})"))
+    return 0
+
+
+def _pages(args: argparse.Namespace) -> int:
+    from suite.pages import write_pages
+
+    stale = write_pages(args.out, check=args.check)
+    if args.check and stale:
+        print(f"stale generated pages in {args.out}: {', '.join(stale)}: run `dlbench pages`", file=sys.stderr)
+        return 1
+    print(("up to date: " if not stale else "wrote: ") + ", ".join(stale or ["every page"]))
     return 0
 
 
