@@ -34,7 +34,7 @@ time-to-target in seconds and env steps; throughput in env steps/s.
 
 Targets
   Runs stop on the validation split; the test split (and held-out sets) only report.
-  quick  val/return >= 6.0 over the validation episodes: set from the reference convergence of ppo_cnn
+  quick  val/return >= 5.0 over the validation episodes: set from the reference convergence of ppo_cnn
          (tasks/references/atari_rl.quick.ppo_cnn.json, docs/methodology.md).
   full   val/return >= 400 on Breakout (CleanRL ppo_atari; Nature DQN 401.2).
   speed  no target: throughput on synthetic data at the full profile's shapes.
@@ -174,7 +174,7 @@ class BallTracker(nn.Module):
 
 
 REFERENCES = Path(__file__).parent / "references"
-QUICK_TARGET = Target("val/return", 6.0, True,
+QUICK_TARGET = Target("val/return", 5.0, True,
                       "reference convergence of ppo_cnn over 10+ seeds (tasks/references/, docs/methodology.md)")
 
 SMOKE_PPO = PPOConfig(num_envs=4, num_steps=64, num_minibatches=2, update_epochs=2, eval_envs=4, eval_episodes=4,
@@ -191,10 +191,10 @@ SMOKE_DQN = DQNConfig(num_envs=4, buffer_size=2_000, learning_starts=512, target
 # small forwards gain little from a second, and on a busy host multi-threaded acting
 # collapsed (958 env steps/s against 6,660-8,088 on one thread at others' CPU share 0.62-0.68).
 QUICK_PPO = PPOConfig(num_envs=64, num_steps=32, num_minibatches=4, update_epochs=4, lr=1e-3, clip_coef=0.2,
-                      eval_envs=16, eval_episodes=32, test_episodes=128, act_threads=1)
+                      eval_envs=16, eval_episodes=64, test_episodes=128, act_threads=1)
 QUICK_DQN = DQNConfig(num_envs=4, buffer_size=100_000, lr=3e-4, learning_starts=5_000, train_frequency=1,
                       target_network_frequency=1_000, end_e=0.05, exploration_fraction=0.2, eval_envs=16,
-                      eval_episodes=32, test_episodes=128, torch_threads=1)
+                      eval_episodes=64, test_episodes=128, torch_threads=1)
 FULL_PPO = PPOConfig(asynchronous=True)
 FULL_DQN = DQNConfig()
 
@@ -224,7 +224,7 @@ class AtariRL(RLTask):
             expected_s=30, download_mb=0,
             dataset=MINATAR,
             target=QUICK_TARGET,
-            budget=Budget(max_env_steps=3_000_000, max_time_s=300, eval_every=25_000),
+            budget=Budget(max_env_steps=3_000_000, max_time_s=300, eval_every=4_096),
             recipes={"ppo_cnn": Recipe(algo=QUICK_PPO, cpu_bf16=True), "dqn_cnn": Recipe(algo=QUICK_DQN)},
             eval_splits=("val", "test"),
             references=load_references(REFERENCES, "atari_rl", "quick"),
