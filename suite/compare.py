@@ -10,10 +10,14 @@ columns). `speedups` compares against a baseline machine or model.
 
 Runs share a cell only when they are comparable: same task, task version,
 profile, dataset and target, and the same run settings `suite.cells` keys
-(precision, compile, world size, pretrained weights, dataset content,
-variant) (`COMPARABLE`). Otherwise they get separate rows, a setting that
-differs inside the pool shows as an extra column, and `incomparable_notes`
-says which fields differ.
+(the precision that ran, compile, world size, pretrained weights, dataset
+content, configuration, variant) (`COMPARABLE`). Otherwise they get
+separate rows, a setting that differs inside the pool shows as an extra
+column, and `incomparable_notes` says which fields differ. A run done twice
+(same configuration, seed and commit on one machine) counts once, as its
+newest record (`suite.check.reruns`). Each cell gives its median and, from
+5 values on, a 95% bootstrap interval ("CI"); with 2-4 values its range
+("range"), never called an interval (`suite.stats.spread`).
 
 Time-to-target follows one of two public rules (`TIME_RULES`, `--time`):
 "train" (AlgoPerf: training time only, the record's `time_to_target_s`) or
@@ -34,7 +38,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from suite import check, records, stats
-from suite.cells import KEYED, cell_settings
+from suite.cells import KEYED, cell_settings, threads_key
 from suite.errors import DlbenchError
 from suite.safe_io import atomic_write_csv, atomic_write_text, plain
 
@@ -90,6 +94,7 @@ def to_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """
     recs = list(recs)
     rows, seen = [], check.conflicting_ids(recs)  # one run_id, different contents: no table uses either
+    superseded = check.reruns(recs)  # a run done again: only its newest record counts
     for r in recs:
         if r["run_id"] in seen:
             continue
@@ -103,7 +108,7 @@ def to_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
             "run_id": r["run_id"], "task": r["task"], "task_version": r["task_version"],
             "profile": r["profile"], "dataset": r.get("dataset"), "model": r["model"], "seed": r["seed"],
             "status": r["status"], "stop_reason": r.get("stop_reason"),
-            "hardware": (r.get("hardware") or {}).get("label"),
+            "hardware": (r.get("hardware") or {}).get("label"), "threads": threads_key(r),
             "torch": (r.get("software") or {}).get("torch"),
             "target_metric": metric, "target_value": target.get("value"),
             "higher_is_better": target.get("higher_is_better", True),
@@ -115,13 +120,28 @@ def to_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
             "throughput": throughput.get("value"), "throughput_unit": throughput.get("unit"),
             "peak_mem_mb": r.get("peak_mem_mb") if ok else None,
             "utilisation": r.get("utilisation") if ok else None,
-            "budget": _budget(r.get("config") or {}), "fit": check.is_fit(r), "error": r.get("error"),
+            "budget": _budget(r.get("config") or {}), "error": r.get("error"),
+            "fit": check.is_fit(r) and r["run_id"] not in superseded,
             **cell_settings(r), "precision_used": (r.get("config") or {}).get("precision"),
         })
     frame = pd.DataFrame(rows)
     for column in ("final_quality", "throughput", "peak_mem_mb", "train_time_s", "utilisation"):
         if column in frame:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return _threads_in_label(frame)
+
+
+def _threads_in_label(frame: pd.DataFrame) -> pd.DataFrame:
+    """A machine label whose runs used several torch thread counts becomes one label per count
+    ("box (4 threads)"): the thread count is part of the machine, so such runs never pool."""
+    if frame.empty:
+        return frame
+    counts = frame.groupby("hardware", dropna=False)["threads"].transform("nunique")
+    several = counts > 1
+    if several.any():
+        frame = frame.copy()
+        frame.loc[several, "hardware"] = [f"{label} ({threads} threads)" for label, threads
+                                          in zip(frame.loc[several, "hardware"], frame.loc[several, "threads"])]
     return frame
 
 
@@ -173,9 +193,10 @@ def _budget(config: dict[str, Any]) -> str:
 
 
 def summarize(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """One numeric row per cell (`keys`): runs, reached, and per measure its median, _lo, _hi and _n.
+    """One numeric row per cell (`keys`): runs, reached, and per measure its median, _lo, _hi, _spread and _n.
 
-    _lo/_hi are NaN when the cell has fewer than two values (no interval).
+    _lo/_hi are the range (_spread "range") of 2-4 values, the 95% bootstrap interval (_spread "95% CI")
+    of 5 or more (`suite.stats.spread`), NaN (_spread "") for fewer than two values.
     """
     frame = fit_only(frame)
     if frame.empty:
@@ -190,9 +211,9 @@ def summarize(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             values = group[measure].dropna().to_numpy(dtype=float)
             if measure == "throughput" and len(units) > 1:
                 values = values[:0]
-            interval = stats.bootstrap_ci(values) or (math.nan, math.nan)
-            row.update({measure: stats.median(values), f"{measure}_lo": interval[0],
-                        f"{measure}_hi": interval[1], f"{measure}_n": len(values)})
+            spread = stats.spread(values) or (math.nan, math.nan, "")
+            row.update({measure: stats.median(values), f"{measure}_lo": spread[0], f"{measure}_hi": spread[1],
+                        f"{measure}_spread": spread[2], f"{measure}_n": len(values)})
             if measure == "time_to_target_s":  # the reached runs that have a time under the chosen rule
                 row["time_to_target_s_reached"] = int((values < math.inf).sum())
         rows.append(row)
@@ -229,7 +250,8 @@ def to_table(frame: pd.DataFrame, by: str = "model", measure: str = "time_to_tar
 
 
 def format_cell(row: pd.Series, measure: str) -> str:
-    """One cell of a summary row: "median [lo, hi] n=k", or why there is no number."""
+    """One cell of a summary row: "median CI [lo, hi] n=k" (5+ values), "median range [lo, hi] n=k"
+    (2-4 values), "median n=1", or why there is no number."""
     n = int(row[f"{measure}_n"])
     if measure in ("time_to_target_s", "final_quality") and not isinstance(row.get("target_metric"), str):
         return "no target"  # the speed profile measures throughput, utilisation and memory only
@@ -248,9 +270,12 @@ def format_cell(row: pd.Series, measure: str) -> str:
 
 
 def _interval(row: pd.Series, measure: str) -> str:
-    """" [lo, hi]", or "" for a single value (no interval: the cell's n=1 says why)."""
+    """" CI [lo, hi]" or " range [lo, hi]", named by how it was found, or "" for a single value."""
     lo, hi = row[f"{measure}_lo"], row[f"{measure}_hi"]
-    return "" if math.isnan(lo) else f" [{_num(lo)}, {_num(hi)}]"
+    if math.isnan(lo):
+        return ""
+    name = "range" if row.get(f"{measure}_spread", stats.RANGE) == stats.RANGE else "CI"
+    return f" {name} [{_num(lo)}, {_num(hi)}]"
 
 
 def _num(value: float) -> str:
@@ -355,10 +380,10 @@ def speedups(frame: pd.DataFrame, baseline: str, dimension: str | None = None) -
             tp = sub["throughput"].dropna().to_numpy(dtype=float)
             rows.append({**dict(zip(COMPARABLE + others, key)), dimension: subject,
                          "throughput_ratio": stats.speedup(tp, base_tp) if base_tp.size and tp.size else math.nan,
-                         "throughput_interval": stats.speedup_ci(tp, base_tp) if base_tp.size else None,
+                         "throughput_interval": stats.speedup_spread(tp, base_tp) if base_tp.size else None,
                          "baseline_s": stats.median(base), "time_s": stats.median(times),
                          "speedup": stats.speedup(base, times),
-                         "interval": stats.speedup_ci(base, times) if base.size else None,
+                         "interval": stats.speedup_spread(base, times) if base.size else None,
                          "n_baseline": base.size, "n": times.size, "note": _pair_note(base, times, subject),
                          "_pair": (base, times)})
     per_task = pd.DataFrame(rows)
@@ -395,26 +420,29 @@ def _suite_row(dimension: str, subject: str, sub: pd.DataFrame) -> tuple[dict[st
     usable = sub[sub["speedup"].notna()]
     no_base = int((sub["n_baseline"] == 0).sum())
     missed = len(sub) - len(usable) - no_base
-    point, interval = stats.geomean_speedup(list(usable["_pair"]))
+    pairs = list(usable["_pair"])
+    point, interval = stats.geomean_speedup(pairs)[0], stats.geomean_spread(pairs)
     single = int(sum(max(b.size, o.size) < 2 for b, o in usable["_pair"]))
     left = [f"{missed} not reached on one side" if missed else "", f"{no_base} without a baseline run" if no_base else "",
             f"{single} with one seed each side (no uncertainty from them)" if single else ""]
     note = "; ".join(x for x in left if x)
     caveat = f"{subject}: geometric mean over {len(usable)} of {len(sub)} tasks" + (f" ({note})" if note else "")
     return {dimension: subject, "tasks": len(usable), "of": len(sub), "geomean_speedup": point,
-            "lo": interval[0] if interval else math.nan, "hi": interval[1] if interval else math.nan}, caveat
+            "lo": interval[0] if interval else math.nan, "hi": interval[1] if interval else math.nan,
+            "spread": interval[2] if interval else ""}, caveat
 
 
 def _general_caveats(frame: pd.DataFrame, dimension: str, baseline: str) -> list[str]:
-    lines = [f"interval: {stats.METHOD}; with few seeds (< 5) bootstrap intervals are too narrow",
+    lines = [f"CI: {stats.METHOD}, given from {stats.MIN_FOR_CI} seeds on; with fewer, 'range' is the range "
+             "of the ratios of the seeds' times (no confidence attached)",
              "a task is one comparable group (task, version, profile, dataset, target, run settings) x "
              + {"hardware": "model", "model": "machine", "torch": "machine x model"}[dimension]
              + f"; speedup = median time-to-target of {baseline} / median of the other (> 1: faster)"]
-    if dimension == "hardware" and "precision_used" in frame:
-        auto = frame[frame["precision"] == "auto"]
-        used = auto.groupby("hardware")["precision_used"].agg(lambda s: ", ".join(sorted(set(map(str, s)))))
+    if dimension == "hardware" and "precision" in frame:
+        used = frame.groupby("hardware")["precision"].agg(lambda s: ", ".join(sorted(set(map(str, s)))))
         if used.nunique() > 1:
-            lines.append("precision auto ran as " + "; ".join(f"{hw}: {p}" for hw, p in used.items()))
+            lines.append("the machines ran in different precisions (separate rows, never one cell): "
+                         + "; ".join(f"{hw}: {p}" for hw, p in used.items()))
     if dimension == "hardware":
         versions = frame.groupby("hardware")["torch"].agg(lambda s: ", ".join(sorted(set(map(str, s)))))
         if versions.nunique() > 1:
@@ -436,17 +464,20 @@ def speedup_tables(result: Speedups) -> tuple[pd.DataFrame, pd.DataFrame]:
     shown["throughput_ratio"] = [_speedup_cell(r.throughput_ratio, r.throughput_interval) for r in per.itertuples()]
     shown["note"] = per["note"]
     suite = result.suite.copy()
-    suite["geomean_speedup"] = [_speedup_cell(r.geomean_speedup, None if r.lo != r.lo else (r.lo, r.hi))
+    suite["geomean_speedup"] = [_speedup_cell(r.geomean_speedup, None if r.lo != r.lo else (r.lo, r.hi, r.spread))
                                 for r in suite.itertuples()]
     suite["tasks"] = [f"{r.tasks}/{r.of}" for r in suite.itertuples()]
-    return shown, suite.drop(columns=["of", "lo", "hi"])
+    return shown, suite.drop(columns=["of", "lo", "hi", "spread"])
 
 
-def _speedup_cell(value: float, interval: tuple[float, float] | None) -> str:
+def _speedup_cell(value: float, spread: tuple[float, float, str] | None) -> str:
+    """"2x CI [1.8, 2.2]" (5+ seeds a side), "2x range [1.5, 2.6]" (fewer), "2x (one seed: no spread)"."""
     if value != value:
         return "-"
-    ci = f" [{interval[0]:.3g}, {interval[1]:.3g}]" if interval else " (no CI: one seed)"
-    return f"{value:.3g}x{ci}"
+    if not spread:
+        return f"{value:.3g}x (one seed: no spread)"
+    name = "range" if spread[2] == stats.RANGE else "CI"
+    return f"{value:.3g}x {name} [{spread[0]:.3g}, {spread[1]:.3g}]"
 
 
 def to_markdown(table: pd.DataFrame) -> str:

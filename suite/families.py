@@ -10,7 +10,7 @@ settings but the variant: precision, compile, world size, pretrained weights, da
 and side, the best model is the one with the best median quality over seeds (the target metric,
 in its direction). A model's variants (`--set`, `config.overrides`) are candidates of their own,
 named "mlp [model.depth=4]", never pooled with the model as declared; the best one's row shows,
-as "median [95% interval] n=seeds":
+as "median CI [lo, hi] n=seeds" (a 95% interval, 5 or more seeds) or "median range [lo, hi] n=seeds":
   quality        the target metric (in domain)
   out of domain  the same metric averaged over the run's `ood_*` eval splits, where the task has them
   time to target train time until the target was met; a run that missed it counts as
@@ -42,7 +42,8 @@ def runs_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
     no `ood_*` split; time_to_target_s is `inf` for a run that missed the target. A run without a
     target (the `speed` profile) has no quality to set side by side and is left out.
     """
-    rows, seen = [], set()
+    recs = list(recs)
+    rows, seen = [], set(check.reruns(recs))  # a run done again counts once, as its newest record
     for r in recs:
         if r.get("run_id") in seen or not check.is_fit(r) or not r.get("target"):
             continue
@@ -92,9 +93,9 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
                        ood_splits=chosen["ood_splits"].iloc[0])
             for measure in MEASURES:
                 values = chosen[measure].dropna().to_numpy(dtype=float)
-                interval = stats.bootstrap_ci(values) or (math.nan, math.nan)
-                row.update({measure: stats.median(values), f"{measure}_lo": interval[0],
-                            f"{measure}_hi": interval[1], f"{measure}_n": len(values)})
+                spread = stats.spread(values) or (math.nan, math.nan, "")
+                row.update({measure: stats.median(values), f"{measure}_lo": spread[0], f"{measure}_hi": spread[1],
+                            f"{measure}_spread": spread[2], f"{measure}_n": len(values)})
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -132,7 +133,8 @@ def to_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def format_cell(row: pd.Series, measure: str) -> str:
-    """"median [lo, hi] n=k"; "-" without values; time to target: "not reached (r/n reached)" when so."""
+    """"median CI [lo, hi] n=k" or "median range [lo, hi] n=k"; "-" without values; time to target:
+    "not reached (r/n reached)" when so."""
     n = int(row[f"{measure}_n"])
     if n == 0:
         return "-"
@@ -140,14 +142,16 @@ def format_cell(row: pd.Series, measure: str) -> str:
     if measure == "time_to_target_s" and value == math.inf:
         return f"not reached ({int(row['reached'])}/{n} reached)"
     lo, hi = row[f"{measure}_lo"], row[f"{measure}_hi"]
-    interval = "" if math.isnan(lo) else f" [{_num(lo)}, {_num(hi)}]"
+    name = "range" if row.get(f"{measure}_spread") == stats.RANGE else "CI"
+    interval = "" if math.isnan(lo) else f" {name} [{_num(lo)}, {_num(hi)}]"
     return f"{_num(value)}{interval} n={n}"
 
 
 def notes(summary: pd.DataFrame) -> list[str]:
     """Lines under the table: what the columns are, which out-of-domain splits were averaged."""
     lines = [f"Best model of each side by median quality (the target metric). Each cell: median "
-             f"[{stats.METHOD}] n=seeds. Hand-crafted side: families hand-crafted and shallow "
+             f"and 'CI [lo, hi]' ({stats.METHOD}; {stats.MIN_FOR_CI}+ seeds) or 'range [lo, hi]' (2-4 seeds) "
+             "n=seeds. Hand-crafted side: families hand-crafted and shallow "
              "(fixed features, at most one trained layer). A fitted model's train time is its fit; a rule's is 0."]
     if not summary.empty:
         for task, splits in sorted({(r.task, r.ood_splits) for r in summary.itertuples() if r.ood_splits}):
