@@ -152,7 +152,7 @@ def print_summary(records: list[dict[str, Any]], opts: SuiteOptions, out=None) -
     table = compare.to_table(frame, by="model")
     from suite import terminal
 
-    title = f"time-to-target: {compare.TIME_RULES['train']}"
+    title = f"time-to-target: {compare.TIME_RULES['train'][1]}"
     print("\n" + terminal.render(table, title) + "\n" + terminal.legend(), file=out)
     for r in records:  # not comparable, so not in the table's cells, but the gap must show (README)
         if r.get("status") == "skipped":

@@ -97,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="text (default on a terminal): 100 columns and a legend; md (default otherwise) and "
                             "html: the wide table, cells 'median [95%% interval] n'; csv: the numeric cells")
     p_cmp.add_argument("--time", choices=tuple(compare.TIME_RULES), default="train",
-                       help="time-to-target rule: train (AlgoPerf, evaluation excluded) or train+eval (MLPerf)")
+                       help="time-to-target rule: train (train segments only), train+eval, submission (AlgoPerf: "
+                            "with warm-up/compilation), wall (MLPerf: never paused from the first touch of the data) "
+                            "or normalised (reference median steps x seconds per step); docs/methodology.md")
     p_cmp.add_argument("--baseline", default=None,
                        help="hardware label, model name (or with --by software a torch version; default the oldest)"
                             " to compute speedups against")
@@ -109,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     p_rep.add_argument("--baseline", default=None,
                        help="hardware label or model name for speedups (default: the machine with most runs)")
     p_rep.add_argument("--time", choices=tuple(compare.TIME_RULES), default="train",
-                       help="time-to-target rule: train (AlgoPerf, evaluation excluded) or train+eval (MLPerf)")
+                       help="time-to-target rule: train (train segments only), train+eval, submission (AlgoPerf: "
+                            "with warm-up/compilation), wall (MLPerf: never paused from the first touch of the data) "
+                            "or normalised (reference median steps x seconds per step); docs/methodology.md")
 
     p_chk = sub.add_parser("check", help="validate records and flag runs unfit for comparison")
     p_chk.add_argument("dirs", nargs="*", default=[Path("results")], type=Path)
@@ -324,7 +328,7 @@ def _compare(args: argparse.Namespace) -> int:
     tables = {f"by_{args.by}" + (f"_{m}" if m else ""): compare.to_table(frame, args.by, m or "time_to_target_s")
               for m in measures}
     numeric = {"by_" + args.by: compare.summarize(frame, _numeric_keys(args.by))}
-    notes: list[str] = [f"time-to-target: {compare.TIME_RULES[args.time]}"]
+    notes: list[str] = [f"time-to-target: {compare.TIME_RULES[args.time][1]}"]
     if baseline:
         result = compare.speedups(frame, baseline, dimension)
         tables["speedup_per_task"], tables["speedup_suite"] = compare.speedup_tables(result)

@@ -19,14 +19,19 @@ newest record (`suite.check.reruns`). Each cell gives its median and, from
 5 values on, a 95% bootstrap interval ("CI"); with 2-4 values its range
 ("range"), never called an interval (`suite.stats.spread`).
 
-Time-to-target follows one of two public rules (`TIME_RULES`, `--time`):
-"train" (AlgoPerf: training time only, the record's `time_to_target_s`) or
-"train+eval" (MLPerf: evaluation time included,
-`time_to_target_with_eval_s`). `with_time_rule` puts the chosen one in the
-`time_to_target_s` column that every table reads.
+Time-to-target follows one of the rules of `TIME_RULES` (`--time`; docs/methodology.md
+names each): "train" (train segments only, the record's `time_to_target_s`),
+"train+eval" (evaluation included), "submission" (AlgoPerf's submission time:
+warm-up and compilation included, evaluations untimed), "wall" (MLPerf's
+time-to-train: the clock never paused from the first touch of the data) and
+"normalised" (the task's reference median steps x this run's seconds per
+step). `with_time_rule` puts the chosen one in the `time_to_target_s` column
+that every table reads. Quality is the test metric at the stopping
+evaluation (`Target.quality_metric`): runs stop on validation, test reports.
 
 Time-to-target of a run that did not reach the target is `inf`, so it is
-never dropped: it pulls the median up and shows as "not reached".
+never dropped: it pulls the median up and shows as "not reached". The
+normalised time has a value for a missed run too (its seconds per step).
 """
 from __future__ import annotations
 
@@ -44,8 +49,15 @@ from suite.safe_io import atomic_write_csv, atomic_write_text, plain
 
 COMPARABLE = ["task", "task_version", "profile", "dataset", "target_metric", "target_value", "higher_is_better",
               *KEYED]
-TIME_RULES = {"train": "train time only (AlgoPerf rule)",
-              "train+eval": "train + evaluation time (MLPerf rule; warm-up excluded)"}
+TIME_RULES = {
+    "train": ("time_to_target_s", "train time only (evaluation, warm-up and data work excluded)"),
+    "train+eval": ("time_to_target_with_eval_s", "train + evaluation time (warm-up and data work excluded)"),
+    "submission": ("submission_time_to_target_s",
+                   "AlgoPerf submission time: train + warm-up/compilation, evaluations untimed"),
+    "wall": ("wall_to_target_s", "MLPerf time-to-train: wall clock from the first touch of the data, never paused"),
+    "normalised": ("normalised_time_to_target_s",
+                   "convergence-normalised: the reference median steps x this run's seconds per step"),
+}
 MEASURES = ["time_to_target_s", "final_quality", "throughput", "peak_mem_mb", "utilisation"]
 GROUPINGS = {
     "model": {"rows": ["hardware", "model"], "columns": None},
@@ -114,9 +126,11 @@ def to_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
             "higher_is_better": target.get("higher_is_better", True),
             "reached": reached,
             "time_to_target_s": float(r["time_to_target_s"]) if reached else math.inf,
-            "time_to_target_with_eval_s": _with_eval(r, reached),
+            **{field: _rule_time(r, field, reached) for field, _ in TIME_RULES.values() if field != "time_to_target_s"},
+            "convergence_inside": (r.get("convergence") or {}).get("inside"),
+            "has_reference": bool((r.get("convergence") or {}).get("reference_median_steps")),
             "train_time_s": r.get("train_time_s"),
-            "final_quality": (r.get("final_metrics") or {}).get(metric) if ok and metric else None,
+            "final_quality": (r.get("final_metrics") or {}).get(quality_metric(metric)) if ok and metric else None,
             "throughput": throughput.get("value"), "throughput_unit": throughput.get("unit"),
             "peak_mem_mb": r.get("peak_mem_mb") if ok else None,
             "utilisation": r.get("utilisation") if ok else None,
@@ -145,27 +159,40 @@ def _threads_in_label(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _with_eval(record: dict[str, Any], reached: bool) -> float:
-    """MLPerf-rule time-to-target: inf when not reached, NaN when an older record lacks the figure."""
-    if not reached:
+def quality_metric(target_metric: str | None) -> str | None:
+    """The metric tables report as quality: the target metric on the test split ("val/accuracy" ->
+    "test/accuracy"); a target already on test, or without a split, is its own."""
+    if not isinstance(target_metric, str):
+        return None
+    split, _, name = target_metric.partition("/")
+    return f"test/{name}" if name else target_metric
+
+
+def _rule_time(record: dict[str, Any], field: str, reached: bool) -> float:
+    """One rule's time-to-target: inf when not reached (except the normalised time, which a missed run
+    has too), NaN when the record lacks the figure (an older record, or no reference)."""
+    if not reached and field != "normalised_time_to_target_s":
         return math.inf
-    value = record.get("time_to_target_with_eval_s")
+    value = record.get(field)
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
 
 
 def with_time_rule(frame: pd.DataFrame, rule: str = "train") -> tuple[pd.DataFrame, list[str]]:
-    """`frame` whose time_to_target_s follows `rule` ("train" or "train+eval"), and a warning line if runs lack it."""
+    """`frame` whose time_to_target_s follows `rule` (a `TIME_RULES` key), and a warning line if runs lack it."""
     if rule not in TIME_RULES:
         raise DlbenchError(f"--time {rule!r} is not one of {', '.join(TIME_RULES)}")
     if rule == "train" or frame.empty:
         return frame, []
+    field = TIME_RULES[rule][0]
     frame = frame.copy()
-    if "time_to_target_with_eval_s" not in frame:
-        frame["time_to_target_with_eval_s"] = math.nan
-    missing = int(frame["time_to_target_with_eval_s"].isna().sum())
-    frame["time_to_target_s"] = frame["time_to_target_with_eval_s"]
-    note = [f"{missing} reached runs have no time_to_target_with_eval_s (older records): "
-            "no time-to-target from them under the train+eval rule"] if missing else []
+    if field not in frame:
+        frame[field] = math.nan
+    missing = int(frame[field].isna().sum())
+    frame["time_to_target_s"] = frame[field]
+    why = "no reference convergence for their task profile and model, or a variant" if rule == "normalised" \
+        else "older records"
+    note = [f"{missing} runs have no {field} ({why}): no time-to-target from them under the {rule} rule"] \
+        if missing else []
     return frame, note
 
 
@@ -204,7 +231,7 @@ def summarize(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     rows = []
     for key, group in frame.groupby(keys, dropna=False, sort=True):
         row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
-        row.update(runs=len(group), reached=int(group["reached"].sum()))
+        row.update(runs=len(group), reached=int(group["reached"].sum()), convergence=_convergence_note(group))
         units = sorted(set(group["throughput_unit"].dropna()))
         row["throughput_unit"] = units[0] if len(units) == 1 else ("mixed" if units else None)
         for measure in MEASURES:
@@ -218,6 +245,17 @@ def summarize(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
                 row["time_to_target_s_reached"] = int((values < math.inf).sum())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _convergence_note(group: pd.DataFrame) -> str:
+    """How a cell's runs converged against their task's reference: runs whose steps to target fell outside
+    the reference's 5th-95th percentile band, or that the cell has no reference convergence."""
+    if not isinstance(group["target_metric"].iloc[0], str) or "convergence_inside" not in group:
+        return ""
+    if not group["has_reference"].any():
+        return "no reference convergence"
+    unusual = int((group["convergence_inside"] == False).sum())  # noqa: E712 - None: not reached, not unusual
+    return f"{unusual}/{len(group)} converged unusually (outside the reference band)" if unusual else ""
 
 
 def to_table(frame: pd.DataFrame, by: str = "model", measure: str = "time_to_target_s") -> pd.DataFrame:
@@ -240,6 +278,8 @@ def to_table(frame: pd.DataFrame, by: str = "model", measure: str = "time_to_tar
                             for r in summary.itertuples()]
         for m in MEASURES:
             table[m] = [format_cell(row, m) for _, row in summary.iterrows()]
+        if summary["convergence"].astype(bool).any():
+            table["convergence"] = list(summary["convergence"])
         return table
     shown["cell"] = [format_cell(row, measure) for _, row in summary.iterrows()]
     shown[column] = summary[column].fillna("?").astype(str)
@@ -363,7 +403,9 @@ def speedups(frame: pd.DataFrame, baseline: str, dimension: str | None = None) -
     a torch version (the other versions on the same machine are compared).
 
     Per task (a comparable group x the other dimension): median(baseline) /
-    median(other), with a two-sample bootstrap interval. Per machine (or
+    median(other), with a two-sample bootstrap interval; with fewer than
+    `FEW_SEEDS` values on a side, of the normalised times where both sides
+    have them (`basis`, and the raw speed-up beside it). Per machine (or
     model): the geometric mean over tasks reached on both sides, with a
     stratified bootstrap interval (stats.geomean_speedup).
     """
@@ -378,14 +420,24 @@ def speedups(frame: pd.DataFrame, baseline: str, dimension: str | None = None) -
             # throughput ratio other / baseline (> 1: faster), the same bootstrap with the roles swapped
             base_tp = group.loc[group[dimension] == baseline, "throughput"].dropna().to_numpy(dtype=float)
             tp = sub["throughput"].dropna().to_numpy(dtype=float)
+            raw = (base, times)
+            # Few seeds: steps to target vary more from seed to seed than seconds per step, so the pair
+            # compares the normalised times (reference median steps x each run's seconds per step).
+            norm = (_finite(group.loc[group[dimension] == baseline]), _finite(sub))
+            normalise = min(base.size, times.size) < FEW_SEEDS and norm[0].size > 0 and norm[1].size > 0
+            pair = norm if normalise else raw
+            note = _pair_note(base, times, subject)
+            if normalise:
+                note = "; ".join(filter(None, [note, f"normalised time (fewer than {FEW_SEEDS} seeds); raw "
+                                                     f"speed-up {_num(stats.speedup(base, times))}"]))
             rows.append({**dict(zip(COMPARABLE + others, key)), dimension: subject,
                          "throughput_ratio": stats.speedup(tp, base_tp) if base_tp.size and tp.size else math.nan,
                          "throughput_interval": stats.speedup_spread(tp, base_tp) if base_tp.size else None,
                          "baseline_s": stats.median(base), "time_s": stats.median(times),
-                         "speedup": stats.speedup(base, times),
-                         "interval": stats.speedup_spread(base, times) if base.size else None,
-                         "n_baseline": base.size, "n": times.size, "note": _pair_note(base, times, subject),
-                         "_pair": (base, times)})
+                         "speedup": stats.speedup(*pair),
+                         "interval": stats.speedup_spread(*pair) if pair[0].size else None,
+                         "speedup_raw": stats.speedup(base, times), "basis": "normalised" if normalise else "raw",
+                         "n_baseline": base.size, "n": times.size, "note": note, "_pair": pair})
     per_task = pd.DataFrame(rows)
     suite_rows = []
     for subject, sub in ([] if per_task.empty else per_task.groupby(dimension, sort=True)):
@@ -394,6 +446,17 @@ def speedups(frame: pd.DataFrame, baseline: str, dimension: str | None = None) -
         caveats.append(caveat)
     caveats += _general_caveats(frame, dimension, baseline)
     return Speedups(dimension, baseline, per_task, pd.DataFrame(suite_rows), caveats)
+
+
+FEW_SEEDS = 5  # below this many values a side, speed-ups use the convergence-normalised time where it exists
+
+
+def _finite(rows: pd.DataFrame):
+    """The finite normalised times of some rows (runs without a reference have none)."""
+    if "normalised_time_to_target_s" not in rows:
+        return rows["time_to_target_s"].to_numpy(dtype=float)[:0]
+    values = rows["normalised_time_to_target_s"].to_numpy(dtype=float)
+    return values[pd.notna(values) & (values < math.inf)]
 
 
 def _pair_note(base, times, subject: str) -> str:

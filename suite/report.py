@@ -102,7 +102,7 @@ def build_sections(data: compare.Pool, baseline: str | None,
 
 
 def _legend(time_rule: str = "train") -> list[str]:
-    return [f"Time-to-target rule: {compare.TIME_RULES[time_rule]}.",
+    return [f"Time-to-target rule: {compare.TIME_RULES[time_rule][1]}.",
             f"Each cell: median, then 'CI [lo, hi]' (a 95% interval: {stats.METHOD}) when the cell has "
             f"{stats.MIN_FOR_CI} or more values, or 'range [lo, hi]' (the smallest and largest value, no confidence "
             "attached) when it has 2 to 4; n=number of values; n=1 has neither. "

@@ -14,6 +14,7 @@ from suite import runner
 from suite.config import SuiteOptions
 from suite.convergence import Reference, normalised, percentile, steps_to_reach
 from suite.data import TensorSource
+from suite import records
 from suite.records import config_hash
 from suite.task import to_jsonable
 from tests.toy_tasks import ToyLinear, ToyUnreachable
@@ -185,3 +186,60 @@ def test_rl_runs_evaluate_validation_episodes_on_the_cadence_and_test_episodes_o
     assert record["final_metrics"]["test/episodes"] >= algo.test_episodes
     assert record["eval_cadence"] == {"every": 1024, "unit": "env_steps"}
     assert torch.isfinite(torch.tensor(record["final_metrics"]["test/return"]))
+
+
+# -- tables: quality from test, the time rules, normalised speed-ups -----------------------------------
+def val_record(hardware="A", seed=0, ttt=10.0, per_step=0.5, inside=True, **kw):
+    """A record of a run that stopped on val/accuracy and reports test/accuracy, with a reference."""
+    from tests.helpers import make_record
+
+    curve = [{"step": 10, "time_s": ttt / 2, "samples": 640, "val/accuracy": 0.5},
+             {"step": 20, "time_s": ttt, "samples": 1280, "val/accuracy": 0.85}]
+    record = make_record(
+        hardware=hardware, seed=seed, ttt=ttt, curve=curve,
+        final_metrics={"val/accuracy": 0.85, "test/accuracy": 0.61}, steps_to_target=20,
+        time_to_target_with_eval_s=ttt + 0.5, submission_time_to_target_s=ttt + 0.25, wall_to_target_s=ttt + 1.0,
+        seconds_per_step=per_step, normalised_time_to_target_s=30 * per_step,
+        convergence={"reference_median_steps": 30, "band_p5_p95": [25, 35], "reference_n": 10,
+                     "reference_cv": 0.1, "inside": inside}, **kw)
+    record["target"] = {"metric": "val/accuracy", "value": 0.8, "higher_is_better": True, "source": "test"}
+    assert records.validate(record) == []
+    return record
+
+
+def test_tables_report_the_test_metric_as_quality_and_follow_each_time_rule():
+    from suite import compare
+
+    frame = compare.to_frame([val_record()])
+    assert frame["final_quality"].iloc[0] == 0.61  # test, not the val/accuracy that stopped the run
+    expected = {"train": 10.0, "train+eval": 10.5, "submission": 10.25, "wall": 11.0, "normalised": 15.0}
+    for rule, value in expected.items():
+        ruled, notes = compare.with_time_rule(frame, rule)
+        assert ruled["time_to_target_s"].iloc[0] == value and notes == []
+    assert set(compare.TIME_RULES) == set(expected)
+
+
+def test_a_table_marks_runs_outside_the_reference_band_and_cells_without_a_reference():
+    from suite import compare
+    from tests.helpers import make_record
+
+    recs = [val_record(seed=0), val_record(seed=1, inside=False), make_record(model="other")]
+    table = compare.to_table(compare.to_frame(recs), by="model")
+    notes = dict(zip(table["model"], table["convergence"]))
+    assert notes["mlp"] == "1/2 converged unusually (outside the reference band)"
+    assert notes["other"] == "no reference convergence"
+
+
+def test_speedups_with_few_seeds_use_the_normalised_time_and_say_so():
+    from suite import compare
+
+    # machine B's steps per second are twice A's, but B's single seed needed three times the steps (luck)
+    recs = [val_record("A", 0, ttt=10.0, per_step=0.5), val_record("B", 0, ttt=15.0, per_step=0.25)]
+    result = compare.speedups(compare.to_frame(recs), "A")
+    row = result.per_task.iloc[0]
+    assert row["basis"] == "normalised" and row["speedup"] == pytest.approx(2.0)
+    assert row["speedup_raw"] == pytest.approx(10 / 15) and "normalised time" in row["note"]
+    many = [val_record(h, s, ttt=10.0 if h == "A" else 5.0, per_step=0.5 if h == "A" else 0.25)
+            for h in "AB" for s in range(5)]
+    row = compare.speedups(compare.to_frame(many), "A").per_task.iloc[0]
+    assert row["basis"] == "raw" and row["speedup"] == pytest.approx(2.0)
