@@ -4,8 +4,11 @@ Built only from records. A study is one comparable group of fit runs (task, vers
 dataset, target, machine, model, and every `suite.cells` KEYED setting but the variant itself)
 that carry `--set` overrides (`config.overrides`). A key is *varied* when the runs that set it
 give it two or more values. One row per variant (one set of override values):
-  quality          the target metric at the end of the run: the median over seeds, with its 95%
-                   bootstrap interval ("CI", 5 or more seeds) or its range ("range", 2-4 seeds)
+  quality          the test metric (`compare.quality_metric`) where the run stopped; trained to the
+                   budget (`--train-to-budget`), at its best validation point: the median over seeds,
+                   with its 95% bootstrap interval ("CI", 5 or more seeds) or its range ("range", 2-4)
+  best val         trained to the budget: the best validation value of the target metric, so a study
+                   shows what a knob buys in quality at a fixed budget, not only in time
   time to target   train time until the target was met; a miss counts as `inf` (suite.stats), so
                    the median is "not reached" unless more than half the seeds reached it;
                    `reached` is how many seeds of how many did
@@ -26,7 +29,7 @@ from suite import cells, compare, stats
 
 GROUP = ["task", "task_version", "profile", "dataset", "target_metric", "target_value", "higher_is_better",
          "hardware", "model"] + cells.SETTINGS_BUT_VARIANT
-MEASURES = ["quality", "time_to_target_s", "throughput"]
+MEASURES = ["quality", "best_val", "time_to_target_s", "throughput"]
 
 
 @dataclass
@@ -61,7 +64,11 @@ def runs_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
         frame[column] = [_number(by_id[run_id].get(column)) for run_id in frame["run_id"]]
     frame["other_cpu_share"] = [_number((by_id[run_id].get("host") or {}).get("other_cpu_share"))
                                 for run_id in frame["run_id"]]
-    frame["quality"] = frame["final_quality"]
+    best = [by_id[run_id].get("best") or {} for run_id in frame["run_id"]]
+    metrics = [compare.quality_metric(m) for m in frame["target_metric"]]
+    frame["best_val"] = [_number((b.get("metrics") or {}).get(m)) for b, m in zip(best, frame["target_metric"])]
+    best_test = [_number((b.get("metrics") or {}).get(q)) for b, q in zip(best, metrics)]
+    frame["quality"] = [t if not math.isnan(t) else f for t, f in zip(best_test, frame["final_quality"])]
     for key in sorted({k for o in overrides for k in o}):
         frame[f"ov:{key}"] = [o.get(key, "") for o in overrides]
     return frame.reset_index(drop=True)
@@ -124,6 +131,8 @@ def to_table(summary: pd.DataFrame, study: Study) -> pd.DataFrame:
     for _, s in summary.iterrows():
         row = {k: s[k] or "-" for k in keys}
         row["quality"] = _cell(s, "quality")
+        if s["best_val_n"]:
+            row["best val"] = _cell(s, "best_val")
         row["time to target s"] = ("not reached" if s["time_to_target_s"] == math.inf and s["time_to_target_s_n"]
                                    else _cell(s, "time_to_target_s"))
         row["reached"] = f"{int(s['reached'])}/{int(s['runs'])}"

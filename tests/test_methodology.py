@@ -243,3 +243,21 @@ def test_speedups_with_few_seeds_use_the_normalised_time_and_say_so():
             for h in "AB" for s in range(5)]
     row = compare.speedups(compare.to_frame(many), "A").per_task.iloc[0]
     assert row["basis"] == "raw" and row["speedup"] == pytest.approx(2.0)
+
+
+def test_a_study_trained_to_the_budget_shows_the_best_validation_value_and_the_test_figure_there():
+    from suite import study
+
+    recs = []
+    for lr, best_val, best_test in (("0.1", 0.9, 0.7), ("0.01", 0.95, 0.8)):
+        for seed in (0, 1):
+            r = val_record(seed=seed, run_id=f"toy.mlp.A.lr{lr}.s{seed}", best={
+                "step": 20, "metrics": {"val/accuracy": best_val, "test/accuracy": best_test}})
+            r["config"] = {**r["config"], "overrides": {"recipe.lr": lr}, "stop_at_target": False}
+            r["variant"] = f"recipe.lr={lr}"
+            recs.append(r)
+    [found] = study.studies(recs)
+    table = study.to_table(study.summarize(found), found)
+    rows = {row["recipe.lr"]: row for _, row in table.iterrows()}
+    assert rows["0.01"]["best val"].startswith("0.95") and rows["0.01"]["quality"].startswith("0.8")
+    assert rows["0.1"]["best val"].startswith("0.9") and rows["0.1"]["quality"].startswith("0.7")
