@@ -194,6 +194,9 @@ class BatchwiseOnDevice(BatchSource):
     def to(self, device, channels_last=False):
         return self.source.to(device, channels_last)
 
+    def select(self, index):
+        return BatchwiseOnDevice(self.source.select(index), self.device)
+
     def batches(self, batch_size, **kw):
         for batch in self.source.batches(batch_size, **kw):
             yield move_to(batch, self.device)
