@@ -15,9 +15,10 @@ timed steps cycling through the pool, each step timed (CUDA events on GPU,
 the `make_update_step` of `suite.rl.ppo` and `suite.rl.dqn`) with the run's model
 layout, precision and optimizer, so what is timed is what a run trains. Step
 counts depend on the device (`STEPS`; CPUs take few, as the full-size models are
-slow there); `--max-steps N` sets the measured steps. The record: throughput (samples/s and the task's own units, RL also the
-real environments' env_steps/s), `speed` (step-time median and p90, counts),
-peak memory, FLOPs per sample and utilisation (`suite.peak`).
+slow there); `--max-steps N` sets the measured steps. The record: throughput
+(samples/s and the task's own units, RL also the real environments'
+env_steps/s), `speed` (step-time median and p90, counts), peak memory, FLOPs per
+sample and utilisation (`suite.peak`).
 """
 from __future__ import annotations
 
