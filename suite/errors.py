@@ -36,10 +36,6 @@ class SkipRun(DlbenchError):
     """This run cannot happen on this machine (no CUDA, missing extra): record it as skipped."""
 
 
-class Diverged(DlbenchError):
-    """The loss became non-finite."""
-
-
 class Terminated(KeyboardInterrupt):
     """SIGTERM arrived: ends the run like Ctrl-C (an `interrupted` record), then the suite stops."""
 

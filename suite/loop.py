@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -26,7 +26,7 @@ from suite.device import autocast, no_host_sync, use_channels_last
 from suite.errors import DataError
 from suite.flops import flops_of
 from suite.optim import build_optimizer, build_scheduler
-from suite.task import BatchSource, Task
+from suite.task import BatchSource, Recipe, Task
 from suite.timing import Heartbeat, SegmentClock
 
 DEVICE_DATA_LIMIT = 0.25  # fraction of GPU memory a split may take to be moved there once
@@ -44,6 +44,28 @@ def build_on_device(task: Task, ctx: RunContext, channels_last: bool) -> tuple[n
     if ctx.compile:
         train_model = torch.compile(train_model)
     return model, train_model
+
+
+def make_train_step(task: Task, model: nn.Module, train_model: nn.Module, optimizer: torch.optim.Optimizer,
+                    recipe: Recipe, ctx: RunContext) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
+    """The supervised training step: batch -> its loss (detached, so no host sync), after one optimizer step.
+
+    The loss is the task's, of `train_model` (what `build_on_device` returns for the steps: DDP,
+    compiled) in the run's precision; gradients are clipped on `model`'s parameters when the recipe
+    says so. The learning-rate schedule is the caller's. The loop and the speed profile
+    (`suite.speed`) train with this one step, so what the speed profile times is what a run trains.
+    """
+    def step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with autocast(ctx.device, ctx.precision):
+            loss = task.loss(train_model, batch)
+        loss.backward()
+        if recipe.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss.detach()
+
+    return step
 
 
 def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
@@ -75,15 +97,7 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
     optimizer = build_optimizer(model, recipe)
     scheduler = build_scheduler(optimizer, recipe, total_steps)
 
-    def step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        with autocast(ctx.device, ctx.precision):
-            loss = task.loss(train_model, batch)
-        loss.backward()
-        if recipe.grad_clip:
-            nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return loss.detach()
+    step = make_train_step(task, model, train_model, optimizer, recipe, ctx)
 
     batches = endless(train, recipe.batch_size, ctx, drop_last)
     # FLOPs are counted on the first training batch (a typical one, not the longest) and scaled per
@@ -260,6 +274,9 @@ class BatchwiseOnDevice(BatchSource):
 
     def to(self, device, channels_last=False):
         return self.source.to(device, channels_last)
+
+    def select(self, index):
+        return BatchwiseOnDevice(self.source.select(index), self.device)
 
     def batches(self, batch_size, **kw):
         for batch in self.source.batches(batch_size, **kw):

@@ -365,8 +365,9 @@ class BatchSource:
     """A split of data that yields batches (dicts of tensors).
 
     The harness moves a source to the device once when it fits
-    (`to(device)`), else moves each batch. `info` holds counts worth
-    recording (skipped files, truncated sentences, ...).
+    (`to(device)`), else moves each batch, and cuts a fraction of a training
+    split with `select(index)`. `info` holds counts worth recording (skipped
+    files, truncated sentences, ...).
     """
 
     info: dict[str, Any]
@@ -380,6 +381,12 @@ class BatchSource:
     def to(self, device: torch.device, channels_last: bool = False) -> "BatchSource":
         """This source on `device` (4-D float tensors in NHWC order when `channels_last`)."""
         raise NotImplementedError
+
+    def select(self, index: torch.Tensor) -> "BatchSource":
+        """The items `index` (a 1-D integer tensor, on any device) in that order, as a source of the
+        same type that batches as this one does (`data.fraction` trains on one: `suite.data.training_fraction`)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement select(index), which every "
+                                  "BatchSource must (data.fraction needs it)")
 
     def batches(
         self, batch_size: int, *, shuffle: bool = False, generator: torch.Generator | None = None,

@@ -350,7 +350,7 @@ IMAGE_SETS = {
 }
 
 
-def random_crop_flip(x: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:
+def random_crop_flip(x: torch.Tensor, pad: int) -> torch.Tensor:
     """Batched random crop (reflect-padded by `pad`) and horizontal flip, on x's device."""
     n, _, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
