@@ -42,6 +42,9 @@ FIT_BATCH = 1024  # batch size at which training inputs are turned into features
 # BLAS threads while fitting and predicting. On 2 cores shared with other jobs, OpenBLAS's second thread
 # spin-waits: logistic regression on sklearn's digits took 11.4 s with 2 threads and 0.13 s with 1.
 BLAS_THREADS = 1
+# The `--set` keys this path reads, per task kind ("model.*": the model's keywords, suite.models.keywords):
+# a fit has no optimizer or batches, so no recipe.* key reaches it.
+SETTINGS = {"supervised": ("model.*", "data.fraction"), "rl": ("model.*",)}
 
 
 class Fitted(nn.Module):

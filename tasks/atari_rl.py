@@ -128,7 +128,7 @@ MINATAR_EVAL_STEPS = 5_000  # evaluation episode cap (a good agent could play on
 class MinAtarEncoder(nn.Module):
     """(B, 10, 10, C) bool -> (B, hidden) features."""
 
-    def __init__(self, channels: int, size: int = 10, conv: int = 16, hidden: int = 128):
+    def __init__(self, channels: int, size: int = 10, *, conv: int = 16, hidden: int = 128):
         super().__init__()
         self.net = nn.Sequential(
             layer_init(nn.Conv2d(channels, conv, 3)), nn.ReLU(), nn.Flatten(),
@@ -144,7 +144,7 @@ class MinAtarEncoder(nn.Module):
 class NatureEncoder(nn.Module):
     """(B, 4, 84, 84) uint8 -> (B, 512) features."""
 
-    def __init__(self, channels: int = 4, hidden: int = 512):
+    def __init__(self, channels: int = 4, *, hidden: int = 512):
         super().__init__()
         self.net = nn.Sequential(
             layer_init(nn.Conv2d(channels, 32, 8, stride=4)), nn.ReLU(),
@@ -234,6 +234,7 @@ class BallTracker(nn.Module):
         return torch.where(goal < paddle, 1, torch.where(goal > paddle, 2, 0))
 
 
+ENCODERS = {"smoke": MinAtarEncoder, "quick": MinAtarEncoder, "full": NatureEncoder, "speed": NatureEncoder}  # model.*
 QUICK_TARGET = Target("eval/return", 6.0, True,
                       "measured 2026-11-24: ppo_cnn reached 6.44 after 400k env steps / 58 s train time on 2 shared "
                       "CPU cores (python run_all.py --profile quick --tasks atari_rl --device cpu); "
@@ -265,7 +266,7 @@ FULL_DQN = DQNConfig()
 class AtariRL(RLTask):
     name = "atari_rl"
     version = 1
-    models = {"ppo_cnn": ActorCritic, "dqn_cnn": QNetwork,
+    models = {"ppo_cnn": Model(ActorCritic, keywords_of=ENCODERS), "dqn_cnn": Model(QNetwork, keywords_of=ENCODERS),
               "random_policy": Model(RandomPolicy, family="hand-crafted", estimator=True),
               "ball_tracker": Model(BallTracker, family="hand-crafted", estimator=True)}
     default_model = "ppo_cnn"
