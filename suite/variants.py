@@ -24,7 +24,7 @@ from typing import Any
 
 from suite.data import training_fraction
 from suite.errors import ConfigError
-from suite.models import is_estimator, keyword_receiver, keywords
+from suite.models import declaration, is_estimator, keyword_receiver, keywords
 from suite.task import BatchSource, Recipe, RunSpec
 from suite.textvalues import check_finite, parse_as, parse_value
 
@@ -39,9 +39,9 @@ ALGO = "recipe.algo."
 def declared(task_cls: type, model: str, profile: str) -> tuple[str, ...]:
     """The `--set` keys the trainer of `model` reads under `profile` ("model.*": the model's keywords)."""
     if is_estimator(task_cls, model):
-        from suite.estimator import SETTINGS
+        from suite.estimator import settings_of
 
-        return SETTINGS[task_cls.kind]
+        return settings_of(task_cls.kind, declaration(task_cls, model).factory)
     if task_cls.kind == "rl":  # any profile: the speed profile times the same algorithm's update
         from suite.rl import DQNConfig, PPOConfig
 
