@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from suite import compare, executors, fingerprint, registry, variants
-from suite.config import SuiteOptions
+from suite.config import MAX_RUNS, MAX_SEEDS, SuiteOptions
 from suite.contention import busy_note
-from suite.errors import ConfigError, UnknownNameError
+from suite.data import check_data_dir, data_dir
+from suite.errors import ConfigError, DlbenchError, UnknownNameError
 from suite.runner import skipped_record, task_options, variant_settings
 from suite.safe_io import check_writable, plain
 from suite.task import TaskBase
@@ -48,7 +49,7 @@ def plan(opts: SuiteOptions) -> tuple[list[PlannedRun], list[tuple[str, str]]]:
     every_model = {m for t in tasks for m in t.models}
     for model in wanted:
         registry.check_name(model, every_model, "model (in the selected tasks)")
-    runs = []
+    pairs = []
     for task in tasks:
         if opts.models == "default":
             models = [task.default_model]
@@ -56,9 +57,9 @@ def plan(opts: SuiteOptions) -> tuple[list[PlannedRun], list[tuple[str, str]]]:
             models = list(task.models)
         else:
             models = [m for m in wanted if m in task.models]
-        for model in models:
-            for seed in range(opts.seeds):
-                runs.append(PlannedRun(task, model, seed))
+        pairs += [(task, model) for model in models]
+    check_size(pairs, 1, opts)  # before the runs are listed: `--seeds 1000000` stops here, at once
+    runs = [PlannedRun(task, model, seed) for task, model in pairs for seed in range(opts.seeds)]
     runs = mark_unaccepted(runs, opts)
     for task, model in dict.fromkeys((run.task, run.model) for run in runs if not run.skip):  # bad values: stop now
         if opts.profile in task.profiles:
@@ -74,7 +75,7 @@ def mark_unaccepted(runs: list[PlannedRun], opts: SuiteOptions) -> list[PlannedR
     (one line, the valid keys) before any run."""
     settings = variant_settings(opts)
     pairs = list(dict.fromkeys((run.task, run.model) for run in runs if opts.profile in run.task.profiles))
-    lacking = {(task, model): variants.unaccepted(task, model, settings) for task, model in pairs}
+    lacking = {(task, model): variants.unaccepted(task, model, settings, opts.profile) for task, model in pairs}
     for key in settings:
         if pairs and all(key in missing for missing in lacking.values()):
             task, model = pairs[0]
@@ -95,11 +96,51 @@ def check_task_options(tasks: list[type[TaskBase]], opts: SuiteOptions) -> None:
         task.resolve_options(task_options(task, opts))
 
 
+def check_size(pairs: list[tuple[type[TaskBase], str]], points: int, opts: SuiteOptions) -> None:
+    """A plan of more than MAX_RUNS runs or MAX_SEEDS seeds needs `--yes`: DlbenchError (one line: its size
+    and an estimate of its time from the profiles' `expected_s`) without it, a line on stdout with it."""
+    runs = len(pairs) * points * opts.seeds
+    if runs <= MAX_RUNS and opts.seeds <= MAX_SEEDS:
+        return
+    expected = [prof.expected_s if (prof := task.profiles.get(opts.profile)) else None for task, _model in pairs]
+    known = [seconds for seconds in expected if seconds]
+    estimate = (f"about {_duration(sum(known) * points * opts.seeds)} by the profiles' expected times"
+                if known else "no time estimate (the profile's run times are unmeasured)")
+    if known and len(known) < len(expected):
+        estimate += f", {len(expected) - len(known)} of the {len(expected)} models unmeasured"
+    shape = f"{len(pairs)} task/model pair{'s' * (len(pairs) != 1)}" + \
+        (f" x {points:,} variants" if points > 1 else "") + f" x {opts.seeds:,} seeds"
+    line = f"the plan has {runs:,} runs ({shape}), {estimate}"
+    if not opts.yes:
+        raise DlbenchError(f"{line}: more than {MAX_RUNS} runs or {MAX_SEEDS} seeds starts only with --yes")
+    print(f"plan: {line}")
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("years", 365 * 86400), ("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:,.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def check_folders(opts: SuiteOptions) -> None:
+    """The results and data folders, before any run: the data folder usable (except for the speed profile,
+    which reads no data), and neither folder inside the other (readers take every JSON file under a results
+    folder for a record, and a data folder holds cache files); DlbenchError naming the folders otherwise."""
+    results, data = opts.results.expanduser().resolve(), data_dir(opts.data_dir)
+    if results == data or data in results.parents or results in data.parents:
+        raise DlbenchError(f"--results {opts.results} and the data folder {data} overlap: keep results and data "
+                           "in separate folders (--results, --data-dir)")
+    if opts.profile != "speed":
+        check_data_dir(data)
+
+
 def run_suite(opts: SuiteOptions, log: Callable[[str], None] = print) -> tuple[list[dict[str, Any]], int]:
     """Run the planned runs; return their records and the exit status (1 if any crashed)."""
     fingerprint.check_label(opts.hardware_label)  # a label no record could hold: one line, before any run
     runs, unavailable = plan(opts)
     executor = executors.make(opts)  # `--executor ray` without Ray: one line, before the folder is touched
+    check_folders(opts)
     check_writable(opts.results / "runs")  # a read-only or full results folder: bad input, before any run
     records = []
     for name, reason in unavailable:

@@ -17,15 +17,20 @@ from typing import Any
 
 from suite.errors import ConfigError
 from suite.task import PROFILES
+from suite.textvalues import parse_as
 
 # `--set NAMESPACE.KEY=VALUE`: each namespace, what its keys reach. One parser takes them all;
 # a new namespace is one line here and one reader of `RunOptions.settings(namespace)`.
 SET_NAMESPACES: dict[str, str] = {
     "task": "an option the task declares (`dlbench list` shows each task's options)",
-    "recipe": "a recipe field: lr, batch_size, optimizer, weight_decay",
+    "recipe": "a recipe field the model's trainer reads: lr, batch_size, optimizer, weight_decay (supervised), "
+              "algo.KEY (RL: a field of its PPO or DQN config)",
     "model": "a keyword of the model's factory (e.g. depth, width, activation of mlp and cnn)",
     "data": "fraction: train on a seeded random fraction (0, 1] of the training split",
 }
+# A plan larger than either starts only with --yes: a typo (`--seeds 1000000`) must not start days of runs.
+MAX_RUNS = 200
+MAX_SEEDS = 100
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -61,8 +66,9 @@ class RunOptions:
     tasks_from: list[str] = _opt(None, "also import these task modules (comma-separated)", list_of=str)
     set: list[str] = _opt(None, "NAMESPACE.KEY=VALUE, repeatable: task.KEY sets an option the task declares "
                           "(e.g. --set task.pretrained=distilbert-base-uncased for sentiment); `dlbench list` "
-                          "shows each task's options; recipe.lr|batch_size|optimizer|weight_decay and "
-                          "model.KWARG, data.fraction make a variant of the model", flag="--set", append=True)
+                          "shows each task's options; recipe.KEY, model.KWARG and data.fraction make a variant of "
+                          "the model, for the keys its trainer reads (a wrong key lists them)", flag="--set",
+                          append=True)
 
     def __post_init__(self) -> None:
         self.results = Path(self.results)
@@ -122,6 +128,8 @@ class SuiteOptions(RunOptions):
                          "(a CPU run takes a whole node), records written here", choices=("local", "ray"))
     ray_address: str | None = _opt(None, "with --executor ray: none starts Ray on this machine's GPUs and CPUs; "
                                    "'auto' or HOST:PORT joins a running cluster")
+    yes: bool = _opt(False, f"start a plan of more than {MAX_RUNS} runs or {MAX_SEEDS} seeds (without it such a plan "
+                     "stops before any run, with its size and an estimate of its time)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -196,9 +204,9 @@ def _parse_type(f: dataclasses.Field):
 def _typed(kind: type, name: str):
     def parse(text: str):
         try:
-            return kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} wants a {kind.__name__}, got {text!r}") from None
+            return parse_as(text, kind, name)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
     parse.__name__ = kind.__name__
     return parse

@@ -15,24 +15,41 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import torch
 
-from suite.errors import ConfigError
+from suite.errors import ConfigError, DlbenchError
 from suite.task import BatchSource
 
 DEFAULT_DATA_DIR = Path("~/.cache/dlbench")
 
 
 def data_dir(explicit: str | os.PathLike | None = None) -> Path:
-    """The data folder: `--data-dir`, else `$DLBENCH_DATA`, else ~/.cache/dlbench."""
+    """The data folder, absolute with links resolved (records keep where their data came from, whatever
+    the working folder): `--data-dir`, else `$DLBENCH_DATA`, else ~/.cache/dlbench."""
     chosen = explicit or os.environ.get("DLBENCH_DATA") or DEFAULT_DATA_DIR
-    path = Path(chosen).expanduser()
+    path = Path(chosen).expanduser().resolve()
     if path.exists() and not path.is_dir():
         raise ConfigError("data_dir", str(path), "is a file; point --data-dir (or DLBENCH_DATA) at a folder")
     return path
+
+
+def check_data_dir(folder: Path) -> None:
+    """DlbenchError (one line) unless `folder` can be listed and written (made if missing): loaders build
+    and cache datasets there, so a folder they cannot use stops the suite before any run, not in each."""
+    where = "--data-dir or DLBENCH_DATA (the default is under HOME)"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.listdir(folder)
+        fd, probe = tempfile.mkstemp(prefix=".dlbench-write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise DlbenchError(f"data folder {folder} is not usable ({exc.strerror or type(exc).__name__}): "
+                           f"give a readable, writable folder with {where}") from None
 
 
 def sha256_of(path: Path) -> str:

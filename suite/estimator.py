@@ -42,6 +42,10 @@ FIT_BATCH = 1024  # batch size at which training inputs are turned into features
 # BLAS threads while fitting and predicting. On 2 cores shared with other jobs, OpenBLAS's second thread
 # spin-waits: logistic regression on sklearn's digits took 11.4 s with 2 threads and 0.13 s with 1.
 BLAS_THREADS = 1
+# The `--set` keys this path reads ("model.*": the model's keywords, suite.models.keywords): a fit has no
+# optimizer or batches, so no recipe.* key reaches it, and a rule (`Fitted.fits` False, or an RL policy
+# played as it is) sees no training data either.
+SETTINGS = {"fitted": ("model.*", "data.fraction"), "rule": ("model.*",)}
 
 
 class Fitted(nn.Module):
@@ -104,6 +108,13 @@ class FittedClassifier(Fitted):
     def forward(self, *inputs: torch.Tensor, **_ignored: Any) -> torch.Tensor:
         scores = torch.from_numpy(np.asarray(self.estimator.decision_function(self.features(*inputs)))).float()
         return torch.stack([torch.zeros_like(scores), scores], 1) if scores.dim() == 1 else scores
+
+
+def settings_of(kind: str, factory: Callable[..., Any]) -> tuple[str, ...]:
+    """The `--set` keys (SETTINGS) an estimator of a `kind` task made by `factory` reads: a rule's when it is
+    an RL policy or a `Fitted` class that does not fit, else a fitted model's."""
+    rule = kind == "rl" or (isinstance(factory, type) and issubclass(factory, Fitted) and not factory.fits)
+    return SETTINGS["rule" if rule else "fitted"]
 
 
 def train_estimator(task: TaskBase, ctx: RunContext) -> TrainResult:

@@ -19,9 +19,9 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from suite import distributed
+from suite import distributed, variants
 from suite.context import EvalPoints, RunContext, TrainResult
-from suite.data import move_to, training_fraction
+from suite.data import move_to
 from suite.device import autocast, no_host_sync, use_channels_last
 from suite.errors import DataError
 from suite.flops import flops_of
@@ -31,6 +31,8 @@ from suite.timing import Heartbeat, SegmentClock
 
 DEVICE_DATA_LIMIT = 0.25  # fraction of GPU memory a split may take to be moved there once
 WARMUP_STEPS = 2
+# The `--set` keys this loop reads; suite.variants accepts no other for the models it trains.
+SETTINGS = ("recipe.lr", "recipe.batch_size", "recipe.optimizer", "recipe.weight_decay", "model.*", "data.fraction")
 
 
 def build_on_device(task: Task, ctx: RunContext, channels_last: bool) -> tuple[nn.Module, nn.Module]:
@@ -77,7 +79,7 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
     # The data segment: reading, decoding, feature caches, tokenising and the copy to the device. Its
     # start is the first touch of the data, the origin of the never-paused wall clock (wall_to_target_s).
     clock.start("data")
-    train = training_fraction(task.load("train"), spec.overrides.get("data.fraction"), spec.seed)
+    train = variants.training_split(task.load("train"), spec)
     train = place(train, ctx.device, channels_last)
     evals = {split: place(task.load(split), ctx.device, channels_last) for split in spec.eval_splits}
     clock.stop()

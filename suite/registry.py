@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import re
 from typing import Any, Iterable, TypeVar
 
 from suite.errors import DlbenchError, UnknownNameError, check_name
 from suite.task import RLTask, Task, TaskBase, cadence_problem, missing_members
 
 __all__ = ["TASKS", "UNAVAILABLE", "ENTRY_POINT_GROUP", "DuplicateTaskError", "register_task", "check_name",
-           "get_task", "load_tasks", "entry_point_tasks", "snapshot", "restore", "reset"]
+           "check_identifier", "get_task", "load_tasks", "entry_point_tasks", "snapshot", "restore", "reset"]
 
 ENTRY_POINT_GROUP = "dlbench.tasks"
 TASKS: dict[str, type[TaskBase]] = {}
@@ -29,6 +30,9 @@ _loaded = False
 _DECLARED: dict[str, dict[str, type]] = {}  # module -> the tasks it registered on import; survives `reset`
 
 T = TypeVar("T", bound=type[TaskBase])
+# Task and model names become file names, record keys and table rows: identifiers only, so a name can never
+# hold a path separator (a plug-in task named "../x" would write its records outside the results folder).
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 class DuplicateTaskError(DlbenchError):
@@ -40,6 +44,7 @@ def register_task(cls: T) -> T:
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not name:
         raise DlbenchError(f"{cls.__qualname__}: set a class attribute `name` before @register_task")
+    check_identifier(name, f"task name ({cls.__module__}.{cls.__qualname__})")
     if not (isinstance(cls, type) and issubclass(cls, (Task, RLTask))):
         raise DlbenchError(f"task {name!r}: subclass suite.task.Task (supervised) or suite.task.RLTask")
     missing = missing_members(cls)
@@ -51,6 +56,8 @@ def register_task(cls: T) -> T:
         raise DuplicateTaskError(
             f"task name {name!r} is registered twice ({TASKS[name].__module__} and {cls.__module__}): rename one"
         )
+    for model in cls.models:
+        check_identifier(model, f"model name of task {name!r}")
     if getattr(cls, "default_model", None) not in cls.models:
         raise DlbenchError(f"task {name!r}: default_model {getattr(cls, 'default_model', None)!r} "
                            "is not one of its models")
@@ -60,6 +67,13 @@ def register_task(cls: T) -> T:
     TASKS[name] = cls
     _DECLARED.setdefault(cls.__module__, {})[name] = cls
     return cls
+
+
+def check_identifier(name: Any, what: str) -> None:
+    """DlbenchError (one line) unless `name` is a plain identifier of at most 64 characters (NAME)."""
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise DlbenchError(f"{what} {name!r}: use letters, digits and underscores only (a letter or underscore "
+                           "first, at most 64): the name becomes file names and table rows")
 
 
 def get_task(name: str) -> type[TaskBase]:
@@ -80,16 +94,20 @@ def load_tasks(extra_modules: Iterable[str] = ()) -> dict[str, type[TaskBase]]:
     global _loaded
     if not _loaded:
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            module = ep.value.split(":")[0]
             try:
                 obj = ep.load()
-            except ImportError as exc:
-                UNAVAILABLE[ep.value.split(":")[0]] = _one_line(exc)
-                continue
-            except Exception as exc:  # noqa: BLE001 - a broken plug-in is an unavailable task, not a crash
-                UNAVAILABLE[ep.value.split(":")[0]] = f"{type(exc).__name__} on import: {_one_line(exc)}"
-                continue
-            if isinstance(obj, type):  # an entry point may name the class; a module registers on import
-                register_task(obj)
+                if isinstance(obj, type):  # an entry point may name the class; a module registers on import
+                    register_task(obj)
+            except DuplicateTaskError:
+                raise
+            # A broken plug-in is an unavailable task (a `skipped` record naming why), not a crash.
+            except (ImportError, DlbenchError) as exc:
+                UNAVAILABLE[module] = _one_line(exc)
+            except Exception as exc:  # noqa: BLE001
+                UNAVAILABLE[module] = f"{type(exc).__name__} on import: {_one_line(exc)}"
+            except SystemExit as exc:
+                UNAVAILABLE[module] = f"called sys.exit({exc.code!r}) on import"
         _loaded = True
     for module in extra_modules:
         try:
@@ -104,6 +122,8 @@ def load_tasks(extra_modules: Iterable[str] = ()) -> dict[str, type[TaskBase]]:
         except Exception as exc:  # noqa: BLE001 - a module that raises on import is bad input, one line
             raise DlbenchError(f"--tasks-from {module!r}: importing it raised {type(exc).__name__}: "
                                f"{_one_line(exc)}") from None
+        except SystemExit as exc:
+            raise DlbenchError(f"--tasks-from {module!r}: importing it called sys.exit({exc.code!r})") from None
     return TASKS
 
 

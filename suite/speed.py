@@ -41,6 +41,8 @@ from suite.optim import build_optimizer, build_scheduler
 from suite.task import Budget, ProfileSpec, Task
 from suite.timing import SegmentClock
 
+# The `--set` keys a supervised model's speed run reads (synthetic batches: no data.*); RL reads its algorithm's.
+SETTINGS = ("recipe.lr", "recipe.batch_size", "recipe.optimizer", "recipe.weight_decay", "model.*")
 SYNTHETIC = "synthetic:"  # prefix of a speed profile's dataset name: "synthetic:cifar10"
 
 

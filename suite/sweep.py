@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,7 @@ def check(opts: SuiteOptions, axes: list[Axis]) -> list[dict[str, str]]:
     for axis in axes:
         if axis.key in fixed:
             raise ConfigError(f"--vary {axis.key}", ",".join(axis.values), "is also given with --set: keep one")
+    benchmark.check_size([(task, opts.models)], math.prod(len(a.values) for a in axes), opts)  # before the grid
     points = grid(axes)
     if opts.profile in task.profiles:
         for point in points:

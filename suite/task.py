@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from suite.errors import ConfigError, check_name
+from suite.textvalues import parse_as
 
 PROFILES = ("smoke", "quick", "full", "speed")
 TARGETLESS_PROFILES = ("speed",)  # throughput only: synthetic data, no target (suite.speed)
@@ -169,18 +170,10 @@ class TaskOption:
         return parsed
 
     def convert(self, value: Any) -> Any:
-        if not isinstance(value, str) or self.type is str:
+        """Command-line text parsed as `type` (suite.textvalues); a value that is not text is kept."""
+        if not isinstance(value, str):
             return value
-        if self.type is bool:
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ConfigError(f"task.{self.name}", value, "wants true or false")
-        try:
-            return self.type(value)
-        except ValueError:
-            raise ConfigError(f"task.{self.name}", value, f"wants a {self.type.__name__}") from None
+        return parse_as(value, self.type, f"task.{self.name}")
 
 
 @dataclass(frozen=True)
@@ -242,7 +235,7 @@ class TaskBase(abc.ABC):
         check_name(profile, cls.profiles, f"profile of task {cls.name!r}")
         check_name(model, cls.models, f"model of task {cls.name!r}")
         prof = cls.profiles[profile]
-        recipe, overrides = variants.apply(cls, model, prof.recipes.get(model, Recipe()), variant or {})
+        recipe, overrides = variants.apply(cls, model, profile, prof.recipes.get(model, Recipe()), variant or {})
         return RunSpec(
             task=cls.name,
             task_version=cls.version,

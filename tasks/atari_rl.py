@@ -67,7 +67,7 @@ MINATAR_EVAL_STEPS = 5_000  # evaluation episode cap (a good agent could play on
 class MinAtarEncoder(nn.Module):
     """(B, 10, 10, C) bool -> (B, hidden) features."""
 
-    def __init__(self, channels: int, size: int = 10, conv: int = 16, hidden: int = 128):
+    def __init__(self, channels: int, size: int = 10, *, conv: int = 16, hidden: int = 128):
         super().__init__()
         self.net = nn.Sequential(
             layer_init(nn.Conv2d(channels, conv, 3)), nn.ReLU(), nn.Flatten(),
@@ -83,7 +83,7 @@ class MinAtarEncoder(nn.Module):
 class NatureEncoder(nn.Module):
     """(B, 4, 84, 84) uint8 -> (B, 512) features."""
 
-    def __init__(self, channels: int = 4, hidden: int = 512):
+    def __init__(self, channels: int = 4, *, hidden: int = 512):
         super().__init__()
         self.net = nn.Sequential(
             layer_init(nn.Conv2d(channels, 32, 8, stride=4)), nn.ReLU(),
@@ -173,6 +173,7 @@ class BallTracker(nn.Module):
         return torch.where(goal < paddle, 1, torch.where(goal > paddle, 2, 0))
 
 
+ENCODERS = {"smoke": MinAtarEncoder, "quick": MinAtarEncoder, "full": NatureEncoder, "speed": NatureEncoder}  # model.*
 REFERENCES = Path(__file__).parent / "references"
 QUICK_TARGET = Target("val/return", 5.0, True,
                       "reference convergence of ppo_cnn over 10+ seeds (tasks/references/, docs/methodology.md)")
@@ -203,7 +204,7 @@ FULL_DQN = DQNConfig()
 class AtariRL(RLTask):
     name = "atari_rl"
     version = 2  # 2: validation episodes decide, test episodes (seeds of their own) report; cadence per profile
-    models = {"ppo_cnn": ActorCritic, "dqn_cnn": QNetwork,
+    models = {"ppo_cnn": Model(ActorCritic, keywords_of=ENCODERS), "dqn_cnn": Model(QNetwork, keywords_of=ENCODERS),
               "random_policy": Model(RandomPolicy, family="hand-crafted", estimator=True),
               "ball_tracker": Model(BallTracker, family="hand-crafted", estimator=True)}
     default_model = "ppo_cnn"

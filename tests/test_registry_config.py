@@ -181,7 +181,7 @@ def test_unknown_or_bad_task_option_is_one_line_listing_the_valid_keys(tmp_path)
         check_task_options([ToyWithOptions], SuiteOptions(results=tmp_path, set=["task.depth=3"]))
     assert str(info.value) == ("--set task.depth='3': no selected task has this option; "
                                "valid: task.encoder, task.width")
-    with pytest.raises(ConfigError, match=r"task.width='wide': wants a int"):
+    with pytest.raises(ConfigError, match=r"task.width='wide': wants an int"):
         check_task_options([ToyWithOptions], SuiteOptions(results=tmp_path, set=["task.width=wide"]))
     with pytest.raises(ConfigError, match="not an option of task 'toy_options'; valid: task.width, task.encoder"):
         ToyWithOptions.spec_for("smoke", "m", 0, {"depth": "3"})

@@ -37,7 +37,7 @@ def test_recipe_keys_replace_the_resolved_recipe_with_values_of_the_fields_type(
 
 @pytest.mark.parametrize("setting, expected", [
     ("recipe.lr=-1", "recipe.lr=-1.0: must be > 0"),
-    ("recipe.batch_size=abc", "wants a int"),
+    ("recipe.batch_size=abc", "wants an int"),
     ("recipe.optimizer=adam", "use 'adamw' or 'sgd'"),
     ("recipe.weight_decay=-0.1", "must be >= 0"),
     ("recipe.momentum=0.5", "valid: recipe.lr, recipe.batch_size, recipe.optimizer, recipe.weight_decay, model.depth"),

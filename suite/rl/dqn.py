@@ -9,7 +9,7 @@ the network's forward passes run in autocast and the TD loss in float32.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
@@ -43,6 +43,11 @@ class DQNConfig(AlgoConfig):
     exploration_fraction: float = 0.10  # fraction of the budget over which epsilon decays
     double: bool = True  # Double DQN: the online net picks the next action, the target net values it
     max_grad_norm: float = 10.0
+    # What `--set recipe.algo.KEY=VALUE` may change: the fields that change what DQN learns (threads,
+    # process layout and the evaluation protocol change how fast or how it is measured, not what it learns).
+    SETTINGS: ClassVar[tuple[str, ...]] = (
+        "lr", "gamma", "num_envs", "buffer_size", "batch_size", "learning_starts", "train_frequency",
+        "target_network_frequency", "start_e", "end_e", "exploration_fraction", "double", "max_grad_norm")
 
     def __post_init__(self) -> None:
         super().__post_init__()

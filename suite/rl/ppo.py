@@ -11,7 +11,7 @@ rollout storage, GAE and the optimiser stay float32.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
@@ -49,6 +49,11 @@ class PPOConfig(AlgoConfig):
     # update runs on `torch_threads`; None: those too). Small forwards gain little from more threads,
     # and on a busy host each op of a multi-threaded region waits for a descheduled thread.
     act_threads: int | None = None
+    # What `--set recipe.algo.KEY=VALUE` may change: the fields that change what PPO learns (threads,
+    # process layout and the evaluation protocol change how fast or how it is measured, not what it learns).
+    SETTINGS: ClassVar[tuple[str, ...]] = (
+        "lr", "anneal_lr", "gamma", "gae_lambda", "num_envs", "num_steps", "num_minibatches", "update_epochs",
+        "clip_coef", "clip_vloss", "norm_adv", "ent_coef", "vf_coef", "max_grad_norm")
 
     def __post_init__(self) -> None:
         super().__post_init__()
