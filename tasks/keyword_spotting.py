@@ -73,11 +73,11 @@ from suite.data import TensorSource
 from suite.models import Model
 from suite.registry import register_task
 from suite.speed import speed_profile
-from suite.task import Budget, ProfileSpec, Recipe, Target, Task
+from suite.task import Budget, ProfileSpec, Recipe, Target, Task, TaskOption
 from tasks.speech import SAMPLE_RATE
 from tasks.speech.audio import LogMel, pad_clips
 from tasks.speech.classical import mfcc_logreg
-from tasks.speech import corpus
+from tasks.speech import corpus, heldout
 from tasks.speech.corpus import KWS_LABELS, CorpusConfig
 
 N_CLASSES = len(KWS_LABELS)
@@ -161,6 +161,7 @@ class KeywordSpotting(Task):
               "mfcc_logreg": Model(mfcc_logreg, family="hand-crafted", estimator=True)}
     default_model = "ds_cnn"
     metrics = {"accuracy": True, "loss": False}
+    options = (corpus.VOICES_OPTION,)
     profiles = {
         "smoke": ProfileSpec(
             expected_s=15, download_mb=0,
@@ -176,6 +177,7 @@ class KeywordSpotting(Task):
             dataset="espeak_kws",
             target=QUICK_TARGET,
             budget=Budget(max_epochs=10, max_time_s=300, evals_per_epoch=1),
+            eval_splits=("test",) + heldout.SPLITS["kws"],
             recipes={
                 # Issue #16: a 2-epoch schedule (the learning rate decays to 0 where the run ends), batch 50
                 # at lr 1e-2, and lighter regularisation (no dropout, time masks of up to 3 frames instead
@@ -205,7 +207,11 @@ class KeywordSpotting(Task):
                 "y": torch.randint(0, N_CLASSES, (batch_size,), device=device, generator=generator)}
 
     def load(self, split: str) -> TensorSource:
-        clips, labels, info = DATASETS[self.spec.dataset](self.data_dir, split)
+        if split in heldout.SPLITS["kws"]:
+            clips, labels, info = heldout.load_set(self.data_dir / CORPUS_FOLDER, "kws", split, "label")
+        else:
+            load = corpus.with_voices(DATASETS[self.spec.dataset], self.option("voices"), self.spec.dataset)
+            clips, labels, info = load(self.data_dir, split)
         audio, lengths, short = pad_clips(clips, SAMPLE_RATE)
         info = {**info, "short_clips_padded": short, "mean_clip_s": 1.0}
         return TensorSource(info=info, audio=audio, y=torch.tensor(labels, dtype=torch.long))
