@@ -65,28 +65,46 @@ def test_lower_is_better_and_shallow_counts_as_hand_crafted():
     assert (hand["model"], hand["family"]) == ("mfcc_linear_ctc", "shallow")
 
 
-def test_out_of_domain_is_the_mean_of_the_ood_splits_of_the_target_metric():
+def test_each_held_out_set_has_each_sides_best_model_on_it():
     text = dict(task="sentiment", metric="val/accuracy")
     recs = [rec("minilm_finetune", "deep", 0, 0.84, ttt=275.0, ood={"ood_a": 0.7, "ood_b": 0.8}, **text),
+            rec("bilstm", "deep", 0, 0.77, ood={"ood_a": 0.75, "ood_b": 0.6}, **text),
+            rec("tfidf_logreg", "hand-crafted", 0, 0.77, train=1.0, ood={"ood_a": 0.6, "ood_b": 0.6}, **text),
             rec("vader_lexicon", "hand-crafted", 0, 0.67, train=0.0, ood={"ood_a": 0.9, "ood_b": 0.7}, **text),
-            rec("vader_lexicon", "hand-crafted", 1, 0.67, train=0.0, ood={"ood_a": 0.9, "ood_b": 0.7}, **text)]
-    table, summary, notes = families.tables(recs)
-    assert side(summary, "sentiment", "deep")["ood"] == pytest.approx(0.75)
-    assert side(summary, "sentiment", "hand-crafted")["ood"] == pytest.approx(0.8)
-    row = table.iloc[0]
-    assert row["deep out of domain"] == "0.75 n=1"
-    assert row["hand-crafted out of domain"] == "0.8 [0.8, 0.8] n=2"
-    assert row["hand-crafted train time s"] == "0 [0, 0] n=2"
-    assert any("ood_a, ood_b" in line for line in notes)
-    assert not any("best out of domain" in line for line in notes)
-    recs.append(rec("tfidf_logreg", "hand-crafted", 0, 0.77, train=1.0, ood={"ood_a": 0.6, "ood_b": 0.6}, **text))
-    _table, summary, notes = families.tables(recs)
-    assert side(summary, "sentiment", "hand-crafted")["model"] == "tfidf_logreg"
-    assert "sentiment, hand-crafted side: best out of domain is vader_lexicon (0.8, against 0.6 for tfidf_logreg)" \
-        in notes
+            rec("vader_lexicon", "hand-crafted", 1, 0.67, train=0.0, ood={"ood_a": 0.8, "ood_b": 0.7}, **text)]
+    # test/accuracy of the same runs is in domain too, but not the target's split: not a held-out set
+    recs[0]["final_metrics"]["test/accuracy"] = 0.83
+    table, summary, notes = families.held_out_tables(recs)
+    assert list(table["set"]) == ["val (in domain)", "ood_a", "ood_b"]
+    by_set = table.set_index("set")
+    assert by_set.loc["val (in domain)", "deep model"] == "minilm_finetune"
+    assert by_set.loc["val (in domain)", "hand-crafted model"] == "tfidf_logreg (hand-crafted)"
+    assert by_set.loc["ood_a", "deep model"] == "bilstm" and by_set.loc["ood_a", "deep"] == "0.75 n=1"
+    assert by_set.loc["ood_a", "hand-crafted model"] == "vader_lexicon (hand-crafted)"
+    assert by_set.loc["ood_a", "hand-crafted"] == "0.85 [0.8, 0.9] n=2"
+    assert by_set.loc["ood_b", "deep model"] == "minilm_finetune"
+    row = summary[(summary["set"] == "ood_a") & (summary["side"] == "hand-crafted")].iloc[0]
+    assert (row["value"], row["value_n"]) == (pytest.approx(0.85), 2)
+    assert not any("skipped" in line for line in notes)
+    # the in-domain view no longer averages held-out sets into one column
+    assert not any("out of domain" in c for c in families.tables(recs)[0].columns)
 
 
-def test_table_sets_the_sides_side_by_side_and_drops_an_empty_ood_column():
+def test_a_held_out_set_lower_is_better_and_a_skipped_set_is_noted():
+    asr = dict(task="speech_recognition", metric="test/wer", higher=False)
+    skipped = {"data_info": {"ood_piper": {"skipped": "the Piper voice needs piper-tts: pip install x"}}}
+    recs = [rec("ctc_bigru", "deep", 0, 0.39, ttt=300.0, ood={"ood_flite": 0.7, "real_librivox": 0.98}, **asr),
+            rec("ctc_bigru", "deep", 1, 0.38, ttt=290.0, ood={"ood_flite": 0.6}, **asr, **skipped),
+            rec("mfcc_linear_ctc", "shallow", 0, 0.9, ood={"ood_flite": 0.95, "real_librivox": 1.0}, **asr)]
+    table, _summary, notes = families.held_out_tables(recs)
+    by_set = table.set_index("set")
+    assert by_set.loc["test (in domain)", "deep"] == "0.385 [0.38, 0.39] n=2"
+    assert by_set.loc["ood_flite", "deep"] == "0.65 [0.6, 0.7] n=2"
+    assert by_set.loc["real_librivox", "hand-crafted model"] == "mfcc_linear_ctc (shallow)"
+    assert "speech_recognition: ood_piper skipped in 1 of 3 runs" in notes[1]
+
+
+def test_table_sets_the_sides_side_by_side():
     table, _summary, _notes = families.tables(IMAGE)
     assert len(table) == 1
     row = table.iloc[0]
@@ -94,7 +112,6 @@ def test_table_sets_the_sides_side_by_side_and_drops_an_empty_ood_column():
     assert row["deep quality"] == "0.92 [0.91, 0.93] n=3"
     assert row["deep time to target s"] == "40 [30, 50] n=3"
     assert row["hand-crafted time to target s"] == "not reached (0/1 reached)"
-    assert not any("out of domain" in c for c in table.columns)
 
 
 def test_a_task_with_one_side_shows_dashes_and_has_both_sides():
@@ -112,11 +129,13 @@ def test_compare_by_family_and_the_report_section(tmp_path):
                           capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert "hog_linear (hand-crafted)" in done.stdout and "0.92 [0.91, 0.93] n=3" in done.stdout
+    assert "in_domain_and_held_out" in done.stdout and "test (in domain)" in done.stdout
     from suite import report
 
     written, _data = report.write_report([tmp_path], tmp_path / "report.html")
     assert "Deep against hand-crafted" in (tmp_path / "report.md").read_text()
-    assert any(p.name == "deep_vs_hand_crafted.csv" for p in written)
+    assert "in domain and held out" in (tmp_path / "report.md").read_text()
+    assert {"deep_vs_hand_crafted.csv", "deep_vs_hand_crafted_sets.csv"} <= {p.name for p in written}
 
 
 def test_speed_records_have_no_target_and_stay_out_of_the_view(tmp_path):
