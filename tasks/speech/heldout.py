@@ -231,8 +231,10 @@ def build_librivox(folder: Path, source: Path, digest: str) -> None:
                                     "source_sha256": digest, "left_out": dict(left_out)})
 
 
-def librivox_set(root: Path, source: Path = LIBRIVOX_DIR) -> tuple[list[np.ndarray], list[str], dict]:
-    """real_librivox: (clips, transcripts, info); built into `root`/real_librivox on first use."""
+def librivox_set(root: Path, source: Path | None = None) -> tuple[list[np.ndarray], list[str], dict]:
+    """real_librivox: (clips, transcripts, info) of the recordings in `source` (default LIBRIVOX_DIR); built
+    into `root`/real_librivox on first use."""
+    source = Path(source or LIBRIVOX_DIR)
     if not source.is_dir():
         raise SplitUnavailable(f"real_librivox needs the LibriVox recordings in {source}: {LIBRIVOX_INSTALL}")
     folder = root / "real_librivox"
