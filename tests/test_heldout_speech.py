@@ -217,3 +217,34 @@ def test_a_corpus_trained_on_espeak_and_flite_says_so_in_its_fingerprint(tmp_pat
     assert info["fingerprint"] != plain["fingerprint"] and "flite" not in plain["synthesiser"]
     assert len(clips) == 12 and labels == list(range(12)) and all(len(c) == SAMPLE_RATE for c in clips)
     assert "flite" not in load(tmp_path, "test")[2]["synthesiser"]
+
+
+@pytest.mark.parametrize("model", ["linear", "logreg"])  # the supervised loop and the estimator path
+def test_a_run_records_an_unavailable_set_as_skipped_and_ends_ok(smoke_options, model):
+    from sklearn.linear_model import LogisticRegression
+
+    from suite.estimator import FittedClassifier
+    from suite.models import Model
+    from suite.runner import run_one
+    from suite.task import ProfileSpec
+    from tests.toy_tasks import ToyLinear
+
+    spec = ToyLinear.profiles["smoke"]
+
+    class ToyHeldOut(ToyLinear):
+        name = "toy_held_out"
+        models = {**ToyLinear.models, "logreg": Model(lambda: FittedClassifier(lambda x: x.numpy(),
+                                                                               LogisticRegression()),
+                                                      family="hand-crafted", estimator=True)}
+        profiles = {"smoke": ProfileSpec(spec.dataset, spec.target, spec.budget, spec.recipes,
+                                         eval_splits=("test", "ood_x"))}
+
+        def load(self, split):
+            if split == "ood_x":
+                raise SplitUnavailable("ood_x needs the x synthesiser: apt-get install x")
+            return super().load(split)
+
+    record = run_one(ToyHeldOut, model, 0, smoke_options, log=lambda _m: None)
+    assert record["status"] == "ok", record["error"]
+    assert record["data_info"]["ood_x"] == {"skipped": "ood_x needs the x synthesiser: apt-get install x"}
+    assert not any(k.startswith("ood_x/") for k in record["final_metrics"])
