@@ -24,7 +24,6 @@ only on the seed, not on how many cores did the work.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -32,7 +31,7 @@ import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -389,7 +388,7 @@ def with_voices(load, voices: str, dataset: str):
     """The dataset loader `load` with the training voices `voices` (`--set task.voices`): a synthesised
     corpus gets them in its config (and so in its name and fingerprint); recorded speech takes none."""
     if isinstance(load, CorpusLoader):
-        return CorpusLoader(load.folder, dataclasses.replace(load.config, voices=voices), load.field)
+        return CorpusLoader(load.folder, replace(load.config, voices=voices), load.field)
     if voices != DEFAULT_VOICES:
         raise ConfigError("task.voices", voices, f"dataset {dataset!r} is recorded speech: only "
                           f"{DEFAULT_VOICES!r} applies (the other voices are for the synthesised corpora)")
