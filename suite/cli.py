@@ -111,8 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     p_chk = sub.add_parser("check", help="validate records and flag runs unfit for comparison")
     p_chk.add_argument("dirs", nargs="*", default=[Path("results")], type=Path)
 
+    p_pages = sub.add_parser("pages", help="write the documentation pages generated from stored data into docs/")
+    p_pages.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs")
+    p_pages.add_argument("--check", action="store_true", help="write nothing; exit 1 naming each stale page")
+
     args = parser.parse_args(argv)
-    handlers = {"list": _list, "run": _run, "sweep": _sweep, "compare": _compare, "report": _report, "check": _check}
+    handlers = {"list": _list, "run": _run, "sweep": _sweep, "compare": _compare, "report": _report, "check": _check,
+                "pages": _pages}
     return _guarded(lambda: handlers[args.command](args))
 
 
@@ -142,8 +147,22 @@ def _list(args: argparse.Namespace) -> int:
             print(plain(f"  option task.{opt['name']} ({opt['type']}, default {opt['default']}): {opt['help']}"))
         for row in [header] + rows[task["name"]]:
             print(plain(line(row)))
+        for profile, prof in task["profiles"].items():
+            if prof["target"] is not None:
+                print(plain(f"  {profile}: {_reference_line(prof)}"))
     for item in unavailable:
         print(plain(f"{item['module']}: unavailable ({item['reason']})"))
+    return 0
+
+
+def _pages(args: argparse.Namespace) -> int:
+    from suite.pages import write_pages
+
+    stale = write_pages(args.out, check=args.check)
+    if args.check and stale:
+        print(f"stale generated pages in {args.out}: {', '.join(stale)}: run `dlbench pages`", file=sys.stderr)
+        return 1
+    print(("up to date: " if not stale else "wrote: ") + ", ".join(stale or ["every page"]))
     return 0
 
 
@@ -156,10 +175,35 @@ def _describe(task, profiles: list[str]) -> dict:
         "options": [{"name": o.name, "type": o.type.__name__, "default": o.default, "help": o.help}
                     for o in task.options],
         "profiles": {p: {"dataset": spec.dataset, "target": to_jsonable(spec.target),
-                         "budget": to_jsonable(spec.budget), "expected_s": spec.expected_s,
-                         "download_mb": spec.download_mb}
+                         "budget": to_jsonable(spec.budget), "expected_s": _expected_s(spec, task.default_model),
+                         "download_mb": spec.download_mb,
+                         "references": {m: ref.summary() for m, ref in spec.references.items()}}
                      for p in profiles if (spec := task.profiles.get(p)) is not None},
     }
+
+
+def _expected_s(spec, model: str) -> float | None:
+    """The default model's train time to target from its reference (median steps x seconds per step on the
+    reference machine), else the profile's declared estimate."""
+    ref = spec.references.get(model)
+    if ref is not None and ref.median is not None and ref.seconds_per_step:
+        return ref.median * ref.seconds_per_step
+    return spec.expected_s
+
+
+def _reference_line(prof: dict) -> str:
+    refs = prof.get("references") or {}
+    if not refs:
+        return "no reference convergence"
+    out = []
+    for ref in refs.values():
+        band = ref["band_p5_p95"] or ["-", "-"]
+        out.append(f"reference convergence of {ref['model']}: {ref['reached']}/{ref['n']} seeds reached, median "
+                   f"{ref['median_steps']:g} {ref['step_unit']}, CV {ref['cv']}, p5-p95 {band[0]}-{band[1]}, "
+                   f"{ref['seconds_per_step']:.4g} s/step on {ref['machine']} ({ref['date']}, {ref['commit']})"
+                   if ref["median_steps"] is not None else
+                   f"reference convergence of {ref['model']}: {ref['reached']}/{ref['n']} seeds reached")
+    return "; ".join(out)
 
 
 def _profile_row(profile: str, prof: dict) -> tuple[str, ...]:

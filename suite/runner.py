@@ -6,6 +6,7 @@ on with the next run.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import sys
@@ -71,7 +72,17 @@ def resolved_config(spec: RunSpec, opts: RunOptions, device: str, precision: str
         "world_size": world_size,
         "max_time_s": opts.max_time_s,
         "max_steps": opts.max_steps,
+        "stop_at_target": not opts.train_to_budget,
     }
+
+
+def run_spec(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions) -> RunSpec:
+    """The resolved RunSpec of one run: the task's profile, `--set` values, and `--target-value`."""
+    spec = task_cls.spec_for(opts.profile, model, seed, task_options(task_cls, opts), variant_settings(opts))
+    if opts.target_value is not None and spec.target is not None:
+        spec = dataclasses.replace(spec, target=dataclasses.replace(
+            spec.target, value=opts.target_value, source=f"--target-value {opts.target_value:g}"))
+    return spec
 
 
 def task_options(task_cls: type[TaskBase], opts: RunOptions) -> dict[str, str]:
@@ -96,7 +107,7 @@ def run_one(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions,
     wall_start = time.perf_counter()
     keep_freed_memory()  # once per process: training reuses its buffers instead of faulting them in again
     release_freed_memory()  # what earlier runs here freed goes back: this run's peak memory is its own
-    spec = task_cls.spec_for(opts.profile, model, seed, task_options(task_cls, opts), variant_settings(opts))
+    spec = run_spec(task_cls, model, seed, opts)
     try:
         device = resolve_device(opts.device)
     except SkipRun as exc:
@@ -149,7 +160,7 @@ def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precisio
     ctx = RunContext(device=device, precision=precision, compile=opts.compile,
                      generator=seed_everything(seed, device), seed=seed, rank=rank, world_size=world,
                      max_time_s=opts.max_time_s, max_steps=opts.max_steps,
-                     log=log if rank == 0 else (lambda _m: None),
+                     stop_at_target=not opts.train_to_budget, log=log if rank == 0 else (lambda _m: None),
                      sync_debug=os.environ.get(SYNC_DEBUG_ENV) or None)
     result, status, error = ctx.result, "ok", None  # the trainer fills ctx.result as it goes
     memory, host = PeakMemory(device), HostLoad()
@@ -181,10 +192,27 @@ def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precisio
         if is_estimator(task_cls, spec.model):
             record["utilisation_note"] = ESTIMATOR_UTILISATION_NOTE
     record["config_hash"] = digest
+    record.update(convergence_figures(task_cls, spec, record))
     record["precision_reason"] = precision_reason  # why `precision` (beside the config: it changes nothing run)
     record["host"] = host_summary(host)
     record["data_dir"] = str(folder) if folder else None
     return save_record(record, opts, rank == 0 and write)
+
+
+def convergence_figures(task_cls: type[TaskBase], spec: RunSpec, record: dict) -> dict[str, Any]:
+    """The record's convergence-normalised time-to-target against the task's reference (suite.convergence).
+
+    Only a run of the reference's own model and recipe (no variant) is normalised: another model's
+    steps are not the reference's steps."""
+    from suite.convergence import normalised
+
+    if spec.target is None or record.get("status") != "ok":
+        return {"normalised_time_to_target_s": None, "convergence": None}
+    if spec.overrides:
+        return {"normalised_time_to_target_s": None,
+                "convergence": {"why": "a variant of the recipe: the reference's steps do not apply"}}
+    ref = task_cls.profiles[spec.profile].references.get(spec.model)
+    return normalised({**record, "_recipe_hash": records.config_hash(to_jsonable(spec.recipe))}, ref)
 
 
 def host_summary(host: HostLoad) -> dict[str, Any] | None:
@@ -201,7 +229,7 @@ def planned_config(task_cls: type[TaskBase], model: str, seed: int, opts: RunOpt
 
 
 def _planned(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions, device: str) -> tuple[RunSpec, dict]:
-    spec = task_cls.spec_for(opts.profile, model, seed, task_options(task_cls, opts), variant_settings(opts))
+    spec = run_spec(task_cls, model, seed, opts)
     if opts.precision != "auto":
         precision = opts.precision
     elif device.startswith("cuda"):
@@ -288,10 +316,18 @@ def _record(spec: RunSpec, config: dict, result: TrainResult, status: str, error
         "error": error,
         "target": to_jsonable(spec.target),
         "reached_target": bool(result.reached_target and status == "ok") if spec.target is not None else None,
-        "time_to_target_s": result.time_to_target_s if status == "ok" else None,  # AlgoPerf rule: train time
-        # MLPerf rule: evaluation included (warm-up excluded, as MLPerf's untimed initialisation)
+        # Train segments only: the machine's training speed, nothing else (docs/methodology.md)
+        "time_to_target_s": result.time_to_target_s if status == "ok" else None,
+        # Train and evaluation segments (warm-up and data work not counted)
         "time_to_target_with_eval_s": result.time_to_target_with_eval_s if status == "ok" else None,
+        # AlgoPerf's submission time: training with warm-up/compilation, evaluations untimed
+        "submission_time_to_target_s": result.submission_time_to_target_s if status == "ok" else None,
+        # MLPerf's time-to-train: from the first touch of the data to the evaluation that met the target
+        "wall_to_target_s": result.wall_to_target_s if status == "ok" else None,
         "steps_to_target": result.steps_to_target if status == "ok" else None,
+        "seconds_per_step": result.seconds_per_step,
+        "eval_cadence": result.eval_cadence,
+        "data_s": result.data_s,
         "train_time_s": result.train_time_s,
         "warmup_s": result.warmup_s,
         "eval_time_s": result.eval_time_s,
@@ -300,6 +336,7 @@ def _record(spec: RunSpec, config: dict, result: TrainResult, status: str, error
         "steps": result.steps,
         "samples": result.samples,
         "final_metrics": result.final_metrics,
+        "best": result.best,
         "throughput": result.throughput,
         "peak_mem_mb": peak_mb,
         "params": result.params,
