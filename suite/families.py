@@ -132,9 +132,9 @@ def to_table(summary: pd.DataFrame) -> pd.DataFrame:
     """For people: one row per cell, the deep side's best model and the hand-crafted side's side by side."""
     if summary.empty:
         return pd.DataFrame()
-    rows = []
+    rows, shown = [], ("task", "profile", "target", *varying(summary))
     for key, cell in summary.groupby(KEYS, dropna=False, sort=True):
-        row = {k: v for k, v in zip(KEYS, key) if k in ("task", "profile", "target")}
+        row = {k: v for k, v in zip(KEYS, key) if k in shown}
         for side in SIDES:
             part = cell[cell["side"] == side]
             if part.empty:
@@ -146,6 +146,13 @@ def to_table(summary: pd.DataFrame) -> pd.DataFrame:
             row.update({f"{side} {HEADERS[m]}": format_cell(s, m) for m in MEASURES})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def varying(summary: pd.DataFrame) -> list[str]:
+    """The keyed settings that tell apart two cells of one task and profile (e.g. `data`: the content
+    fingerprint, which differs for a corpus built from other training voices): shown as columns."""
+    groups = summary.groupby(["task", "profile"], dropna=False)
+    return [k for k in ["hardware"] + SETTINGS if (groups[k].nunique(dropna=False) > 1).any()]
 
 
 def format_cell(row: pd.Series, measure: str) -> str:
@@ -214,10 +221,10 @@ def to_sets_table(summary: pd.DataFrame) -> pd.DataFrame:
     """For people: a row per cell and evaluation set, each side's best model there and its value."""
     if summary.empty:
         return pd.DataFrame()
-    rows = []
+    rows, shown = [], varying(summary)
     for key, cell in summary.groupby(KEYS + ["in_domain", "set"], dropna=False, sort=False):
         parts = dict(zip(KEYS + ["in_domain", "set"], key))
-        row = {"task": parts["task"], "profile": parts["profile"],
+        row = {"task": parts["task"], "profile": parts["profile"], **{k: parts[k] for k in shown},
                "set": f"{parts['set']} (in domain)" if parts["in_domain"] else parts["set"]}
         for side in SIDES:
             part = cell[cell["side"] == side]

@@ -179,3 +179,15 @@ def test_a_fine_tuned_model_and_a_hand_crafted_one_share_a_cell_and_the_encoder_
     assert len(table) == 1
     assert table.iloc[0]["deep model"] == "minilm_finetune (gt/model@64c01a3d)"
     assert table.iloc[0]["hand-crafted model"] == "tfidf_logreg (hand-crafted)"
+
+
+def test_cells_of_one_task_that_differ_in_a_setting_show_it():
+    asr = dict(task="speech_recognition", metric="val/wer", higher=False)
+    other = {"data_info": {"train": {"fingerprint": "flite-mix"}}}
+    recs = [rec("ctc_bigru", "deep", 0, 0.39, ttt=30.0, ood={"ood_piper": 0.8}, **asr),
+            rec("ctc_bigru", "deep", 1, 0.37, ttt=30.0, ood={"ood_piper": 0.6}, **asr, **other)]
+    table, _s, _n = families.tables(recs)
+    sets, _s, _n = families.held_out_tables(recs)
+    assert len(table) == 2 and table["data"].nunique() == 2 and "precision" not in table.columns
+    assert len(sets) == 4 and set(sets["data"]) == set(table["data"])
+    assert not any(c == "data" for c in families.tables(recs[:1])[0].columns)
