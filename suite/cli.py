@@ -313,7 +313,10 @@ def _compare(args: argparse.Namespace) -> int:
         from suite import families
 
         table, summary, notes = families.tables(data.records)
-        print(_render({"deep_vs_hand_crafted": summary if args.format == "csv" else table}, notes, args.format))
+        sets, sets_summary, set_notes = families.held_out_tables(data.records)
+        shown = {"deep_vs_hand_crafted": summary, "in_domain_and_held_out": sets_summary} if args.format == "csv" \
+            else {"deep_vs_hand_crafted": table, "in_domain_and_held_out": sets}
+        print(_render(shown, notes + set_notes, args.format))
         return 0
     baseline, dimension = args.baseline, None
     if args.by == "software":

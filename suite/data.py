@@ -17,11 +17,11 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import torch
 
-from suite.errors import ConfigError, DlbenchError
+from suite.errors import ConfigError, DataError, DlbenchError, SplitUnavailable
 from suite.task import BatchSource
 
 DEFAULT_DATA_DIR = Path("~/.cache/dlbench")
@@ -126,6 +126,26 @@ def pack(flat: torch.Tensor, starts: torch.Tensor, lengths: torch.Tensor) -> tor
     """The slices `flat[start : start + length]` along dim 0 (host `starts` and `lengths`), copied back to back."""
     pieces = [flat[start : start + length] for start, length in zip(starts.tolist(), lengths.tolist())]
     return torch.cat(pieces) if pieces else flat[:0].clone()
+
+
+def load_eval_splits(task: Any, splits: Iterable[str]) -> tuple[dict[str, BatchSource], dict[str, str]]:
+    """Each eval split of `task` loaded (`task.load(split)`), and the ones that cannot be built here.
+
+    Returns (sources, skipped): skipped maps a split to why it is missing and how to install what it
+    needs (`SplitUnavailable`); the record keeps it as `data_info[split] = {"skipped": reason}`. The split
+    the target is measured on cannot be skipped: without it the run cannot stop, so that is a DataError.
+    """
+    target = task.spec.target.metric.split("/", 1)[0] if task.spec.target else None
+    sources: dict[str, BatchSource] = {}
+    skipped: dict[str, str] = {}
+    for split in splits:
+        try:
+            sources[split] = task.load(split)
+        except SplitUnavailable as exc:
+            if split == target:
+                raise DataError(f"split {split!r} holds the target metric and cannot be built: {exc}") from None
+            skipped[split] = str(exc)
+    return sources, skipped
 
 
 def training_fraction(source: BatchSource, fraction: float | None, seed: int) -> BatchSource:

@@ -32,7 +32,7 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 
 from suite.context import EvalPoints, RunContext, TrainResult
-from suite.data import training_fraction
+from suite.data import load_eval_splits, training_fraction
 from suite.errors import DataError, SkipRun
 from suite.task import BatchSource, TaskBase
 from suite.timing import SegmentClock
@@ -129,9 +129,10 @@ def train_estimator(task: TaskBase, ctx: RunContext) -> TrainResult:
     clock = SegmentClock(CPU)
     clock.start("data")
     train = training_fraction(task.load("train"), spec.overrides.get("data.fraction"), spec.seed)
-    evals = {split: task.load(split) for split in spec.eval_splits}
+    evals, skipped = load_eval_splits(task, spec.eval_splits)
     clock.stop()
-    result.data_info = {**split_info(train, evals), "device": "cpu (scikit-learn fits and predicts on the host)"}
+    result.data_info = {**split_info(train, evals), **{split: {"skipped": why} for split, why in skipped.items()},
+                        "device": "cpu (scikit-learn fits and predicts on the host)"}
     decide, report = decision_splits(spec.target, evals)
     model = task.build_model()
     with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):

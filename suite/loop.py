@@ -21,7 +21,7 @@ from torch import nn
 
 from suite import distributed, variants
 from suite.context import EvalPoints, RunContext, TrainResult
-from suite.data import move_to
+from suite.data import load_eval_splits, move_to
 from suite.device import autocast, no_host_sync, use_channels_last
 from suite.errors import DataError
 from suite.flops import flops_of
@@ -81,11 +81,12 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
     clock.start("data")
     train = variants.training_split(task.load("train"), spec)
     train = place(train, ctx.device, channels_last)
-    evals = {split: place(task.load(split), ctx.device, channels_last) for split in spec.eval_splits}
+    evals, skipped = load_eval_splits(task, spec.eval_splits)
+    evals = {split: place(source, ctx.device, channels_last) for split, source in evals.items()}
     clock.stop()
     if len(train) == 0:
         raise DataError(f"task {spec.task!r} profile {spec.profile!r}: the training split is empty")
-    result.data_info = split_info(train, evals)
+    result.data_info = {**split_info(train, evals), **{split: {"skipped": why} for split, why in skipped.items()}}
     decide, report = decision_splits(spec.target, evals)
 
     model, train_model = build_on_device(task, ctx, channels_last)

@@ -86,8 +86,10 @@ def build_sections(data: compare.Pool, baseline: str | None,
         sections[-1].notes.append("no machine ran more than one torch version: no by-software table")
     if families.has_both_sides(data.records):
         table, csvs["deep_vs_hand_crafted"], notes = families.tables(data.records)
-        sections.append(Section("Deep against hand-crafted", notes=notes[:1], tables={"deep vs hand-crafted": table},
-                                after=notes[1:]))
+        sets, csvs["deep_vs_hand_crafted_sets"], set_notes = families.held_out_tables(data.records)
+        sections.append(Section("Deep against hand-crafted", notes=notes + set_notes[:1],
+                                tables={"deep vs hand-crafted": table, "in domain and held out": sets},
+                                after=set_notes[1:]))
     found = study.studies(data.records)
     if found:
         sections.append(_studies(found))

@@ -20,6 +20,13 @@ Datasets
          variety as the keyword corpus (8 accents, 100 voice variants, rate, pitch, gain,
          noise at 5-30 dB SNR) and split by voice (tasks/speech/corpus.py): 4,000 / 400 / 400
          utterances, 1.8 h of training audio, mean 1.65 s; built in ~100 s on 2 loaded cores.
+         Held out (reported at the stopping evaluation, never trained on; tasks/speech/heldout.py):
+         `ood_flite` and `ood_piper`, 160 utterances of the same grammar each, by flite's voices
+         rms / slt and by the neural Piper voice en_US-joe-medium, and `real_librivox`, the five
+         LibriVox recordings (one reader, 25 s) of Debian's pocketsphinx-testdata with their
+         transcripts: read English prose, mostly words outside the grammar, so its WER is near 1
+         and its CER is the figure that moves. `--set task.voices=espeak+flite` trains on flite's
+         voices awb / kal16 as well (half the training clips; tasks/speech/corpus.py).
   full   LibriSpeech (Panayotov et al. 2015) train-clean-100 / dev-clean / test-clean via
          torchaudio's LIBRISPEECH listing (download when online), decoded once with soundfile
          into DATA/librispeech_cache/<subset>/ and memory-mapped by later runs
@@ -62,7 +69,7 @@ from suite.task import Budget, ProfileSpec, Recipe, Target, Task, TaskOption
 from tasks.speech import SAMPLE_RATE
 from tasks.speech.audio import ALPHABET, LogMel, decode, error_rates, frames, greedy_ctc, \
     transcript_source
-from tasks.speech import corpus
+from tasks.speech import corpus, heldout
 from tasks.speech.classical import MFCCLinearCTC
 from tasks.speech.corpus import CorpusConfig
 from tasks.speech.featcache import CACHE_LIMIT_BYTES, FeatureSource, cache_features, feature_bytes
@@ -160,7 +167,8 @@ class SpeechRecognition(Task):
     metrics = {"wer": False, "cer": False, "loss": False}
     options = (TaskOption("feature_cache", str, "auto", "auto: the log-mel models' features are computed once per "
                           "split in the smoke and quick profiles (at most 256 MiB of them), on every step in full "
-                          "(LibriSpeech, memory-mapped); off: always on every step", choices=("auto", "off")),)
+                          "(LibriSpeech, memory-mapped); off: always on every step", choices=("auto", "off")),
+               corpus.VOICES_OPTION)
     profiles = {
         "smoke": ProfileSpec(
             expected_s=15, download_mb=0,
@@ -178,6 +186,7 @@ class SpeechRecognition(Task):
             dataset="espeak_asr",
             target=QUICK_TARGET,
             budget=Budget(max_epochs=8, max_time_s=420, eval_every=1_600),
+            eval_splits=("val", "test") + heldout.SPLITS["asr"],
             recipes={"ctc_bigru": Recipe(batch_size=32, eval_batch_size=100, lr=4e-3, weight_decay=0.01,
                                          grad_clip=1.0, model_kwargs={"hidden": 160, "layers": 2, "dropout": 0.0},
                                          budget=Budget(max_epochs=6, max_time_s=420)),
@@ -232,7 +241,11 @@ class SpeechRecognition(Task):
         return {"lengths": lengths, "audio": audio, "target": target, "target_lengths": target_lengths}
 
     def load(self, split: str) -> RaggedSource | FeatureSource:
-        clips, texts, info = DATASETS[self.spec.dataset](self.data_dir, split)
+        if split in heldout.SPLITS["asr"]:
+            clips, texts, info = heldout.load_set(self.data_dir / CORPUS_FOLDER, "asr", split, "text")
+        else:
+            load = corpus.with_voices(DATASETS[self.spec.dataset], self.option("voices"), self.spec.dataset)
+            clips, texts, info = load(self.data_dir, split)
         source = transcript_source(clips, texts, info)
         n = max(1, len(source))
         source.info["mean_clip_s"] = round(float(source.tensors["lengths"].sum()) / n / SAMPLE_RATE, 3)
