@@ -222,7 +222,7 @@ class AtariRL(RLTask):
             eval_splits=("val", "test"),
         ),
         "quick": ProfileSpec(
-            expected_s=30, download_mb=0,
+            expected_s=12, download_mb=0,
             dataset=MINATAR,
             target=QUICK_TARGET,
             budget=Budget(max_env_steps=3_000_000, max_time_s=300, eval_every=4_096),

@@ -152,7 +152,7 @@ class KeywordSpotting(Task):
                      "resnet": Recipe(batch_size=16, model_kwargs={"width": 8, "blocks": 1})},
         ),
         "quick": ProfileSpec(
-            expected_s=15, download_mb=0,
+            expected_s=3, download_mb=0,
             dataset="espeak_kws",
             target=QUICK_TARGET,
             budget=Budget(max_epochs=10, max_time_s=300, eval_every=600),

@@ -95,7 +95,7 @@ class Sentiment(Task):
             },
         ),
         "quick": ProfileSpec(
-            expected_s=30, download_mb=0.2,
+            expected_s=21, download_mb=0.2,
             dataset="vader_movie",
             target=Target("val/accuracy", 0.83, True,
                           "reference convergence of minilm_finetune over 10+ seeds (tasks/references/, "
