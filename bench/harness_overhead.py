@@ -46,7 +46,8 @@ from tasks.image_classification import ImageClassification  # noqa: E402
 def fixed_steps_variant(profile: str, steps: int) -> type[ImageClassification]:
     """The task with one eval at the end and a target never met, so every run does `steps` steps."""
     prof = ImageClassification.profiles[profile]
-    prof = dataclasses.replace(prof, budget=Budget(max_steps=steps, max_time_s=3600, eval_every=steps),
+    batch = prof.recipes["cnn"].batch_size  # one evaluation, after the last step
+    prof = dataclasses.replace(prof, budget=Budget(max_steps=steps, max_time_s=3600, eval_every=steps * batch),
                                target=Target(prof.target.metric, 2.0, True, "unreachable: fixed-step bench"),
                                recipes={m: dataclasses.replace(r, budget=None) for m, r in prof.recipes.items()})
     return type("FixedSteps", (ImageClassification,), {"profiles": {**ImageClassification.profiles, profile: prof}})

@@ -40,28 +40,28 @@ from suite.runner import run_one  # noqa: E402
 from tasks.image_classification import ImageClassification  # noqa: E402
 
 TARGET = ImageClassification.profiles["quick"].target.value
-EVALS_PER_EPOCH = 8
+EVAL_EVERY = ImageClassification.profiles["quick"].budget.eval_every  # training samples, as the harness
 
 
-def accuracy(task: ImageClassification, net: nn.Module, test) -> float:
-    """Test accuracy by the task's own evaluation, as the harness computes it."""
+def accuracy(task: ImageClassification, net: nn.Module, val) -> float:
+    """Validation accuracy by the task's own evaluation, as the harness computes it."""
     net.eval()
     with torch.no_grad():
-        acc = task.evaluate(net, test)["accuracy"]
+        acc = task.evaluate(net, val)["accuracy"]
     net.train()
     return acc
 
 
 def plain_time_to_target(model: str, max_epochs: int, seed: int) -> tuple[float | None, float]:
-    """Train-time seconds until test accuracy >= TARGET (None if never), and the last accuracy."""
+    """Train-time seconds until validation accuracy >= TARGET (None if never), and the last accuracy."""
     task = ImageClassification(ImageClassification.spec_for("quick", model), data_dir())
-    train, test = task.load("train"), task.load("test")
+    train, val = task.load("train"), task.load("val")
     x, y = train.tensors["x"], train.tensors["y"]
     generator = seed_everything(seed, torch.device("cpu"))
     net = task.build_model()  # built after seeding, as the harness does
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
     batch, steps_per_epoch = 256, len(x) // 256
-    eval_every = steps_per_epoch // EVALS_PER_EPOCH
+    eval_every = max(1, round(EVAL_EVERY / batch))
     train_s, acc = 0.0, 0.0
     for _epoch in range(max_epochs):
         order = torch.randperm(len(x), generator=generator)
@@ -74,7 +74,7 @@ def plain_time_to_target(model: str, max_epochs: int, seed: int) -> tuple[float 
             optimizer.zero_grad(set_to_none=True)
             train_s += time.perf_counter() - start
             if (step + 1) % eval_every == 0:
-                acc = accuracy(task, net, test)
+                acc = accuracy(task, net, val)
                 if acc >= TARGET:
                     return train_s, acc
     return None, acc
@@ -85,12 +85,12 @@ def harness_time_to_target(model: str, seed: int, results: Path) -> tuple[float 
     record = run_one(ImageClassification, model, seed, opts, log=lambda _m: None)
     if record["status"] != "ok":
         raise SystemExit(f"harness run {record['status']}: {record['error']}")
-    return record["time_to_target_s"], record["final_metrics"]["test/accuracy"]
+    return record["time_to_target_s"], record["final_metrics"]["val/accuracy"]
 
 
 def show(name: str, seconds: float | None, acc: float) -> str:
     reached = f"{seconds:7.1f} s" if seconds is not None else "  never "
-    return f"{name} {reached} (test accuracy {acc:.4f})"
+    return f"{name} {reached} (validation accuracy {acc:.4f})"
 
 
 def main() -> None:

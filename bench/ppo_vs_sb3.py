@@ -112,7 +112,7 @@ class AtariRLWithSB3Mlp(AtariRL):
 def dlbench_task(env_steps: int, wall_s: float, recipe: str, network: str = "cnn") -> AtariRL:
     spec = AtariRL.spec_for("quick", "ppo_cnn")
     budget = dataclasses.replace(spec.budget, max_env_steps=env_steps, eval_every=env_steps, max_time_s=wall_s)
-    spec = dataclasses.replace(spec, budget=budget, recipe=dataclasses.replace(spec.recipe, algo=RECIPES[recipe]))
+    spec = dataclasses.replace(spec, budget=budget, eval_every=env_steps, recipe=dataclasses.replace(spec.recipe, algo=RECIPES[recipe]))
     return (AtariRLWithSB3Mlp if network == "mlp" else AtariRL)(spec, Path("."))
 
 
@@ -130,7 +130,7 @@ def run_dlbench(env_steps: int, wall_s: float, seed: int, recipe: str, phases: d
     return {"steps": result.samples, "train_s": result.train_time_s, "eval_s": result.eval_time_s,
             "params": result.params,
             "steps_per_s": result.samples / result.train_time_s,
-            "return": result.curve[-1]["eval/return"] if result.curve else float("nan"),
+            "return": result.curve[-1]["val/return"] if result.curve else float("nan"),
             "other_cpu_share": load.summary()["other_cpu_share"], "load1": os.getloadavg()[0]}
 
 

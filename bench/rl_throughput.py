@@ -30,7 +30,7 @@ def task_for(profile: str, model: str, env_steps: int, num_envs: int | None) -> 
     spec = AtariRL.spec_for(profile, model)
     algo = spec.recipe.algo if num_envs is None else dataclasses.replace(spec.recipe.algo, num_envs=num_envs)
     budget = dataclasses.replace(spec.budget, max_env_steps=env_steps, eval_every=env_steps, max_time_s=1e9)
-    return AtariRL(dataclasses.replace(spec, recipe=dataclasses.replace(spec.recipe, algo=algo), budget=budget),
+    return AtariRL(dataclasses.replace(spec, eval_every=env_steps, recipe=dataclasses.replace(spec.recipe, algo=algo), budget=budget),
                    Path("."))
 
 

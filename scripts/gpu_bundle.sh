@@ -15,7 +15,7 @@ python=${PYTHON:-.venv/bin/python}
 
 # What the GPU image lacks (DATA.md, 'A GPU machine'), and what those need that it lacks too.
 missing=(gymnasium farama-notifications ale-py minatar soundfile cffi pycparser espeakng-loader
-         datasets dill multiprocess filelock jsonschema jsonschema-specifications referencing rpds-py
+         datasets dill multiprocess filelock jsonschema jsonschema-specifications referencing rpds-py fastjsonschema
          vaderSentiment)
 pins=()
 for name in "${missing[@]}"; do

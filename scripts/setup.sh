@@ -34,4 +34,16 @@ if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2
       || echo "note: could not install Debian's dataset-fashion-mnist; torchvision will download Fashion-MNIST when online"
   fi
 fi
+# The held-out sets of the speech tasks (quick profile): flite's voices (ood_flite) and LibriVox recordings
+# (real_librivox). Without them those sets are skipped, with this install line in the record.
+if command -v apt-get >/dev/null 2>&1 && { ! command -v flite >/dev/null 2>&1 \
+    || [ ! -d /usr/share/pocketsphinx/test/data/librivox ]; }; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo -n"
+  if ! $sudo apt-get install -y -q flite pocketsphinx-testdata >/dev/null 2>&1; then
+    $sudo apt-get update -qq >/dev/null 2>&1 || true
+    $sudo apt-get install -y -q flite pocketsphinx-testdata >/dev/null 2>&1 \
+      || echo "note: could not install Debian's flite and pocketsphinx-testdata; the speech tasks will skip ood_flite and real_librivox"
+  fi
+fi
 echo "dlbench is set up in .venv"

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from suite import compare, executors, registry, variants
+from suite import compare, executors, fingerprint, registry, variants
 from suite.config import MAX_RUNS, MAX_SEEDS, SuiteOptions
 from suite.contention import busy_note
 from suite.data import check_data_dir, data_dir
@@ -31,7 +31,7 @@ class PlannedRun:
 def plan(opts: SuiteOptions) -> tuple[list[PlannedRun], list[tuple[str, str]]]:
     """The runs to do, and (task module, reason) of requested tasks that cannot be imported."""
     known = registry.load_tasks(opts.tasks_from)
-    names = opts.tasks or sorted(known)
+    names = list(dict.fromkeys(opts.tasks)) if opts.tasks else sorted(known)  # `--tasks a,a` runs a once
     unavailable = []
     tasks = []
     for name in names:
@@ -44,7 +44,8 @@ def plan(opts: SuiteOptions) -> tuple[list[PlannedRun], list[tuple[str, str]]]:
         unavailable += [(m.rsplit(".", 1)[-1], why) for m, why in registry.UNAVAILABLE.items()]
 
     check_task_options(tasks, opts)
-    wanted = [m.strip() for m in opts.models.split(",")] if opts.models not in ("default", "all") else []
+    wanted = list(dict.fromkeys(m.strip() for m in opts.models.split(","))) \
+        if opts.models not in ("default", "all") else []  # `--models mlp,mlp` runs mlp once
     every_model = {m for t in tasks for m in t.models}
     for model in wanted:
         registry.check_name(model, every_model, "model (in the selected tasks)")
@@ -136,6 +137,7 @@ def check_folders(opts: SuiteOptions) -> None:
 
 def run_suite(opts: SuiteOptions, log: Callable[[str], None] = print) -> tuple[list[dict[str, Any]], int]:
     """Run the planned runs; return their records and the exit status (1 if any crashed)."""
+    fingerprint.check_label(opts.hardware_label)  # a label no record could hold: one line, before any run
     runs, unavailable = plan(opts)
     executor = executors.make(opts)  # `--executor ray` without Ray: one line, before the folder is touched
     check_folders(opts)
@@ -191,7 +193,7 @@ def print_summary(records: list[dict[str, Any]], opts: SuiteOptions, out=None) -
     table = compare.to_table(frame, by="model")
     from suite import terminal
 
-    title = f"time-to-target: {compare.TIME_RULES['train']}"
+    title = f"time-to-target: {compare.TIME_RULES['train'][1]}"
     print("\n" + terminal.render(table, title) + "\n" + terminal.legend(), file=out)
     for r in records:  # not comparable, so not in the table's cells, but the gap must show (README)
         if r.get("status") == "skipped":

@@ -1,20 +1,26 @@
 """The settings that key a comparison cell beyond task, profile, dataset and target.
 
 Two runs share a cell (one median, one interval) only when they computed the
-same thing the same way. Besides the task's own identity, that takes the
-settings a user can change at run time: numeric precision (an explicit
-`--precision bf16|fp32`, or "auto": each machine's own policy, so machines
-compare at their defaults and a caveat says what auto became where), `--compile`, the
-data-parallel world size, the pretrained encoder a fine-tuning task started
-from (its name and a hash of its weights), the content of the dataset (a
-fingerprint a loader puts into `data_info`, e.g. the manifest's checksum and,
-for generated corpora, the synthesiser and its version), and any recipe
-override (`variant`, `config.overrides`).
+same thing the same way. Besides the task's own identity, that takes:
+the numeric precision the run actually used (what `--precision auto` became
+on that machine: bf16 and fp32 never pool, and a table says which ran),
+`--compile`, the data-parallel world size, the pretrained encoder a
+fine-tuning task started from (its name and a hash of its weights), the
+content of the dataset (a fingerprint a loader puts into `data_info`),
+the resolved configuration without the seed (`config_key`: recipe, budget,
+task options and overrides, so a recipe that changed between commits keys
+a new cell), and the recipe override (`variant`, shown as text).
+
+The torch thread count (`host.torch_threads`) is part of the machine: runs
+of one machine label with different thread counts are told apart by
+`machine_label`, while machines with different core counts still compare
+side by side.
 
 `cell_settings(record)` reads them from any record, old or new: a field an
 older record lacks reads as "-" (unknown), so old runs still load and never
 pool with new ones that state the setting. Every value is a short string, so
-frames group on them without NaN surprises.
+frames group on them without NaN surprises. `rerun_key` says which records
+are one run done twice (same cell, machine, seed and commit).
 """
 from __future__ import annotations
 
@@ -23,11 +29,16 @@ import json
 from pathlib import PurePath
 from typing import Any
 
-KEYED = ["precision", "compile", "world_size", "pretrained", "data", "variant"]
-# The KEYED settings but the variant: views that set a model's variants side by side (families, studies)
-# key their groups on these and treat each variant as a row within the group.
-SETTINGS_BUT_VARIANT = [k for k in KEYED if k != "variant"]
+KEYED = ["precision", "compile", "world_size", "pretrained", "data", "config", "variant"]
+# The KEYED settings but the variant (and the configuration, which holds the variant's values): views that
+# set a model's variants side by side (families, studies) key their groups on these and treat each variant
+# as a row within the group.
+SETTINGS_BUT_VARIANT = [k for k in KEYED if k not in ("variant", "config")]
 UNKNOWN = "-"
+# Parts of a resolved config that are not "what was computed": the seed (cells pool seeds), where it ran
+# (the machine is a table's own dimension), the settings keyed on their own above, and the target's
+# source, which documents the number.
+NOT_CONFIGURATION = ("seed", "device", "precision", "precision_request", "compile", "world_size")
 
 
 def cell_settings(record: dict[str, Any]) -> dict[str, str]:
@@ -41,16 +52,49 @@ def cell_settings(record: dict[str, Any]) -> dict[str, str]:
         "world_size": _text(world if world is not None else 1),
         "pretrained": pretrained_key(record),
         "data": data_key(record),
+        "config": config_key(record),
         "variant": variant_key(record),
     }
 
 
 def precision_key(config: dict[str, Any]) -> str:
-    """"auto" when the run let the harness choose per device (bf16 on CUDA, fp32 elsewhere), so machines
-    compare at their own defaults; else the precision it ran in (older records: the resolved one)."""
-    if config.get("precision_request") == "auto":
-        return "auto"
+    """The precision the run computed in ("bf16", "fp32"), whether it was asked for or `auto` chose it."""
     return _text(config.get("precision"))
+
+
+def config_key(record: dict[str, Any]) -> str:
+    """A short hash of the resolved configuration without the seed and the separately keyed settings
+    (NOT_CONFIGURATION, the target's source, the pretrained encoder's path); "-" for a record without one."""
+    config = record.get("config") if isinstance(record.get("config"), dict) else {}
+    kept = {k: v for k, v in config.items() if k not in NOT_CONFIGURATION}
+    if not kept or set(kept) <= {"profile"}:  # a run that never started records only profile and seed
+        return UNKNOWN
+    if isinstance(kept.get("target"), dict):
+        kept["target"] = {k: v for k, v in kept["target"].items() if k != "source"}
+    for part, key in (("options", "pretrained"), ("overrides", "task.pretrained")):
+        if isinstance(kept.get(part), dict) and key in kept[part]:
+            kept[part] = {k: v for k, v in kept[part].items() if k != key}  # pretrained_key names it
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def threads_key(record: dict[str, Any]) -> str:
+    """The torch thread count the run used ("-" when not recorded)."""
+    host = record.get("host") if isinstance(record.get("host"), dict) else {}
+    return _text(host.get("torch_threads"))
+
+
+def rerun_key(record: dict[str, Any]) -> tuple:
+    """What makes two records one run done twice: the same task, target, machine, thread count, torch,
+    dlbench version and git commit, every keyed setting, and the same seed."""
+    target = record.get("target") if isinstance(record.get("target"), dict) else {}
+    hardware = record.get("hardware") if isinstance(record.get("hardware"), dict) else {}
+    software = record.get("software") if isinstance(record.get("software"), dict) else {}
+    settings = cell_settings(record)
+    return (record.get("task"), record.get("task_version"), record.get("model"), record.get("profile"),
+            record.get("dataset"), target.get("metric"), target.get("value"), target.get("higher_is_better"),
+            *(hardware.get(k) for k in ("label", "device", "device_name", "cpu", "cores", "gpus", "hostname")),
+            threads_key(record), software.get("torch"), software.get("dlbench"), software.get("git_commit"),
+            *(settings[k] for k in KEYED), record.get("seed"))
 
 
 def pretrained_key(record: dict[str, Any]) -> str:

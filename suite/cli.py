@@ -4,26 +4,32 @@ Exit status: 0 when every run ended (target reached or not, or skipped with
 a reason); 1 when a run crashed; 2 on bad input (one line on stderr).
 `compare` and `report` exit 1 only when no run is comparable; `check`
 exits 1 when a record is unreadable or unfit for comparison.
+
+The results commands (compare, report, check) never import torch: the
+modules that run training are imported only by the commands that run
+(list, run, sweep), which saves seconds on every look at a results folder.
+Ctrl-C or SIGTERM ends a command once (`suite.interrupts`): a second one
+while the first's record is written, or while the program exits, is held.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
-import signal
 import sys
 from pathlib import Path
 
-from suite import benchmark, check, compare, registry, terminal
-from suite.config import SuiteOptions, add_arguments, from_namespace
+from suite import check, compare, interrupts, terminal
 from suite.errors import DlbenchError, Terminated
 from suite.safe_io import plain
 from suite.safetext import clean
-from suite.task import PROFILES, to_jsonable
-from suite.models import family_of
+
+RUN_COMMANDS = ("list", "run", "sweep")  # the commands that need the training side (torch)
 
 
 def run_all_parser() -> argparse.ArgumentParser:
+    from suite.config import SuiteOptions, add_arguments
+
     parser = argparse.ArgumentParser(prog="run_all.py", description="Run the whole dlbench benchmark.")
     add_arguments(parser, SuiteOptions)
     return parser
@@ -36,11 +42,15 @@ def main_run_all(argv: list[str] | None = None) -> int:
 
 
 def _run_all(args: argparse.Namespace) -> int:
+    from suite.config import SuiteOptions, from_namespace
+
     return _run_and_summarize(from_namespace(SuiteOptions, args), write_report=True)
 
 
-def _run_and_summarize(opts: SuiteOptions, write_report: bool) -> int:
+def _run_and_summarize(opts, write_report: bool) -> int:
     """Run the planned runs; rank 0 prints the table (and writes the report)."""
+    from suite import benchmark
+
     records_, status = benchmark.run_suite(opts)
     if _is_main_process():
         try:
@@ -62,6 +72,12 @@ def _report_into(results: Path) -> None:
     print(f"report: {files[0]}  (also {files[1].name} and {files[0].stem}_tables/)")
 
 
+def _command(argv: list[str] | None) -> str | None:
+    """The subcommand `argv` names (its first word that is not an option), or None."""
+    words = [w for w in (sys.argv[1:] if argv is None else argv) if not w.startswith("-")]
+    return words[0] if words else None
+
+
 def main(argv: list[str] | None = None) -> int:
     terminal.safe_streams()  # record text under any locale: escaped where the terminal cannot show it
     parser = argparse.ArgumentParser(prog="dlbench", description="Deep-learning application benchmark.")
@@ -69,24 +85,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p_list = sub.add_parser("list", help="tasks, models, options, and per profile: dataset, target, "
                             "expected run time, download size")
-    p_list.add_argument("--profile", choices=PROFILES, default=None, help="show only this profile")
-    p_list.add_argument("--json", action="store_true", help="print the same as one JSON document")
-    p_list.add_argument("--tasks-from", default="", help="also import these task modules (comma-separated)")
-
     p_run = sub.add_parser("run", help="run one task (default model unless --model) and write the report")
-    p_run.add_argument("task", help="the task to run (`dlbench list` names them)")
-    p_run.add_argument("--model", default="default",
-                       help="model name, 'all', or comma-separated names (default: the task's default model)")
-    add_arguments(p_run, SuiteOptions, skip=("tasks", "models"))
-
     p_swp = sub.add_parser("sweep", help="a grid of variants of one model (--vary KEY=v1,v2 ...), N seeds each; "
                            "study table and plots into RESULTS/studies/ and the report")
-    p_swp.add_argument("task", help="the task to run (`dlbench list` names them)")
-    p_swp.add_argument("--model", default="default", help="the model to vary (default: the task's default model)")
-    p_swp.add_argument("--vary", action="append", default=None, metavar="KEY=V1,V2,...",
-                       help="repeatable; a --set key (recipe.lr|batch_size|optimizer|weight_decay, model.KWARG, "
-                            "data.fraction, task.KEY) and its values; the grid is the product of all --vary lists")
-    add_arguments(p_swp, SuiteOptions, skip=("tasks", "models"))
+    if _command(argv) in RUN_COMMANDS + (None,):  # the results commands leave torch unimported
+        _add_run_arguments(p_list, p_run, p_swp)
 
     p_cmp = sub.add_parser("compare", help="comparison tables from result folders")
     p_cmp.add_argument("dirs", nargs="*", default=[Path("results")], type=Path)
@@ -97,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="text (default on a terminal): 100 columns and a legend; md (default otherwise) and "
                             "html: the wide table, cells 'median [95%% interval] n'; csv: the numeric cells")
     p_cmp.add_argument("--time", choices=tuple(compare.TIME_RULES), default="train",
-                       help="time-to-target rule: train (AlgoPerf, evaluation excluded) or train+eval (MLPerf)")
+                       help="time-to-target rule: train (train segments only), train+eval, submission (AlgoPerf: "
+                            "with warm-up/compilation), wall (MLPerf: never paused from the first touch of the data) "
+                            "or normalised (reference median steps x seconds per step); docs/methodology.md")
     p_cmp.add_argument("--baseline", default=None,
                        help="hardware label, model name (or with --by software a torch version; default the oldest)"
                             " to compute speedups against")
@@ -109,17 +114,51 @@ def main(argv: list[str] | None = None) -> int:
     p_rep.add_argument("--baseline", default=None,
                        help="hardware label or model name for speedups (default: the machine with most runs)")
     p_rep.add_argument("--time", choices=tuple(compare.TIME_RULES), default="train",
-                       help="time-to-target rule: train (AlgoPerf, evaluation excluded) or train+eval (MLPerf)")
+                       help="time-to-target rule: train (train segments only), train+eval, submission (AlgoPerf: "
+                            "with warm-up/compilation), wall (MLPerf: never paused from the first touch of the data) "
+                            "or normalised (reference median steps x seconds per step); docs/methodology.md")
 
     p_chk = sub.add_parser("check", help="validate records and flag runs unfit for comparison")
     p_chk.add_argument("dirs", nargs="*", default=[Path("results")], type=Path)
+    p_chk.add_argument("--json", action="store_true",
+                       help="print the findings and counts as one JSON document (same exit status)")
+
+    p_pages = sub.add_parser("pages", help="write the documentation pages generated from stored data into docs/")
+    p_pages.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs")
+    p_pages.add_argument("--check", action="store_true", help="write nothing; exit 1 naming each stale page")
 
     args = parser.parse_args(argv)
-    handlers = {"list": _list, "run": _run, "sweep": _sweep, "compare": _compare, "report": _report, "check": _check}
+    handlers = {"list": _list, "run": _run, "sweep": _sweep, "compare": _compare, "report": _report, "check": _check,
+                "pages": _pages}
     return _guarded(lambda: handlers[args.command](args))
 
 
+def _add_run_arguments(p_list: argparse.ArgumentParser, p_run: argparse.ArgumentParser,
+                       p_swp: argparse.ArgumentParser) -> None:
+    from suite.config import SuiteOptions, add_arguments
+    from suite.task import PROFILES
+
+    p_list.add_argument("--profile", choices=PROFILES, default=None, help="show only this profile")
+    p_list.add_argument("--json", action="store_true", help="print the same as one JSON document")
+    p_list.add_argument("--tasks-from", default="", help="also import these task modules (comma-separated)")
+
+    p_run.add_argument("task", help="the task to run (`dlbench list` names them)")
+    p_run.add_argument("--model", default="default",
+                       help="model name, 'all', or comma-separated names (default: the task's default model)")
+    add_arguments(p_run, SuiteOptions, skip=("tasks", "models"))
+
+    p_swp.add_argument("task", help="the task to run (`dlbench list` names them)")
+    p_swp.add_argument("--model", default="default", help="the model to vary (default: the task's default model)")
+    p_swp.add_argument("--vary", action="append", default=None, metavar="KEY=V1,V2,...",
+                       help="repeatable; a --set key (recipe.lr|batch_size|optimizer|weight_decay, model.KWARG, "
+                            "data.fraction, task.KEY) and its values; the grid is the product of all --vary lists")
+    add_arguments(p_swp, SuiteOptions, skip=("tasks", "models"))
+
+
 def _list(args: argparse.Namespace) -> int:
+    from suite import registry
+    from suite.task import PROFILES
+
     tasks = registry.load_tasks([m for m in args.tasks_from.split(",") if m])
     profiles = [args.profile] if args.profile else list(PROFILES)
     listing = [_describe(tasks[name], profiles) for name in sorted(tasks)]
@@ -145,13 +184,30 @@ def _list(args: argparse.Namespace) -> int:
             print(plain(f"  option task.{opt['name']} ({opt['type']}, default {opt['default']}): {opt['help']}"))
         for row in [header] + rows[task["name"]]:
             print(plain(line(row)))
+        for profile, prof in task["profiles"].items():
+            if prof["target"] is not None:
+                print(plain(f"  {profile}: {_reference_line(prof)}"))
     for item in unavailable:
         print(plain(f"{item['module']}: unavailable ({item['reason']})"))
     return 0
 
 
+def _pages(args: argparse.Namespace) -> int:
+    from suite.pages import write_pages
+
+    stale = write_pages(args.out, check=args.check)
+    if args.check and stale:
+        print(f"stale generated pages in {args.out}: {', '.join(stale)}: run `dlbench pages`", file=sys.stderr)
+        return 1
+    print(("up to date: " if not stale else "wrote: ") + ", ".join(stale or ["every page"]))
+    return 0
+
+
 def _describe(task, profiles: list[str]) -> dict:
     """One task as plain data: what `dlbench list` prints (and `--json` dumps)."""
+    from suite.models import family_of
+    from suite.task import to_jsonable
+
     return {
         "name": task.name, "version": task.version, "kind": task.kind,
         "models": list(task.models), "default_model": task.default_model,
@@ -159,10 +215,35 @@ def _describe(task, profiles: list[str]) -> dict:
         "options": [{"name": o.name, "type": o.type.__name__, "default": o.default, "help": o.help}
                     for o in task.options],
         "profiles": {p: {"dataset": spec.dataset, "target": to_jsonable(spec.target),
-                         "budget": to_jsonable(spec.budget), "expected_s": spec.expected_s,
-                         "download_mb": spec.download_mb}
+                         "budget": to_jsonable(spec.budget), "expected_s": _expected_s(spec, task.default_model),
+                         "download_mb": spec.download_mb,
+                         "references": {m: ref.summary() for m, ref in spec.references.items()}}
                      for p in profiles if (spec := task.profiles.get(p)) is not None},
     }
+
+
+def _expected_s(spec, model: str) -> float | None:
+    """The default model's train time to target from its reference (median steps x seconds per step on the
+    reference machine), else the profile's declared estimate."""
+    ref = spec.references.get(model)
+    if ref is not None and ref.median is not None and ref.seconds_per_step:
+        return ref.median * ref.seconds_per_step
+    return spec.expected_s
+
+
+def _reference_line(prof: dict) -> str:
+    refs = prof.get("references") or {}
+    if not refs:
+        return "no reference convergence"
+    out = []
+    for ref in refs.values():
+        band = ref["band_p5_p95"] or ["-", "-"]
+        out.append(f"reference convergence of {ref['model']}: {ref['reached']}/{ref['n']} seeds reached, median "
+                   f"{ref['median_steps']:g} {ref['step_unit']}, CV {ref['cv']}, p5-p95 {band[0]}-{band[1]}, "
+                   f"{ref['seconds_per_step']:.4g} s/step on {ref['machine']} ({ref['date']}, {ref['commit']})"
+                   if ref["median_steps"] is not None else
+                   f"reference convergence of {ref['model']}: {ref['reached']}/{ref['n']} seeds reached")
+    return "; ".join(out)
 
 
 def _profile_row(profile: str, prof: dict) -> tuple[str, ...]:
@@ -187,12 +268,15 @@ def _size(mb: float) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from suite.config import SuiteOptions, from_namespace
+
     opts = from_namespace(SuiteOptions, args, tasks=[args.task], models=args.model)
     return _run_and_summarize(opts, write_report=True)
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from suite import sweep
+    from suite import registry, sweep
+    from suite.config import SuiteOptions, from_namespace
 
     axes = sweep.parse_axes(args.vary)
     opts = from_namespace(SuiteOptions, args, tasks=[args.task], models=args.model)
@@ -232,7 +316,10 @@ def _compare(args: argparse.Namespace) -> int:
         from suite import families
 
         table, summary, notes = families.tables(data.records)
-        print(_render({"deep_vs_hand_crafted": summary if args.format == "csv" else table}, notes, args.format))
+        sets, sets_summary, set_notes = families.held_out_tables(data.records)
+        shown = {"deep_vs_hand_crafted": summary, "in_domain_and_held_out": sets_summary} if args.format == "csv" \
+            else {"deep_vs_hand_crafted": table, "in_domain_and_held_out": sets}
+        print(_render(shown, notes + set_notes, args.format))
         return 0
     baseline, dimension = args.baseline, None
     if args.by == "software":
@@ -247,7 +334,7 @@ def _compare(args: argparse.Namespace) -> int:
     tables = {f"by_{args.by}" + (f"_{m}" if m else ""): compare.to_table(frame, args.by, m or "time_to_target_s")
               for m in measures}
     numeric = {"by_" + args.by: compare.summarize(frame, _numeric_keys(args.by))}
-    notes: list[str] = [f"time-to-target: {compare.TIME_RULES[args.time]}"]
+    notes: list[str] = [f"time-to-target: {compare.TIME_RULES[args.time][1]}"]
     if baseline:
         result = compare.speedups(frame, baseline, dimension)
         tables["speedup_per_task"], tables["speedup_suite"] = compare.speedup_tables(result)
@@ -308,7 +395,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     _check_inputs(args.dirs, "check")
-    return check.check_paths(args.dirs)
+    return check.check_paths(args.dirs, as_json=args.json)
 
 
 def _check_inputs(dirs: list[Path], command: str) -> None:
@@ -318,36 +405,24 @@ def _check_inputs(dirs: list[Path], command: str) -> None:
 
 
 def _guarded(action) -> int:
-    previous = _on_sigterm()
-    try:
-        return action()
-    except DlbenchError as exc:
-        print(plain(f"error: {exc}"), file=sys.stderr)
-        return 2
-    except OSError as exc:  # a folder that vanished or filled up while reading / writing tables
-        where = f" ({exc.filename})" if exc.filename else ""
-        print(plain(f"error: {exc.strerror or exc}{where}: files already there are left as they were "
-                    "(writes are atomic)"), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt as exc:
-        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        print(f"{how}: the records written so far are kept", file=sys.stderr)
-        return 143 if isinstance(exc, Terminated) else 130
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _on_sigterm():
-    """SIGTERM (timeout, batch schedulers, container runtimes) ends a run like Ctrl-C: an `interrupted` record."""
-    def handler(signum, _frame):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one record, even if a second SIGTERM follows
-        raise Terminated("terminated by SIGTERM")
-
-    try:
-        return signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (an embedding application): leave its handler alone
-        return None
+    """Run a command: bad input is one line and exit 2; Ctrl-C and SIGTERM (timeouts, batch schedulers,
+    container runtimes) end it like each other, with an `interrupted` record for the run under way, and
+    a second signal is held while that record is written and while the program exits."""
+    with interrupts.first_signal_ends(hold_after=True):
+        try:
+            return action()
+        except DlbenchError as exc:
+            print(plain(f"error: {exc}"), file=sys.stderr)
+            return 2
+        except OSError as exc:  # a folder that vanished or filled up while reading / writing tables
+            where = f" ({exc.filename})" if exc.filename else ""
+            print(plain(f"error: {exc.strerror or exc}{where}: files already there are left as they were "
+                        "(writes are atomic)"), file=sys.stderr)
+            return 1
+        except KeyboardInterrupt as exc:
+            how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+            print(f"{how}: the records written so far are kept", file=sys.stderr)
+            return 143 if isinstance(exc, Terminated) else 130
 
 
 def _is_main_process() -> bool:

@@ -10,19 +10,28 @@ columns). `speedups` compares against a baseline machine or model.
 
 Runs share a cell only when they are comparable: same task, task version,
 profile, dataset and target, and the same run settings `suite.cells` keys
-(precision, compile, world size, pretrained weights, dataset content,
-variant) (`COMPARABLE`). Otherwise they get separate rows, a setting that
-differs inside the pool shows as an extra column, and `incomparable_notes`
-says which fields differ.
+(the precision that ran, compile, world size, pretrained weights, dataset
+content, configuration, variant) (`COMPARABLE`). Otherwise they get
+separate rows, a setting that differs inside the pool shows as an extra
+column, and `incomparable_notes` says which fields differ. A run done twice
+(same configuration, seed and commit on one machine) counts once, as its
+newest record (`suite.check.reruns`). Each cell gives its median and, from
+5 values on, a 95% bootstrap interval ("CI"); with 2-4 values its range
+("range"), never called an interval (`suite.stats.spread`).
 
-Time-to-target follows one of two public rules (`TIME_RULES`, `--time`):
-"train" (AlgoPerf: training time only, the record's `time_to_target_s`) or
-"train+eval" (MLPerf: evaluation time included,
-`time_to_target_with_eval_s`). `with_time_rule` puts the chosen one in the
-`time_to_target_s` column that every table reads.
+Time-to-target follows one of the rules of `TIME_RULES` (`--time`; docs/methodology.md
+names each): "train" (train segments only, the record's `time_to_target_s`),
+"train+eval" (evaluation included), "submission" (AlgoPerf's submission time:
+warm-up and compilation included, evaluations untimed), "wall" (MLPerf's
+time-to-train: the clock never paused from the first touch of the data) and
+"normalised" (the task's reference median steps x this run's seconds per
+step). `with_time_rule` puts the chosen one in the `time_to_target_s` column
+that every table reads. Quality is the test metric at the stopping
+evaluation (`Target.quality_metric`): runs stop on validation, test reports.
 
 Time-to-target of a run that did not reach the target is `inf`, so it is
-never dropped: it pulls the median up and shows as "not reached".
+never dropped: it pulls the median up and shows as "not reached". The
+normalised time has a value for a missed run too (its seconds per step).
 """
 from __future__ import annotations
 
@@ -34,14 +43,21 @@ from typing import Any, Iterable
 import pandas as pd
 
 from suite import check, records, safetext, stats
-from suite.cells import KEYED, cell_settings
+from suite.cells import KEYED, cell_settings, threads_key
 from suite.errors import DlbenchError
 from suite.safe_io import atomic_write_csv, atomic_write_text, plain
 
 COMPARABLE = ["task", "task_version", "profile", "dataset", "target_metric", "target_value", "higher_is_better",
               *KEYED]
-TIME_RULES = {"train": "train time only (AlgoPerf rule)",
-              "train+eval": "train + evaluation time (MLPerf rule; warm-up excluded)"}
+TIME_RULES = {
+    "train": ("time_to_target_s", "train time only (evaluation, warm-up and data work excluded)"),
+    "train+eval": ("time_to_target_with_eval_s", "train + evaluation time (warm-up and data work excluded)"),
+    "submission": ("submission_time_to_target_s",
+                   "AlgoPerf submission time: train + warm-up/compilation, evaluations untimed"),
+    "wall": ("wall_to_target_s", "MLPerf time-to-train: wall clock from the first touch of the data, never paused"),
+    "normalised": ("normalised_time_to_target_s",
+                   "convergence-normalised: the reference median steps x this run's seconds per step"),
+}
 MEASURES = ["time_to_target_s", "final_quality", "throughput", "peak_mem_mb", "utilisation"]
 GROUPINGS = {
     "model": {"rows": ["hardware", "model"], "columns": None},
@@ -90,6 +106,7 @@ def to_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """
     recs = list(recs)
     rows, seen = [], check.conflicting_ids(recs)  # one run_id, different contents: no table uses either
+    superseded = check.reruns(recs)  # a run done again: only its newest record counts
     for r in recs:
         if r["run_id"] in seen:
             continue
@@ -103,49 +120,79 @@ def to_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
             "run_id": r["run_id"], "task": r["task"], "task_version": r["task_version"],
             "profile": r["profile"], "dataset": r.get("dataset"), "model": r["model"], "seed": r["seed"],
             "status": r["status"], "stop_reason": r.get("stop_reason"),
-            "hardware": (r.get("hardware") or {}).get("label"),
+            "hardware": (r.get("hardware") or {}).get("label"), "threads": threads_key(r),
             "torch": (r.get("software") or {}).get("torch"),
             "target_metric": metric, "target_value": target.get("value"),
             "higher_is_better": target.get("higher_is_better", True),
             "reached": reached,
             "time_to_target_s": float(r["time_to_target_s"]) if reached else math.inf,
-            "time_to_target_with_eval_s": _with_eval(r, reached),
+            **{field: _rule_time(r, field, reached) for field, _ in TIME_RULES.values() if field != "time_to_target_s"},
+            "convergence_inside": (r.get("convergence") or {}).get("inside"),
+            "has_reference": bool((r.get("convergence") or {}).get("reference_median_steps")),
             "train_time_s": r.get("train_time_s"),
-            "final_quality": (r.get("final_metrics") or {}).get(metric) if ok and metric else None,
+            "final_quality": (r.get("final_metrics") or {}).get(quality_metric(metric)) if ok and metric else None,
             "throughput": throughput.get("value"), "throughput_unit": throughput.get("unit"),
             "peak_mem_mb": r.get("peak_mem_mb") if ok else None,
             "utilisation": r.get("utilisation") if ok else None,
-            "budget": _budget(r.get("config") or {}), "fit": check.is_fit(r), "error": r.get("error"),
+            "budget": _budget(r.get("config") or {}), "error": r.get("error"),
+            "fit": check.is_fit(r) and r["run_id"] not in superseded,
             **cell_settings(r), "precision_used": (r.get("config") or {}).get("precision"),
         })
     frame = pd.DataFrame(rows)
     for column in ("final_quality", "throughput", "peak_mem_mb", "train_time_s", "utilisation"):
         if column in frame:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return _threads_in_label(frame)
+
+
+def _threads_in_label(frame: pd.DataFrame) -> pd.DataFrame:
+    """A machine label whose runs used several torch thread counts becomes one label per count
+    ("box (4 threads)"): the thread count is part of the machine, so such runs never pool."""
+    if frame.empty:
+        return frame
+    counts = frame.groupby("hardware", dropna=False)["threads"].transform("nunique")
+    several = counts > 1
+    if several.any():
+        frame = frame.copy()
+        frame.loc[several, "hardware"] = [f"{label} ({threads} threads)" for label, threads
+                                          in zip(frame.loc[several, "hardware"], frame.loc[several, "threads"])]
     return frame
 
 
-def _with_eval(record: dict[str, Any], reached: bool) -> float:
-    """MLPerf-rule time-to-target: inf when not reached, NaN when an older record lacks the figure."""
-    if not reached:
+def quality_metric(target_metric: str | None) -> str | None:
+    """The metric tables report as quality: the target metric on the test split ("val/accuracy" ->
+    "test/accuracy"); a target already on test, or without a split, is its own."""
+    if not isinstance(target_metric, str):
+        return None
+    split, _, name = target_metric.partition("/")
+    return f"test/{name}" if name else target_metric
+
+
+def _rule_time(record: dict[str, Any], field: str, reached: bool) -> float:
+    """One rule's time-to-target: inf when not reached (except the normalised time, which a missed run
+    has too), NaN when the record lacks the figure (an older record, or no reference)."""
+    if not reached and field != "normalised_time_to_target_s":
         return math.inf
-    value = record.get("time_to_target_with_eval_s")
+    value = record.get(field)
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
 
 
 def with_time_rule(frame: pd.DataFrame, rule: str = "train") -> tuple[pd.DataFrame, list[str]]:
-    """`frame` whose time_to_target_s follows `rule` ("train" or "train+eval"), and a warning line if runs lack it."""
+    """`frame` whose time_to_target_s follows `rule` (a `TIME_RULES` key), and a warning line if runs lack it."""
     if rule not in TIME_RULES:
         raise DlbenchError(f"--time {rule!r} is not one of {', '.join(TIME_RULES)}")
     if rule == "train" or frame.empty:
         return frame, []
+    field = TIME_RULES[rule][0]
     frame = frame.copy()
-    if "time_to_target_with_eval_s" not in frame:
-        frame["time_to_target_with_eval_s"] = math.nan
-    missing = int(frame["time_to_target_with_eval_s"].isna().sum())
-    frame["time_to_target_s"] = frame["time_to_target_with_eval_s"]
-    note = [f"{missing} reached runs have no time_to_target_with_eval_s (older records): "
-            "no time-to-target from them under the train+eval rule"] if missing else []
+    if field not in frame:
+        frame[field] = math.nan
+    missing = int(frame[field].isna().sum())
+    frame["time_to_target_s"] = frame[field]
+    why = "no reference convergence for their task profile and model, or a variant" if rule == "normalised" \
+        else "older records"
+    note = [f"{missing} runs have no {field} ({why}): no time-to-target from them under the {rule} rule"] \
+        if missing else []
     return frame, note
 
 
@@ -173,9 +220,10 @@ def _budget(config: dict[str, Any]) -> str:
 
 
 def summarize(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """One numeric row per cell (`keys`): runs, reached, and per measure its median, _lo, _hi and _n.
+    """One numeric row per cell (`keys`): runs, reached, and per measure its median, _lo, _hi, _spread and _n.
 
-    _lo/_hi are NaN when the cell has fewer than two values (no interval).
+    _lo/_hi are the range (_spread "range") of 2-4 values, the 95% bootstrap interval (_spread "95% CI")
+    of 5 or more (`suite.stats.spread`), NaN (_spread "") for fewer than two values.
     """
     frame = fit_only(frame)
     if frame.empty:
@@ -183,20 +231,31 @@ def summarize(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     rows = []
     for key, group in frame.groupby(keys, dropna=False, sort=True):
         row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
-        row.update(runs=len(group), reached=int(group["reached"].sum()))
+        row.update(runs=len(group), reached=int(group["reached"].sum()), convergence=_convergence_note(group))
         units = sorted(set(group["throughput_unit"].dropna()))
         row["throughput_unit"] = units[0] if len(units) == 1 else ("mixed" if units else None)
         for measure in MEASURES:
             values = group[measure].dropna().to_numpy(dtype=float)
             if measure == "throughput" and len(units) > 1:
                 values = values[:0]
-            interval = stats.bootstrap_ci(values) or (math.nan, math.nan)
-            row.update({measure: stats.median(values), f"{measure}_lo": interval[0],
-                        f"{measure}_hi": interval[1], f"{measure}_n": len(values)})
+            spread = stats.spread(values) or (math.nan, math.nan, "")
+            row.update({measure: stats.median(values), f"{measure}_lo": spread[0], f"{measure}_hi": spread[1],
+                        f"{measure}_spread": spread[2], f"{measure}_n": len(values)})
             if measure == "time_to_target_s":  # the reached runs that have a time under the chosen rule
                 row["time_to_target_s_reached"] = int((values < math.inf).sum())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _convergence_note(group: pd.DataFrame) -> str:
+    """How a cell's runs converged against their task's reference: runs whose steps to target fell outside
+    the reference's 5th-95th percentile band, or that the cell has no reference convergence."""
+    if not isinstance(group["target_metric"].iloc[0], str) or "convergence_inside" not in group:
+        return ""
+    if not group["has_reference"].any():
+        return "no reference convergence"
+    unusual = int((group["convergence_inside"] == False).sum())  # noqa: E712 - None: not reached, not unusual
+    return f"{unusual}/{len(group)} converged unusually (outside the reference band)" if unusual else ""
 
 
 def to_table(frame: pd.DataFrame, by: str = "model", measure: str = "time_to_target_s") -> pd.DataFrame:
@@ -219,6 +278,8 @@ def to_table(frame: pd.DataFrame, by: str = "model", measure: str = "time_to_tar
                             for r in summary.itertuples()]
         for m in MEASURES:
             table[m] = [format_cell(row, m) for _, row in summary.iterrows()]
+        if summary["convergence"].astype(bool).any():
+            table["convergence"] = list(summary["convergence"])
         return table
     shown["cell"] = [format_cell(row, measure) for _, row in summary.iterrows()]
     shown[column] = summary[column].fillna("?").astype(str)
@@ -229,7 +290,8 @@ def to_table(frame: pd.DataFrame, by: str = "model", measure: str = "time_to_tar
 
 
 def format_cell(row: pd.Series, measure: str) -> str:
-    """One cell of a summary row: "median [lo, hi] n=k", or why there is no number."""
+    """One cell of a summary row: "median CI [lo, hi] n=k" (5+ values), "median range [lo, hi] n=k"
+    (2-4 values), "median n=1", or why there is no number."""
     n = int(row[f"{measure}_n"])
     if measure in ("time_to_target_s", "final_quality") and not isinstance(row.get("target_metric"), str):
         return "no target"  # the speed profile measures throughput, utilisation and memory only
@@ -248,9 +310,12 @@ def format_cell(row: pd.Series, measure: str) -> str:
 
 
 def _interval(row: pd.Series, measure: str) -> str:
-    """" [lo, hi]", or "" for a single value (no interval: the cell's n=1 says why)."""
+    """" CI [lo, hi]" or " range [lo, hi]", named by how it was found, or "" for a single value."""
     lo, hi = row[f"{measure}_lo"], row[f"{measure}_hi"]
-    return "" if math.isnan(lo) else f" [{_num(lo)}, {_num(hi)}]"
+    if math.isnan(lo):
+        return ""
+    name = "range" if row.get(f"{measure}_spread", stats.RANGE) == stats.RANGE else "CI"
+    return f" {name} [{_num(lo)}, {_num(hi)}]"
 
 
 def _num(value: float) -> str:
@@ -338,7 +403,9 @@ def speedups(frame: pd.DataFrame, baseline: str, dimension: str | None = None) -
     a torch version (the other versions on the same machine are compared).
 
     Per task (a comparable group x the other dimension): median(baseline) /
-    median(other), with a two-sample bootstrap interval. Per machine (or
+    median(other), with a two-sample bootstrap interval; with fewer than
+    `FEW_SEEDS` values on a side, of the normalised times where both sides
+    have them (`basis`, and the raw speed-up beside it). Per machine (or
     model): the geometric mean over tasks reached on both sides, with a
     stratified bootstrap interval (stats.geomean_speedup).
     """
@@ -353,14 +420,24 @@ def speedups(frame: pd.DataFrame, baseline: str, dimension: str | None = None) -
             # throughput ratio other / baseline (> 1: faster), the same bootstrap with the roles swapped
             base_tp = group.loc[group[dimension] == baseline, "throughput"].dropna().to_numpy(dtype=float)
             tp = sub["throughput"].dropna().to_numpy(dtype=float)
+            raw = (base, times)
+            # Few seeds: steps to target vary more from seed to seed than seconds per step, so the pair
+            # compares the normalised times (reference median steps x each run's seconds per step).
+            norm = (_finite(group.loc[group[dimension] == baseline]), _finite(sub))
+            normalise = min(base.size, times.size) < FEW_SEEDS and norm[0].size > 0 and norm[1].size > 0
+            pair = norm if normalise else raw
+            note = _pair_note(base, times, subject)
+            if normalise:
+                note = "; ".join(filter(None, [note, f"normalised time (fewer than {FEW_SEEDS} seeds); raw "
+                                                     f"speed-up {_num(stats.speedup(base, times))}"]))
             rows.append({**dict(zip(COMPARABLE + others, key)), dimension: subject,
                          "throughput_ratio": stats.speedup(tp, base_tp) if base_tp.size and tp.size else math.nan,
-                         "throughput_interval": stats.speedup_ci(tp, base_tp) if base_tp.size else None,
+                         "throughput_interval": stats.speedup_spread(tp, base_tp) if base_tp.size else None,
                          "baseline_s": stats.median(base), "time_s": stats.median(times),
-                         "speedup": stats.speedup(base, times),
-                         "interval": stats.speedup_ci(base, times) if base.size else None,
-                         "n_baseline": base.size, "n": times.size, "note": _pair_note(base, times, subject),
-                         "_pair": (base, times)})
+                         "speedup": stats.speedup(*pair),
+                         "interval": stats.speedup_spread(*pair) if pair[0].size else None,
+                         "speedup_raw": stats.speedup(base, times), "basis": "normalised" if normalise else "raw",
+                         "n_baseline": base.size, "n": times.size, "note": note, "_pair": pair})
     per_task = pd.DataFrame(rows)
     suite_rows = []
     for subject, sub in ([] if per_task.empty else per_task.groupby(dimension, sort=True)):
@@ -369,6 +446,17 @@ def speedups(frame: pd.DataFrame, baseline: str, dimension: str | None = None) -
         caveats.append(caveat)
     caveats += _general_caveats(frame, dimension, baseline)
     return Speedups(dimension, baseline, per_task, pd.DataFrame(suite_rows), caveats)
+
+
+FEW_SEEDS = 5  # below this many values a side, speed-ups use the convergence-normalised time where it exists
+
+
+def _finite(rows: pd.DataFrame):
+    """The finite normalised times of some rows (runs without a reference have none)."""
+    if "normalised_time_to_target_s" not in rows:
+        return rows["time_to_target_s"].to_numpy(dtype=float)[:0]
+    values = rows["normalised_time_to_target_s"].to_numpy(dtype=float)
+    return values[pd.notna(values) & (values < math.inf)]
 
 
 def _pair_note(base, times, subject: str) -> str:
@@ -395,26 +483,29 @@ def _suite_row(dimension: str, subject: str, sub: pd.DataFrame) -> tuple[dict[st
     usable = sub[sub["speedup"].notna()]
     no_base = int((sub["n_baseline"] == 0).sum())
     missed = len(sub) - len(usable) - no_base
-    point, interval = stats.geomean_speedup(list(usable["_pair"]))
+    pairs = list(usable["_pair"])
+    point, interval = stats.geomean_speedup(pairs)[0], stats.geomean_spread(pairs)
     single = int(sum(max(b.size, o.size) < 2 for b, o in usable["_pair"]))
     left = [f"{missed} not reached on one side" if missed else "", f"{no_base} without a baseline run" if no_base else "",
             f"{single} with one seed each side (no uncertainty from them)" if single else ""]
     note = "; ".join(x for x in left if x)
     caveat = f"{subject}: geometric mean over {len(usable)} of {len(sub)} tasks" + (f" ({note})" if note else "")
     return {dimension: subject, "tasks": len(usable), "of": len(sub), "geomean_speedup": point,
-            "lo": interval[0] if interval else math.nan, "hi": interval[1] if interval else math.nan}, caveat
+            "lo": interval[0] if interval else math.nan, "hi": interval[1] if interval else math.nan,
+            "spread": interval[2] if interval else ""}, caveat
 
 
 def _general_caveats(frame: pd.DataFrame, dimension: str, baseline: str) -> list[str]:
-    lines = [f"interval: {stats.METHOD}; with few seeds (< 5) bootstrap intervals are too narrow",
+    lines = [f"CI: {stats.METHOD}, given from {stats.MIN_FOR_CI} seeds on; with fewer, 'range' is the range "
+             "of the ratios of the seeds' times (no confidence attached)",
              "a task is one comparable group (task, version, profile, dataset, target, run settings) x "
              + {"hardware": "model", "model": "machine", "torch": "machine x model"}[dimension]
              + f"; speedup = median time-to-target of {baseline} / median of the other (> 1: faster)"]
-    if dimension == "hardware" and "precision_used" in frame:
-        auto = frame[frame["precision"] == "auto"]
-        used = auto.groupby("hardware")["precision_used"].agg(lambda s: ", ".join(sorted(set(map(str, s)))))
+    if dimension == "hardware" and "precision" in frame:
+        used = frame.groupby("hardware")["precision"].agg(lambda s: ", ".join(sorted(set(map(str, s)))))
         if used.nunique() > 1:
-            lines.append("precision auto ran as " + "; ".join(f"{hw}: {p}" for hw, p in used.items()))
+            lines.append("the machines ran in different precisions (separate rows, never one cell): "
+                         + "; ".join(f"{hw}: {p}" for hw, p in used.items()))
     if dimension == "hardware":
         versions = frame.groupby("hardware")["torch"].agg(lambda s: ", ".join(sorted(set(map(str, s)))))
         if versions.nunique() > 1:
@@ -436,17 +527,20 @@ def speedup_tables(result: Speedups) -> tuple[pd.DataFrame, pd.DataFrame]:
     shown["throughput_ratio"] = [_speedup_cell(r.throughput_ratio, r.throughput_interval) for r in per.itertuples()]
     shown["note"] = per["note"]
     suite = result.suite.copy()
-    suite["geomean_speedup"] = [_speedup_cell(r.geomean_speedup, None if r.lo != r.lo else (r.lo, r.hi))
+    suite["geomean_speedup"] = [_speedup_cell(r.geomean_speedup, None if r.lo != r.lo else (r.lo, r.hi, r.spread))
                                 for r in suite.itertuples()]
     suite["tasks"] = [f"{r.tasks}/{r.of}" for r in suite.itertuples()]
-    return shown, suite.drop(columns=["of", "lo", "hi"])
+    return shown, suite.drop(columns=["of", "lo", "hi", "spread"])
 
 
-def _speedup_cell(value: float, interval: tuple[float, float] | None) -> str:
+def _speedup_cell(value: float, spread: tuple[float, float, str] | None) -> str:
+    """"2x CI [1.8, 2.2]" (5+ seeds a side), "2x range [1.5, 2.6]" (fewer), "2x (one seed: no spread)"."""
     if value != value:
         return "-"
-    ci = f" [{interval[0]:.3g}, {interval[1]:.3g}]" if interval else " (no CI: one seed)"
-    return f"{value:.3g}x{ci}"
+    if not spread:
+        return f"{value:.3g}x (one seed: no spread)"
+    name = "range" if spread[2] == stats.RANGE else "CI"
+    return f"{value:.3g}x {name} [{spread[0]:.3g}, {spread[1]:.3g}]"
 
 
 def to_markdown(table: pd.DataFrame) -> str:

@@ -58,6 +58,11 @@ class RunOptions:
     max_time_s: float | None = _opt(None, "cap every run's train time (seconds; warm-up, compilation and "
                                     "evaluation are not counted, so wall time runs longer)")
     max_steps: int | None = _opt(None, "override every run's step budget (optimizer steps, or env steps for RL)")
+    train_to_budget: bool = _opt(False, "train the whole budget even after the target is met (studies: the best "
+                                 "validation quality and its test figure at a fixed budget; time-to-target is "
+                                 "still recorded when the target is first met)")
+    target_value: float | None = _opt(None, "measure time to this value of each task's target metric instead of "
+                                      "the task's own (keyed apart in tables; bench/convergence.py uses it)")
     tasks_from: list[str] = _opt(None, "also import these task modules (comma-separated)", list_of=str)
     set: list[str] = _opt(None, "NAMESPACE.KEY=VALUE, repeatable: task.KEY sets an option the task declares "
                           "(e.g. --set task.pretrained=distilbert-base-uncased for sentiment); `dlbench list` "
@@ -88,6 +93,8 @@ class RunOptions:
             raise ConfigError("data_dir", self.data_dir, "is a file; give a folder for the data")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError("max_steps", self.max_steps, "must be >= 1")
+        if self.target_value is not None and not math.isfinite(self.target_value):
+            raise ConfigError("target_value", self.target_value, "must be a finite number")
 
     def settings(self, namespace: str) -> dict[str, str]:
         """The `--set NAMESPACE.KEY=VALUE` values of one namespace, as {KEY: VALUE text} (later wins)."""

@@ -16,7 +16,6 @@ import time
 from typing import Any
 
 import psutil
-import torch
 
 BUSY_SHARE = 0.25  # above this, `check` and the summary line say the times may be inflated
 _IDLE_FIELDS = ("idle", "iowait", "guest", "guest_nice")  # guest time is already counted in user
@@ -61,6 +60,8 @@ class HostLoad:
         """None when the block was never entered (the run failed before training)."""
         if self._start is None:
             return None
+        import torch  # here, not at the top: the results side reads `busy_note` without torch
+
         wall, busy, own = (b - a for a, b in zip(self._start, self._end or self._snapshot()))
         return {"other_cpu_share": other_share(busy, own, wall, psutil.cpu_count() or 1),
                 "torch_threads": torch.get_num_threads()}

@@ -8,6 +8,8 @@ per-step host copies). Variable-length data (text, audio) uses
 each batch to its longest item, so no compute is spent on padding.
 `RaggedSource` draws the same batches from items stored back to back in
 one flat tensor, so no memory is spent on padding either (long audio).
+Each source selects items into a source of its own type (`select`), so a
+training fraction (`training_fraction`) keeps the split's batching.
 """
 from __future__ import annotations
 
@@ -15,11 +17,11 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import torch
 
-from suite.errors import ConfigError, DlbenchError
+from suite.errors import ConfigError, DataError, DlbenchError, SplitUnavailable
 from suite.task import BatchSource
 
 DEFAULT_DATA_DIR = Path("~/.cache/dlbench")
@@ -120,20 +122,45 @@ def length_batches(lengths: torch.Tensor, batch_size: int, window: int, *, shuff
         yield idx, int(lengths[idx].max())
 
 
+def pack(flat: torch.Tensor, starts: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """The slices `flat[start : start + length]` along dim 0 (host `starts` and `lengths`), copied back to back."""
+    pieces = [flat[start : start + length] for start, length in zip(starts.tolist(), lengths.tolist())]
+    return torch.cat(pieces) if pieces else flat[:0].clone()
+
+
+def load_eval_splits(task: Any, splits: Iterable[str]) -> tuple[dict[str, BatchSource], dict[str, str]]:
+    """Each eval split of `task` loaded (`task.load(split)`), and the ones that cannot be built here.
+
+    Returns (sources, skipped): skipped maps a split to why it is missing and how to install what it
+    needs (`SplitUnavailable`); the record keeps it as `data_info[split] = {"skipped": reason}`. The split
+    the target is measured on cannot be skipped: without it the run cannot stop, so that is a DataError.
+    """
+    target = task.spec.target.metric.split("/", 1)[0] if task.spec.target else None
+    sources: dict[str, BatchSource] = {}
+    skipped: dict[str, str] = {}
+    for split in splits:
+        try:
+            sources[split] = task.load(split)
+        except SplitUnavailable as exc:
+            if split == target:
+                raise DataError(f"split {split!r} holds the target metric and cannot be built: {exc}") from None
+            skipped[split] = str(exc)
+    return sources, skipped
+
+
 def training_fraction(source: BatchSource, fraction: float | None, seed: int) -> BatchSource:
     """A seeded random `fraction` of `source`'s examples (`--set data.fraction`); the source itself when None.
 
-    The same seed and fraction pick the same examples; `info` gains "fraction"."""
+    The same seed and fraction pick the same examples, kept in their order; the result is
+    `source.select(...)`, so it batches as `source` does (length buckets stay buckets).
+    `info` gains "fraction"."""
     if fraction is None or fraction == 1.0:
         return source
-    if not isinstance(source, TensorSource):
-        raise ConfigError("data.fraction", fraction, f"this task's training split ({type(source).__name__}) "
-                          "is not held as tensors; only such splits can be cut")
     keep = max(1, round(len(source) * fraction))
     index = torch.randperm(len(source), generator=torch.Generator().manual_seed(seed))[:keep].sort().values
-    index = index.to(source.device)
-    return TensorSource({**source.info, "fraction": fraction},
-                        **{k: v[index] for k, v in source.tensors.items()})
+    cut = source.select(index)
+    cut.info = {**source.info, "fraction": fraction}
+    return cut
 
 
 class TensorSource(BatchSource):
@@ -161,8 +188,9 @@ class TensorSource(BatchSource):
     def to(self, device: torch.device, channels_last: bool = False) -> "TensorSource":
         return TensorSource(self.info, **{k: _place(v, device, channels_last) for k, v in self.tensors.items()})
 
-    def subset(self, n: int) -> "TensorSource":
-        return TensorSource(self.info, **{k: v[:n] for k, v in self.tensors.items()})
+    def select(self, index: torch.Tensor) -> "TensorSource":
+        index = index.to(self.device)
+        return TensorSource(self.info, **{k: v[index] for k, v in self.tensors.items()})
 
     def batches(self, batch_size, *, shuffle=False, generator=None, drop_last=False, shard=(0, 1)):
         index = _shuffled_index(len(self), shuffle, generator, self.device)
@@ -201,9 +229,12 @@ class PaddedSource(TensorSource):
         out._host_lengths = self.host_lengths()
         return out
 
-    def subset(self, n):
-        cut = {k: v[:n] for k, v in self.tensors.items() if k != "lengths"}
-        return PaddedSource(self.tensors["lengths"][:n], self.padded, self.info, self.window, **cut)
+    def select(self, index):
+        on_device = index.to(self.device)
+        kept = {k: v[on_device] for k, v in self.tensors.items() if k != "lengths"}
+        out = PaddedSource(self.tensors["lengths"][on_device], self.padded, self.info, self.window, **kept)
+        out._host_lengths = self.host_lengths()[index.cpu()]
+        return out
 
     def batches(self, batch_size, *, shuffle=False, generator=None, drop_last=False, shard=(0, 1)):
         lengths = self.host_lengths()
@@ -267,10 +298,18 @@ class RaggedSource(BatchSource):
         out._host = self.host_lengths_offsets()
         return out
 
-    def subset(self, n):
-        ends = self.offsets[:n] + self.tensors["lengths"][:n]
-        end = int(ends.max()) if len(ends) else 0
-        return self._with(self.flat[:end], self.offsets[:n], {k: v[:n] for k, v in self.tensors.items()})
+    def select(self, index):
+        """The items `index`, copied back to back into a new flat tensor: a fraction of a split costs
+        a fraction of its memory (and of what `to` moves), read from a memory map only where selected."""
+        lengths, offsets = self.host_lengths_offsets()
+        host_index = index.cpu()
+        kept_lengths = lengths[host_index]
+        flat = pack(self.flat, offsets[host_index], kept_lengths)
+        kept_offsets = (torch.cumsum(kept_lengths, 0) - kept_lengths).to(self.offsets.dtype)
+        on_device = index.to(self.device)
+        out = self._with(flat, kept_offsets.to(self.device), {k: v[on_device] for k, v in self.tensors.items()})
+        out._host = (kept_lengths, kept_offsets)
+        return out
 
     def batches(self, batch_size, *, shuffle=False, generator=None, drop_last=False, shard=(0, 1)):
         lengths, offsets = self.host_lengths_offsets()

@@ -32,12 +32,13 @@ class MissingExtraError(DlbenchError, ImportError):
     """An optional dependency is not installed: the message names the extra to install."""
 
 
+class SplitUnavailable(DlbenchError):
+    """An extra evaluation set cannot be built on this machine (its synthesiser or package is missing):
+    the message says why and the install line. The run goes on without it (`suite.data.load_eval_splits`)."""
+
+
 class SkipRun(DlbenchError):
     """This run cannot happen on this machine (no CUDA, missing extra): record it as skipped."""
-
-
-class Diverged(DlbenchError):
-    """The loss became non-finite."""
 
 
 class Terminated(KeyboardInterrupt):

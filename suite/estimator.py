@@ -32,7 +32,7 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 
 from suite.context import EvalPoints, RunContext, TrainResult
-from suite.data import training_fraction
+from suite.data import load_eval_splits, training_fraction
 from suite.errors import DataError, SkipRun
 from suite.task import BatchSource, TaskBase
 from suite.timing import SegmentClock
@@ -123,14 +123,18 @@ def train_estimator(task: TaskBase, ctx: RunContext) -> TrainResult:
         raise SkipRun("the speed profile times training steps on synthetic data; a fitted model or rule has none")
     if task.kind == "rl":
         return _play_rule(task, ctx)
-    from suite.loop import evaluate, split_info, throughput
+    from suite.loop import decision_splits, evaluate, fill_times, split_info, throughput
 
     spec, result = task.spec, ctx.result
-    train = training_fraction(task.load("train"), spec.overrides.get("data.fraction"), spec.seed)
-    evals = {split: task.load(split) for split in spec.eval_splits}
-    result.data_info = {**split_info(train, evals), "device": "cpu (scikit-learn fits and predicts on the host)"}
-    model = task.build_model()
     clock = SegmentClock(CPU)
+    clock.start("data")
+    train = training_fraction(task.load("train"), spec.overrides.get("data.fraction"), spec.seed)
+    evals, skipped = load_eval_splits(task, spec.eval_splits)
+    clock.stop()
+    result.data_info = {**split_info(train, evals), **{split: {"skipped": why} for split, why in skipped.items()},
+                        "device": "cpu (scikit-learn fits and predicts on the host)"}
+    decide, report = decision_splits(spec.target, evals)
+    model = task.build_model()
     with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
         if model.fits:
             clock.start("train")
@@ -138,16 +142,20 @@ def train_estimator(task: TaskBase, ctx: RunContext) -> TrainResult:
             clock.stop()
             result.steps, result.samples = 1, len(train)
         result.params = sum(p.numel() for p in model.parameters())
+        host_ctx = dataclasses.replace(ctx, device=CPU, precision="fp32")
         clock.start("eval")
-        metrics = evaluate(task, model, evals, dataclasses.replace(ctx, device=CPU, precision="fp32"))
+        metrics = evaluate(task, model, decide, host_ctx)
+        clock.stop()
+        EvalPoints(spec.target, result, CPU).record(result.steps, clock, metrics, samples=result.samples)
+        clock.start("report")
+        result.final_metrics.update(evaluate(task, model, report, host_ctx))
         clock.stop()
     fit_s = round(clock.total("train"), 4)
     if model.notes:
         result.data_info["fit_warnings"] = model.notes
-    EvalPoints(spec.target, result, CPU).record(result.steps, fit_s, metrics, samples=result.samples)
     ctx.log(f"  {'fitted in' if model.fits else 'a rule, no fit;'} {fit_s:.1f}s  "
-            + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-    result.train_time_s, result.eval_time_s = fit_s, round(clock.total("eval"), 4)
+            + "  ".join(f"{k} {v:.4f}" for k, v in result.final_metrics.items()))
+    fill_times(result, clock, result.steps)
     result.stop_reason = "target" if result.reached_target else "budget"  # one fit is the whole budget
     if model.fits and fit_s > 0:
         result.throughput = throughput(result.samples, _work(task, train), fit_s)
@@ -164,27 +172,34 @@ def _work(task: TaskBase, train: BatchSource) -> dict[str, float]:
 
 
 def _play_rule(task: TaskBase, ctx: RunContext) -> TrainResult:
-    """A policy rule on the task's evaluation environments: evaluated once, train time 0."""
-    from suite.rl.common import EVAL_SEED_OFFSET
+    """A policy rule on the task's evaluation environments: validation and test episodes, train time 0."""
+    from suite.loop import fill_times
+    from suite.rl.common import EVAL_SEED_OFFSET, TEST_SEED_OFFSET
     from suite.rl.envs import make_vector_env
     from suite.rl.evaluation import evaluate_policy
 
     spec, result = task.spec, ctx.result
     algo = spec.recipe.algo or task.profiles[spec.profile].recipes[task.default_model].algo
+    clock = SegmentClock(CPU)
+    clock.start("data")
     envs = make_vector_env(task.make_env, algo.eval_envs, evaluation=True)
+    clock.stop()
     try:
         policy = task.models[spec.model](envs.single_observation_space, envs.single_action_space,
                                          **spec.recipe.model_kwargs)
         result.params = sum(p.numel() for p in policy.parameters())
-        clock = SegmentClock(CPU)
         clock.start("eval")
-        raw = evaluate_policy(policy, envs, algo.eval_episodes, CPU, seed=ctx.seed + EVAL_SEED_OFFSET)
+        val = evaluate_policy(policy, envs, algo.eval_episodes, CPU, seed=ctx.seed + EVAL_SEED_OFFSET)
+        clock.stop()
+        EvalPoints(spec.target, result, CPU).record(0, clock, {f"val/{k}": v for k, v in val.items()})
+        clock.start("report")
+        test = evaluate_policy(policy, envs, algo.test_episodes, CPU, seed=ctx.seed + TEST_SEED_OFFSET)
         clock.stop()
     finally:
         envs.close()
-    EvalPoints(spec.target, result, CPU).record(0, 0.0, {f"eval/{k}": v for k, v in raw.items()})
-    ctx.log(f"  a rule, no training: return {raw['return']:.2f} ± {raw['return_std']:.2f} "
-            f"({raw['episodes']:.0f} episodes)")
-    result.eval_time_s = round(clock.total("eval"), 4)
+    result.final_metrics.update({f"test/{k}": v for k, v in test.items()})
+    ctx.log(f"  a rule, no training: return {test['return']:.2f} ± {test['return_std']:.2f} "
+            f"({test['episodes']:.0f} test episodes)")
+    fill_times(result, clock, 0)
     result.stop_reason = "target" if result.reached_target else "budget"
     return result

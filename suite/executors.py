@@ -9,7 +9,10 @@ no two timed runs share cores. Ray retries a task once when its worker
 process dies or its node is lost (`max_retries=1`); a second loss becomes a
 `failed` record with a one-line reason. The worker returns the record (its
 own hardware fingerprint, data folder and node) and the driver writes it,
-so the nodes need no shared filesystem. `--resume` is decided here, on the
+so the nodes need no shared filesystem. The harness, the built-in tasks and
+the package of every task to run travel with the job (`shipped_paths`), so a
+plug-in task (an entry point, `--tasks-from`) reaches nodes that never
+installed it. `--resume` is decided here, on the
 driver, before anything is submitted. Ctrl-C cancels (kills) every
 unfinished task, writes an `interrupted` record for each run that had
 started, and shuts down a Ray instance this process started.
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import os
 import platform
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+import sys
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from suite import fingerprint, records
 from suite.errors import DlbenchError, MissingExtraError
@@ -74,23 +79,21 @@ class RayExecutor:
         ray = self.ray
         started_here = not ray.is_initialized()
         if started_here:
-            self.connect()
+            self.connect(shipped_paths({run.task for run in runs}, log))
         try:
             yield from self._run(runs, log)
         finally:
             if started_here:
                 ray.shutdown()  # a local instance stops with its processes; a cluster just loses this driver
 
-    def connect(self) -> None:
-        """Join the cluster at --ray-address, or start Ray on this machine (every GPU and CPU)."""
+    def connect(self, modules: list[str]) -> None:
+        """Join the cluster at --ray-address, or start Ray on this machine (every GPU and CPU), with
+        `modules` (folders and files) travelling with the job (`shipped_paths`), so the nodes run this
+        driver's code."""
         import logging
 
-        import suite
-        import tasks
-
         env = {GIT_COMMIT_ENV: fingerprint.git_commit() or ""}  # task options travel in the pickled options
-        # The harness and tasks travel with the job, so the nodes run this driver's code.
-        runtime_env = {"py_modules": [suite, tasks], "env_vars": env}
+        runtime_env = {"py_modules": modules, "env_vars": env}
         common = dict(runtime_env=runtime_env, log_to_driver=False, logging_level=logging.WARNING)
         address = self.opts.ray_address
         if address:
@@ -223,6 +226,45 @@ class Progress:
     def drain(self) -> list[tuple[int, str, str]]:
         items, self.items = self.items, []
         return items
+
+
+def shipped_paths(task_classes: Iterable[type], log: Log) -> list[str]:
+    """What Ray ships to its workers (`py_modules`): the folders of `suite` and `tasks` (the built-ins
+    and their shared domain code) and of the top-level package, or the file of the single-file
+    module, of each task class in `task_classes`.
+
+    A worker unpickles a task class by importing its module by name, so a task from an installed
+    plug-in or a `--tasks-from` module must travel too: nodes need not have installed it (a class
+    defined in the script being run travels pickled by value). A package Ray cannot ship (a
+    namespace package spread over several folders) gets one note line and must be importable on
+    every node.
+    """
+    import suite
+    import tasks
+
+    shipped = {"suite": _location(suite), "tasks": _location(tasks)}
+    for cls in sorted(task_classes, key=lambda c: c.__module__):
+        top = cls.__module__.split(".")[0]
+        if top in shipped or top == "__main__":  # a class defined in the script travels pickled by value
+            continue
+        where = _location(sys.modules[top])
+        if isinstance(where, str):
+            shipped[top] = where
+            continue
+        why = f"namespace package {top!r} spans {len(where)} folders" if where else f"{top!r} has no file"
+        log(f"note: task {cls.name!r} ({cls.__module__}) is not shipped to the Ray nodes ({why}): "
+            "it must be importable on every node")
+    return list(shipped.values())
+
+
+def _location(module: ModuleType) -> str | list[str]:
+    """The one folder of a package, or the file of a single-file module, as Ray ships it; else a list:
+    the folders of a namespace package that has several, empty for a module without a file."""
+    folders = getattr(module, "__path__", None)
+    if folders is None:
+        return module.__file__ or []
+    unique = sorted({os.path.realpath(f) for f in folders})  # a folder twice on sys.path is listed twice
+    return unique[0] if len(unique) == 1 else unique
 
 
 def run_on_worker(task_cls, model: str, seed: int, opts, index: int, progress) -> dict[str, Any]:

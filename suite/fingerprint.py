@@ -1,6 +1,12 @@
-"""The hardware and software fingerprint stored in every record."""
+"""The hardware and software fingerprint stored in every record.
+
+Both are taken once per process (and per device and label): a run's record,
+an interrupted one included, is then built without a subprocess (git,
+nvidia-smi) or a walk over installed packages. Callers get their own copy.
+"""
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import platform
@@ -68,7 +74,27 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
+def check_label(label: str | None) -> None:
+    """Raise ConfigError (one line) for a `--hardware-label` the record's schema would not take."""
+    from suite.errors import ConfigError
+    from suite.records import schema_limit
+
+    limit = schema_limit("hardware", "label")
+    if label is not None and limit is not None and len(label) > limit:
+        raise ConfigError("hardware_label", label[:20] + "...", f"is {len(label)} characters; the record "
+                          f"takes at most {limit}: give a shorter --hardware-label")
+    if label is not None and not label.strip():
+        raise ConfigError("hardware_label", label, "is empty: give a short name for this machine, or leave it out")
+
+
 def hardware(device: torch.device, label: str | None = None) -> dict:
+    """The machine's fingerprint for a run on `device`, labelled `label` (default: GPU name or CPU model)."""
+    return copy.deepcopy(_hardware(str(device), label))
+
+
+@functools.lru_cache(maxsize=16)
+def _hardware(device_name: str, label: str | None) -> dict:
+    device = torch.device(device_name)
     gpus, gpu_mem, name, driver = 0, None, None, None
     if torch.cuda.is_available():
         gpus = torch.cuda.device_count()
@@ -101,6 +127,12 @@ def hardware(device: torch.device, label: str | None = None) -> dict:
 
 
 def software() -> dict:
+    """Python, torch, CUDA, the libraries that can change a result, dlbench and its git commit."""
+    return copy.deepcopy(_software())
+
+
+@functools.lru_cache(maxsize=1)
+def _software() -> dict:
     from importlib import metadata
 
     versions = {}
@@ -157,6 +189,7 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+@functools.lru_cache(maxsize=1)
 def _nvidia_driver() -> str | None:
     try:
         out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],

@@ -14,19 +14,19 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
 
 from suite import distributed, variants
 from suite.context import EvalPoints, RunContext, TrainResult
-from suite.data import move_to
+from suite.data import load_eval_splits, move_to
 from suite.device import autocast, no_host_sync, use_channels_last
 from suite.errors import DataError
 from suite.flops import flops_of
 from suite.optim import build_optimizer, build_scheduler
-from suite.task import BatchSource, Task
+from suite.task import BatchSource, Recipe, Task
 from suite.timing import Heartbeat, SegmentClock
 
 DEVICE_DATA_LIMIT = 0.25  # fraction of GPU memory a split may take to be moved there once
@@ -48,28 +48,15 @@ def build_on_device(task: Task, ctx: RunContext, channels_last: bool) -> tuple[n
     return model, train_model
 
 
-def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
-    spec, recipe, budget = task.spec, task.spec.recipe, task.spec.budget
-    result = ctx.result
-    channels_last = use_channels_last(ctx.device, recipe.cpu_channels_last)
+def make_train_step(task: Task, model: nn.Module, train_model: nn.Module, optimizer: torch.optim.Optimizer,
+                    recipe: Recipe, ctx: RunContext) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
+    """The supervised training step: batch -> its loss (detached, so no host sync), after one optimizer step.
 
-    train = variants.training_split(task.load("train"), spec)
-    train = place(train, ctx.device, channels_last)
-    evals = {split: place(task.load(split), ctx.device, channels_last) for split in spec.eval_splits}
-    if len(train) == 0:
-        raise DataError(f"task {spec.task!r} profile {spec.profile!r}: the training split is empty")
-    result.data_info = split_info(train, evals)
-
-    model, train_model = build_on_device(task, ctx, channels_last)
-
-    drop_last = len(train) >= recipe.batch_size
-    steps_per_epoch = max(1, len(train) // recipe.batch_size if drop_last else 1)
-    total_steps = ctx.max_steps or budget.max_steps or math.ceil(budget.max_epochs * steps_per_epoch)
-    eval_every = budget.eval_every or max(1, round(steps_per_epoch / budget.evals_per_epoch))
-    max_time_s = ctx.max_time_s or budget.max_time_s
-    optimizer = build_optimizer(model, recipe)
-    scheduler = build_scheduler(optimizer, recipe, total_steps)
-
+    The loss is the task's, of `train_model` (what `build_on_device` returns for the steps: DDP,
+    compiled) in the run's precision; gradients are clipped on `model`'s parameters when the recipe
+    says so. The learning-rate schedule is the caller's. The loop and the speed profile
+    (`suite.speed`) train with this one step, so what the speed profile times is what a run trains.
+    """
     def step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with autocast(ctx.device, ctx.precision):
             loss = task.loss(train_model, batch)
@@ -80,7 +67,41 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
         optimizer.zero_grad(set_to_none=True)
         return loss.detach()
 
+    return step
+
+
+def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
+    spec, recipe, budget = task.spec, task.spec.recipe, task.spec.budget
+    result = ctx.result
+    channels_last = use_channels_last(ctx.device, recipe.cpu_channels_last)
     clock = SegmentClock(ctx.device)
+
+    # The data segment: reading, decoding, feature caches, tokenising and the copy to the device. Its
+    # start is the first touch of the data, the origin of the never-paused wall clock (wall_to_target_s).
+    clock.start("data")
+    train = variants.training_split(task.load("train"), spec)
+    train = place(train, ctx.device, channels_last)
+    evals, skipped = load_eval_splits(task, spec.eval_splits)
+    evals = {split: place(source, ctx.device, channels_last) for split, source in evals.items()}
+    clock.stop()
+    if len(train) == 0:
+        raise DataError(f"task {spec.task!r} profile {spec.profile!r}: the training split is empty")
+    result.data_info = {**split_info(train, evals), **{split: {"skipped": why} for split, why in skipped.items()}}
+    decide, report = decision_splits(spec.target, evals)
+
+    model, train_model = build_on_device(task, ctx, channels_last)
+
+    drop_last = len(train) >= recipe.batch_size
+    steps_per_epoch = max(1, len(train) // recipe.batch_size if drop_last else 1)
+    total_steps = ctx.max_steps or budget.max_steps or math.ceil(budget.max_epochs * steps_per_epoch)
+    eval_every = spec.eval_every or len(train)  # in training samples; default once per epoch
+    result.eval_cadence = {"every": eval_every, "unit": "samples"}
+    max_time_s = ctx.max_time_s or budget.max_time_s
+    optimizer = build_optimizer(model, recipe)
+    scheduler = build_scheduler(optimizer, recipe, total_steps)
+
+    step = make_train_step(task, model, train_model, optimizer, recipe, ctx)
+
     batches = endless(train, recipe.batch_size, ctx, drop_last)
     # FLOPs are counted on the first training batch (a typical one, not the longest) and scaled per
     # padded position to the batches actually trained (`FlopScale`): variable-length data is not
@@ -100,10 +121,12 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
         optimizer.load_state_dict(snapshot[1])
         clock.stop()
 
-    points = EvalPoints(spec.target, result, ctx.device)
-    samples = 0
+    points = EvalPoints(spec.target, result, ctx.device, stop_at_target=ctx.stop_at_target)
+    best = BestState(model, keep=not ctx.stop_at_target and bool(report))
+    samples, next_eval = 0, eval_every
     work: dict[str, torch.Tensor | float] = {}  # the task's own units (tokens, seconds of audio)
-    ctx.log(f"  {total_steps} steps, eval every {eval_every}, cap {max_time_s:.0f}s of train time")
+    ctx.log(f"  {total_steps} steps, eval every {eval_every} samples on {', '.join(decide) or 'no split'}, "
+            f"cap {max_time_s:.0f}s of train time")
     heartbeat = Heartbeat(ctx.log, total_steps, "steps", max_time_s)
     done_steps = 0  # steps fully taken (a Ctrl-C can land inside one)
     clock.start("train")
@@ -120,20 +143,23 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
                     work[unit] = work.get(unit, 0.0) + amount * ctx.world_size
             diverged = points.add(loss)
             out_of_time = ctx.world_size == 1 and clock.total("train") > max_time_s
-            if not (diverged or out_of_time or step_index % eval_every == 0 or step_index == total_steps):
+            if not (diverged or out_of_time or samples >= next_eval or step_index == total_steps):
                 heartbeat.beat(step_index, clock.total("train"))
                 continue
 
             clock.stop()
+            while next_eval <= samples:
+                next_eval += eval_every
             train_loss = points.train_loss(diverged, f"at step {step_index}")
             if train_loss is None:
                 break
             clock.start("eval")
-            metrics = evaluate(task, train_model, evals, ctx)
+            metrics = evaluate(task, train_model, decide, ctx)
             clock.stop()
+            points.record(step_index, clock, metrics, samples=samples, **{"train/loss": train_loss})
+            if points.improved(metrics):
+                best.keep_now(step_index, metrics)
             train_time = clock.total("train")
-            points.record(step_index, train_time, metrics, eval_time_s=clock.total("eval"), samples=samples,
-                          **{"train/loss": train_loss})
             ctx.log(f"  step {step_index:>6} {train_time:8.1f}s  loss {train_loss:.4f}  "
                     + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
             heartbeat.quiet()
@@ -148,12 +174,68 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
         clock.stop()
         result.steps = done_steps
         result.samples = samples
-        result.train_time_s = round(clock.total("train"), 4)
-        result.warmup_s = round(clock.total("warmup"), 4)
-        result.eval_time_s = round(clock.total("eval"), 4)
+        fill_times(result, clock, done_steps)
         result.throughput = throughput(samples, work, result.train_time_s)
         result.flops_per_sample, result.flops_method = scale.per_sample(counted)
+    if report and result.status == "ok" and result.curve:
+        clock.start("report")  # the test split and held-out sets: reported, never timed, never deciding
+        result.final_metrics.update(evaluate(task, train_model, report, ctx))
+        best.report(lambda: evaluate(task, train_model, report, ctx), result)
+        clock.stop()
     return result
+
+
+def fill_times(result: TrainResult, clock: SegmentClock, steps: int) -> None:
+    """The result's segment totals and train seconds per step, from the run's clock."""
+    result.data_s = round(clock.total("data"), 4)
+    result.train_time_s = round(clock.total("train"), 4)
+    result.warmup_s = round(clock.total("warmup"), 4)
+    result.eval_time_s = round(clock.total("eval"), 4)
+    result.seconds_per_step = round(clock.total("train") / steps, 6) if steps else None
+
+
+def decision_splits(target, evals: dict[str, BatchSource]) -> tuple[dict, dict]:
+    """(the split evaluated at every eval point, the splits evaluated once when the run stops).
+
+    The target's split decides (validation); test and held-out sets only report, so no run stops
+    on, or is tuned against, the figures it reports. Without a target the first split decides.
+    """
+    if not evals:
+        return {}, {}
+    name = target.split if target is not None else next(iter(evals))
+    if name not in evals:
+        raise DataError(f"the target metric {target.metric!r} names split {name!r}, which the profile does not "
+                        f"evaluate ({', '.join(evals)}): add it to eval_splits")
+    return {name: evals[name]}, {k: v for k, v in evals.items() if k != name}
+
+
+class BestState:
+    """Training to the budget: a copy of the weights at the best evaluation, so the test split is
+    reported there too (`result.best`). Idle (no copies) when the run stops at its target."""
+
+    def __init__(self, model: nn.Module, keep: bool):
+        self.model, self.keep = model, keep
+        self.state: dict | None = None
+        self.step: int | None = None
+        self.metrics: dict[str, float] = {}
+
+    def keep_now(self, step: int, metrics: dict[str, float]) -> None:
+        if self.keep:
+            self.state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+            self.step, self.metrics = step, dict(metrics)
+
+    def report(self, evaluate_report, result: TrainResult) -> None:
+        """Fill `result.best`: the best point's metrics and the report splits evaluated on its weights."""
+        if not self.keep or self.step is None:
+            return
+        last = result.curve[-1]["step"]
+        if self.step == last:
+            result.best = {"step": self.step, "metrics": dict(result.final_metrics)}
+            return
+        current = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.model.load_state_dict(self.state)
+        result.best = {"step": self.step, "metrics": {**self.metrics, **evaluate_report()}}
+        self.model.load_state_dict(current)
 
 
 def split_info(train: BatchSource, evals: dict[str, BatchSource]) -> dict[str, dict]:
@@ -195,6 +277,9 @@ class BatchwiseOnDevice(BatchSource):
 
     def to(self, device, channels_last=False):
         return self.source.to(device, channels_last)
+
+    def select(self, index):
+        return BatchwiseOnDevice(self.source.select(index), self.device)
 
     def batches(self, batch_size, **kw):
         for batch in self.source.batches(batch_size, **kw):

@@ -18,7 +18,7 @@ import re
 from typing import Any, Iterable, TypeVar
 
 from suite.errors import DlbenchError, UnknownNameError, check_name
-from suite.task import RLTask, Task, TaskBase, missing_members
+from suite.task import RLTask, Task, TaskBase, cadence_problem, missing_members
 
 __all__ = ["TASKS", "UNAVAILABLE", "ENTRY_POINT_GROUP", "DuplicateTaskError", "register_task", "check_name",
            "check_identifier", "get_task", "load_tasks", "entry_point_tasks", "snapshot", "restore", "reset"]
@@ -61,6 +61,9 @@ def register_task(cls: T) -> T:
     if getattr(cls, "default_model", None) not in cls.models:
         raise DlbenchError(f"task {name!r}: default_model {getattr(cls, 'default_model', None)!r} "
                            "is not one of its models")
+    problem = cadence_problem(cls)
+    if problem:
+        raise DlbenchError(problem)
     TASKS[name] = cls
     _DECLARED.setdefault(cls.__module__, {})[name] = cls
     return cls

@@ -87,8 +87,10 @@ def build_sections(data: compare.Pool, baseline: str | None,
         sections[-1].notes.append("no machine ran more than one torch version: no by-software table")
     if families.has_both_sides(data.records):
         table, csvs["deep_vs_hand_crafted"], notes = families.tables(data.records)
-        sections.append(Section("Deep against hand-crafted", notes=notes[:1], tables={"deep vs hand-crafted": table},
-                                after=notes[1:]))
+        sets, csvs["deep_vs_hand_crafted_sets"], set_notes = families.held_out_tables(data.records)
+        sections.append(Section("Deep against hand-crafted", notes=notes + set_notes[:1],
+                                tables={"deep vs hand-crafted": table, "in domain and held out": sets},
+                                after=set_notes[1:]))
     found = study.studies(data.records)
     if found:
         sections.append(_studies(found))
@@ -103,9 +105,11 @@ def build_sections(data: compare.Pool, baseline: str | None,
 
 
 def _legend(time_rule: str = "train") -> list[str]:
-    return [f"Time-to-target rule: {compare.TIME_RULES[time_rule]}.",
-            f"Each cell: median [95% interval] n=number of values. Interval: {stats.METHOD}. "
-            "n=1 has no interval. A run that did not reach the target counts as infinitely slow "
+    return [f"Time-to-target rule: {compare.TIME_RULES[time_rule][1]}.",
+            f"Each cell: median, then 'CI [lo, hi]' (a 95% interval: {stats.METHOD}) when the cell has "
+            f"{stats.MIN_FOR_CI} or more values, or 'range [lo, hi]' (the smallest and largest value, no confidence "
+            "attached) when it has 2 to 4; n=number of values; n=1 has neither. "
+            "A run that did not reach the target counts as infinitely slow "
             "(as in AlgoPerf and MLPerf): the time-to-target median is 'not reached' unless more than half "
             "the seeds reached it."]
 
@@ -133,8 +137,8 @@ def _studies(found: list[study.Study]) -> Section:
     section = Section("Studies", notes=[
         "Variants of one model (`--set` / `dlbench sweep --vary`), one row per variant. Time to target "
         "follows the train rule (AlgoPerf); 'not reached' where fewer than half the seeds reached the target. "
-        "Plots: medians against the varied value, the band (or bar) is the 95% interval; an x marks "
-        "a median that did not reach the target."])
+        "Plots: medians against the varied value, the band (or bar) is the spread over seeds (a 95% interval "
+        f"from {stats.MIN_FOR_CI} seeds on, the range below); an x marks a median that did not reach the target."])
     for i, found_ in enumerate(found, 1):
         section.tables[plain(f"study {i}: {study.caption(found_)}")] = study.to_table(study.summarize(found_), found_)
         for key in found_.varied:
@@ -145,7 +149,8 @@ def _studies(found: list[study.Study]) -> Section:
 def _plots(data: compare.Pool) -> Section:
     section = Section("Plots", notes=[
         "Learning curves: the target metric against training time (eval time excluded), one line per seed. "
-        "Time-to-target: median with its interval, dots are seeds; 'not reached' where the median is not finite. "
+        f"Time-to-target: median with its spread (a 95% interval from {stats.MIN_FOR_CI} seeds on, the range "
+        "below; none for one seed), dots are seeds; 'not reached' where the median is not finite. "
         "Quality against time: final quality against training time per run; the line joins the medians "
         "that no other model/machine beats on both (Pareto front)."])
     by_id = {r["run_id"]: r for r in data.records}

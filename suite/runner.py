@@ -2,20 +2,27 @@
 
 Whatever way a run ends (target, budget, divergence, crash, Ctrl-C, a
 device that is not there), it ends as a record on disk; the suite then goes
-on with the next run.
+on with the next run. Ctrl-C or SIGTERM at any point of a run, the peak
+FLOP/s measurement after training included, writes an `interrupted` record
+with what the run had done (`RunState`); a second signal while that record
+is written waits for it (`suite.interrupts`). The machine's and software's
+fingerprints are taken before training, so building that record runs no
+subprocess.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import sys
 import time
 import traceback
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from suite import distributed, fingerprint, records, variants
+from suite import distributed, fingerprint, interrupts, records, variants
 from suite.allocator import keep_freed_memory, release_freed_memory
 from suite.config import RunOptions
 from suite.contention import HostLoad
@@ -71,7 +78,17 @@ def resolved_config(spec: RunSpec, opts: RunOptions, device: str, precision: str
         "world_size": world_size,
         "max_time_s": opts.max_time_s,
         "max_steps": opts.max_steps,
+        "stop_at_target": not opts.train_to_budget,
     }
+
+
+def run_spec(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions) -> RunSpec:
+    """The resolved RunSpec of one run: the task's profile, `--set` values, and `--target-value`."""
+    spec = task_cls.spec_for(opts.profile, model, seed, task_options(task_cls, opts), variant_settings(opts))
+    if opts.target_value is not None and spec.target is not None:
+        spec = dataclasses.replace(spec, target=dataclasses.replace(
+            spec.target, value=opts.target_value, source=f"--target-value {opts.target_value:g}"))
+    return spec
 
 
 def task_options(task_cls: type[TaskBase], opts: RunOptions) -> dict[str, str]:
@@ -85,6 +102,30 @@ def variant_settings(opts: RunOptions) -> dict[str, str]:
     return {f"{space}.{key}": value for space in variants.NAMESPACES for key, value in opts.settings(space).items()}
 
 
+@dataclass
+class RunState:
+    """What a run knows so far: an interrupt at any point builds the run's record from this."""
+
+    spec: RunSpec
+    started: str
+    wall_start: float
+    family: str
+    software: dict[str, Any]
+    device: Any = None
+    rank: int = 0
+    world: int = 1
+    config: dict[str, Any] | None = None
+    digest: str | None = None
+    precision_reason: str | None = None
+    hardware: dict[str, Any] | None = None
+    result: TrainResult = field(default_factory=TrainResult)
+    memory: PeakMemory | None = None
+    host: HostLoad | None = None
+    folder: Path | None = None
+    record: dict[str, Any] | None = None  # built once training ended (the utilisation is measured after)
+    saved: bool = False  # the run's own record is written: a signal that came during the write changes nothing
+
+
 def run_one(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions,
             log: Callable[[str], None] = print, write: bool = True) -> dict[str, Any]:
     """Run `task_cls` x `model` with `seed`; return the record (written on rank 0 unless `write`
@@ -96,37 +137,72 @@ def run_one(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions,
     wall_start = time.perf_counter()
     keep_freed_memory()  # once per process: training reuses its buffers instead of faulting them in again
     release_freed_memory()  # what earlier runs here freed goes back: this run's peak memory is its own
-    spec = task_cls.spec_for(opts.profile, model, seed, task_options(task_cls, opts), variant_settings(opts))
+    spec = run_spec(task_cls, model, seed, opts)
+    state = RunState(spec, started, wall_start, family_of(task_cls, model), fingerprint.software())
+    with interrupts.first_signal_ends():
+        try:
+            return _run_planned(task_cls, spec, seed, opts, log, write, state)
+        except KeyboardInterrupt as exc:
+            if not state.saved:
+                with interrupts.deferred():
+                    save_record(interrupted_record(state, opts, exc), opts, state.rank == 0 and write)
+            raise
+
+
+def interrupted_record(state: RunState, opts: RunOptions, exc: BaseException) -> dict[str, Any]:
+    """The `interrupted` record of a run stopped by Ctrl-C or SIGTERM at any point, with what it had done."""
+    why = str(exc) if isinstance(exc, Terminated) else "interrupted by the user (Ctrl-C)"
+    if state.record is not None:  # training had ended: keep its figures, say where it stopped
+        record = dict(state.record, status="interrupted", error=why + " while the machine's peak was measured")
+        record["reached_target"] = False if record.get("target") is not None else None
+        for field in ("time_to_target_s", "time_to_target_with_eval_s", "submission_time_to_target_s",
+                      "wall_to_target_s", "steps_to_target", "normalised_time_to_target_s"):
+            record[field] = None
+        return record
+    config = state.config or resolved_config(state.spec, opts, str(state.device or opts.device), opts.precision,
+                                             state.world)
+    record = _record(state.spec, config, state.result, "interrupted", why, state.started, state.wall_start, opts,
+                     state.memory.peak_mb if state.memory else None, hw_device=state.device, world=state.world,
+                     family=state.family, hardware=state.hardware, software=state.software)
+    record["host"] = host_summary(state.host) if state.host else None
+    if state.digest:
+        record["config_hash"] = state.digest
+    return record
+
+
+def _run_planned(task_cls, spec, seed, opts, log, write, state: RunState) -> dict[str, Any]:
+    """Place the run, honour --resume, then train and measure it (`_run_resolved`)."""
     try:
         device = resolve_device(opts.device)
     except SkipRun as exc:
         config = resolved_config(spec, opts, opts.device, opts.precision, 1)
-        record = _record(spec, config, TrainResult(), "skipped", str(exc), started, wall_start, opts, None,
-                         family=family_of(task_cls, model))
+        record = _record(spec, config, TrainResult(), "skipped", str(exc), state.started, state.wall_start, opts,
+                         None, family=state.family, software=state.software)
         return save_record(record, opts, is_main=write)
+    state.device = device
+    state.hardware = fingerprint.hardware(device, opts.hardware_label)
     rank, world = distributed.init_from_env(device)
+    state.rank, state.world = rank, world
     precision, precision_reason = run_precision(spec, opts, device)
     config = resolved_config(spec, opts, str(device), precision, world)
     digest = records.config_hash(config)
+    state.config, state.digest, state.precision_reason = config, digest, precision_reason
     claim = None
     if opts.resume:
-        machine = fingerprint.hardware(device, opts.hardware_label)
         if world == 1:  # two --resume processes on one folder: each run once (torchrun ranks share one run)
-            claim = records.claim_run(opts.results, digest, machine)
+            claim = records.claim_run(opts.results, digest, state.hardware)
             if claim is None:
                 log("  resume: another dlbench process is doing this run now, skipped")
                 return {"status": "skipped", "error": "being run by another dlbench process",
                         "claimed_elsewhere": True}
-        existing = records.find_finished(opts.results, digest, machine)
+        existing = records.find_finished(opts.results, digest, state.hardware)
         if existing is not None:
             if claim is not None:
                 claim.release()
             log(f"  resume: {Path(existing['_path']).name} already has this run ({existing['status']}), skipped")
-            existing.pop("_path", None)
-            return existing
+            return {k: v for k, v in existing.items() if not k.startswith("_")}
     try:
-        return _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precision, config, digest,
-                             started, wall_start, write, precision_reason)
+        return _run_resolved(task_cls, spec, seed, opts, log, precision, write, state)
     finally:
         if claim is not None:
             claim.release()
@@ -143,48 +219,62 @@ def run_precision(spec: RunSpec, opts: RunOptions, device) -> tuple[str, str]:
     return choose_precision(opts.precision, device, spec.recipe.cpu_bf16, cpu_bf16)
 
 
-def _run_resolved(task_cls, spec, seed, opts, log, device, rank, world, precision, config, digest,
-                  started, wall_start, write, precision_reason=None) -> dict[str, Any]:
-    family = family_of(task_cls, spec.model)
+def _run_resolved(task_cls, spec, seed, opts, log, precision, write, state: RunState) -> dict[str, Any]:
+    device, rank, world = state.device, state.rank, state.world
     ctx = RunContext(device=device, precision=precision, compile=opts.compile,
                      generator=seed_everything(seed, device), seed=seed, rank=rank, world_size=world,
                      max_time_s=opts.max_time_s, max_steps=opts.max_steps,
-                     log=log if rank == 0 else (lambda _m: None),
+                     stop_at_target=not opts.train_to_budget, log=log if rank == 0 else (lambda _m: None),
                      sync_debug=os.environ.get(SYNC_DEBUG_ENV) or None)
-    result, status, error = ctx.result, "ok", None  # the trainer fills ctx.result as it goes
-    memory, host = PeakMemory(device), HostLoad()
-    folder = None
+    state.result = ctx.result  # the trainer fills ctx.result as it goes
+    result, status, error = ctx.result, "ok", None
+    state.memory, state.host = PeakMemory(device), HostLoad()
     try:
-        folder = resolve_data_dir(opts.data_dir)
-        task = task_cls(spec, folder)
-        with memory, host:
+        state.folder = resolve_data_dir(opts.data_dir)
+        task = task_cls(spec, state.folder)
+        with state.memory, state.host:
             result = trainer_for(task_cls.kind, spec.profile, is_estimator(task_cls, spec.model))(task, ctx)
+        state.result = result
         status, error = result.status, result.error
     except SkipRun as exc:
         status, error = "skipped", str(exc)
-    except KeyboardInterrupt as exc:
-        why = str(exc) if isinstance(exc, Terminated) else "interrupted by the user (Ctrl-C)"
-        record = _record(spec, config, result, "interrupted", why,
-                         started, wall_start, opts, memory.peak_mb, hw_device=device, world=world, family=family)
-        record["host"] = host_summary(host)
-        save_record(record, opts, rank == 0 and write)
-        raise
     except Exception as exc:  # noqa: BLE001 - any crash becomes a failed record; the suite goes on
         status, error = "failed", _one_line(exc)
         if not isinstance(exc, DlbenchError):
             log(traceback.format_exc(limit=6).rstrip())
-    record = _record(spec, config, result, status, error, started, wall_start, opts,
-                     memory.peak_mb if status in ("ok", "diverged") else None, hw_device=device, world=world,
-                     family=family)
+    record = _record(spec, state.config, result, status, error, state.started, state.wall_start, opts,
+                     state.memory.peak_mb if status in ("ok", "diverged") else None, hw_device=device, world=world,
+                     family=state.family, hardware=state.hardware, software=state.software)
+    record["config_hash"] = state.digest
+    record.update(convergence_figures(task_cls, spec, record))
+    record["precision_reason"] = state.precision_reason  # why `precision` (beside the config: it changes nothing run)
+    record["host"] = host_summary(state.host)
+    record["data_dir"] = str(state.folder) if state.folder else None
+    state.record = record
     if status in ("ok", "diverged"):
-        add_utilisation(record, device, precision, folder, world)
+        add_utilisation(record, device, precision, state.folder, world)
         if is_estimator(task_cls, spec.model):
             record["utilisation_note"] = ESTIMATOR_UTILISATION_NOTE
-    record["config_hash"] = digest
-    record["precision_reason"] = precision_reason  # why `precision` (beside the config: it changes nothing run)
-    record["host"] = host_summary(host)
-    record["data_dir"] = str(folder) if folder else None
-    return save_record(record, opts, rank == 0 and write)
+    with interrupts.deferred():  # a signal during the write is raised once the record is on disk
+        saved = save_record(record, opts, rank == 0 and write)
+        state.saved = True
+    return saved
+
+
+def convergence_figures(task_cls: type[TaskBase], spec: RunSpec, record: dict) -> dict[str, Any]:
+    """The record's convergence-normalised time-to-target against the task's reference (suite.convergence).
+
+    Only a run of the reference's own model and recipe (no variant) is normalised: another model's
+    steps are not the reference's steps."""
+    from suite.convergence import normalised
+
+    if spec.target is None or record.get("status") != "ok":
+        return {"normalised_time_to_target_s": None, "convergence": None}
+    if spec.overrides:
+        return {"normalised_time_to_target_s": None,
+                "convergence": {"why": "a variant of the recipe: the reference's steps do not apply"}}
+    ref = task_cls.profiles[spec.profile].references.get(spec.model)
+    return normalised({**record, "_recipe_hash": records.config_hash(to_jsonable(spec.recipe))}, ref)
 
 
 def host_summary(host: HostLoad) -> dict[str, Any] | None:
@@ -201,7 +291,7 @@ def planned_config(task_cls: type[TaskBase], model: str, seed: int, opts: RunOpt
 
 
 def _planned(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions, device: str) -> tuple[RunSpec, dict]:
-    spec = task_cls.spec_for(opts.profile, model, seed, task_options(task_cls, opts), variant_settings(opts))
+    spec = run_spec(task_cls, model, seed, opts)
     if opts.precision != "auto":
         precision = opts.precision
     elif device.startswith("cuda"):
@@ -252,7 +342,12 @@ def add_utilisation(record: dict, device, precision: str, folder: Path, world: i
     """
     from suite import peak
 
-    figures = peak.machine_peak(device, folder)
+    try:
+        figures = peak.machine_peak(device, folder)
+    except Exception as exc:  # noqa: BLE001 - a peak that cannot be measured costs the figure, never the run
+        record["utilisation"] = None
+        record["utilisation_note"] = f"the machine's peak was not measured ({_one_line(exc)})"
+        return
     rate = (record.get("throughput") or {}).get("value")
     value, note = peak.utilisation(record.get("flops_per_sample"), rate, figures, precision, world)
     if value is not None and value > 1:
@@ -269,7 +364,8 @@ def add_utilisation(record: dict, device, precision: str, folder: Path, world: i
 
 def _record(spec: RunSpec, config: dict, result: TrainResult, status: str, error: str | None, started: str,
             wall_start: float, opts: RunOptions, peak_mb: float | None, hw_device=None, world: int = 1,
-            family: str = "deep") -> dict:
+            family: str = "deep", hardware: dict | None = None, software: dict | None = None) -> dict:
+    """The record of a run; `hardware` and `software` are the fingerprints when taken already."""
     import torch
 
     device = hw_device if hw_device is not None else torch.device("cpu")
@@ -288,10 +384,18 @@ def _record(spec: RunSpec, config: dict, result: TrainResult, status: str, error
         "error": error,
         "target": to_jsonable(spec.target),
         "reached_target": bool(result.reached_target and status == "ok") if spec.target is not None else None,
-        "time_to_target_s": result.time_to_target_s if status == "ok" else None,  # AlgoPerf rule: train time
-        # MLPerf rule: evaluation included (warm-up excluded, as MLPerf's untimed initialisation)
+        # Train segments only: the machine's training speed, nothing else (docs/methodology.md)
+        "time_to_target_s": result.time_to_target_s if status == "ok" else None,
+        # Train and evaluation segments (warm-up and data work not counted)
         "time_to_target_with_eval_s": result.time_to_target_with_eval_s if status == "ok" else None,
+        # AlgoPerf's submission time: training with warm-up/compilation, evaluations untimed
+        "submission_time_to_target_s": result.submission_time_to_target_s if status == "ok" else None,
+        # MLPerf's time-to-train: from the first touch of the data to the evaluation that met the target
+        "wall_to_target_s": result.wall_to_target_s if status == "ok" else None,
         "steps_to_target": result.steps_to_target if status == "ok" else None,
+        "seconds_per_step": result.seconds_per_step,
+        "eval_cadence": result.eval_cadence,
+        "data_s": result.data_s,
         "train_time_s": result.train_time_s,
         "warmup_s": result.warmup_s,
         "eval_time_s": result.eval_time_s,
@@ -300,6 +404,7 @@ def _record(spec: RunSpec, config: dict, result: TrainResult, status: str, error
         "steps": result.steps,
         "samples": result.samples,
         "final_metrics": result.final_metrics,
+        "best": result.best,
         "throughput": result.throughput,
         "peak_mem_mb": peak_mb,
         "params": result.params,
@@ -311,8 +416,8 @@ def _record(spec: RunSpec, config: dict, result: TrainResult, status: str, error
         "world_size": world,
         "curve": result.curve,
         "data_info": to_jsonable(result.data_info),
-        "hardware": fingerprint.hardware(device, opts.hardware_label),
-        "software": fingerprint.software(),
+        "hardware": hardware if hardware is not None else fingerprint.hardware(device, opts.hardware_label),
+        "software": software if software is not None else fingerprint.software(),
         "config": config,
         "started_at": started,
         "finished_at": _now(),
@@ -323,7 +428,8 @@ def save_record(record: dict, opts: RunOptions, is_main: bool = True) -> dict:
     """Write the record on rank 0; a failed write is one line on stderr and `_write_error`, and the suite goes on."""
     if is_main:
         try:
-            record["_path"] = str(records.write_record(to_jsonable(record), opts.results))
+            with interrupts.deferred():  # an interrupt waits for the write, then is raised
+                record["_path"] = str(records.write_record(to_jsonable(record), opts.results))
         except (OSError, ValueError, TypeError) as exc:
             record["_write_error"] = _one_line(exc)
             print(f"error: record {record['run_id']} not written to {records.runs_dir(opts.results)} "

@@ -11,11 +11,14 @@ A run: `pool` distinct synthetic batches are made on the device; training FLOPs
 are counted once per distinct batch shape (FlopCounterMode, eager model); then
 `warmup` untimed optimizer steps (compilation, cuDNN autotuning) and `measured`
 timed steps cycling through the pool, each step timed (CUDA events on GPU,
-`perf_counter` elsewhere). Step counts depend on the device (`STEPS`; CPUs take
-few, as the full-size models are slow there); `--max-steps N` sets the measured
-steps. The record: throughput (samples/s and the task's own units, RL also the
-real environments' env_steps/s), `speed` (step-time median and p90, counts),
-peak memory, FLOPs per sample and utilisation (`suite.peak`).
+`perf_counter` elsewhere). A step is the trainer's own (`suite.loop.make_train_step`,
+the `make_update_step` of `suite.rl.ppo` and `suite.rl.dqn`) with the run's model
+layout, precision and optimizer, so what is timed is what a run trains. Step
+counts depend on the device (`STEPS`; CPUs take few, as the full-size models are
+slow there); `--max-steps N` sets the measured steps. The record: throughput
+(samples/s and the task's own units, RL also the real environments'
+env_steps/s), `speed` (step-time median and p90, counts), peak memory, FLOPs per
+sample and utilisation (`suite.peak`).
 """
 from __future__ import annotations
 
@@ -28,13 +31,12 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch import nn
 
 from suite.context import RunContext, TrainResult
 from suite.device import autocast, no_host_sync, use_channels_last
 from suite.errors import SkipRun
 from suite.flops import flops_of
-from suite.loop import build_on_device, throughput
+from suite.loop import build_on_device, count_flops, make_train_step, throughput
 from suite.optim import build_optimizer, build_scheduler
 from suite.task import Budget, ProfileSpec, Task
 from suite.timing import SegmentClock
@@ -90,7 +92,7 @@ def train_speed(task: Task, ctx: RunContext) -> TrainResult:
 
 def _supervised(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
     recipe, result = task.spec.recipe, ctx.result
-    channels_last = use_channels_last(ctx.device)
+    channels_last = use_channels_last(ctx.device, recipe.cpu_channels_last)
     generator = device_generator(ctx)
     batch_size = min(recipe.batch_size, plan.max_batch or recipe.batch_size)
     try:
@@ -101,25 +103,15 @@ def _supervised(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
     model, train_model = build_on_device(task, ctx, channels_last)
     optimizer = build_optimizer(model, recipe)
     scheduler = build_scheduler(optimizer, recipe, plan.warmup + plan.measured)
-
-    def loss_of(net: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        with autocast(ctx.device, ctx.precision):
-            return task.loss(net, batch)
+    train_step = make_train_step(task, model, train_model, optimizer, recipe, ctx)
 
     def step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        loss = loss_of(train_model, batch)
-        loss.backward()
-        if recipe.grad_clip:
-            nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        scheduler.step()
-        return loss.detach()
+        loss = train_step(batch)
+        scheduler.step()  # as the loop steps its schedule after each optimizer step
+        return loss
 
     def count(batch: dict[str, torch.Tensor]) -> float | None:
-        flops = flops_of(lambda: loss_of(model, batch).backward())
-        model.zero_grad(set_to_none=True)
-        return flops
+        return count_flops(task, model, batch, ctx)
 
     result.data_info = {"train": {"synthetic": True, "shapes_of_the_full_dataset": full_dataset(task.spec.dataset),
                                   "first_batch": {k: list(v.shape) for k, v in pool[0].items()}}}
@@ -230,9 +222,7 @@ def synthetic_obs(space, n: int, device: torch.device, generator: torch.Generato
 
 
 def _rl(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
-    from suite.rl import DQNConfig, PPOConfig
-    from suite.rl.dqn import td_loss
-    from suite.rl.ppo import make_optimizer, ppo_loss
+    from suite.rl import DQNConfig, PPOConfig, dqn, ppo
 
     cfg = task.spec.recipe.algo
     if not isinstance(cfg, (PPOConfig, DQNConfig)):
@@ -249,44 +239,36 @@ def _rl(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
     def rand(*shape) -> torch.Tensor:
         return torch.randn(shape, device=dev, generator=generator)
 
+    # The trainer's own gradient step (its optimizer, clipping and precision), fed random minibatches.
     if isinstance(cfg, PPOConfig):
         size = cfg.num_envs * cfg.num_steps // cfg.num_minibatches
-        optimizer = make_optimizer(model, cfg, dev)
+        step = ppo.make_update_step(model, ppo.make_optimizer(model, cfg, dev), cfg, dev, ctx.precision)
         pool = [{"obs": synthetic_obs(obs_space, size, dev, generator),
                  "actions": torch.randint(0, n_actions, (size,), device=dev, generator=generator),
                  "old_logprobs": rand(size) * 0.1 - math.log(n_actions), "advantages": rand(size),
                  "returns": rand(size), "old_values": rand(size)} for _ in range(plan.pool)]
 
         def loss_of(batch):
-            with autocast(dev, ctx.precision):
-                return ppo_loss(model, cfg, batch["obs"], batch["actions"], batch["old_logprobs"],
-                                batch["advantages"], batch["returns"], batch["old_values"])
-        clip = cfg.max_grad_norm
+            return ppo.ppo_loss(model, cfg, **batch)
     else:
         size = cfg.batch_size
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         target = task.build_agent(obs_space, action_space).to(dev)
         target.load_state_dict(model.state_dict())
+        step = dqn.make_update_step(model, target, dqn.make_optimizer(model, cfg), cfg, dev, ctx.precision)
         pool = [{"obs": synthetic_obs(obs_space, size, dev, generator),
                  "next_obs": synthetic_obs(obs_space, size, dev, generator),
                  "actions": torch.randint(0, n_actions, (size,), device=dev, generator=generator),
                  "rewards": rand(size).sign(), "dones": (rand(size) > 2.0).float()} for _ in range(plan.pool)]
 
         def loss_of(batch):
+            return dqn.td_loss(model, target, batch, cfg)
+
+    def count(batch):  # FLOPs of the eager model (`_measure` counts the step itself unless compiled)
+        def forward_backward():
             with autocast(dev, ctx.precision):
-                return td_loss(model, target, batch, cfg)
-        clip = cfg.max_grad_norm
-
-    def step(batch):
-        loss = loss_of(batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), clip)
-        optimizer.step()
-        return loss.detach().float()
-
-    def count(batch):
-        flops = flops_of(lambda: loss_of(batch).backward())
+                loss = loss_of(batch)
+            loss.backward()
+        flops = flops_of(forward_backward)
         model.zero_grad(set_to_none=True)
         return flops
 

@@ -4,7 +4,11 @@ Built only from records. A study is one comparable group of fit runs (task, vers
 dataset, target, machine, model, and every `suite.cells` KEYED setting but the variant itself)
 that carry `--set` overrides (`config.overrides`). A key is *varied* when the runs that set it
 give it two or more values. One row per variant (one set of override values):
-  quality          the target metric at the end of the run: median [95% interval] over seeds
+  quality          the test metric (`compare.quality_metric`) where the run stopped; trained to the
+                   budget (`--train-to-budget`), at its best validation point: the median over seeds,
+                   with its 95% bootstrap interval ("CI", 5 or more seeds) or its range ("range", 2-4)
+  best val         trained to the budget: the best validation value of the target metric, so a study
+                   shows what a knob buys in quality at a fixed budget, not only in time
   time to target   train time until the target was met; a miss counts as `inf` (suite.stats), so
                    the median is "not reached" unless more than half the seeds reached it;
                    `reached` is how many seeds of how many did
@@ -25,7 +29,7 @@ from suite import cells, compare, stats
 
 GROUP = ["task", "task_version", "profile", "dataset", "target_metric", "target_value", "higher_is_better",
          "hardware", "model"] + cells.SETTINGS_BUT_VARIANT
-MEASURES = ["quality", "time_to_target_s", "throughput"]
+MEASURES = ["quality", "best_val", "time_to_target_s", "throughput"]
 
 
 @dataclass
@@ -60,7 +64,11 @@ def runs_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
         frame[column] = [_number(by_id[run_id].get(column)) for run_id in frame["run_id"]]
     frame["other_cpu_share"] = [_number((by_id[run_id].get("host") or {}).get("other_cpu_share"))
                                 for run_id in frame["run_id"]]
-    frame["quality"] = frame["final_quality"]
+    best = [by_id[run_id].get("best") or {} for run_id in frame["run_id"]]
+    metrics = [compare.quality_metric(m) for m in frame["target_metric"]]
+    frame["best_val"] = [_number((b.get("metrics") or {}).get(m)) for b, m in zip(best, frame["target_metric"])]
+    best_test = [_number((b.get("metrics") or {}).get(q)) for b, q in zip(best, metrics)]
+    frame["quality"] = [t if not math.isnan(t) else f for t, f in zip(best_test, frame["final_quality"])]
     for key in sorted({k for o in overrides for k in o}):
         frame[f"ov:{key}"] = [o.get(key, "") for o in overrides]
     return frame.reset_index(drop=True)
@@ -90,7 +98,8 @@ def variant_columns(study: Study) -> list[str]:
 
 
 def summarize(study: Study) -> pd.DataFrame:
-    """One numeric row per variant: the override values, runs, reached, and per measure median, _lo, _hi, _n."""
+    """One numeric row per variant: the override values, runs, reached, and per measure median, _lo, _hi,
+    _spread ("range" for 2-4 seeds, "95% CI" from 5, `suite.stats.spread`) and _n."""
     columns = variant_columns(study)
     rows = []
     for values, runs in study.runs.groupby(columns, sort=False):
@@ -102,9 +111,9 @@ def summarize(study: Study) -> pd.DataFrame:
                    other_cpu_share=runs["other_cpu_share"].max())
         for measure in MEASURES:
             values_ = runs[measure].dropna().to_numpy(dtype=float)
-            interval = stats.bootstrap_ci(values_) or (math.nan, math.nan)
-            row.update({measure: stats.median(values_), f"{measure}_lo": interval[0], f"{measure}_hi": interval[1],
-                        f"{measure}_n": len(values_)})
+            spread = stats.spread(values_) or (math.nan, math.nan, "")
+            row.update({measure: stats.median(values_), f"{measure}_lo": spread[0], f"{measure}_hi": spread[1],
+                        f"{measure}_spread": spread[2], f"{measure}_n": len(values_)})
         rows.append(row)
     summary = pd.DataFrame(rows)
     order = [k for k in study.varied] + [c[3:] for c in columns if c[3:] not in study.varied]
@@ -114,13 +123,16 @@ def summarize(study: Study) -> pd.DataFrame:
 
 
 def to_table(summary: pd.DataFrame, study: Study) -> pd.DataFrame:
-    """For people: the override values, then "median [lo, hi]" cells, `reached` as r/n."""
+    """For people: the override values, then "median CI [lo, hi]" or "median range [lo, hi]" cells,
+    `reached` as r/n."""
     keys = [c[3:] for c in variant_columns(study)]
     unit = study.runs["throughput_unit"].dropna()
     rows = []
     for _, s in summary.iterrows():
         row = {k: s[k] or "-" for k in keys}
         row["quality"] = _cell(s, "quality")
+        if s["best_val_n"]:
+            row["best val"] = _cell(s, "best_val")
         row["time to target s"] = ("not reached" if s["time_to_target_s"] == math.inf and s["time_to_target_s_n"]
                                    else _cell(s, "time_to_target_s"))
         row["reached"] = f"{int(s['reached'])}/{int(s['runs'])}"
@@ -137,7 +149,8 @@ def caption(study: Study) -> str:
     k = study.key
     sign = ">=" if k["higher_is_better"] else "<="
     return (f"{study.title}: target {k['target_metric']} {sign} {k['target_value']:g}; varied "
-            f"{', '.join(study.varied)}; each cell: median [95% bootstrap interval] over seeds")
+            f"{', '.join(study.varied)}; each cell: the median over seeds, with its 95% bootstrap interval "
+            f"(CI, {stats.MIN_FOR_CI}+ seeds) or its range (range, fewer seeds)")
 
 
 def plot_points(study: Study, key: str) -> list[tuple[str, pd.DataFrame]]:
@@ -184,7 +197,8 @@ def _cell(row: pd.Series, measure: str) -> str:
     if not row[f"{measure}_n"]:
         return "-"
     lo, hi = row[f"{measure}_lo"], row[f"{measure}_hi"]
-    interval = "" if math.isnan(lo) else f" [{_num(lo)}, {_num(hi)}]"
+    name = "range" if row.get(f"{measure}_spread") == stats.RANGE else "CI"
+    interval = "" if math.isnan(lo) else f" {name} [{_num(lo)}, {_num(hi)}]"
     return f"{_num(row[measure])}{interval}"
 
 

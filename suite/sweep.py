@@ -34,7 +34,8 @@ class Axis:
 
 def parse_axes(items: list[str] | None) -> list[Axis]:
     """`["model.depth=1,2", ...]` -> Axes; ConfigError (one line) for a missing `=`, an empty list, a repeated
-    key or value, or a key outside the `--set` namespaces."""
+    key, a value given twice (compared as values: 0.1 and 1e-1 are one), or a key outside the `--set`
+    namespaces."""
     if not items:
         raise ConfigError("--vary", "(none)", "give at least one, e.g. --vary model.depth=1,2,4")
     axes = []
@@ -48,8 +49,10 @@ def parse_axes(items: list[str] | None) -> list[Axis]:
         if not values:
             raise ConfigError(f"--vary {key}", text, "gives no value: list one or more, e.g. "
                               f"--vary {key}=V1,V2")
-        if len(set(values)) < len(values):
-            raise ConfigError(f"--vary {key}", text, "repeats a value: list each value once")
+        same = _repeated(values)
+        if same:  # compared as values: 0.1 and 1e-1, or 4 and 4.0, are one point of the grid
+            raise ConfigError(f"--vary {key}", text, f"repeats a value ({' and '.join(same)} are the same "
+                              "value): list each value once")
         parse_setting(f"{key}={values[0]}")  # the namespace (task, recipe, model, data) is known
         if key in {a.key for a in axes}:
             raise ConfigError("--vary", key, "is given twice: put all its values in one --vary KEY=v1,v2")
@@ -117,6 +120,17 @@ def write_study(recs: list[dict[str, Any]], axes: list[Axis], folder: Path) -> l
             atomic_write_bytes(path, study.plot(one, key))
             written.append(path)
     return written
+
+
+def _repeated(values: tuple[str, ...]) -> list[str]:
+    """The first values of `values` that parse to the same value (["0.1", "1e-1"]), or []."""
+    seen: dict[str, str] = {}
+    for text in values:
+        canonical = _canonical(text)
+        if canonical in seen:
+            return [seen[canonical], text]
+        seen[canonical] = text
+    return []
 
 
 def _canonical(text: str) -> str:

@@ -35,10 +35,22 @@ TARGETLESS_PROFILES = ("speed",)  # throughput only: synthetic data, no target (
 class Target:
     """What counts as success: `metric` reaching `value` (in its direction)."""
 
-    metric: str  # "split/name", e.g. "test/accuracy"
+    metric: str  # "split/name" of the split that decides, e.g. "val/accuracy"
     value: float
     higher_is_better: bool
     source: str  # where the number comes from (paper, measurement, command)
+
+    @property
+    def split(self) -> str:
+        """The split whose evaluations decide when the run stops ("val")."""
+        return self.metric.split("/", 1)[0]
+
+    @property
+    def quality_metric(self) -> str:
+        """What tables report as quality: the same metric on the test split (`test/accuracy` for a
+        `val/accuracy` target); the target metric itself where the task has no separate test split."""
+        name = self.metric.split("/", 1)[-1]
+        return f"test/{name}" if "/" in self.metric else self.metric
 
     def met(self, metrics: dict[str, float]) -> bool:
         got = metrics.get(self.metric)
@@ -51,9 +63,12 @@ class Target:
 class Budget:
     """How long a run may train. Exactly one of the count limits is set.
 
-    `eval_every` is in the budget's own unit: optimizer steps for
-    `max_steps`/`max_epochs` (default: evaluate `evals_per_epoch` times per
-    epoch), environment steps for `max_env_steps`.
+    `eval_every` is the evaluation cadence in work done: training samples
+    (supervised) or environment steps (RL). It belongs to the profile, the
+    same for every model of the task: a recipe's budget may change the
+    length of training but never the cadence (`suite.registry` refuses it),
+    since evaluating more often buys time-to-target under a clock that
+    pauses for evaluation.
     """
 
     max_steps: int | None = None
@@ -61,7 +76,6 @@ class Budget:
     max_env_steps: int | None = None
     max_time_s: float = 600.0
     eval_every: int | None = None
-    evals_per_epoch: float = 1.0
 
     def __post_init__(self) -> None:
         counts = [self.max_steps, self.max_epochs, self.max_env_steps]
@@ -73,8 +87,6 @@ class Budget:
                 raise ConfigError(f"budget.{name}", value, "must be > 0")
         if self.max_time_s <= 0:
             raise ConfigError("budget.max_time_s", self.max_time_s, "must be > 0 seconds")
-        if self.evals_per_epoch <= 0:
-            raise ConfigError("budget.evals_per_epoch", self.evals_per_epoch, "must be > 0")
 
 
 @dataclass(frozen=True)
@@ -101,7 +113,7 @@ class Recipe:
     # True where a race in bench/ showed NHWC (channels_last) convolutions faster than NCHW on a CPU
     # (it is always on on CUDA): the harness then lays the model and 4-D data out so (suite.device).
     cpu_channels_last: bool = False
-    budget: Budget | None = None  # overrides the profile's budget for this model
+    budget: Budget | None = None  # overrides the profile's budget length for this model (never its eval cadence)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     algo: Any = None
 
@@ -122,15 +134,23 @@ class Recipe:
 
 @dataclass(frozen=True)
 class ProfileSpec:
-    """One profile of a task: its dataset, target, budget and per-model recipes (target None: speed)."""
+    """One profile of a task: its dataset, target, budget and per-model recipes (target None: speed).
+
+    `eval_splits` lists the splits evaluated: the target's split (`val`) at
+    every evaluation point, the others (`test`, held-out sets) once, at the
+    evaluation that stops the run; their metrics are the reported quality.
+    `references` holds the reference convergence of the default model (and of
+    any other model measured), by model name (`suite.convergence`).
+    """
 
     dataset: str
     target: Target | None
     budget: Budget
     recipes: dict[str, Recipe]  # model name -> recipe; a model missing here uses Recipe()
-    eval_splits: tuple[str, ...] = ("test",)
+    eval_splits: tuple[str, ...] = ("val", "test")
     expected_s: float | None = None  # rough wall time of the default model's run, for `dlbench list` (None: unmeasured)
     download_mb: float = 0.0  # what a first run downloads into the data folder (0: nothing)
+    references: dict[str, Any] = field(default_factory=dict)  # model -> suite.convergence.Reference
 
 
 @dataclass(frozen=True)
@@ -169,6 +189,7 @@ class RunSpec:
     budget: Budget
     recipe: Recipe
     eval_splits: tuple[str, ...]
+    eval_every: int | None = None  # the profile's cadence: training samples (supervised) or env steps (RL)
     seed: int = 0
     options: dict[str, Any] = field(default_factory=dict)  # the task's own options, resolved (`--set task.*`)
     overrides: dict[str, Any] = field(default_factory=dict)  # `--set recipe.* / model.*`, parsed (suite.variants)
@@ -225,6 +246,7 @@ class TaskBase(abc.ABC):
             budget=recipe.budget or prof.budget,
             recipe=recipe,
             eval_splits=prof.eval_splits,
+            eval_every=prof.budget.eval_every,
             seed=seed,
             options=cls.resolve_options(options or {}),
             overrides=overrides,
@@ -291,8 +313,9 @@ class RLTask(TaskBase):
 
     `spec.recipe.algo` is a `suite.rl.PPOConfig` or `DQNConfig`: it picks the
     algorithm and holds its hyper-parameters. `spec.budget.max_env_steps`
-    counts environment steps; `eval_every` is in env steps (default: a tenth
-    of the budget). Metrics are `eval/return`, `return_std`, `episodes`,
+    counts environment steps; the profile's `eval_every` is in env steps
+    (default: a tenth of the budget). Metrics are `val/return` (validation
+    episodes, deciding) and `test/return` (test episodes, reported), with `return_std`, `episodes`,
     `episode_length` (greedy play, unclipped rewards).
     """
 
@@ -315,6 +338,17 @@ class RLTask(TaskBase):
         (forward -> (logits, value)), `QNetwork` for DQN (forward -> Q values); both have `greedy(obs)`."""
 
 
+def cadence_problem(cls: type[TaskBase]) -> str | None:
+    """Why `cls` breaks the rule that the profile alone sets when runs are evaluated (None: it does not)."""
+    for profile, spec in cls.profiles.items():
+        for model, recipe in spec.recipes.items():
+            if recipe.budget is not None and recipe.budget.eval_every not in (None, spec.budget.eval_every):
+                return (f"task {cls.name!r} profile {profile!r} model {model!r}: the recipe's budget sets "
+                        f"eval_every={recipe.budget.eval_every}; the evaluation cadence belongs to the profile "
+                        f"(eval_every={spec.budget.eval_every}), the same for every model: remove it from the recipe")
+    return None
+
+
 def missing_members(cls: type) -> list[str]:
     """The abstract members `cls` still lacks (empty when it honours its contract)."""
     return sorted(getattr(cls, "__abstractmethods__", ()))
@@ -324,8 +358,9 @@ class BatchSource:
     """A split of data that yields batches (dicts of tensors).
 
     The harness moves a source to the device once when it fits
-    (`to(device)`), else moves each batch. `info` holds counts worth
-    recording (skipped files, truncated sentences, ...).
+    (`to(device)`), else moves each batch, and cuts a fraction of a training
+    split with `select(index)`. `info` holds counts worth recording (skipped
+    files, truncated sentences, ...).
     """
 
     info: dict[str, Any]
@@ -339,6 +374,12 @@ class BatchSource:
     def to(self, device: torch.device, channels_last: bool = False) -> "BatchSource":
         """This source on `device` (4-D float tensors in NHWC order when `channels_last`)."""
         raise NotImplementedError
+
+    def select(self, index: torch.Tensor) -> "BatchSource":
+        """The items `index` (a 1-D integer tensor, on any device) in that order, as a source of the
+        same type that batches as this one does (`data.fraction` trains on one: `suite.data.training_fraction`)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement select(index), which every "
+                                  "BatchSource must (data.fraction needs it)")
 
     def batches(
         self, batch_size: int, *, shuffle: bool = False, generator: torch.Generator | None = None,

@@ -35,8 +35,8 @@ def safe_streams() -> None:
 
 def legend() -> str:
     """The one-line legend under a terminal table (under 100 columns)."""
-    return (f"legend: median [{stats.CONFIDENCE:.0%} bootstrap CI] n=values; not reached: target missed; "
-            "speed-up CI at 0: missed")
+    return (f"legend: median CI [{stats.CONFIDENCE:.0%} bootstrap, {stats.MIN_FOR_CI}+ values] or range [min, max]"
+            " n=values; not reached: missed")
 
 
 def render(table: pd.DataFrame, title: str = "", width: int = WIDTH) -> str:
@@ -77,7 +77,7 @@ def notes(lines: list[str], width: int = WIDTH) -> str:
 
 
 _LIFTABLE = {"torch", "task", "v", "profile", "dataset", "target", "hardware", "model", "precision", "compile",
-             "world_size", "pretrained", "data", "variant", "budget"}
+             "world_size", "pretrained", "data", "config", "variant", "budget"}
 
 
 def _shown(text: str) -> str:

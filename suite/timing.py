@@ -17,17 +17,29 @@ from suite.device import synchronize
 
 @dataclass
 class SegmentClock:
-    """Accumulates time per named segment ('train', 'eval', 'warmup')."""
+    """Accumulates time per named segment ('data', 'warmup', 'train', 'eval', 'report') of one clock.
+
+    The first `start` sets the origin: `elapsed()` is the wall time since then, the clock never
+    paused (MLPerf's time-to-train when the first segment is the first touch of the data).
+    """
 
     device: torch.device
     totals: dict[str, float] = field(default_factory=dict)
     _open: tuple[str, float] | None = None
+    origin: float | None = None
 
     def start(self, name: str) -> None:
         if self._open is not None:
             self.stop()
         synchronize(self.device)
-        self._open = (name, time.perf_counter())
+        now = time.perf_counter()
+        if self.origin is None:
+            self.origin = now
+        self._open = (name, now)
+
+    def elapsed(self) -> float:
+        """Wall seconds since the first segment started (0 before it)."""
+        return 0.0 if self.origin is None else time.perf_counter() - self.origin
 
     def stop(self) -> float:
         """Close the open segment; return its length in seconds."""

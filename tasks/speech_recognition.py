@@ -20,6 +20,13 @@ Datasets
          variety as the keyword corpus (8 accents, 100 voice variants, rate, pitch, gain,
          noise at 5-30 dB SNR) and split by voice (tasks/speech/corpus.py): 4,000 / 400 / 400
          utterances, 1.8 h of training audio, mean 1.65 s; built in ~100 s on 2 loaded cores.
+         Held out (reported at the stopping evaluation, never trained on; tasks/speech/heldout.py):
+         `ood_flite` and `ood_piper`, 160 utterances of the same grammar each, by flite's voices
+         rms / slt and by the neural Piper voice en_US-joe-medium, and `real_librivox`, the five
+         LibriVox recordings (one reader, 25 s) of Debian's pocketsphinx-testdata with their
+         transcripts: read English prose, mostly words outside the grammar, so its WER is near 1
+         and its CER is the figure that moves. `--set task.voices=espeak+flite` trains on flite's
+         voices awb / kal16 as well (half the training clips; tasks/speech/corpus.py).
   full   LibriSpeech (Panayotov et al. 2015) train-clean-100 / dev-clean / test-clean via
          torchaudio's LIBRISPEECH listing (download when online), decoded once with soundfile
          into DATA/librispeech_cache/<subset>/ and memory-mapped by later runs
@@ -37,55 +44,16 @@ Models
                  trained by the ordinary loop (tasks/speech/classical.py): no hidden layer at all.
 
 Targets
-  quick  test WER <= 0.40, set in issue #4 from the recipe of then (lr 3e-3, dropout 0.1, an 8-epoch
-         schedule, features normalised over the padded batch): WER 0.389 / CER 0.151 at epoch 7 (297 s of
-         training), 0.365 / 0.143 at epoch 8 (337 s), `OMP_NUM_THREADS=1 python run_all.py --profile quick
-         --tasks speech_recognition` on 2 shared CPU cores (load ~4-5).
-         Issue #16 recipe: each clip normalised over its own frames (`clip_norm`), features cached per
-         split, lr 4e-3, no dropout, a 6-epoch schedule (cap 420 s, as before). Race of old and new,
-         `OMP_NUM_THREADS=1 python bench/quick_recipes.py --tasks speech_recognition --seeds 3`
-         (2-core AMD EPYC, other processes used 46-52% of the CPU): old reached 3/3, at epoch 7 each,
-         median 139.4 s [138.5, 140.9] of training (wall 148-153 s); new reached 3/3, at epoch 4 each
-         (WER 0.378, 0.337, 0.366), median 70.8 s [69.2, 74.0] (wall 76-82 s): 1.97x.
-         Idle, two threads, `python bench/quick_recipes.py --tasks speech_recognition --seeds 3` (others
-         used 1% of the CPU): old 97.9, 97.8, 111.4 s (step 868), new 52.1, 49.2, 53.7 s (step 496): 1.88x.
-         Where it comes from (seed 0, per-epoch test WER, 1 torch thread on the same shared cores):
-         normalising each clip over its own frames, old recipe otherwise, met the target at epoch 5
-         (0.415 at epoch 4, 0.330 at 5) instead of 7: before, a clip's padded frames (log(1e-6) = -13.8)
-         were in its mean and spread, so its features depended on the clips batched with it. The new
-         rate, no dropout and the 6-epoch schedule then met it at epoch 4 (0.378; seed 1: 0.337).
-         Computing the features once per split instead of on every step (the new recipe, `--set
-         task.feature_cache=off` against the default, in one process, order alternating, seeds 0-1,
-         others 51-52% of the CPU): 71.8 and 68.8 s against 77.5 and 76.2 s of training, 1.09x (wall
-         79.4 and 76.0 s against 86.1 and 82.6 s: loading pays for the features once), same epoch, WER
-         equal to the third decimal (0.378 / 0.380, 0.337 / 0.338).
-         Tried and not kept (seed 0, the old front end unless said): 5-epoch schedules ended above the
-         target: lr 5e-3 at WER 0.475, with no dropout 0.441, with neither dropout nor SpecAugment 0.440
-         (train loss 0.16: it overfits the 1.8 h); batch 16 and lr 3e-3 over 4 epochs 0.475. Hidden 128
-         (clip norm, the new recipe) costs 18% less per epoch but met the target an epoch later
-         (0.431 at epoch 4, 0.359 at 5): no sooner. channels_last convolutions: the same step time
-         (0.99x). bf16 autocast is slower here (README: 0.43x), so it stays fp32.
-         Earlier in issue #16: evaluating 4 times an epoch instead of once gave 163.4 s against 210.4 s
-         on one seed, but that is evaluation granularity bought with wall time (and more chances to dip
-         under the target by noise), not a faster recipe: evaluation stays once an epoch. Batch 64,
-         lr 4e-3, 6 epochs (old front end) ended at WER 0.578.
-         conformer_ctc learns more slowly on 1.8 h of audio: with the same 8-epoch budget,
-         `run_all.py --tasks speech_recognition --models conformer_ctc` (2 cores, otherwise idle)
-         ended at WER 0.498 / CER 0.235 after 330 s of training, train loss still falling. Its
-         recipe therefore has a 12-epoch schedule (cap 600 s), with which it met the target at
-         epoch 7: WER 0.393 / CER 0.165 after 344 s (one seed, 81 utterances/s; measured before
-         clip_norm and the feature cache, which it now has too). Seventh session, the same command
-         with both, idle (others' share 0.006): the target at epoch 6, WER 0.346 / CER 0.125 after
-         152.7 s of training (157.8 s with evaluation; 156 utterances/s).
-  full   test-clean WER <= 0.15. The AlgoPerf LibriSpeech workloads set test-clean WER 0.068
-         (DeepSpeech) and validation WER 0.084 (Conformer) after training on all 960 h with
-         word pieces; on train-clean-100 alone, icefall's Conformer transducer (word pieces,
-         57 epochs) reaches test-clean 0.063 with greedy search. A character CTC model decoded
-         greedily without a language model is several points worse: 0.15 is our estimate,
-         not yet measured on a GPU.
-  speed  no target: the full recipes on random audio with LibriSpeech's length spread (suite.speed).
+  Runs stop on the validation split; the test split (and held-out sets) only report.
+  quick  val/wer <= 0.40 on the validation voices: set from the reference convergence of ctc_bigru
+         (tasks/references/speech_recognition.quick.ctc_bigru.json, docs/methodology.md).
+  full   val/wer <= 0.15 on dev-clean (AlgoPerf's LibriSpeech targets, loosened for characters, CTC, greedy decoding).
+  speed  no target: throughput on synthetic data at the full profile's shapes.
+How the recipes came to be: docs/recipe-history.md.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -96,11 +64,12 @@ from suite.errors import SkipRun
 from suite.models import Model
 from suite.registry import register_task
 from suite.speed import speed_profile
+from suite.convergence import load_references
 from suite.task import Budget, ProfileSpec, Recipe, Target, Task, TaskOption
 from tasks.speech import SAMPLE_RATE
 from tasks.speech.audio import ALPHABET, LogMel, decode, error_rates, frames, greedy_ctc, \
     transcript_source
-from tasks.speech import corpus
+from tasks.speech import corpus, heldout
 from tasks.speech.classical import MFCCLinearCTC
 from tasks.speech.corpus import CorpusConfig
 from tasks.speech.featcache import CACHE_LIMIT_BYTES, FeatureSource, cache_features, feature_bytes
@@ -183,29 +152,30 @@ LOG_MEL_MODELS = ("ctc_bigru", "conformer_ctc")
 CACHED_PROFILES = ("smoke", "quick")
 
 
-QUICK_TARGET = Target("test/wer", 0.40, False,
-                      "measured (issue #4): ctc_bigru on espeak_asr reached WER 0.389 after 7 epochs (297 s) and "
-                      "0.365 after 8 (337 s) on 2 shared CPU cores, OMP_NUM_THREADS=1")
+REFERENCES = Path(__file__).parent / "references"
+QUICK_TARGET = Target("val/wer", 0.40, False,
+                      "reference convergence of ctc_bigru over 10+ seeds (tasks/references/, docs/methodology.md)")
 
 
 @register_task
 class SpeechRecognition(Task):
     name = "speech_recognition"
-    version = 2  # 2: features normalised per clip over its own frames (clip_norm), issue #16
+    version = 3  # 3: the validation voices decide; the test voices only report
     models = {"ctc_bigru": CTCBiGRU, "conformer_ctc": ConformerCTC,
               "mfcc_linear_ctc": Model(MFCCLinearCTC, family="shallow")}
     default_model = "ctc_bigru"
     metrics = {"wer": False, "cer": False, "loss": False}
     options = (TaskOption("feature_cache", str, "auto", "auto: the log-mel models' features are computed once per "
                           "split in the smoke and quick profiles (at most 256 MiB of them), on every step in full "
-                          "(LibriSpeech, memory-mapped); off: always on every step", choices=("auto", "off")),)
+                          "(LibriSpeech, memory-mapped); off: always on every step", choices=("auto", "off")),
+               corpus.VOICES_OPTION)
     profiles = {
         "smoke": ProfileSpec(
             expected_s=15, download_mb=0,
             dataset="espeak_asr_smoke",
-            target=Target("test/wer", 0.99, False,
+            target=Target("val/wer", 0.99, False,
                           "smoke check only: a few steps exercise every code path; reaching it is not expected"),
-            budget=Budget(max_steps=4, max_time_s=60, eval_every=2),
+            budget=Budget(max_steps=4, max_time_s=60, eval_every=16),
             recipes={"ctc_bigru": Recipe(batch_size=8, eval_batch_size=16,
                                          model_kwargs={"hidden": 32, "layers": 1, "channels": 4}),
                      "conformer_ctc": Recipe(batch_size=8, eval_batch_size=16, model_kwargs={
@@ -215,28 +185,28 @@ class SpeechRecognition(Task):
             expected_s=60, download_mb=0,
             dataset="espeak_asr",
             target=QUICK_TARGET,
-            budget=Budget(max_epochs=8, max_time_s=420, evals_per_epoch=1),
-            # ctc_bigru (issue #16): a 6-epoch schedule at a higher rate without dropout, on clip-normalised
-            # features cached per split, meets the target at epoch 4 where the old recipe took 7 (docstring).
+            budget=Budget(max_epochs=8, max_time_s=420, eval_every=1_600),
+            eval_splits=("val", "test") + heldout.SPLITS["asr"],
             recipes={"ctc_bigru": Recipe(batch_size=32, eval_batch_size=100, lr=4e-3, weight_decay=0.01,
                                          grad_clip=1.0, model_kwargs={"hidden": 160, "layers": 2, "dropout": 0.0},
-                                         budget=Budget(max_epochs=6, max_time_s=420, evals_per_epoch=1)),
+                                         budget=Budget(max_epochs=6, max_time_s=420)),
                      "conformer_ctc": Recipe(batch_size=32, eval_batch_size=100, lr=2e-3, weight_decay=0.01,
                                              grad_clip=1.0, model_kwargs={"dim": 144, "layers": 4},
-                                             budget=Budget(max_epochs=12, max_time_s=600, evals_per_epoch=1)),
+                                             budget=Budget(max_epochs=12, max_time_s=600)),
                      # One linear layer learns fast or not at all: a higher rate than the deep models' (untuned).
                      "mfcc_linear_ctc": Recipe(batch_size=32, eval_batch_size=100, lr=1e-2, weight_decay=0.0,
                                                grad_clip=1.0)},
+            references=load_references(REFERENCES, "speech_recognition", "quick"),
         ),
         "full": ProfileSpec(
             expected_s=None, download_mb=7000,
             dataset="librispeech_100h",
-            target=Target("test/wer", 0.15, False,
+            target=Target("val/wer", 0.15, False,
                           "AlgoPerf LibriSpeech workloads (mlcommons/algorithmic-efficiency): DeepSpeech test-clean "
                           "WER target 0.068, Conformer validation 0.084, both trained on 960 h; icefall's Conformer "
                           "transducer trained on train-clean-100 alone: 0.063 (word pieces, 57 epochs); loosened to "
                           "0.15 for characters, CTC and greedy decoding without a language model"),
-            budget=Budget(max_epochs=50, max_time_s=6 * 3600, evals_per_epoch=1),
+            budget=Budget(max_epochs=50, max_time_s=6 * 3600, eval_every=28_539),
             recipes={"ctc_bigru": Recipe(batch_size=32, eval_batch_size=64, lr=1e-3, weight_decay=0.01,
                                          grad_clip=1.0, model_kwargs={"hidden": 512, "layers": 4, "n_mels": 80}),
                      "conformer_ctc": Recipe(batch_size=32, eval_batch_size=64, lr=1e-3, weight_decay=0.01,
@@ -271,7 +241,11 @@ class SpeechRecognition(Task):
         return {"lengths": lengths, "audio": audio, "target": target, "target_lengths": target_lengths}
 
     def load(self, split: str) -> RaggedSource | FeatureSource:
-        clips, texts, info = DATASETS[self.spec.dataset](self.data_dir, split)
+        if split in heldout.SPLITS["asr"]:
+            clips, texts, info = heldout.load_set(self.data_dir / CORPUS_FOLDER, "asr", split, "text")
+        else:
+            load = corpus.with_voices(DATASETS[self.spec.dataset], self.option("voices"), self.spec.dataset)
+            clips, texts, info = load(self.data_dir, split)
         source = transcript_source(clips, texts, info)
         n = max(1, len(source))
         source.info["mean_clip_s"] = round(float(source.tensors["lengths"].sum()) / n / SAMPLE_RATE, 3)

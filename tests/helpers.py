@@ -14,14 +14,24 @@ from suite import records
 from tasks.speech import SAMPLE_RATE
 
 
+_UNSET: Any = object()
+
+
 def make_record(task: str = "toy", model: str = "mlp", seed: int = 0, hardware: str = "A", ttt: float | None = 10.0,
-                quality: float | None = 0.9, version: int = 1, status: str = "ok", torch: str = "2.11.0",
+                quality: float | None = _UNSET, version: int = 1, status: str = "ok", torch: str = "2.11.0",
                 throughput: float = 100.0, unit: str = "samples/s", mem: float = 500.0, target: float = 0.8,
                 train_time: float | None = None, run_id: str | None = None, **fields: Any) -> dict[str, Any]:
-    """A valid record; `ttt=None` means the target was not reached (the step budget ran out)."""
+    """A valid, consistent record; `ttt=None` means the target was not reached (the step budget ran out).
+
+    The curve's second point is where the target was met (at `ttt`), or the last evaluation. The final
+    quality is 0.9 by default, 0.7 for a run that did not reach the target (0.8).
+    """
+    if quality is _UNSET:
+        quality = 0.9 if ttt is not None or status != "ok" else 0.7
     train = train_time if train_time is not None else (ttt or 20.0) + 1.0
-    curve = [{"step": 10, "time_s": train / 2, "samples": 640, "test/accuracy": 0.5},
-             {"step": 20, "time_s": train, "samples": 1280, "test/accuracy": quality if quality is not None else 0.1}]
+    last = ttt if ttt is not None and status == "ok" else train
+    curve = [{"step": 10, "time_s": last / 2, "samples": 640, "test/accuracy": 0.5},
+             {"step": 20, "time_s": last, "samples": 1280, "test/accuracy": quality if quality is not None else 0.1}]
     record = {
         "schema": records.SCHEMA, "run_id": run_id or f"{task}.{model}.{hardware}.v{version}.s{seed}.{torch}",
         "task": task, "task_version": version, "model": model, "profile": "smoke", "dataset": "digits",

@@ -107,7 +107,7 @@ def test_full_profile_trains_on_ale_vector_env(recipe, monkeypatch):
     assert built == [False, True]  # training and evaluation envs both came from ale-py
     assert result.data_info["env"]["vector_env"] == "ale_py.AtariVectorEnv"
     assert "vector_env=ale_py.AtariVectorEnv" in result.data_info["env"]["fingerprint"]
-    assert np.isfinite(result.final_metrics["eval/return"])
+    assert np.isfinite(result.final_metrics["val/return"])
 
 
 def test_vector_env_option_falls_back_to_gymnasium():

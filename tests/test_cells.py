@@ -40,7 +40,7 @@ def _frame(recs):
 def test_settings_of_an_old_record_read_as_unknown_and_it_still_loads():
     old = make_record()  # config without precision / compile, no world_size, no data_info
     assert cells.cell_settings(old) == {"precision": "-", "compile": "-", "world_size": "1", "pretrained": "-",
-                                        "data": "-", "variant": "-"}
+                                        "data": "-", "config": cells.config_key(old), "variant": "-"}
     assert compare.to_table(_frame([old]), "model")["time_to_target_s"].tolist() == ["10 n=1"]
 
 
@@ -60,7 +60,7 @@ def test_bf16_and_fp32_runs_of_one_model_get_separate_rows_with_a_precision_colu
     recs += [new_record(seed=s, precision="bf16", ttt=t) for s, t in enumerate((5.0, 7.0, 9.0))]
     table = compare.to_table(_frame(recs), "model")
     assert table["precision"].tolist() == ["bf16", "fp32"]
-    assert [c.split(" [")[0] for c in table["time_to_target_s"]] == ["7", "20"]
+    assert [c.split(" range [")[0] for c in table["time_to_target_s"]] == ["7", "20"]
     assert not {"compile", "world_size", "pretrained", "data", "variant"} & set(table.columns)  # same everywhere
     notes = compare.incomparable_notes(_frame(recs))
     assert notes == ["toy / mlp (smoke): 2 separate rows, not comparable: precision bf16 (A) vs fp32 (A)"]
@@ -100,9 +100,9 @@ def test_time_rules_train_and_train_plus_eval():
     # train rule: 10, 20 -> 15; MLPerf rule: 12, 25 -> 18.5
     recs = [new_record(seed=0, ttt=10.0, with_eval=12.0), new_record(seed=1, ttt=20.0, with_eval=25.0)]
     frame = _frame(recs)
-    assert compare.to_table(frame, "model")["time_to_target_s"].tolist() == ["15 [10, 20] n=2"]
+    assert compare.to_table(frame, "model")["time_to_target_s"].tolist() == ["15 range [10, 20] n=2"]
     mlperf, notes = compare.with_time_rule(frame, "train+eval")
-    assert compare.to_table(mlperf, "model")["time_to_target_s"].tolist() == ["18.5 [12, 25] n=2"] and notes == []
+    assert compare.to_table(mlperf, "model")["time_to_target_s"].tolist() == ["18.5 range [12, 25] n=2"] and notes == []
 
 
 def test_train_plus_eval_over_old_records_says_so_and_shows_no_number():
@@ -138,12 +138,12 @@ def test_by_software_speedups_against_the_oldest_version(tmp_path, capsys):
     result = compare.speedups(frame, "2.11.0", "torch")
     assert result.per_task["speedup"].tolist() == [2.0]
     per_task, suite = compare.speedup_tables(result)
-    assert per_task["speedup"].tolist() == ["2x [2, 2]"] and suite["torch"].tolist() == ["2.14.1"]
-    assert per_task["throughput_ratio"].tolist() == ["1.5x [1.5, 1.5]"]  # 150 / 100 samples/s
+    assert per_task["speedup"].tolist() == ["2x range [2, 2]"] and suite["torch"].tolist() == ["2.14.1"]
+    assert per_task["throughput_ratio"].tolist() == ["1.5x range [1.5, 1.5]"]  # 150 / 100 samples/s
     folder = write_all(tmp_path, recs)
     assert cli.main(["compare", str(folder), "--by", "software", "--format", "text"]) == 0
     out = capsys.readouterr().out
-    assert "2x [2, 2]" in out and "legend: median" in out and max(map(len, out.splitlines())) <= 100
+    assert "2x range [2, 2]" in out and "legend: median" in out and max(map(len, out.splitlines())) <= 100
 
 
 def test_torch_versions_sort_numerically():
@@ -169,8 +169,8 @@ def test_varying_settings_ignore_differences_between_tasks():
     assert math.isinf(compare._with_eval(make_record(ttt=None), False))
 
 
-def test_auto_precision_compares_machines_at_their_own_defaults():
-    # GPU: auto -> bf16, 5 s; CPU: auto -> fp32, 20 s: one pair, speed-up 4, and a caveat says what auto became
+def test_cells_key_the_precision_that_ran_whether_auto_chose_it_or_not():
+    # GPU: auto -> bf16, 5 s; CPU: auto -> fp32, 20 s, and an explicit bf16 run at 15 s: only bf16 pairs, 15 / 5
     def auto(hw, used, ttt):
         r = new_record(precision=used, ttt=ttt, hardware=hw, run_id=f"auto.{hw}")
         r["config"]["precision_request"] = "auto"
@@ -178,9 +178,10 @@ def test_auto_precision_compares_machines_at_their_own_defaults():
     frame = _frame([auto("gpu", "bf16", 5.0), auto("cpu", "fp32", 20.0),
                     new_record(precision="bf16", ttt=15.0, hardware="cpu", run_id="explicit")])
     result = compare.speedups(frame, "cpu")
-    assert result.per_task["speedup"].tolist() == [4.0]
-    assert "precision auto ran as cpu: fp32; gpu: bf16" in result.caveats
-    assert sorted(compare.to_table(frame, "model")["precision"]) == ["auto", "auto", "bf16"]
+    assert result.per_task["speedup"].tolist() == [3.0]
+    assert "the machines ran in different precisions (separate rows, never one cell): cpu: bf16, fp32; gpu: bf16" \
+        in result.caveats
+    assert sorted(compare.to_table(frame, "model")["precision"]) == ["bf16", "bf16", "fp32"]
 
 
 def test_report_by_torch_version_has_speedups_and_names_the_time_rule(tmp_path):
@@ -192,7 +193,7 @@ def test_report_by_torch_version_has_speedups_and_names_the_time_rule(tmp_path):
     sections, _ = report.build_sections(data, None, "train+eval")
     by_torch = next(s for s in sections if s.title.startswith("By torch version"))
     assert by_torch.notes[0] == "Time-to-target rule: train + evaluation time (MLPerf rule; warm-up excluded)."
-    assert by_torch.tables["speedup against torch 2.11.0"]["speedup"].tolist() == ["1.83x [1.83, 1.83]"]  # 11 / 6
+    assert by_torch.tables["speedup against torch 2.11.0"]["speedup"].tolist() == ["1.83x range [1.83, 1.83]"]  # 11 / 6
 
 
 def test_terminal_table_of_a_targetless_profile_keeps_throughput():

@@ -23,7 +23,7 @@ def test_cell_with_seeds_that_missed_the_target():
     assert (row["reached"], row["runs"], row["final_quality"]) == (2, 3, 0.85)
     table = compare.to_table(_frame(recs), "model")
     assert table["reached"].tolist() == ["2/3"]
-    assert table["time_to_target_s"].tolist() == ["20 [10, not reached] n=3, 1 not reached"]
+    assert table["time_to_target_s"].tolist() == ["20 range [10, not reached] n=3, 1 not reached"]
 
 
 def test_cell_where_most_seeds_missed_is_not_reached_but_shown():
@@ -83,7 +83,7 @@ def test_speedup_against_a_machine_per_task_and_geometric_mean():
     assert suite["lo"] <= 4.0 <= suite["hi"]
     assert any("B: geometric mean over 2 of 3 tasks" in c and "1 not reached" in c for c in result.caveats)
     _, suite_table = compare.speedup_tables(result)
-    assert suite_table["geomean_speedup"].iloc[0].startswith("4x [")
+    assert suite_table["geomean_speedup"].iloc[0].startswith("4x range [")
 
 
 def test_speedup_against_a_model_and_unknown_baseline():
@@ -104,7 +104,7 @@ def test_software_table_puts_torch_versions_side_by_side():
 
 
 def test_mixed_throughput_units_give_no_median():
-    recs = [make_record(seed=0), make_record(seed=1, unit="tokens/s")]
+    recs = [make_record(seed=0), make_record(seed=1, unit="env_steps/s")]
     table = compare.to_table(_frame(recs), "model")
     assert table["throughput"].tolist() == ["mixed units"]
 
@@ -117,7 +117,7 @@ def test_cli_compare_exit_status_and_formats(tmp_path, capsys):
     (folder / "runs" / "cut.json").write_text('{"schema": 1, "run_id": ')
     assert cli.main(["compare", str(folder), "--by", "hardware", "--baseline", "A"]) == 0
     out, err = capsys.readouterr()
-    assert "| 10 n=1 | 5 n=1 |" in out and "2x (no CI: one seed)" in out
+    assert "| 10 n=1 | 5 n=1 |" in out and "2x (one seed: no spread)" in out
     assert err.count("cut.json") == 1
     assert cli.main(["compare", str(folder), "--format", "csv"]) == 0
     assert "time_to_target_s_lo" in capsys.readouterr().out
@@ -127,9 +127,15 @@ def test_cli_compare_exit_status_and_formats(tmp_path, capsys):
     assert "neither a hardware label" in capsys.readouterr().err
 
 
-def test_a_cell_mixing_budgets_is_flagged():
-    short = make_record(seed=0, ttt=None, config={"budget": {"max_steps": 12, "max_time_s": 60}})
+def test_runs_with_different_budgets_never_share_a_cell():
+    short = make_record(seed=0, ttt=None, steps=12, config={"budget": {"max_steps": 12, "max_time_s": 60}})
     long = make_record(seed=1, ttt=5.0, config={"budget": {"max_steps": 60, "max_time_s": 60}, "max_steps": 80})
-    notes = compare.incomparable_notes(_frame([short, long]))
-    assert notes == ["toy / mlp on A: one cell mixes budgets (max_steps=12, max_time_s=60 | max_steps=80, "
-                     "max_time_s=60); a run with the smaller budget may miss the target for that reason"]
+    frame = _frame([short, long])
+    assert len(compare.to_table(frame, "model")) == 2  # the budget is part of the configuration that keys a cell
+    (note,) = compare.incomparable_notes(frame)
+    assert note.startswith("toy / mlp (smoke): 2 separate rows, not comparable: config ")
+    # records without a config (older ones) still pool, and the note says their budgets differ
+    old = [dict(r, config={k: v for k, v in r["config"].items()}) for r in (short, long)]
+    mixed = compare.to_frame(old)
+    mixed["config"] = "-"
+    assert any("one cell mixes budgets" in n for n in compare.incomparable_notes(compare.fit_only(mixed)))

@@ -18,7 +18,7 @@ def test_pool_counts_a_run_found_twice_once(tmp_path):
     dupes = [w for w in data.warnings if "duplicate" in w]
     assert len(dupes) == 2 and all("counted once" in w for w in dupes)
     table = compare.to_table(data.frame, "model")
-    assert table["time_to_target_s"].tolist() == ["20 [10, 30] n=3"]
+    assert table["time_to_target_s"].tolist() == ["20 range [10, 30] n=3"]
 
 
 def test_to_frame_marks_not_reached_as_inf_and_unfit_runs(tmp_path):

@@ -44,6 +44,9 @@ def test_task_declares_the_contract(name):
             continue
         split, metric = prof.target.metric.split("/", 1)
         assert split in prof.eval_splits, f"{name}/{profile}: target split {split!r} is not evaluated"
+        # Validation decides, test reports: no run stops on (or is tuned against) the split it reports.
+        assert split != "test" and "test" in prof.eval_splits, f"{name}/{profile}: stop on val, report test"
+        assert prof.budget.eval_every, f"{name}/{profile}: the profile sets the evaluation cadence"
         if cls.kind == "supervised":
             assert metric in cls.metrics, f"{name}/{profile}: target metric {metric!r} is not declared"
             assert cls.metrics[metric] == prof.target.higher_is_better
@@ -96,8 +99,9 @@ def test_smoke_run_writes_a_record_that_round_trips(name, model, smoke_options):
         check_estimator_record(record, TASKS[name])
         return
     assert record["train_time_s"] > 0 and record["throughput"]["value"] > 0
-    target = TASKS[name].profiles["smoke"].target.metric
-    assert target in record["final_metrics"]
+    target = TASKS[name].profiles["smoke"].target
+    assert target.metric in record["final_metrics"] and target.quality_metric in record["final_metrics"]
+    assert record["eval_cadence"]["every"] == TASKS[name].profiles["smoke"].budget.eval_every
     assert all(math.isfinite(v) for v in record["final_metrics"].values())
     steps = [p["step"] for p in record["curve"]]
     assert steps == sorted(set(steps)), "curve steps must increase"
@@ -105,7 +109,8 @@ def test_smoke_run_writes_a_record_that_round_trips(name, model, smoke_options):
     if TASKS[name].kind == "rl":
         assert record["throughput"]["unit"] == "env_steps/s"
         assert record["samples"] == steps[-1], "RL samples are the env steps taken"
-        assert all(p["eval/episodes"] >= 1 for p in record["curve"])
+        assert all(p["val/episodes"] >= 1 for p in record["curve"])
+        assert record["final_metrics"]["test/episodes"] >= 1
     else:
         assert record["throughput"]["unit"] == "samples/s"
     # each of the task's own units is reported beside samples/s as a finite, positive rate

@@ -255,6 +255,102 @@ def test_killed_worker_is_retried_once_then_failed(two_nodes, tmp_path):
     assert by_task["toy_linear"]["status"] == "ok"
 
 
+PLUGIN = '''"""A plug-in task outside the repository: a line separating two classes of points."""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from suite.data import TensorSource
+from suite.registry import register_task
+from suite.task import Budget, ProfileSpec, Recipe, Target, Task
+
+SPEC = ProfileSpec("plugin_points", Target("test/accuracy", 0.9, True, "a test plug-in"),
+                   Budget(max_steps=20, max_time_s=30, eval_every=10), {"linear": Recipe(batch_size=32, lr=0.1)})
+
+
+@register_task
+class PluginLine(Task):
+    name = "plugin_line"
+    models = {"linear": lambda: nn.Linear(2, 2)}
+    default_model = "linear"
+    metrics = {"accuracy": True}
+    profiles = {"smoke": SPEC, "quick": SPEC, "full": SPEC}
+
+    def load(self, split):
+        x = torch.randn(128, 2, generator=torch.Generator().manual_seed(0 if split == "train" else 1))
+        return TensorSource(x=x, y=(x[:, 0] > x[:, 1]).long())
+
+    def loss(self, model, batch):
+        return F.cross_entropy(model(batch["x"]), batch["y"])
+
+    def evaluate(self, model, source):
+        batch = next(source.batches(len(source)))
+        return {"accuracy": (model(batch["x"]).argmax(1) == batch["y"]).float().mean().item()}
+'''
+
+
+def write_plugin(folder: Path, single_file: bool = False) -> str:
+    """The plug-in as a package (or one module) in `folder`, which only this process has on its path."""
+    if single_file:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "dlbench_plugin_file.py").write_text(PLUGIN)
+        return "dlbench_plugin_file"
+    (folder / "dlbench_plugin_line").mkdir(parents=True)
+    (folder / "dlbench_plugin_line" / "__init__.py").write_text(PLUGIN)
+    return "dlbench_plugin_line"
+
+
+@pytest.mark.parametrize("single_file", [False, True])
+def test_ray_ships_the_harness_the_builtins_and_each_plugins_top_level_module(tmp_path, monkeypatch, single_file):
+    from suite import executors, registry
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = write_plugin(tmp_path, single_file)
+    known = registry.load_tasks([name, "tests.toy_tasks"])
+    notes = []
+    shipped = executors.shipped_paths([known["plugin_line"], known["image_classification"], known["toy_linear"],
+                                       known["toy_crash"]], notes.append)
+    plugin = tmp_path / (f"{name}.py" if single_file else name)
+    assert shipped == [str(ROOT / "suite"), str(ROOT / "tasks"), str(plugin), str(ROOT / "tests")] and not notes
+    assert executors.shipped_paths([known["image_classification"]], notes.append) == \
+        [str(ROOT / "suite"), str(ROOT / "tasks")]
+
+
+def test_a_namespace_package_ray_cannot_ship_is_a_one_line_note(tmp_path, monkeypatch):
+    from suite import executors, registry
+
+    for portion in ("a", "b"):  # one namespace package over two folders
+        (tmp_path / portion / "dlbench_ns_plugin").mkdir(parents=True)
+        monkeypatch.syspath_prepend(str(tmp_path / portion))
+    (tmp_path / "a" / "dlbench_ns_plugin" / "line.py").write_text(PLUGIN)
+    known = registry.load_tasks(["dlbench_ns_plugin.line"])
+    notes = []
+    assert executors.shipped_paths([known["plugin_line"]], notes.append) == [str(ROOT / "suite"), str(ROOT / "tasks")]
+    assert len(notes) == 1 and "'plugin_line' (dlbench_ns_plugin.line) is not shipped" in notes[0]
+    assert "spans 2 folders" in notes[0] and "\n" not in notes[0]
+
+
+@pytest.mark.slow
+@needs_ray
+def test_a_plugin_task_runs_on_ray_workers_that_never_installed_it(tmp_path, monkeypatch):
+    """The plug-in's folder is on this driver's path only: the workers (a local Ray instance started
+    by the executor) import it from what Ray ships."""
+    from suite.benchmark import run_suite
+    from suite.config import SuiteOptions
+
+    monkeypatch.syspath_prepend(str(tmp_path / "plugins"))
+    module = write_plugin(tmp_path / "plugins")
+    lines = []
+    opts = SuiteOptions(profile="smoke", tasks_from=[module], tasks=["plugin_line"], device="cpu", seeds=2,
+                        results=tmp_path / "results", executor="ray")
+    records, code = run_suite(opts, log=lines.append)
+    assert code == 0, "\n".join(lines)
+    assert sorted((r["task"], r["seed"], r["status"]) for r in _records(tmp_path / "results")) == \
+        [("plugin_line", 0, "ok"), ("plugin_line", 1, "ok")]
+    assert all(r["node"]["name"] for r in records)
+    assert not sys.modules["ray"].is_initialized()
+
+
 def test_options_survive_a_copy_and_still_refuse_an_empty_selection():
     """The Ray executor copies the options (`dataclasses.replace`): "every task" must survive the copy,
     while `--tasks ","` (an empty list) stays bad input."""

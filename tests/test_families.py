@@ -15,14 +15,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def rec(model, family, seed, quality, ttt=None, train=10.0, task="image_classification", ood=None,
         metric="test/accuracy", higher=True, status="ok", **extra):
-    final = {metric: quality} if quality is not None else {}
+    # The reported quality is the test split's (runs stop on validation): a run that stopped on val has both.
+    final = {metric: quality, f"test/{metric.split('/')[1]}": quality} if quality is not None else {}
     for split, value in (ood or {}).items():
         final[f"{split}/{metric.split('/')[1]}"] = value
     record = {
         "schema": 1, "run_id": f"{task}.{model}.s{seed}", "task": task, "task_version": 1, "model": model,
         "family": family, "profile": "quick", "dataset": "d", "seed": seed, "status": status, "error": None,
         "target": {"metric": metric, "value": 0.9 if higher else 0.4, "higher_is_better": higher, "source": "t"},
-        "reached_target": ttt is not None, "time_to_target_s": ttt, "train_time_s": train, "wall_time_s": train,
+        "reached_target": ttt is not None, "time_to_target_s": ttt,
+        "train_time_s": max(train, ttt or 0.0), "wall_time_s": max(train, ttt or 0.0),  # training holds the target
         "final_metrics": final, "throughput": None, "peak_mem_mb": None, "params": None, "curve": [],
         "hardware": {"label": "box"}, "software": {"torch": "2.11"}, "config": {}, "started_at": "x",
         "finished_at": "y", **extra,
@@ -65,36 +67,53 @@ def test_lower_is_better_and_shallow_counts_as_hand_crafted():
     assert (hand["model"], hand["family"]) == ("mfcc_linear_ctc", "shallow")
 
 
-def test_out_of_domain_is_the_mean_of_the_ood_splits_of_the_target_metric():
+def test_each_held_out_set_has_each_sides_best_model_on_it():
     text = dict(task="sentiment", metric="val/accuracy")
     recs = [rec("minilm_finetune", "deep", 0, 0.84, ttt=275.0, ood={"ood_a": 0.7, "ood_b": 0.8}, **text),
+            rec("bilstm", "deep", 0, 0.77, ood={"ood_a": 0.75, "ood_b": 0.6}, **text),
+            rec("tfidf_logreg", "hand-crafted", 0, 0.77, train=1.0, ood={"ood_a": 0.6, "ood_b": 0.6}, **text),
             rec("vader_lexicon", "hand-crafted", 0, 0.67, train=0.0, ood={"ood_a": 0.9, "ood_b": 0.7}, **text),
-            rec("vader_lexicon", "hand-crafted", 1, 0.67, train=0.0, ood={"ood_a": 0.9, "ood_b": 0.7}, **text)]
-    table, summary, notes = families.tables(recs)
-    assert side(summary, "sentiment", "deep")["ood"] == pytest.approx(0.75)
-    assert side(summary, "sentiment", "hand-crafted")["ood"] == pytest.approx(0.8)
-    row = table.iloc[0]
-    assert row["deep out of domain"] == "0.75 n=1"
-    assert row["hand-crafted out of domain"] == "0.8 [0.8, 0.8] n=2"
-    assert row["hand-crafted train time s"] == "0 [0, 0] n=2"
-    assert any("ood_a, ood_b" in line for line in notes)
-    assert not any("best out of domain" in line for line in notes)
-    recs.append(rec("tfidf_logreg", "hand-crafted", 0, 0.77, train=1.0, ood={"ood_a": 0.6, "ood_b": 0.6}, **text))
-    _table, summary, notes = families.tables(recs)
-    assert side(summary, "sentiment", "hand-crafted")["model"] == "tfidf_logreg"
-    assert "sentiment, hand-crafted side: best out of domain is vader_lexicon (0.8, against 0.6 for tfidf_logreg)" \
-        in notes
+            rec("vader_lexicon", "hand-crafted", 1, 0.67, train=0.0, ood={"ood_a": 0.8, "ood_b": 0.7}, **text)]
+    # the runs stopped on val/accuracy: in domain is their test/accuracy, the reported quality; val is no held-out set
+    recs[0]["final_metrics"]["val/accuracy"] = 0.99
+    table, summary, notes = families.held_out_tables(recs)
+    assert list(table["set"]) == ["test (in domain)", "ood_a", "ood_b"]
+    by_set = table.set_index("set")
+    assert by_set.loc["test (in domain)", "deep model"] == "minilm_finetune"
+    assert by_set.loc["test (in domain)", "hand-crafted model"] == "tfidf_logreg (hand-crafted)"
+    assert by_set.loc["ood_a", "deep model"] == "bilstm" and by_set.loc["ood_a", "deep"] == "0.75 n=1"
+    assert by_set.loc["ood_a", "hand-crafted model"] == "vader_lexicon (hand-crafted)"
+    assert by_set.loc["ood_a", "hand-crafted"] == "0.85 range [0.8, 0.9] n=2"
+    assert by_set.loc["ood_b", "deep model"] == "minilm_finetune"
+    row = summary[(summary["set"] == "ood_a") & (summary["side"] == "hand-crafted")].iloc[0]
+    assert (row["value"], row["value_n"]) == (pytest.approx(0.85), 2)
+    assert not any("skipped" in line for line in notes)
+    # the in-domain view no longer averages held-out sets into one column
+    assert not any("out of domain" in c for c in families.tables(recs)[0].columns)
 
 
-def test_table_sets_the_sides_side_by_side_and_drops_an_empty_ood_column():
+def test_a_held_out_set_lower_is_better_and_a_skipped_set_is_noted():
+    asr = dict(task="speech_recognition", metric="test/wer", higher=False)
+    skipped = {"data_info": {"ood_piper": {"skipped": "the Piper voice needs piper-tts: pip install x"}}}
+    recs = [rec("ctc_bigru", "deep", 0, 0.39, ttt=300.0, ood={"ood_flite": 0.7, "real_librivox": 0.98}, **asr),
+            rec("ctc_bigru", "deep", 1, 0.38, ttt=290.0, ood={"ood_flite": 0.6}, **asr, **skipped),
+            rec("mfcc_linear_ctc", "shallow", 0, 0.9, ood={"ood_flite": 0.95, "real_librivox": 1.0}, **asr)]
+    table, _summary, notes = families.held_out_tables(recs)
+    by_set = table.set_index("set")
+    assert by_set.loc["test (in domain)", "deep"] == "0.385 range [0.38, 0.39] n=2"
+    assert by_set.loc["ood_flite", "deep"] == "0.65 range [0.6, 0.7] n=2"
+    assert by_set.loc["real_librivox", "hand-crafted model"] == "mfcc_linear_ctc (shallow)"
+    assert "speech_recognition: ood_piper skipped in 1 of 3 runs" in notes[1]
+
+
+def test_table_sets_the_sides_side_by_side():
     table, _summary, _notes = families.tables(IMAGE)
     assert len(table) == 1
     row = table.iloc[0]
     assert row["deep model"] == "cnn" and row["hand-crafted model"] == "hog_linear (hand-crafted)"
-    assert row["deep quality"] == "0.92 [0.91, 0.93] n=3"
-    assert row["deep time to target s"] == "40 [30, 50] n=3"
+    assert row["deep quality"] == "0.92 range [0.91, 0.93] n=3"
+    assert row["deep time to target s"] == "40 range [30, 50] n=3"
     assert row["hand-crafted time to target s"] == "not reached (0/1 reached)"
-    assert not any("out of domain" in c for c in table.columns)
 
 
 def test_a_task_with_one_side_shows_dashes_and_has_both_sides():
@@ -111,12 +130,14 @@ def test_compare_by_family_and_the_report_section(tmp_path):
     done = subprocess.run([sys.executable, "-m", "suite.cli", "compare", str(tmp_path), "--by", "family"],
                           capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
-    assert "hog_linear (hand-crafted)" in done.stdout and "0.92 [0.91, 0.93] n=3" in done.stdout
+    assert "hog_linear (hand-crafted)" in done.stdout and "0.92 range [0.91, 0.93] n=3" in done.stdout
+    assert "in_domain_and_held_out" in done.stdout and "test (in domain)" in done.stdout
     from suite import report
 
     written, _data = report.write_report([tmp_path], tmp_path / "report.html")
     assert "Deep against hand-crafted" in (tmp_path / "report.md").read_text()
-    assert any(p.name == "deep_vs_hand_crafted.csv" for p in written)
+    assert "in domain and held out" in (tmp_path / "report.md").read_text()
+    assert {"deep_vs_hand_crafted.csv", "deep_vs_hand_crafted_sets.csv"} <= {p.name for p in written}
 
 
 def test_speed_records_have_no_target_and_stay_out_of_the_view(tmp_path):
@@ -149,3 +170,26 @@ def test_variants_of_a_model_are_candidates_of_their_own_and_keyed_settings_spli
     bf16 = [dict(rec("cnn", "deep", 9, 0.95, ttt=5.0, config={"precision_request": "bf16", "precision": "bf16"}), run_id="cnn.bf16")]
     summary = families.summarize(families.runs_frame(recs + bf16))
     assert len(summary[summary["side"] == "deep"]) == 2  # an explicit bf16 run is a cell of its own
+
+
+def test_a_fine_tuned_model_and_a_hand_crafted_one_share_a_cell_and_the_encoder_names_the_candidate():
+    text = dict(task="sentiment", metric="val/accuracy")
+    tuned = {"data_info": {"val": {"pretrained": "gt/model", "pretrained_sha256": "64c01a3d99"}}}
+    recs = [rec("minilm_finetune", "deep", 0, 0.85, ttt=20.0, **text, **tuned),
+            rec("tfidf_logreg", "hand-crafted", 0, 0.77, train=1.0, **text)]
+    table, _summary, _notes = families.tables(recs)
+    assert len(table) == 1
+    assert table.iloc[0]["deep model"] == "minilm_finetune (gt/model@64c01a3d)"
+    assert table.iloc[0]["hand-crafted model"] == "tfidf_logreg (hand-crafted)"
+
+
+def test_cells_of_one_task_that_differ_in_a_setting_show_it():
+    asr = dict(task="speech_recognition", metric="val/wer", higher=False)
+    other = {"data_info": {"train": {"fingerprint": "flite-mix"}}}
+    recs = [rec("ctc_bigru", "deep", 0, 0.39, ttt=30.0, ood={"ood_piper": 0.8}, **asr),
+            rec("ctc_bigru", "deep", 1, 0.37, ttt=30.0, ood={"ood_piper": 0.6}, **asr, **other)]
+    table, _s, _n = families.tables(recs)
+    sets, _s, _n = families.held_out_tables(recs)
+    assert len(table) == 2 and table["data"].nunique() == 2 and "precision" not in table.columns
+    assert len(sets) == 4 and set(sets["data"]) == set(table["data"])
+    assert not any(c == "data" for c in families.tables(recs[:1])[0].columns)

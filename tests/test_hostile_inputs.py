@@ -262,8 +262,8 @@ def test_failed_record_write_is_one_line_and_the_other_runs_go_on(tmp_path, caps
 
     def first_replace_fails(src, dst):
         calls.append(dst)
-        if len(calls) == 1:
-            _enospc()
+        if len([c for c in calls if Path(c).parent.name == "runs"]) == 1 and Path(dst).parent.name == "runs":
+            _enospc()  # the first record (not the peak FLOP/s cache a first run in this process writes before it)
         return real_replace(src, dst)
 
     monkeypatch.setattr(safe_io.os, "replace", first_replace_fails)

@@ -138,7 +138,7 @@ def test_evaluating_more_often_leaves_the_training_trajectory_unchanged(tmp_path
     from tasks.keyword_spotting import KeywordSpotting
 
     finals = []
-    for eval_every in (1, 3):
+    for eval_every in (16, 48):  # samples: every step and every third step at batch 16
         smoke = KeywordSpotting.profiles["smoke"]
         profiles = {**KeywordSpotting.profiles, "smoke": dataclasses.replace(
             smoke, target=dataclasses.replace(smoke.target, value=1.01),  # never met: all 6 steps run
@@ -147,6 +147,6 @@ def test_evaluating_more_often_leaves_the_training_trajectory_unchanged(tmp_path
         opts = SuiteOptions(profile="smoke", device="cpu", precision="fp32", results=tmp_path)
         record = runner.run_one(task, "ds_cnn", 0, opts, log=lambda _m: None)
         assert record["status"] == "ok", record["error"]
-        assert record["steps"] == 6 and len(record["curve"]) == 6 // eval_every
+        assert record["steps"] == 6 and len(record["curve"]) == 6 * 16 // eval_every
         finals.append(record["final_metrics"])
     assert finals[0] == finals[1]

@@ -66,14 +66,16 @@ def test_ragged_items_are_the_padded_rows_of_any_index(tail):
         assert torch.equal(ragged.items(index), padded.tensors["audio"][index, :longest])
 
 
-def test_ragged_pads_with_zeros_and_subset_moves_nothing_it_does_not_need():
+def test_ragged_pads_with_zeros_and_select_keeps_only_the_selected_samples():
     flat = torch.tensor([1, 2, 3, 4, 5, 6], dtype=torch.int16)
     source = RaggedSource(flat, torch.tensor([0, 3, 4]), torch.tensor([3, 1, 2]), y=torch.tensor([10, 11, 12]))
     batch = next(source.batches(3))
     assert batch["audio"].tolist() == [[1, 2, 3], [5, 6, 0], [4, 0, 0]]
     assert batch["y"].tolist() == [10, 12, 11] and batch["lengths"].tolist() == [3, 2, 1]
-    small = source.subset(2)
-    assert len(small) == 2 and small.flat.tolist() == [1, 2, 3, 4]
+    small = source.select(torch.tensor([2, 0]))
+    assert len(small) == 2 and small.flat.tolist() == [5, 6, 1, 2, 3] and small.offsets.tolist() == [0, 2]
+    assert next(small.batches(2))["audio"].tolist() == [[1, 2, 3], [5, 6, 0]]
+    assert small.tensors["y"].tolist() == [12, 10] and small.nbytes() == 5 * 2 + 2 * (3 * 8)
     assert source.nbytes() == 6 * 2 + 3 * (3 * 8)  # int16 samples; offsets, lengths, y
     assert source.to(torch.device("cpu")).device == torch.device("cpu")
 

@@ -1,39 +1,36 @@
-"""Issue #16's quick recipes: each keeps the old target, time cap and evaluation cadence, and its
-schedule is the budget it runs; the model options the new recipes use do what they say."""
+"""The quick recipes: every model of a profile is evaluated on the profile's cadence, and the model
+options the recipes use do what they say."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+import dataclasses
 
 import pytest
 import torch
 
 from suite import registry
-from suite.errors import ConfigError
+from suite.errors import ConfigError, DlbenchError
 from suite.optim import build_optimizer
-from suite.task import Recipe
-
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "quick_recipes.py"
+from suite.task import Budget, Recipe
 
 
-def old_recipes() -> dict:
-    """bench/quick_recipes.py's OLD table: each default model's quick budget and recipe before issue #16."""
-    spec = importlib.util.spec_from_file_location("quick_recipes_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.OLD
+def test_every_model_of_a_profile_is_evaluated_on_the_same_cadence():
+    """The cadence belongs to the profile: a recipe that changes the length of training keeps it."""
+    for task in registry.load_tasks().values():
+        for profile in task.profiles:
+            cadences = {task.spec_for(profile, model).eval_every for model in task.models}
+            assert cadences == {task.profiles[profile].budget.eval_every}, (task.name, profile, cadences)
 
 
-@pytest.mark.parametrize("task_name", ["keyword_spotting", "sentiment", "image_classification"])
-def test_new_quick_recipe_keeps_target_cap_and_cadence(task_name):
-    registry.load_tasks()
-    task = registry.get_task(task_name)
-    old_budget, _old_recipe, _precision = old_recipes()[task_name]
-    spec = task.spec_for("quick", task.default_model)
-    assert spec.target == task.profiles["quick"].target  # the target is the profile's, never the recipe's
-    assert spec.budget.max_time_s >= old_budget.max_time_s
-    assert spec.budget.evals_per_epoch <= old_budget.evals_per_epoch  # no extra evaluations bought
-    assert spec.budget.max_epochs <= old_budget.max_epochs  # the schedule runs over the budget it has
+def test_a_recipe_that_sets_its_own_cadence_is_refused_at_registration():
+    from tests.toy_tasks import ToyLinear
+
+    quick = ToyLinear.profiles["quick"]
+    recipe = Recipe(batch_size=32, budget=Budget(max_steps=10, max_time_s=30, eval_every=1))
+    profiles = {**ToyLinear.profiles, "quick": dataclasses.replace(quick, recipes={"linear": recipe})}
+    cls = type("ToyCadence", (ToyLinear,), {"name": "toy_cadence", "profiles": profiles})
+    with pytest.raises(DlbenchError, match=r"toy_cadence.*'quick'.*'linear'.*eval_every=1.*belongs to the profile"):
+        registry.register_task(cls)
+    assert "toy_cadence" not in registry.TASKS
 
 
 def test_ds_cnn_time_mask_sets_the_widest_time_mask():

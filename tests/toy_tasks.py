@@ -17,8 +17,8 @@ from suite.task import Budget, ProfileSpec, Recipe, Target, Task
 
 
 def _profiles(target: float = 0.95, steps: int = 60) -> dict[str, ProfileSpec]:
-    spec = ProfileSpec("toy", Target("test/accuracy", target, True, "toy"),
-                       Budget(max_steps=steps, max_time_s=30, eval_every=5),
+    spec = ProfileSpec("toy", Target("val/accuracy", target, True, "toy"),
+                       Budget(max_steps=steps, max_time_s=30, eval_every=160),
                        {"linear": Recipe(batch_size=32, lr=0.1, schedule="constant", warmup_frac=0.0)})
     return {"smoke": spec, "quick": spec, "full": spec}
 

@@ -5,10 +5,12 @@ The contract (`make_env`, `build_agent`) is the abstract members of
 `DQNConfig` (both `suite.rl.common.AlgoConfig`): it picks the algorithm and
 holds its hyper-parameters, the training / evaluation environment counts,
 the evaluation episodes and `torch_threads`. `spec.budget.max_env_steps`
-(overridden by --max-steps), `max_time_s` (train time) and `eval_every` in
-env steps (default: a tenth of the budget). Metrics (prefixed `eval/`):
-return (mean over episodes, unclipped, greedy), return_std, episodes,
-episode_length. The curve's `step` is env steps.
+(overridden by --max-steps), `max_time_s` (train time) and the profile's
+`eval_every` in env steps (default: a tenth of the budget). Metrics: return
+(mean over episodes, unclipped, greedy), return_std, episodes,
+episode_length, as `val/...` at every evaluation (the validation episodes,
+which decide) and `test/...` once when the run stops (test episodes with
+seeds of their own, the reported figure). The curve's `step` is env steps.
 Under torchrun (world size > 1) an RL run is `skipped` before training, with
 the reason: data-parallel PPO/DQN would change the algorithm (N x the
 environments and batch), so its record would not compare with a one-process

@@ -25,7 +25,8 @@ from suite.rl.evaluation import evaluate_policy
 from suite.task import RLTask
 from suite.timing import Heartbeat, SegmentClock
 
-EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never share seeds with training ones
+EVAL_SEED_OFFSET = 1_000_003  # validation episodes never share seeds with training ones
+TEST_SEED_OFFSET = 2_000_029  # test episodes share seeds with neither
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,12 @@ class AlgoConfig:
     gamma: float = 0.99
     max_grad_norm: float = 0.5
     eval_envs: int = 8  # evaluation environments (greedy play, unclipped rewards)
-    eval_episodes: int = 16  # episodes per evaluation
+    eval_episodes: int = 16  # validation episodes per evaluation (they decide when the run stops)
+    test_episodes: int = 64  # test episodes, played once when the run stops (the reported return)
     torch_threads: int | None = None  # CPU threads for torch during the run (None: leave as is)
 
     def __post_init__(self) -> None:
-        for name in ("num_envs", "eval_envs", "eval_episodes"):
+        for name in ("num_envs", "eval_envs", "eval_episodes", "test_episodes"):
             self.check_positive(name)
         self.check_threads("torch_threads")
         if self.lr <= 0:
@@ -91,15 +93,22 @@ class RLRun:
         self.task, self.ctx, self.model = task, ctx, model
         self.steps_per_iteration = steps_per_iteration
         self.algo = task.spec.recipe.algo
-        self.eval_every = max(steps_per_iteration, budget.eval_every or self.total // 10)
+        # The profile's cadence in env steps (default: a tenth of the budget); an iteration is never split,
+        # so a point falls at the first iteration end at or past each multiple.
+        self.eval_every = task.spec.eval_every or self.total // 10
         self.max_time_s = ctx.max_time_s or budget.max_time_s
+        self.clock = SegmentClock(ctx.device)
+        self.clock.start("data")  # an RL task's data is its environments
         self.eval_envs = make_vector_env(task.make_env, self.algo.eval_envs, evaluation=True,
                                          asynchronous=self.algo.asynchronous)
+        self.clock.stop()
         self.result = ctx.result
         self.result.params = sum(p.numel() for p in model.parameters())
-        self.result.data_info = {"env": env_info(task.spec.dataset, self.eval_envs)}
-        self.points = EvalPoints(task.spec.target, self.result, ctx.device)
-        self.clock = SegmentClock(ctx.device)
+        self.result.data_info = {"env": env_info(task.spec.dataset, self.eval_envs),
+                                 "val": {"episodes": self.algo.eval_episodes, "seed_offset": EVAL_SEED_OFFSET},
+                                 "test": {"episodes": self.algo.test_episodes, "seed_offset": TEST_SEED_OFFSET}}
+        self.result.eval_cadence = {"every": self.eval_every, "unit": "env_steps"}
+        self.points = EvalPoints(task.spec.target, self.result, ctx.device, stop_at_target=ctx.stop_at_target)
         self.env_steps, self.iterations = 0, 0
         self.next_eval = self.eval_every
         ctx.log(f"  {self.total} env steps, eval every {self.eval_every}, cap {self.max_time_s:.0f}s of train time")
@@ -129,31 +138,44 @@ class RLRun:
         stop = self.points.stop_reason(out_of_time=out_of_time, budget_spent=done)
         if stop:
             self.result.stop_reason = stop
+            self.report()
             return True
         self.clock.start("train")
         return False
 
+    def play(self, split: str, episodes: int, seed_offset: int) -> dict[str, float]:
+        """Greedy play of `episodes` episodes from seeds of their own; metrics named `split/...`."""
+        with autocast(self.ctx.device, self.ctx.precision):  # the run's precision, as the supervised loop evaluates
+            raw = evaluate_policy(self.model, self.eval_envs, episodes, self.ctx.device,
+                                  seed=self.ctx.seed + seed_offset)
+        return {f"{split}/{k}": v for k, v in raw.items()}
+
     def evaluate(self, train_loss: float) -> None:
         self.clock.start("eval")
-        with autocast(self.ctx.device, self.ctx.precision):  # the run's precision, as the supervised loop evaluates
-            raw = evaluate_policy(self.model, self.eval_envs, self.algo.eval_episodes, self.ctx.device,
-                                  seed=self.ctx.seed + EVAL_SEED_OFFSET)
+        metrics = self.play("val", self.algo.eval_episodes, EVAL_SEED_OFFSET)
         self.clock.stop()
-        metrics = {f"eval/{k}": v for k, v in raw.items()}
+        self.points.record(self.env_steps, self.clock, metrics, iterations=self.iterations,
+                           **{"train/loss": train_loss})
+        raw = {k.split("/", 1)[1]: v for k, v in metrics.items()}
         train_time = self.clock.total("train")
-        self.points.record(self.env_steps, train_time, metrics, eval_time_s=self.clock.total("eval"),
-                           iterations=self.iterations,
-                            **{"train/loss": train_loss})
         self.ctx.log(f"  {self.env_steps:>9} env steps {train_time:8.1f}s  loss {train_loss:.4f}  "
                      f"return {raw['return']:.2f} ± {raw['return_std']:.2f} ({raw['episodes']:.0f} episodes)")
+
+    def report(self) -> None:
+        """The test return, played once when the run stops: reported, never deciding, never timed."""
+        self.clock.start("report")
+        self.result.final_metrics.update(self.play("test", self.algo.test_episodes, TEST_SEED_OFFSET))
+        self.clock.stop()
 
     def finish(self) -> TrainResult:
         """Close the clock and fill in the figures; also called when a run is cut short."""
         self.clock.stop()
         self.eval_envs.close()
         r = self.result
+        r.data_s = round(self.clock.total("data"), 4)
         r.train_time_s = round(self.clock.total("train"), 4)
         r.eval_time_s = round(self.clock.total("eval"), 4)
         r.steps, r.samples = self.iterations, self.env_steps
+        r.seconds_per_step = round(r.train_time_s / self.env_steps, 9) if self.env_steps else None
         r.throughput = {"value": round(self.env_steps / max(r.train_time_s, 1e-9), 2), "unit": "env_steps/s"}
         return r

@@ -9,7 +9,7 @@ the network's forward passes run in autocast and the TD loss in float32.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
@@ -103,6 +103,30 @@ def td_loss(model: nn.Module, target: nn.Module, batch: dict[str, torch.Tensor],
     return F.smooth_l1_loss(q, td_target)
 
 
+def make_optimizer(model: nn.Module, cfg: DQNConfig) -> torch.optim.Adam:
+    """DQN's Adam (CleanRL's: default epsilon)."""
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr)
+
+
+def make_update_step(model: nn.Module, target: nn.Module, optimizer: torch.optim.Optimizer, cfg: DQNConfig,
+                     device: torch.device, precision: str = "fp32") -> Callable[[dict], torch.Tensor]:
+    """DQN's gradient step: a batch of transitions (`ReplayBuffer.sample`'s dict) -> its TD loss (detached).
+
+    The forward passes run in autocast under bf16 (the TD loss itself in float32); gradients are
+    clipped to `max_grad_norm`. The training loop and the speed profile (`suite.speed`) both use it.
+    """
+    def step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with autocast(device, precision):
+            loss = td_loss(model, target, batch, cfg)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+        optimizer.step()
+        return loss.detach()
+
+    return step
+
+
 def flops_per_env_step(model: nn.Module, target: nn.Module, cfg: DQNConfig, buffer: ReplayBuffer,
                        total: int) -> tuple[float | None, str | None]:
     """Training FLOPs per env step: one acting forward, plus the TD update's share (one update of
@@ -136,7 +160,8 @@ def train_dqn(task: RLTask, ctx: RunContext) -> TrainResult:
         target.load_state_dict(model.state_dict())
         first_update = cfg.learning_starts + cfg.num_envs * cfg.train_frequency
         run = RLRun(task, ctx, model, cfg.num_envs, first_update, "learning_starts + one DQN update")
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        optimizer = make_optimizer(model, cfg)
+        learn = make_update_step(model, target, optimizer, cfg, device, ctx.precision)
         space = envs.single_observation_space
         buffer = ReplayBuffer(cfg.buffer_size, space.shape, torch_dtype(space), device)
         rng = np.random.default_rng(ctx.seed)
@@ -159,12 +184,7 @@ def train_dqn(task: RLTask, ctx: RunContext) -> TrainResult:
             loss = None
             if run.env_steps >= cfg.learning_starts and iteration % cfg.train_frequency == 0:
                 with no_host_sync(ctx):  # the learner update never waits on the host
-                    with autocast(device, ctx.precision):
-                        loss = td_loss(model, target, buffer.sample(cfg.batch_size, ctx.generator), cfg)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-                    optimizer.step()
+                    loss = learn(buffer.sample(cfg.batch_size, ctx.generator))
             since_target += cfg.num_envs
             if since_target >= cfg.target_network_frequency:
                 target.load_state_dict(model.state_dict())

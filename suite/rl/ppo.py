@@ -11,7 +11,7 @@ rollout storage, GAE and the optimiser stay float32.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
@@ -99,6 +99,9 @@ def sample_actions(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     logp = logits.float().log_softmax(-1)
     actions = torch.multinomial(logp.exp(), 1).squeeze(-1)
     return actions, logp.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+
+
+MINIBATCH = ("obs", "actions", "old_logprobs", "advantages", "returns", "old_values")  # what ppo_loss takes
 
 
 def ppo_loss(model: nn.Module, cfg: PPOConfig, obs, actions, old_logprobs, advantages, returns, old_values):
@@ -211,22 +214,36 @@ def flops_per_env_step(model: nn.Module, cfg: PPOConfig, obs: torch.Tensor,
         "epochs of forward + backward, per env step")
 
 
+def make_update_step(model: nn.Module, optimizer: torch.optim.Optimizer, cfg: PPOConfig, device: torch.device,
+                     precision: str = "fp32") -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
+    """PPO's gradient step: minibatch (a dict of the `MINIBATCH` tensors) -> its loss (detached, no sync).
+
+    The loss's forward runs in autocast under bf16; gradients are clipped to `max_grad_norm`.
+    `update` takes it over a rollout's minibatches, and the speed profile (`suite.speed`) times it.
+    """
+    def step(minibatch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with autocast(device, precision):
+            loss = ppo_loss(model, cfg, **minibatch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+        optimizer.step()
+        return loss.detach()
+
+    return step
+
+
 def update(model: nn.Module, optimizer: torch.optim.Optimizer, cfg: PPOConfig, *batch: torch.Tensor,
            precision: str = "fp32") -> torch.Tensor:
-    """`update_epochs` passes of minibatch updates (forward in autocast under bf16); returns the mean
-    loss (a tensor, no sync)."""
+    """`update_epochs` passes of `make_update_step` over shuffled minibatches of the rollout `batch`
+    (the `MINIBATCH` tensors, in that order); returns the mean loss (a tensor, no sync)."""
     size = batch[0].shape[0]
     minibatch = size // cfg.num_minibatches
+    step = make_update_step(model, optimizer, cfg, batch[0].device, precision)
     total = torch.zeros((), device=batch[0].device)
     for _ in range(cfg.update_epochs):
         order = torch.randperm(size, device=batch[0].device)
         for start in range(0, size, minibatch):
             index = order[start:start + minibatch]
-            with autocast(batch[0].device, precision):
-                loss = ppo_loss(model, cfg, *(b[index] for b in batch))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-            total += loss.detach()
+            total += step({name: b[index] for name, b in zip(MINIBATCH, batch)})
     return total / (cfg.update_epochs * cfg.num_minibatches)

@@ -6,6 +6,13 @@ spotting). Each clip draws an accent, a voice variant, a speaking rate, a
 pitch, an amplitude, a background noise at some SNR and a position, all
 from a generator seeded by the corpus seed and the clip's index.
 
+`voices` ("espeak", the default, or "espeak+flite"; `--set task.voices`) names
+the synthesisers of the training split: with flite, every other training clip
+is spoken by one of flite's training voices (`voices.FLITE_TRAIN`) instead,
+so the corpus keeps its size and its val / test splits (eSpeak NG's held-out
+voices). flite's other voices are never trained on: they speak the held-out
+set `ood_flite` (tasks/speech/heldout.py).
+
 Split by voice: the voice variants (the speaker-like presets) are split
 80/10/10 into train / val / test, so val and test voices are never heard
 in training (accents are shared: they are the dialects, not the speakers).
@@ -24,16 +31,18 @@ import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from suite.data import sha256_of
-from suite.errors import DataError
+from suite.errors import ConfigError, DataError, SplitUnavailable
 from suite.progress import progress
+from suite.task import TaskOption
 from tasks.speech import MANIFEST, SAMPLE_RATE
 from tasks.speech.synth import ACCENTS, synthesizer
+from tasks.speech.voices import FLITE_TRAIN, STRETCH, flite
 
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 UNKNOWN_WORDS = ("bed", "bird", "cat", "dog", "eight", "five", "four", "happy", "house", "marvin", "nine",
@@ -69,6 +78,13 @@ GRAMMAR = {
 }
 
 
+VOICES = ("espeak", "espeak+flite")  # the values of `--set task.voices`: the training split's synthesisers
+DEFAULT_VOICES = "espeak"
+VOICES_OPTION = TaskOption("voices", str, DEFAULT_VOICES, "synthesisers of the training split of the synthesised "
+                           "corpora: espeak, or espeak+flite (every other clip by flite's voices awb, kal16; "
+                           "val / test unchanged)", choices=VOICES)
+
+
 @dataclass(frozen=True)
 class CorpusConfig:
     """What decides a corpus's content; its hash names the cache folder."""
@@ -77,9 +93,18 @@ class CorpusConfig:
     per_split: tuple[int, int, int]  # clips in train, val, test
     seed: int = 1234
     version: int = 1
+    voices: str = DEFAULT_VOICES  # the training split's synthesisers (one of VOICES)
+
+    def as_dict(self) -> dict:
+        """The config as the manifest stores it; the default voices are left out, so an eSpeak-only corpus
+        keeps the name and manifest it had before other synthesisers could train."""
+        out = asdict(self)
+        if self.voices == DEFAULT_VOICES:
+            del out["voices"]
+        return json.loads(json.dumps(out))
 
     def key(self) -> str:
-        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        blob = json.dumps(self.as_dict(), sort_keys=True).encode()
         return f"{self.kind}-{hashlib.sha256(blob).hexdigest()[:10]}"
 
 
@@ -117,11 +142,22 @@ def clip_plans(config: CorpusConfig, split: str, voices: list[str]) -> list[dict
         if config.kind == "asr":
             plan["text"] = expand("<cmd>", rng)
         else:
-            label = i % len(KWS_LABELS)  # balanced classes
-            words = {10: UNKNOWN_WORDS, 11: ("",)}.get(label, (KEYWORDS[label % 10],))
-            plan.update(label=label, text=words[rng.integers(len(words))])
+            plan.update(kws_word(i, rng))
         plans.append(plan)
+    if split == "train" and "flite" in config.voices.split("+"):
+        flite_rng = np.random.default_rng([config.seed, index, 1])  # apart: the eSpeak plans stay as they were
+        for plan in plans[1::2]:
+            del plan["rate"], plan["pitch"]  # eSpeak NG's settings; flite's rate is its duration stretch
+            plan.update(synth="flite", voice=FLITE_TRAIN[flite_rng.integers(len(FLITE_TRAIN))],
+                        stretch=float(flite_rng.uniform(*STRETCH)))
     return plans
+
+
+def kws_word(i: int, rng: np.random.Generator) -> dict:
+    """The label and word of keyword clip `i`: classes in turn (balanced), the word drawn within its class."""
+    label = i % len(KWS_LABELS)
+    words = {10: UNKNOWN_WORDS, 11: ("",)}.get(label, (KEYWORDS[label % 10],))
+    return {"label": label, "text": words[rng.integers(len(words))]}
 
 
 def colored_noise(n: int, kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -136,9 +172,17 @@ def colored_noise(n: int, kind: str, rng: np.random.Generator) -> np.ndarray:
 
 def render(plan: dict, kind: str) -> np.ndarray:
     """One clip as int16 at 16 kHz: speech trimmed, placed, scaled, with noise at the planned SNR."""
+    if not plan["text"]:
+        return mix(np.zeros(0, np.float32), plan, kind)
+    if plan.get("synth") == "flite":
+        return mix(flite().speak(plan["text"], plan["voice"], plan["stretch"]), plan, kind)
+    return mix(synthesizer().speak(plan["text"], plan["voice"], plan["rate"], plan["pitch"], plan["seed"]), plan, kind)
+
+
+def mix(speech: np.ndarray, plan: dict, kind: str) -> np.ndarray:
+    """Float speech at 16 kHz -> the clip as int16: trimmed, placed, scaled by the plan's gain, with its
+    noise at its SNR (drawn from the plan's seed, so every synthesiser's clips get the same treatment)."""
     rng = np.random.default_rng(plan["seed"])
-    speech = synthesizer().speak(plan["text"], plan["voice"], plan["rate"], plan["pitch"], plan["seed"]) \
-        if plan["text"] else np.zeros(0, np.float32)
     loud = np.flatnonzero(np.abs(speech) > 0.01)
     speech = speech[loud[0]:loud[-1] + 1] if len(loud) else speech[:0]
     if kind == "kws":
@@ -210,7 +254,7 @@ def _valid(folder: Path, config: CorpusConfig) -> bool:
         manifest = json.loads((folder / MANIFEST).read_text())
         files = manifest["files"]
         # Every split's three files must be listed: an empty (or short) list would check nothing.
-        return manifest["config"] == json.loads(json.dumps(asdict(config))) and set(files) >= CORPUS_FILES and all(
+        return manifest["config"] == config.as_dict() and set(files) >= CORPUS_FILES and all(
             sha256_of(folder / name) == digest for name, digest in files.items())
     except (OSError, ValueError, KeyError, TypeError):
         return False
@@ -220,6 +264,7 @@ def build(folder: Path, config: CorpusConfig) -> None:
     """Synthesise every split into a temporary folder, then swap it in (a crash leaves no half corpus)."""
     synth = synthesizer()  # fails here, with the install hint, when neither route exists
     voices = split_voices(synth.variants(), config.seed)
+    extra = check_voices(config)
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -237,11 +282,29 @@ def build(folder: Path, config: CorpusConfig) -> None:
         for suffix in ("audio.npy", "lengths.npy", "meta.json"):
             files[f"{split}_{suffix}"] = sha256_of(tmp / f"{split}_{suffix}")
     manifest = {"source": "eSpeak NG synthesis", "route": route or synth.route, "espeak_version": synth.version,
-                "config": asdict(config), "voices": voices, "counts": counts, "files": files,
-                "sample_rate": SAMPLE_RATE, "made_by": "tasks/speech/corpus.py"}
+                "config": config.as_dict(), "voices": voices, "counts": counts, "files": files,
+                "sample_rate": SAMPLE_RATE, "made_by": "tasks/speech/corpus.py", **extra}
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
+
+
+def check_voices(config: CorpusConfig) -> dict:
+    """What the manifest says of the training split's other synthesisers; a DataError when one is missing
+    (a training corpus must hold what its config says, so a missing voice is not left out)."""
+    if config.voices not in VOICES:
+        raise ConfigError("task.voices", config.voices, f"wants one of {', '.join(VOICES)}")
+    if config.voices == DEFAULT_VOICES:
+        return {}
+    try:
+        synth = flite(required_for=f"task.voices={config.voices}")
+    except SplitUnavailable as exc:  # an evaluation set may be skipped; the training split may not
+        raise DataError(str(exc)) from None
+    missing = sorted(set(FLITE_TRAIN) - set(synth.voices()))
+    if missing:
+        raise DataError(f"task.voices={config.voices}: flite at {synth.exe} lacks the voices {', '.join(missing)}: "
+                        "install Debian's flite 2.2 (`sudo apt-get install flite`)")
+    return {"flite_version": synth.version, "flite_train_voices": list(FLITE_TRAIN)}
 
 
 def corpus_info(manifest: dict, split: str) -> dict:
@@ -250,10 +313,14 @@ def corpus_info(manifest: dict, split: str) -> dict:
     The fingerprint is the sha256 of the manifest (every file's checksum, the corpus config, the eSpeak NG
     version and route), so corpora that differ in content get other cells in the tables.
     """
-    return {"source": f"eSpeak NG {manifest['espeak_version']} ({manifest['route']} route)",
+    info = {"source": f"eSpeak NG {manifest['espeak_version']} ({manifest['route']} route)",
             "synthesiser": f"eSpeak NG {manifest['espeak_version']}", "synthesiser_route": manifest["route"],
             "fingerprint": hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest(),
             "voices": len(manifest["voices"][split])}
+    if split == "train" and manifest.get("flite_version"):
+        info.update(synthesiser=f"{info['synthesiser']} + {manifest['flite_version']}",
+                    flite_voices=manifest["flite_train_voices"])
+    return info
 
 
 def load_split(root: Path, config: CorpusConfig, split: str) -> tuple[list[np.ndarray], list[dict], dict]:
@@ -299,12 +366,32 @@ def die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def loader(folder: str, config: CorpusConfig, field: str):
+@dataclass(frozen=True)
+class CorpusLoader:
     """A task's dataset loader for the corpus `config`: (data folder, split) -> (clips, each plan's `field`
     (the label or the text), info); the corpus is synthesised into DATA/`folder` on first use."""
-    def load(data_dir: Path, split: str) -> tuple[list[np.ndarray], list, dict]:
-        clips, plans, manifest = load_split(Path(data_dir) / folder, config, split)
-        return clips, [plan[field] for plan in plans], corpus_info(manifest, split)
+
+    folder: str
+    config: CorpusConfig
+    field: str
+
+    def __call__(self, data_dir: Path, split: str) -> tuple[list[np.ndarray], list, dict]:
+        clips, plans, manifest = load_split(Path(data_dir) / self.folder, self.config, split)
+        return clips, [plan[self.field] for plan in plans], corpus_info(manifest, split)
+
+
+def loader(folder: str, config: CorpusConfig, field: str) -> CorpusLoader:
+    return CorpusLoader(folder, config, field)
+
+
+def with_voices(load, voices: str, dataset: str):
+    """The dataset loader `load` with the training voices `voices` (`--set task.voices`): a synthesised
+    corpus gets them in its config (and so in its name and fingerprint); recorded speech takes none."""
+    if isinstance(load, CorpusLoader):
+        return CorpusLoader(load.folder, replace(load.config, voices=voices), load.field)
+    if voices != DEFAULT_VOICES:
+        raise ConfigError("task.voices", voices, f"dataset {dataset!r} is recorded speech: only "
+                          f"{DEFAULT_VOICES!r} applies (the other voices are for the synthesised corpora)")
     return load
 
 

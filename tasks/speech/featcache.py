@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from suite.data import RaggedSource, length_batches
+from suite.data import RaggedSource, length_batches, pack
 from suite.task import BatchSource
 from tasks.speech.audio import LogMel, frames
 
@@ -66,6 +66,16 @@ class FeatureSource(BatchSource):
         # channels_last is for 4-D images: it does not apply to (frames, features) rows.
         return FeatureSource(self.feats.to(device), self.frame_offsets.to(device), self.hop, self.info,
                              self.window, {k: v.to(device) for k, v in self.tensors.items()})
+
+    def select(self, index):
+        """The clips `index`, their features copied back to back into a new tensor (as `RaggedSource.select`)."""
+        host_index = index.cpu()
+        n_frames = frames(self._host_lengths, self.hop)[host_index]
+        feats = pack(self.feats, self.frame_offsets.cpu()[host_index], n_frames)
+        frame_offsets = (torch.cumsum(n_frames, 0) - n_frames).to(self.device)
+        on_device = index.to(self.device)
+        return FeatureSource(feats, frame_offsets, self.hop, dict(self.info), self.window,
+                             {k: v[on_device] for k, v in self.tensors.items()})
 
     def batches(self, batch_size, *, shuffle=False, generator=None, drop_last=False, shard=(0, 1)):
         for idx, longest in length_batches(self._host_lengths, batch_size, self.window, shuffle=shuffle,
