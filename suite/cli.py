@@ -19,9 +19,10 @@ import json
 import sys
 from pathlib import Path
 
-from suite import check, compare, interrupts
+from suite import check, compare, interrupts, terminal
 from suite.errors import DlbenchError, Terminated
 from suite.safe_io import plain
+from suite.safetext import clean
 
 RUN_COMMANDS = ("list", "run", "sweep")  # the commands that need the training side (torch)
 
@@ -35,6 +36,7 @@ def run_all_parser() -> argparse.ArgumentParser:
 
 
 def main_run_all(argv: list[str] | None = None) -> int:
+    terminal.safe_streams()
     args = run_all_parser().parse_args(argv)
     return _guarded(lambda: _run_all(args))
 
@@ -77,6 +79,7 @@ def _command(argv: list[str] | None) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    terminal.safe_streams()  # record text under any locale: escaped where the terminal cannot show it
     parser = argparse.ArgumentParser(prog="dlbench", description="Deep-learning application benchmark.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -355,13 +358,11 @@ def _numeric_keys(by: str) -> list[str]:
 
 def _render(tables: dict, notes: list[str], fmt: str) -> str:
     """Tables (and the speedup caveats under them) as Markdown, CSV blocks or one HTML page."""
-    if fmt == "csv":
+    if fmt == "csv":  # bidi controls and lone surrogates from records shown as U+FFFD (suite.safetext)
         if len(tables) == 1:  # one table: plain CSV that any tool reads as is
-            return next(iter(tables.values())).to_csv(index=False)
-        return "\n".join(f"# {name}\n{table.to_csv(index=False)}" for name, table in tables.items())
+            return clean(next(iter(tables.values())).to_csv(index=False))
+        return clean("\n".join(f"# {name}\n{table.to_csv(index=False)}" for name, table in tables.items()))
     if fmt == "text":
-        from suite import terminal
-
         blocks = [terminal.render(table, f"## {name}") for name, table in tables.items()]
         return "\n\n".join(blocks + [terminal.legend(), terminal.notes(notes)])
     if fmt == "html":

@@ -42,7 +42,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from suite import check, records, stats
+from suite import check, records, safetext, stats
 from suite.cells import KEYED, cell_settings, threads_key
 from suite.errors import DlbenchError
 from suite.safe_io import atomic_write_csv, atomic_write_text, plain
@@ -563,8 +563,8 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 
 def _md_text(value: Any) -> str:
-    """Text from a record in a Markdown cell: one line, no control characters, `|` escaped."""
-    return plain(value).replace("|", "\\|")
+    """Text from a record in a Markdown cell: one line, no raw HTML, `|` escaped (suite.safetext)."""
+    return safetext.markdown(value)
 
 
 def _cell(value: Any) -> str:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from suite import compare, families, plots, stats, study
 from suite.safe_io import atomic_write_csv, atomic_write_text, plain
+from suite.safetext import clean, markdown
 
 _ENV_FIELDS = [("hardware", k) for k in ("device", "device_name", "cpu", "cores", "ram_gb", "gpus", "gpu_mem_gb",
                                          "driver", "hostname")] + \
@@ -226,17 +227,18 @@ def to_html(header: list[str], sections: list[Section]) -> str:
                       for caption, png in section.images.items()]
             parts.append("</div>")
     parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    return clean("\n".join(parts) + "\n")  # escaped above; bidi controls and lone surrogates shown as U+FFFD
 
 
 def to_markdown(header: list[str], sections: list[Section]) -> str:
-    lines = ["# dlbench report", "", *map(plain, header), ""]
+    """The report as Markdown: every text from records escaped (suite.safetext.markdown: no raw HTML)."""
+    lines = ["# dlbench report", "", *map(markdown, header), ""]
     for section in sections:
-        lines += [f"## {plain(section.title)}", ""]
-        lines += [f"- {plain(note)}" for note in section.notes]
+        lines += [f"## {markdown(section.title)}", ""]
+        lines += [f"- {markdown(note)}" for note in section.notes]
         for name, table in section.tables.items():
-            lines += ["", f"### {name}", "", compare.to_markdown(table)]
-        lines += [""] + [f"- {plain(note)}" for note in section.after] if section.after else []
+            lines += ["", f"### {markdown(name)}", "", compare.to_markdown(table)]
+        lines += [""] + [f"- {markdown(note)}" for note in section.after] if section.after else []
         if section.images:
             lines.append(f"({len(section.images)} plots: see the HTML report)")
         lines.append("")

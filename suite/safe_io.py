@@ -7,20 +7,20 @@
   fsync, `os.replace`; a failed write leaves the previous file whole. Files
   get the umask's mode (mkstemp's 0600 would hide them from colleagues).
 - `check_writable`: a results folder is writable before the first run.
-- `plain`: terminal control characters and newlines out of text from records.
+- `plain` (from suite.safetext): one line of text from records, controls and bidi marks out.
 """
 from __future__ import annotations
 
 import json
 import os
-import re
 import stat
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from suite.safetext import clean, plain, without_surrogates  # noqa: F401 - plain is used from here too
+
 MAX_RECORD_BYTES = 32 * 1024 * 1024  # a record with a long curve is well under 1 MB
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class UnreadableFile(Exception):
@@ -50,7 +50,9 @@ def read_json(path: Path, max_bytes: int | None = None) -> Any:
     if len(data) > max_bytes:
         raise UnreadableFile(f"over the {max_bytes}-byte limit for a record")
     try:
-        return json.loads(data.decode("utf-8"))
+        doc = json.loads(data.decode("utf-8"))
+        # `\udXXX` escapes are how JSON writes characters beyond U+FFFF (valid pairs) and lone surrogates.
+        return without_surrogates(doc) if b"\\ud" in data or b"\\uD" in data else doc
     except UnicodeDecodeError:
         raise UnreadableFile("not UTF-8 text") from None
     except RecursionError:
@@ -86,7 +88,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
 
 
 def atomic_write_text(path: Path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    """`text` as UTF-8; a lone surrogate (no encoding can write one) or a bidi control as U+FFFD (suite.safetext)."""
+    return atomic_write_bytes(path, clean(text).encode("utf-8"))
 
 
 def atomic_write_csv(frame, path: Path) -> Path:
@@ -111,8 +114,3 @@ def check_writable(folder: Path, what: str = "results folder") -> None:
     except OSError as exc:
         raise DlbenchError(f"{what} {folder} is not writable ({exc.strerror or type(exc).__name__}): "
                            "give a writable folder with --results") from None
-
-
-def plain(text: Any) -> str:
-    """`text` as one line of plain text: control characters (newlines, terminal escapes) become spaces."""
-    return _CONTROL.sub(" ", str(text))

@@ -9,17 +9,28 @@ line names them and where to find them.
 """
 from __future__ import annotations
 
+import sys
 import textwrap
 
 import pandas as pd
 
 from suite import stats
+from suite.safetext import encodable, plain
 
 WIDTH = 100
 DROP_ORDER = ["note", "baseline_s", "time_s", "peak_mem_mb", "throughput", "final_quality", "budget", "target", "v", "dataset", "profile"]
 MAX_CELL = 34
 _BLANK = {"no target", "-", "", "nan", "None"}
 _SHORT = {"time_to_target_s": "time_to_target", "final_quality": "quality", "peak_mem_mb": "mem_mb"}
+
+
+def safe_streams() -> None:
+    """Make stdout and stderr write any text: what their encoding lacks (ASCII under LC_ALL=C, or
+    PYTHONIOENCODING=ascii; any lone surrogate) comes out as a backslash escape instead of raising."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)  # a replaced stream (a test's capture) may lack it
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
 
 
 def legend() -> str:
@@ -32,8 +43,9 @@ def render(table: pd.DataFrame, title: str = "", width: int = WIDTH) -> str:
     """`table` (cells already formatted) as aligned text no wider than `width`, with a header and notes."""
     if table.empty:
         return f"{title}\n(no comparable runs)" if title else "(no comparable runs)"
-    table = table.astype(str)
-    lines = [title] if title else []
+    table = table.astype(str).map(_shown)  # cells and names come from records: one line each, no escapes
+    table.columns = [_shown(c) for c in table.columns]
+    lines = [_shown(title)] if title else []
     constant = [c for c in table.columns if table[c].nunique() == 1 and len(table) > 1 and c in _LIFTABLE]
     if constant:
         lines.append(textwrap.fill("where: " + ", ".join(f"{c}={table[c].iloc[0]}" for c in constant), width,
@@ -61,11 +73,16 @@ def render(table: pd.DataFrame, title: str = "", width: int = WIDTH) -> str:
 
 def notes(lines: list[str], width: int = WIDTH) -> str:
     """Notes as "- " items wrapped to `width`."""
-    return "\n".join(textwrap.fill(line, width, initial_indent="- ", subsequent_indent="  ") for line in lines)
+    return "\n".join(textwrap.fill(plain(line), width, initial_indent="- ", subsequent_indent="  ") for line in lines)
 
 
 _LIFTABLE = {"torch", "task", "v", "profile", "dataset", "target", "hardware", "model", "precision", "compile",
              "world_size", "pretrained", "data", "config", "variant", "budget"}
+
+
+def _shown(text: str) -> str:
+    """`text` as this terminal shows it (what its encoding lacks as escapes), so widths are counted right."""
+    return encodable(plain(text), getattr(sys.stdout, "encoding", None))
 
 
 def _cells(table: pd.DataFrame) -> pd.DataFrame:
