@@ -191,7 +191,8 @@ def with_time_rule(frame: pd.DataFrame, rule: str = "train") -> tuple[pd.DataFra
     frame["time_to_target_s"] = frame[field]
     why = "no reference convergence for their task profile and model, or a variant" if rule == "normalised" \
         else "older records"
-    note = [f"{missing} runs have no {field} ({why}): no time-to-target from them under the {rule} rule"] \
+    runs = "runs" if rule == "normalised" else "reached runs"  # a missed run's time is inf under the other rules
+    note = [f"{missing} {runs} have no {field} ({why}): no time-to-target from them under the {rule} rule"] \
         if missing else []
     return frame, note
 

@@ -15,7 +15,7 @@ def test_run_stops_at_the_first_eval_that_meets_the_target(smoke_options):
     record = run_one(ToyLinear, "linear", 0, smoke_options, log=lambda _m: None)
     assert record["status"] == "ok" and record["reached_target"]
     assert record["stop_reason"] == "target"
-    hit = [p for p in record["curve"] if p["test/accuracy"] >= 0.95]
+    hit = [p for p in record["curve"] if p["val/accuracy"] >= 0.95]
     # the run stopped at the first eval point that met the target: it is the last point, and the only hit
     assert hit == [record["curve"][-1]] and len(record["curve"]) >= 2
     # time-to-target is the train time of the first eval that met the target, and the run stopped there
@@ -116,7 +116,7 @@ def test_summary_line_shows_the_task_units_beside_samples_per_second(smoke_optio
     from suite.benchmark import summary_line
 
     line = summary_line(run_one(ToyLinear, "linear", 0, smoke_options, log=lambda _m: None))
-    assert line.startswith("reached test/accuracy 0.95 in ")
+    assert line.startswith("reached val/accuracy 0.95 in ")
     assert "samples/s, " in line and " coords/s)" in line
 
 
