@@ -1,11 +1,14 @@
-"""Command line: `python run_all.py` and `dlbench list | run | sweep | compare | report | check`.
+"""Command line: `python run_all.py` and `dlbench list | run | sweep | compare | score | report | check`.
 
 Exit status: 0 when every run ended (target reached or not, or skipped with
 a reason); 1 when a run crashed; 2 on bad input (one line on stderr).
 `compare` and `report` exit 1 only when no run is comparable; `check`
-exits 1 when a record is unreadable or unfit for comparison.
+exits 1 when a record is unreadable or unfit for comparison. `compare
+--fail-below R` and `score --fail-below R` exit 1 when a figure is slower
+than R beyond its interval (a regression gate); `score` exits 2 when the
+reference is unknown or has no comparable runs.
 
-The results commands (compare, report, check) never import torch: the
+The results commands (compare, score, report, check) never import torch: the
 modules that run training are imported only by the commands that run
 (list, run, sweep), which saves seconds on every look at a results folder.
 Ctrl-C or SIGTERM ends a command once (`suite.interrupts`): a second one
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -107,6 +111,21 @@ def main(argv: list[str] | None = None) -> int:
                        help="hardware label, model name (or with --by software a torch version; default the oldest)"
                             " to compute speedups against")
     p_cmp.add_argument("--out", type=Path, default=None, help="also write the table(s) into this folder")
+    p_cmp.add_argument("--fail-below", type=_ratio, default=None, metavar="R",
+                       help="with --baseline: exit 1 when a task's speed-up (or the suite's) is below R with its "
+                            "interval entirely below R, printing those rows (a regression gate)")
+
+    p_score = sub.add_parser("score", help="one figure per machine and profile: these results against a "
+                             "reference machine (geometric mean of per-task speed-ups)")
+    p_score.add_argument("dirs", nargs="*", default=[Path("results")], type=Path)
+    p_score.add_argument("--reference", default=None, metavar="DIR|LABEL",
+                         help="a results folder of one machine, or a machine label under results/reference/ "
+                              "(case-insensitive prefix: 'nvidia h100'); default: results/reference/")
+    p_score.add_argument("--format", choices=("text", "md", "csv"), default=None,
+                         help="text (default on a terminal), md (default otherwise) or csv (per-task tables)")
+    p_score.add_argument("--fail-below", type=_ratio, default=None, metavar="R",
+                         help="exit 1 when a task's speed-up or a profile's score is below R with its interval "
+                              "entirely below R, printing those rows (a regression gate)")
 
     p_rep = sub.add_parser("report", help="self-contained HTML report (+ Markdown, CSV) from result folders")
     p_rep.add_argument("dirs", nargs="*", default=[Path("results")], type=Path)
@@ -129,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     handlers = {"list": _list, "run": _run, "sweep": _sweep, "compare": _compare, "report": _report, "check": _check,
-                "pages": _pages}
+                "pages": _pages, "score": _score}
     return _guarded(lambda: handlers[args.command](args))
 
 
@@ -303,6 +322,9 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     _check_inputs(args.dirs, "compare")
+    if args.fail_below is not None and (args.baseline is None or args.by == "family"):
+        raise DlbenchError("compare: --fail-below needs --baseline OLD (the machine or model the gate compares "
+                           "against) and --by model, hardware or software")
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise DlbenchError(f"compare: --out {args.out} is a file; give a folder for the tables")
     data = compare.pool(args.dirs)
@@ -348,7 +370,52 @@ def _compare(args: argparse.Namespace) -> int:
         for name, table in tables.items():
             for path in compare.write_tables(table, args.out, name):
                 print(f"wrote {path}", file=sys.stderr)
+    if args.fail_below is not None:
+        return _gate_status(compare.gate(result, args.fail_below), args.fail_below)
     return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from suite import score
+
+    _check_inputs(args.dirs, "score")
+    if not any(folder.exists() for folder in args.dirs):
+        raise DlbenchError(f"score: no such folder {', '.join(map(str, args.dirs))}: give the results folder(s)")
+    reference, label, ref_warnings = score.resolve_reference(args.reference)
+    result = score.score(args.dirs, reference, label)
+    for line in result.warnings:
+        print(plain(f"warning: {line}"), file=sys.stderr)
+    fmt = args.format or ("text" if sys.stdout.isatty() else "md")
+    notes = [f"left out: {line}" for line in result.left_out]
+    if fmt == "csv":
+        print(_render(score.tables(result), [], fmt))
+    else:
+        print(_render(score.tables(result), notes, fmt))
+    print("\n".join(score.suite_lines(result)))
+    if args.fail_below is not None:
+        return _gate_status(score.gate(result, args.fail_below), args.fail_below)
+    return 0
+
+
+def _ratio(text: str) -> float:
+    """A --fail-below value: a positive number (0.9: fail when 10% slower beyond doubt)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive ratio: give e.g. 0.9 (fail when slower "
+                                         "than 0.9x beyond the interval)")
+    return value
+
+
+def _gate_status(offending: list[str], threshold: float) -> int:
+    """Print the rows that fail the gate; 1 when any does, else 0."""
+    for line in offending:
+        print(plain(f"below {threshold:g}: {line}"), file=sys.stderr)
+    verdict = f"gate: {len(offending)} figure(s) below {threshold:g}" if offending else f"gate: passed ({threshold:g})"
+    print(verdict, file=sys.stderr)
+    return 1 if offending else 0
 
 
 def _numeric_keys(by: str) -> list[str]:

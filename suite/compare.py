@@ -552,6 +552,37 @@ def _speedup_cell(value: float, spread: tuple[float, float, str] | None) -> str:
     return f"{value:.3g}x {name} [{spread[0]:.3g}, {spread[1]:.3g}]"
 
 
+def slower_than(value: float, spread: stats.Spread | None, threshold: float) -> bool:
+    """Whether a speed-up is below `threshold` beyond its noise: its interval (CI or range) lies entirely
+    below it, or, without one (one seed a side), the figure itself does. No figure never fails."""
+    if not isinstance(value, (int, float)) or math.isnan(value):
+        return False
+    return spread[1] < threshold if spread else value < threshold
+
+
+def gate(result: Speedups, threshold: float) -> list[str]:
+    """The regression gate: one line per task or suite figure `slower_than` `threshold` (empty: passed).
+
+    A task with a target is judged on its time-to-target speed-up, one without (speed profile) on
+    its throughput ratio; a suite row on its geometric mean.
+    """
+    lines = []
+    for row in result.per_task.to_dict("records"):
+        timed = isinstance(row["target_metric"], str)
+        value, spread = (row["speedup"], row["interval"]) if timed \
+            else (row["throughput_ratio"], row["throughput_interval"])
+        if slower_than(value, spread, threshold):
+            what = "time-to-target speed-up" if timed else "throughput ratio"
+            lines.append(f"{row['task']} / {row['model']} ({row['profile']}) on {row[result.dimension]}: {what} "
+                         f"{_speedup_cell(value, spread)} < {threshold:g}")
+    for row in result.suite.to_dict("records"):
+        spread = None if row["lo"] != row["lo"] else (row["lo"], row["hi"], row["spread"])
+        if slower_than(row["geomean_speedup"], spread, threshold):
+            lines.append(f"suite on {row[result.dimension]}: geometric mean "
+                         f"{_speedup_cell(row['geomean_speedup'], spread)} < {threshold:g}")
+    return lines
+
+
 def to_markdown(table: pd.DataFrame) -> str:
     """A GitHub-flavoured Markdown table (no extra dependency)."""
     if table.empty:
