@@ -117,3 +117,34 @@ def test_version_names_the_package_version_and_commit(argv):
                             text=True).stdout.strip()
     version = metadata.version("dlbench")
     assert re.fullmatch(rf"(run_all\.py|dlbench) {re.escape(version)} \(git {commit}\)\n", done.stdout)
+
+
+def test_compare_writes_one_tidy_row_per_run_as_parquet_and_csv(tmp_path):
+    import pandas as pd
+
+    from suite import api
+
+    folder = write_all(tmp_path / "results", [make_record(seed=s, hardware=h) for s in range(3) for h in "AB"])
+    assert main(["compare", str(folder), "--format", "parquet", "--out", str(tmp_path / "runs.parquet")]) == 0
+    assert main(["compare", str(folder), "--format", "csv", "--out", str(tmp_path / "runs.csv")]) == 0
+    frame = pd.read_parquet(tmp_path / "runs.parquet")
+    assert len(frame) == 6 and frame["run_id"].is_unique
+    assert sorted(zip(frame["hardware"], frame["seed"])) == [(h, s) for h in "AB" for s in range(3)]
+    assert list(pd.read_csv(tmp_path / "runs.csv")["run_id"]) == list(frame["run_id"])
+    loaded = api.load_records(folder)
+    assert list(loaded.columns) == list(frame.columns) and sorted(loaded["run_id"]) == sorted(frame["run_id"])
+    assert loaded["time_to_target_s"].tolist() == pytest.approx([10.0] * 6)
+
+
+def test_parquet_without_a_file_name_is_bad_input(tmp_path, capsys):
+    folder = write_all(tmp_path / "results", [make_record()])
+    assert main(["compare", str(folder), "--format", "parquet"]) == 2
+    assert "--out FILE.parquet" in capsys.readouterr().err
+
+
+def test_api_run_refuses_an_unknown_flag():
+    from suite import api
+    from suite.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="profil.*not a run flag.*profile"):
+        api.run(profil="smoke")
