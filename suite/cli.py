@@ -1,4 +1,4 @@
-"""Command line: `python run_all.py` and `dlbench list | run | sweep | compare | score | report | check`.
+"""Command line: `python run_all.py` and `dlbench list | run | sweep | compare | score | report | check | export`.
 
 Exit status: 0 when every run ended (target reached or not, or skipped with
 a reason); 1 when a run crashed; 2 on bad input (one line on stderr).
@@ -35,6 +35,7 @@ def run_all_parser() -> argparse.ArgumentParser:
     from suite.config import SuiteOptions, add_arguments
 
     parser = argparse.ArgumentParser(prog="run_all.py", description="Run the whole dlbench benchmark.")
+    _add_version(parser, "run_all.py")
     add_arguments(parser, SuiteOptions)
     return parser
 
@@ -85,6 +86,7 @@ def _command(argv: list[str] | None) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     terminal.safe_streams()  # record text under any locale: escaped where the terminal cannot show it
     parser = argparse.ArgumentParser(prog="dlbench", description="Deep-learning application benchmark.")
+    _add_version(parser, "dlbench")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p_list = sub.add_parser("list", help="tasks, models, options, and per profile: dataset, target, "
@@ -100,9 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     p_cmp.add_argument("--by", choices=tuple(compare.GROUPINGS) + ("family",), default="model",
                        help="model: machines as rows; hardware / software: machine labels / torch versions as columns; "
                             "family: per task, the best deep model beside the best hand-crafted one")
-    p_cmp.add_argument("--format", choices=("text", "md", "csv", "html"), default=None,
+    p_cmp.add_argument("--format", choices=("text", "md", "csv", "html", "parquet"), default=None,
                        help="text (default on a terminal): 100 columns and a legend; md (default otherwise) and "
-                            "html: the wide table, cells 'median [95%% interval] n'; csv: the numeric cells")
+                            "html: the wide table, cells 'median [95%% interval] n'; csv: the numeric cells, or "
+                            "with --out FILE.csv one tidy row per run; parquet: one tidy row per run into "
+                            "--out FILE.parquet (pandas + pyarrow)")
     p_cmp.add_argument("--time", choices=tuple(compare.TIME_RULES), default="train",
                        help="time-to-target rule: train (train segments only), train+eval, submission (AlgoPerf: "
                             "with warm-up/compilation), wall (MLPerf: never paused from the first touch of the data) "
@@ -110,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     p_cmp.add_argument("--baseline", default=None,
                        help="hardware label, model name (or with --by software a torch version; default the oldest)"
                             " to compute speedups against")
-    p_cmp.add_argument("--out", type=Path, default=None, help="also write the table(s) into this folder")
+    p_cmp.add_argument("--out", type=Path, default=None,
+                       help="also write the table(s) into this folder; with --format csv|parquet and a FILE.csv|"
+                            ".parquet name: write one tidy row per run there instead")
     p_cmp.add_argument("--fail-below", type=_ratio, default=None, metavar="R",
                        help="with --baseline: exit 1 when a task's speed-up (or the suite's) is below R with its "
                             "interval entirely below R, printing those rows (a regression gate)")
@@ -142,14 +148,56 @@ def main(argv: list[str] | None = None) -> int:
     p_chk.add_argument("--json", action="store_true",
                        help="print the findings and counts as one JSON document (same exit status)")
 
+    p_exp = sub.add_parser("export", help="write the records as MLPerf-style logs or TensorBoard event files")
+    p_exp.add_argument("kind", choices=("mllog", "tensorboard"),
+                       help="mllog: RESULTS/mllog/<run_id>.log beside each record (or into --out); "
+                            "tensorboard: OUT/<run_id>/ event files")
+    p_exp.add_argument("dirs", nargs="*", default=[Path("results")], type=Path)
+    p_exp.add_argument("--out", type=Path, default=None,
+                       help="folder to write into (mllog default: each results folder's mllog/; "
+                            "tensorboard default: FIRST_DIR/tensorboard)")
+
     p_pages = sub.add_parser("pages", help="write the documentation pages generated from stored data into docs/")
     p_pages.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs")
     p_pages.add_argument("--check", action="store_true", help="write nothing; exit 1 naming each stale page")
 
     args = parser.parse_args(argv)
     handlers = {"list": _list, "run": _run, "sweep": _sweep, "compare": _compare, "report": _report, "check": _check,
-                "pages": _pages, "score": _score}
+                "pages": _pages, "score": _score, "export": _export}
     return _guarded(lambda: handlers[args.command](args))
+
+
+def _add_version(parser: argparse.ArgumentParser, prog: str) -> None:
+    """`--version`: computed only when asked (it may run git)."""
+
+    class Version(argparse.Action):
+        def __init__(self, option_strings, dest, **kwargs):
+            super().__init__(option_strings, dest, nargs=0, help="print the dlbench version (and git commit) and exit")
+
+        def __call__(self, parser, namespace, values, option_string=None):
+            from suite.version import version_line
+
+            print(version_line(prog))
+            parser.exit()
+
+    parser.add_argument("--version", action=Version)
+
+
+def _export(args: argparse.Namespace) -> int:
+    _check_inputs(args.dirs, "export")
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise DlbenchError(f"export: --out {args.out} is a file; give a folder")
+    if args.kind == "mllog":
+        from suite import mllog
+
+        written = mllog.export(args.dirs, args.out)
+    else:
+        from suite import tboard
+
+        written = tboard.export(args.dirs, args.out or args.dirs[0] / "tensorboard")
+    folders = sorted({str(path.parent) for path in written})
+    print(f"export {args.kind}: {len(written)} run(s) written" + (f" into {', '.join(folders)}" if folders else ""))
+    return 0 if written else 1
 
 
 def _add_run_arguments(p_list: argparse.ArgumentParser, p_run: argparse.ArgumentParser,
@@ -320,12 +368,44 @@ def _sweep(args: argparse.Namespace) -> int:
     return status
 
 
+def _tidy_file(args: argparse.Namespace) -> Path | None:
+    """The FILE of `--format csv|parquet --out FILE.csv|.parquet` (one row per run), else None."""
+    if args.format == "parquet" and (args.out is None or args.out.suffix.lower() != ".parquet"):
+        raise DlbenchError("compare --format parquet writes a file: give --out FILE.parquet")
+    if args.format in ("csv", "parquet") and args.out is not None and args.out.suffix.lower() == f".{args.format}":
+        if args.out.is_dir():
+            raise DlbenchError(f"compare: --out {args.out} is a folder; give a .{args.format} file name")
+        return args.out
+    return None
+
+
+def _write_tidy(frame, out: Path, fmt: str) -> None:
+    """One row per run (the columns `suite.api.load_records` returns), written atomically."""
+    import io
+
+    from suite.safe_io import atomic_write_bytes, atomic_write_csv
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        atomic_write_csv(frame, out)
+    else:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise DlbenchError("compare --format parquet needs pyarrow: pip install -e '.[all]'") from None
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        atomic_write_bytes(out, buffer.getvalue())
+    print(f"wrote {out} ({len(frame)} runs)", file=sys.stderr)
+
+
 def _compare(args: argparse.Namespace) -> int:
     _check_inputs(args.dirs, "compare")
     if args.fail_below is not None and (args.baseline is None or args.by == "family"):
         raise DlbenchError("compare: --fail-below needs --baseline OLD (the machine or model the gate compares "
                            "against) and --by model, hardware or software")
-    if args.out is not None and args.out.exists() and not args.out.is_dir():
+    tidy = _tidy_file(args)
+    if tidy is None and args.out is not None and args.out.exists() and not args.out.is_dir():
         raise DlbenchError(f"compare: --out {args.out} is a file; give a folder for the tables")
     data = compare.pool(args.dirs)
     frame, time_notes = compare.with_time_rule(data.frame, args.time)
@@ -334,6 +414,9 @@ def _compare(args: argparse.Namespace) -> int:
     if frame.empty:
         print(f"compare: no comparable runs in {', '.join(map(str, args.dirs))}", file=sys.stderr)
         return 1
+    if tidy is not None:
+        _write_tidy(frame, tidy, args.format)
+        return 0
     if args.by == "family":
         from suite import families
 

@@ -63,6 +63,8 @@ class RunOptions:
                                  "still recorded when the target is first met)")
     target_value: float | None = _opt(None, "measure time to this value of each task's target metric instead of "
                                       "the task's own (keyed apart in tables; bench/convergence.py uses it)")
+    tensorboard: Path | None = _opt(None, "also write each run's learning curves and settings as TensorBoard "
+                                    "event files into DIR/<run_id>/ (made from the record after the run)")
     tasks_from: list[str] = _opt(None, "also import these task modules (comma-separated)", list_of=str)
     set: list[str] = _opt(None, "NAMESPACE.KEY=VALUE, repeatable: task.KEY sets an option the task declares "
                           "(e.g. --set task.pretrained=distilbert-base-uncased for sentiment); `dlbench list` "
@@ -72,6 +74,10 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         self.results = Path(self.results)
+        if self.tensorboard is not None:
+            self.tensorboard = Path(self.tensorboard)
+            if self.tensorboard.exists() and not self.tensorboard.is_dir():
+                raise ConfigError("tensorboard", str(self.tensorboard), "is a file; give a folder for the events")
         if self.tasks_from is None:
             self.tasks_from = []
         self.set = list(self.set or [])

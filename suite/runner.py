@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from suite import distributed, fingerprint, interrupts, records, variants
+from suite import distributed, exporters, fingerprint, interrupts, records, variants
 from suite.allocator import keep_freed_memory, release_freed_memory
 from suite.config import RunOptions
 from suite.contention import HostLoad
@@ -430,6 +430,7 @@ def save_record(record: dict, opts: RunOptions, is_main: bool = True) -> dict:
         try:
             with interrupts.deferred():  # an interrupt waits for the write, then is raised
                 record["_path"] = str(records.write_record(to_jsonable(record), opts.results))
+            exporters.after_record(record, opts)
         except (OSError, ValueError, TypeError) as exc:
             record["_write_error"] = _one_line(exc)
             print(f"error: record {record['run_id']} not written to {records.runs_dir(opts.results)} "
