@@ -107,7 +107,8 @@ def test_a_ctrl_c_during_the_interpreter_exit_prints_no_traceback(tmp_path):
             "atexit.register(lambda: os.kill(os.getpid(), signal.SIGINT))  # a second Ctrl-C as it exits\n"
             "sys.exit(cli.main_run_all(sys.argv[1:]))\n")
     done = subprocess.run([sys.executable, "-c", code, *TOYS, "--tasks", "toy_signalled", "--results",
-                           str(tmp_path / "r")], cwd=ROOT, env=env(), capture_output=True, text=True, timeout=300)
+                           str(tmp_path / "r")], cwd=ROOT, env=env(), capture_output=True, text=True, timeout=300,
+                          stdin=subprocess.DEVNULL)
     assert done.returncode == 130, done.stderr[-2000:]
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr[-2000:]
     assert [r["status"] for r in runs_in(tmp_path / "r")] == ["interrupted"]
