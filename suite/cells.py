@@ -42,7 +42,20 @@ NOT_CONFIGURATION = ("seed", "device", "precision", "precision_request", "compil
 
 
 def cell_settings(record: dict[str, Any]) -> dict[str, str]:
-    """{setting: short string} for every name in KEYED."""
+    """{setting: short string} for every name in KEYED.
+
+    A record read from a file (it has `_path`) keeps its settings under `_cells` (never written):
+    readers do not change records, and every table asks again.
+    """
+    cached = record.get("_cells")
+    if cached is None:
+        cached = _cell_settings(record)
+        if "_path" in record:
+            record["_cells"] = cached
+    return dict(cached)
+
+
+def _cell_settings(record: dict[str, Any]) -> dict[str, str]:
     config = record.get("config") if isinstance(record.get("config"), dict) else {}
     world = record.get("world_size", config.get("world_size"))
     compiled = config.get("compile")
@@ -85,7 +98,17 @@ def threads_key(record: dict[str, Any]) -> str:
 
 def rerun_key(record: dict[str, Any]) -> tuple:
     """What makes two records one run done twice: the same task, target, machine, thread count, torch,
-    dlbench version and git commit, every keyed setting, and the same seed."""
+    dlbench version and git commit, every keyed setting, and the same seed (kept under `_rerun` on a
+    record read from a file, like `_cells`)."""
+    cached = record.get("_rerun")
+    if cached is None:
+        cached = _rerun_key(record)
+        if "_path" in record:
+            record["_rerun"] = cached
+    return cached
+
+
+def _rerun_key(record: dict[str, Any]) -> tuple:
     target = record.get("target") if isinstance(record.get("target"), dict) else {}
     hardware = record.get("hardware") if isinstance(record.get("hardware"), dict) else {}
     software = record.get("software") if isinstance(record.get("software"), dict) else {}

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any, Iterable, TextIO
@@ -184,9 +185,9 @@ def setting_splits(recs: Iterable[dict[str, Any]]) -> list[str]:
 
 def empty_folders(paths: Iterable[Path | str], recs: list[dict[str, Any]]) -> list[str]:
     """One line per given folder in which no valid record was found."""
-    found = [Path(r["_path"]).resolve() for r in recs if "_path" in r]
+    found = [str(r["_path"]) for r in recs if "_path" in r]  # paths as `record_files` gave them: under a folder
     return [f"{folder}: no dlbench records in this folder" for folder in map(Path, paths)
-            if folder.is_dir() and not any(folder.resolve() in f.parents for f in found)]
+            if folder.is_dir() and not any(f.startswith(os.path.join(str(folder), "")) for f in found)]
 
 
 def _content(record: dict[str, Any]) -> str:

@@ -438,7 +438,8 @@ def _compare(args: argparse.Namespace) -> int:
     measures = compare.MEASURES if args.by != "model" else [None]
     tables = {f"by_{args.by}" + (f"_{m}" if m else ""): compare.to_table(frame, args.by, m or "time_to_target_s")
               for m in measures}
-    numeric = {"by_" + args.by: compare.summarize(frame, _numeric_keys(args.by))}
+    fmt = args.format or ("text" if sys.stdout.isatty() else "md")
+    numeric = {"by_" + args.by: compare.summarize(frame, _numeric_keys(args.by))} if fmt == "csv" else {}
     notes: list[str] = [f"time-to-target: {compare.TIME_RULES[args.time][1]}"]
     if baseline:
         result = compare.speedups(frame, baseline, dimension)
@@ -447,7 +448,6 @@ def _compare(args: argparse.Namespace) -> int:
                                                             errors="ignore")
         numeric["speedup_suite"] = result.suite
         notes += result.caveats
-    fmt = args.format or ("text" if sys.stdout.isatty() else "md")
     print(_render(tables if fmt != "csv" else numeric, notes, fmt))
     if args.out:
         for name, table in tables.items():

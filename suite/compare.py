@@ -49,6 +49,9 @@ from suite.safe_io import atomic_write_csv, atomic_write_text, plain
 
 COMPARABLE = ["task", "task_version", "profile", "dataset", "target_metric", "target_value", "higher_is_better",
               *KEYED]
+# Models set side by side (speedups against a model, one plot per task) differ in their recipes by design:
+# there the configuration key, which holds the recipe, is left out of the alignment.
+ACROSS_MODELS = [c for c in COMPARABLE if c != "config"]
 TIME_RULES = {
     "train": ("time_to_target_s", "train time only (evaluation, warm-up and data work excluded)"),
     "train+eval": ("time_to_target_with_eval_s", "train + evaluation time (warm-up and data work excluded)"),
@@ -421,8 +424,9 @@ def speedups(frame: pd.DataFrame, baseline: str, dimension: str | None = None) -
     frame = fit_only(frame)
     dimension, caveats = (dimension, []) if dimension == "torch" else _baseline_dimension(frame, baseline)
     others = _OTHERS[dimension]
+    aligned = ACROSS_MODELS if dimension == "model" else COMPARABLE
     rows = []
-    for key, group in frame.groupby(COMPARABLE + others, dropna=False, sort=True):
+    for key, group in frame.groupby(aligned + others, dropna=False, sort=True):
         base = group.loc[group[dimension] == baseline, "time_to_target_s"].to_numpy(dtype=float)
         for subject, sub in group[group[dimension] != baseline].groupby(dimension, sort=True):
             times = sub["time_to_target_s"].to_numpy(dtype=float)
@@ -439,7 +443,7 @@ def speedups(frame: pd.DataFrame, baseline: str, dimension: str | None = None) -
             if normalise:
                 note = "; ".join(filter(None, [note, f"normalised time (fewer than {FEW_SEEDS} seeds); raw "
                                                      f"speed-up {_num(stats.speedup(base, times))}"]))
-            rows.append({**dict(zip(COMPARABLE + others, key)), dimension: subject,
+            rows.append({**dict(zip(aligned + others, key)), dimension: subject,
                          "throughput_ratio": stats.speedup(tp, base_tp) if base_tp.size and tp.size else math.nan,
                          "throughput_interval": stats.speedup_spread(tp, base_tp) if base_tp.size else None,
                          "baseline_s": stats.median(base), "time_s": stats.median(times),

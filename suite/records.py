@@ -59,7 +59,8 @@ def write_record(record: dict[str, Any], results: Path) -> Path:
     folder = runs_dir(results)
     folder.mkdir(parents=True, exist_ok=True)
     # a bad value fails here, before any file exists; a round trip gives exactly what readers will see
-    kept = {k: v for k, v in record.items() if k != "_path"}  # where a reader found it, not part of it
+    # `_path` (where a reader found it) and the readers' notes (`_verdict`, `_cells`) are not part of it
+    kept = {k: v for k, v in record.items() if not k.startswith("_")}
     loaded = json.loads(json.dumps(_finite_or_none(kept), allow_nan=False, default=str))
     loaded, problems = fit_to_schema(loaded)
     if problems:
@@ -243,7 +244,7 @@ def record_files(paths: Iterable[Path | str]) -> list[Path]:
         if path.is_file():
             files.append(path)
         elif path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*.json") if not p.name.startswith(".")))
+            files.extend(sorted((p for p in path.rglob("*.json") if not p.name.startswith(".")), key=str))
         elif path.exists() or path.is_symlink():
             files.append(path)  # a FIFO, device or dangling link: read_records says what it is and skips it
         else:

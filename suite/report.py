@@ -148,23 +148,39 @@ def _studies(found: list[study.Study]) -> Section:
 
 def _plots(data: compare.Pool) -> Section:
     section = Section("Plots", notes=[
-        "Learning curves: the target metric against training time (eval time excluded), one line per seed. "
+        f"Learning curves: the target metric against training time (eval time excluded), one line per seed "
+        f"(the first {CURVES_PER_SERIES} seeds of each model or machine). "
         f"Time-to-target: median with its spread (a 95% interval from {stats.MIN_FOR_CI} seeds on, the range "
         "below; none for one seed), dots are seeds; 'not reached' where the median is not finite. "
         "Quality against time: final quality against training time per run; the line joins the medians "
         "that no other model/machine beats on both (Pareto front)."])
     by_id = {r["run_id"]: r for r in data.records}
     frame = data.frame
-    for key, group in frame.groupby(compare.COMPARABLE, dropna=False, sort=True):
+    for key, group in frame.groupby(compare.ACROSS_MODELS, dropna=False, sort=True):  # one group per task
         title = plain(f"{key[0]} v{key[1]} ({key[2]}, {key[3]})")
-        if not isinstance(key[compare.COMPARABLE.index("target_metric")], str):
+        if not isinstance(key[compare.ACROSS_MODELS.index("target_metric")], str):
             continue  # a profile without targets (speed): no curves to plot; its figures are in the tables
         series = _series_label(frame)
-        runs = [(series(row), by_id[row.run_id]) for row in group.itertuples()]
+        ordered = group.sort_values(["seed", "run_id"]).itertuples()
+        runs = _first_per_series([(series(row), by_id[row.run_id]) for row in ordered], CURVES_PER_SERIES)
         section.images[f"{title}: learning curves"] = plots.learning_curves(runs, title)
         section.images[f"{title}: time to target"] = plots.time_to_target(group, series, title)
         section.images[f"{title}: quality against time"] = plots.quality_vs_time(group, series, title)
     return section
+
+
+CURVES_PER_SERIES = 10  # learning curves drawn per model or machine: more are unreadable, and slow to draw
+
+
+def _first_per_series(runs: list[tuple[str, dict]], limit: int) -> list[tuple[str, dict]]:
+    """At most `limit` runs of each series, in the order given (the lowest seeds first)."""
+    counts: dict[str, int] = {}
+    kept = []
+    for label, record in runs:
+        counts[label] = counts.get(label, 0) + 1
+        if counts[label] <= limit:
+            kept.append((label, record))
+    return kept
 
 
 def _series_label(frame: pd.DataFrame):

@@ -2,7 +2,7 @@
 
 `toy_linear` learns a separable 2-class problem in a few steps; `toy_crash`
 raises while loading data; `toy_diverge` returns an infinite loss; `toy_unreachable` never meets its target;
-`toy_interrupt` is stopped by Ctrl-C in the middle of training; `toy_slow` runs until stopped from outside
+`toy_interrupt` is stopped by Ctrl-C in the middle of training (`toy_signalled`: by a real SIGINT); `toy_slow` runs until stopped from outside
 (its time cap is 30 s).
 """
 from __future__ import annotations
@@ -85,6 +85,26 @@ class ToyInterrupt(ToyLinear):
         return super().loss(model, batch)
 
 
+class ToySignalled(ToyLinear):
+    """Sends itself a real SIGINT in training step 8, as a user's Ctrl-C would arrive."""
+
+    name = "toy_signalled"
+    profiles = _profiles(target=1.01)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls = 0
+
+    def loss(self, model, batch):
+        import os
+        import signal
+
+        self.calls += 1
+        if self.calls == 8 + 3:  # after the FLOP count and the warm-up
+            os.kill(os.getpid(), signal.SIGINT)
+        return super().loss(model, batch)
+
+
 class ToySlow(ToyLinear):
     """Never reaches its target and takes 50 ms a step: a run to stop from outside (SIGTERM, kill -9)."""
 
@@ -98,5 +118,5 @@ class ToySlow(ToyLinear):
         return super().loss(model, batch)
 
 
-for _cls in (ToyLinear, ToyCrash, ToyDiverge, ToyUnreachable, ToyInterrupt, ToySlow):
+for _cls in (ToyLinear, ToyCrash, ToyDiverge, ToyUnreachable, ToyInterrupt, ToySignalled, ToySlow):
     register_task(_cls)
