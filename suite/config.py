@@ -17,6 +17,7 @@ from typing import Any
 
 from suite.errors import ConfigError
 from suite.task import PROFILES
+from suite.safetext import plain
 from suite.textvalues import parse_as
 
 # `--set NAMESPACE.KEY=VALUE`: each namespace, what its keys reach. One parser takes them all;
@@ -72,6 +73,8 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         self.results = Path(self.results)
+        if self.hardware_label is not None:  # one line in tables; a byte the locale cannot decode shows as U+FFFD
+            self.hardware_label = plain(self.hardware_label)
         if self.tasks_from is None:
             self.tasks_from = []
         self.set = list(self.set or [])

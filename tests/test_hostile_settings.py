@@ -402,3 +402,10 @@ def test_terminal_tables_keep_their_columns_aligned_with_escaped_text(monkeypatc
     lines = terminal.render(table).splitlines()
     assert lines[2].startswith("B\\xe9 ") and lines[3].startswith("x\\ufffdy z")
     assert len({line.index(cell) for line, cell in zip(lines[2:], ["1", "2"])}) == 1
+
+
+def test_a_hardware_label_with_a_byte_the_locale_cannot_decode_runs_and_reads_back(tmp_path):
+    label = os.fsdecode(b"lab\xff\nnext")  # what argv holds for such a byte: a lone surrogate
+    assert cli.main_run_all([*TOYS, "--results", str(tmp_path / "results"), "--hardware-label", label]) == 0
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "results" / "runs").glob("*.json")]
+    assert record["hardware"]["label"] == "lab\ufffd next"
