@@ -16,7 +16,6 @@ which the task loads (`ProfileSpec.references`) and `dlbench list` shows.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import statistics
@@ -69,10 +68,19 @@ def reference_of(records: list[dict], task_cls, model: str, target: dict, args: 
         seconds_per_step=statistics.median(per_step) if per_step else None, eval_cadence=first.get("eval_cadence"),
         machine=first["hardware"].get("label") or first["hardware"].get("cpu") or "unknown",
         date=datetime.now(timezone.utc).date().isoformat(), commit=first["software"].get("git_commit"),
-        command="python bench/convergence.py " + " ".join(sys.argv[1:]),
+        command=run_command(args),
         other_cpu_share=round(statistics.median(shares), 3) if shares else None,
         final_quality={f"median test/{quality} at the stopping evaluation": round(statistics.median(tests), 4)}
         if tests and not args.candidates else {})
+
+
+def run_command(args: argparse.Namespace) -> str:
+    """The command that ran the seeds (what a reader reruns), whatever options only read or wrote results."""
+    parts = ["python bench/convergence.py", args.task, "--profile", args.profile, "--seeds", str(args.seeds)]
+    parts += ["--model", args.model] if args.model else []
+    parts += ["--candidates", args.candidates] if args.candidates else []
+    parts += ["--precision", args.precision] if args.precision != "auto" else []
+    return " ".join(parts)
 
 
 def show(ref: Reference) -> str:
@@ -123,8 +131,6 @@ def main(argv: list[str] | None = None) -> int:
         if value == target["value"]:
             own = ref
     if args.write and own is not None:
-        if candidates:
-            own = dataclasses.replace(own, command=own.command)
         path = reference_path(ROOT / "tasks" / "references", args.task, args.profile, model)
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, to_json(own))

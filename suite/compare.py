@@ -160,12 +160,12 @@ def _threads_in_label(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def quality_metric(target_metric: str | None) -> str | None:
-    """The metric tables report as quality: the target metric on the test split ("val/accuracy" ->
-    "test/accuracy"); a target already on test, or without a split, is its own."""
+    """The metric tables report as quality: a validation target's metric on the test split ("val/accuracy"
+    -> "test/accuracy"); a target on any other split (records of task versions that stopped on test) is its own."""
     if not isinstance(target_metric, str):
         return None
     split, _, name = target_metric.partition("/")
-    return f"test/{name}" if name else target_metric
+    return f"test/{name}" if split == "val" and name else target_metric
 
 
 def _rule_time(record: dict[str, Any], field: str, reached: bool) -> float:
@@ -305,17 +305,25 @@ def format_cell(row: pd.Series, measure: str) -> str:
         return f"{_num(row[measure])}{_interval(row, measure)} n={n}{missed}"
     if n == 0:
         return "mixed units" if measure == "throughput" and row.get("throughput_unit") == "mixed" else "-"
+    if measure == "utilisation":  # a share of the measured peak, shown as a percentage
+        return f"{_percent(row[measure])}{_interval(row, measure, _percent)} n={n}"
     unit = f" {row['throughput_unit']}" if measure == "throughput" else ""
     return f"{_num(row[measure])}{unit}{_interval(row, measure)} n={n}"
 
 
-def _interval(row: pd.Series, measure: str) -> str:
+def _percent(share: float) -> str:
+    """0.000583 -> "0.058%": three significant digits of a percentage."""
+    return f"{share * 100:.3g}%"
+
+
+def _interval(row: pd.Series, measure: str, show=None) -> str:
     """" CI [lo, hi]" or " range [lo, hi]", named by how it was found, or "" for a single value."""
+    show = show or _num
     lo, hi = row[f"{measure}_lo"], row[f"{measure}_hi"]
     if math.isnan(lo):
         return ""
     name = "range" if row.get(f"{measure}_spread", stats.RANGE) == stats.RANGE else "CI"
-    return f" {name} [{_num(lo)}, {_num(hi)}]"
+    return f" {name} [{show(lo)}, {show(hi)}]"
 
 
 def _num(value: float) -> str:

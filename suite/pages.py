@@ -2,8 +2,10 @@
 
 `dlbench pages` writes them into docs/; `dlbench pages --check` exits 1 naming
 each page whose committed text differs from what the stored data gives (a
-test runs the check, so a stale page fails CI). Today: docs/references.md,
-the reference convergence of every task profile (`suite.convergence`).
+test runs the check, so a stale page fails CI): docs/references.md, the
+reference convergence of every task profile (`suite.convergence`), and
+docs/reference-results.md, the tables of the reference records shipped in
+results/reference/ (`suite.compare`).
 """
 from __future__ import annotations
 
@@ -53,7 +55,30 @@ def references_page() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-PAGES: dict[str, Callable[[], str]] = {"references.md": references_page}
+REFERENCE_RESULTS = Path(__file__).resolve().parent.parent / "results" / "reference"
+
+
+def reference_results_page() -> str:
+    """Per machine folder in results/reference/: its runs' table by model for each profile, from the records."""
+    from suite import compare
+
+    lines = [GENERATED.replace("tasks/references/", "results/reference/"), "", "# Reference results", "",
+             "Tables of the records in `results/reference/<machine>/runs/`, made by `dlbench compare` (median over "
+             "seeds; a missed target is 'not reached'; quality is the test metric where the run stopped). Each "
+             "machine's folder keeps the log of the command that made its records.", ""]
+    for folder in sorted(p for p in REFERENCE_RESULTS.iterdir() if p.is_dir()) if REFERENCE_RESULTS.is_dir() else []:
+        data = compare.pool([folder])
+        lines += [f"## {folder.name}", ""]
+        if data.frame.empty:
+            lines += ["No fit records.", ""]
+            continue
+        for profile, frame in data.frame.groupby("profile", sort=True):
+            table = compare.to_table(frame, "model")
+            lines += [f"### {profile} profile", "", compare.to_markdown(table), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+PAGES: dict[str, Callable[[], str]] = {"references.md": references_page, "reference-results.md": reference_results_page}
 
 
 def write_pages(out: Path, check: bool = False) -> list[str]:

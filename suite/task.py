@@ -48,9 +48,9 @@ class Target:
     @property
     def quality_metric(self) -> str:
         """What tables report as quality: the same metric on the test split (`test/accuracy` for a
-        `val/accuracy` target); the target metric itself where the task has no separate test split."""
-        name = self.metric.split("/", 1)[-1]
-        return f"test/{name}" if "/" in self.metric else self.metric
+        `val/accuracy` target); a target on another split is its own."""
+        split, _, name = self.metric.partition("/")
+        return f"test/{name}" if split == "val" and name else self.metric
 
     def met(self, metrics: dict[str, float]) -> bool:
         got = metrics.get(self.metric)

@@ -34,7 +34,7 @@ time-to-target in seconds and env steps; throughput in env steps/s.
 
 Targets
   Runs stop on the validation split; the test split (and held-out sets) only report.
-  quick  val/return >= 5.0 over the validation episodes: set from the reference convergence of ppo_cnn
+  quick  val/return >= 4.5 over the validation episodes: set from the reference convergence of ppo_cnn
          (tasks/references/atari_rl.quick.ppo_cnn.json, docs/methodology.md).
   full   val/return >= 400 on Breakout (CleanRL ppo_atari; Nature DQN 401.2).
   speed  no target: throughput on synthetic data at the full profile's shapes.
@@ -175,7 +175,7 @@ class BallTracker(nn.Module):
 
 ENCODERS = {"smoke": MinAtarEncoder, "quick": MinAtarEncoder, "full": NatureEncoder, "speed": NatureEncoder}  # model.*
 REFERENCES = Path(__file__).parent / "references"
-QUICK_TARGET = Target("val/return", 5.0, True,
+QUICK_TARGET = Target("val/return", 4.5, True,
                       "reference convergence of ppo_cnn over 10+ seeds (tasks/references/, docs/methodology.md)")
 
 SMOKE_PPO = PPOConfig(num_envs=4, num_steps=64, num_minibatches=2, update_epochs=2, eval_envs=4, eval_episodes=4,
@@ -222,7 +222,7 @@ class AtariRL(RLTask):
             eval_splits=("val", "test"),
         ),
         "quick": ProfileSpec(
-            expected_s=30, download_mb=0,
+            expected_s=12, download_mb=0,
             dataset=MINATAR,
             target=QUICK_TARGET,
             budget=Budget(max_env_steps=3_000_000, max_time_s=300, eval_every=4_096),

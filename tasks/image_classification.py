@@ -405,7 +405,7 @@ class ImageClassification(Task):
             },
         ),
         "quick": ProfileSpec(
-            expected_s=30, download_mb=0,
+            expected_s=11, download_mb=0,
             dataset="fashion_mnist",
             target=QUICK_TARGET,
             budget=Budget(max_epochs=3, max_time_s=300, eval_every=5_000),

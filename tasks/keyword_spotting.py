@@ -152,17 +152,17 @@ class KeywordSpotting(Task):
                      "resnet": Recipe(batch_size=16, model_kwargs={"width": 8, "blocks": 1})},
         ),
         "quick": ProfileSpec(
-            expected_s=15, download_mb=0,
+            expected_s=3, download_mb=0,
             dataset="espeak_kws",
             target=QUICK_TARGET,
             budget=Budget(max_epochs=10, max_time_s=300, eval_every=600),
             eval_splits=("val", "test") + heldout.SPLITS["kws"],
             recipes={
-                # A 2-epoch schedule (the learning rate decays to 0 where the run ends), batch 50 at lr 1e-2,
+                # A 3-epoch schedule (the learning rate decays to 0 where the run ends), batch 50 at lr 1e-2,
                 # light regularisation (no dropout, time masks of up to 3 frames).
                 "ds_cnn": Recipe(batch_size=50, eval_batch_size=400, lr=1e-2, weight_decay=0.01,
                                  model_kwargs={"dropout": 0.0, "time_mask": 3}, cpu_channels_last=True,
-                                 budget=Budget(max_epochs=2, max_time_s=300)),
+                                 budget=Budget(max_epochs=3, max_time_s=300)),
                 "resnet": Recipe(batch_size=100, eval_batch_size=400, lr=3e-3, weight_decay=0.01)},
             references=load_references(REFERENCES, "keyword_spotting", "quick"),
         ),

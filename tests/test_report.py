@@ -34,7 +34,8 @@ def built(tmp_path_factory):
             for seed in (0, 1):
                 reached = not (hw == "B" and model == "cnn")
                 recs.append(make_record(hardware=hw, model=model, seed=seed, torch="2.11.0" if hw == "A" and seed == 0 else "2.10.0",
-                                        ttt=base * scale + seed if reached else None, quality=0.8 + 0.05 * seed))
+                                        ttt=base * scale + seed if reached else None,
+                                        quality=0.8 + 0.05 * seed if reached else 0.7 - 0.05 * seed))
     write_all(root / "a", recs[:4])
     write_all(root / "b", recs[4:])
     out = root / "out" / "report.html"
@@ -51,7 +52,7 @@ def test_report_files_and_sections(built):
                     "Plots", "Environment"):
         assert f">{heading}</h2>" in text
     md = files[1].read_text()
-    assert "| toy | 1 | smoke | digits | test/accuracy >= 0.8 | A | mlp | 2/2 | 10.5 [10, 11] n=2 |" in md
+    assert "| toy | 1 | smoke | digits | test/accuracy >= 0.8 | A | mlp | 2/2 | 10.5 range [10, 11] n=2 |" in md
     assert "not reached (0/2 reached)" in md  # B's cnn is shown, not dropped
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -65,6 +65,23 @@ class AlgoConfig:
     def check_positive(self, name: str) -> None:
         if getattr(self, name) < 1:
             raise ConfigError(f"{self.prefix()}.{name}", getattr(self, name), "must be >= 1")
+
+
+def clipped_step(model: nn.Module, optimizer: torch.optim.Optimizer, max_grad_norm: float, device: torch.device,
+                 precision: str, loss_of: Callable[[dict[str, torch.Tensor]], torch.Tensor]
+                 ) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
+    """One gradient step of an RL algorithm: `loss_of(batch)` in the run's precision (autocast under bf16),
+    backward, gradients clipped to `max_grad_norm`, optimizer step; returns the loss detached (no host sync)."""
+    def step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with autocast(device, precision):
+            loss = loss_of(batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimizer.step()
+        return loss.detach()
+
+    return step
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ from suite.context import RunContext, TrainResult
 from suite.device import autocast, no_host_sync
 from suite.flops import flops_of
 from suite.errors import ConfigError
-from suite.rl.common import AlgoConfig, RLRun
+from suite.rl.common import AlgoConfig, RLRun, clipped_step
 from suite.rl.envs import final_obs, make_vector_env, torch_dtype
 from suite.rl.networks import discrete_actions
 from suite.task import RLTask
@@ -115,16 +115,8 @@ def make_update_step(model: nn.Module, target: nn.Module, optimizer: torch.optim
     The forward passes run in autocast under bf16 (the TD loss itself in float32); gradients are
     clipped to `max_grad_norm`. The training loop and the speed profile (`suite.speed`) both use it.
     """
-    def step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        with autocast(device, precision):
-            loss = td_loss(model, target, batch, cfg)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-        optimizer.step()
-        return loss.detach()
-
-    return step
+    return clipped_step(model, optimizer, cfg.max_grad_norm, device, precision,
+                        lambda batch: td_loss(model, target, batch, cfg))
 
 
 def flops_per_env_step(model: nn.Module, target: nn.Module, cfg: DQNConfig, buffer: ReplayBuffer,

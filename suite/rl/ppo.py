@@ -21,7 +21,7 @@ from suite.context import RunContext, TrainResult
 from suite.device import autocast, no_host_sync
 from suite.flops import flops_of
 from suite.errors import ConfigError
-from suite.rl.common import AlgoConfig, RLRun, cpu_threads
+from suite.rl.common import AlgoConfig, RLRun, clipped_step, cpu_threads
 from suite.rl.envs import final_obs, make_vector_env, torch_dtype
 from suite.rl.networks import discrete_actions
 from suite.task import RLTask
@@ -221,16 +221,8 @@ def make_update_step(model: nn.Module, optimizer: torch.optim.Optimizer, cfg: PP
     The loss's forward runs in autocast under bf16; gradients are clipped to `max_grad_norm`.
     `update` takes it over a rollout's minibatches, and the speed profile (`suite.speed`) times it.
     """
-    def step(minibatch: dict[str, torch.Tensor]) -> torch.Tensor:
-        with autocast(device, precision):
-            loss = ppo_loss(model, cfg, **minibatch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-        optimizer.step()
-        return loss.detach()
-
-    return step
+    return clipped_step(model, optimizer, cfg.max_grad_norm, device, precision,
+                        lambda minibatch: ppo_loss(model, cfg, **minibatch))
 
 
 def update(model: nn.Module, optimizer: torch.optim.Optimizer, cfg: PPOConfig, *batch: torch.Tensor,

