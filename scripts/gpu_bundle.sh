@@ -14,7 +14,7 @@ python=${PYTHON:-.venv/bin/python}
 [ -x "$python" ] || { echo "gpu_bundle: $python not found: run scripts/setup.sh first (or set PYTHON)" >&2; exit 2; }
 
 # What the GPU image lacks (DATA.md, 'A GPU machine'), and what those need that it lacks too.
-missing=(gymnasium farama-notifications ale-py minatar soundfile cffi pycparser espeakng-loader
+missing=(gymnasium farama-notifications ale-py minatar soundfile cffi pycparser espeakng-loader jiwer rapidfuzz click
          datasets dill multiprocess filelock jsonschema jsonschema-specifications referencing rpds-py fastjsonschema
          vaderSentiment)
 pins=()

@@ -17,6 +17,7 @@ from typing import Any
 
 from suite.errors import ConfigError
 from suite.task import PROFILES
+from suite.safetext import plain
 from suite.textvalues import parse_as
 
 # `--set NAMESPACE.KEY=VALUE`: each namespace, what its keys reach. One parser takes them all;
@@ -78,6 +79,8 @@ class RunOptions:
             self.tensorboard = Path(self.tensorboard)
             if self.tensorboard.exists() and not self.tensorboard.is_dir():
                 raise ConfigError("tensorboard", str(self.tensorboard), "is a file; give a folder for the events")
+        if self.hardware_label is not None:  # one line in tables; a byte the locale cannot decode shows as U+FFFD
+            self.hardware_label = plain(self.hardware_label)
         if self.tasks_from is None:
             self.tasks_from = []
         self.set = list(self.set or [])

@@ -3,6 +3,10 @@
 Every function draws one comparable group (one task, version, profile,
 dataset and target) and names its series with `series(row)` (model,
 machine, or both), so colours match across the three plots of a group.
+Text from records (names, labels, values) is escaped where it is drawn
+(`_t`: no `$...$` math from a label), so matplotlib's own math, such as
+a log axis's 10^n tick labels, still renders; a glyph the font lacks (an
+emoji) is drawn as a box without a warning per character.
 """
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import base64
 import functools
 import io
 import math
+import warnings
 from typing import Any, Callable
 
 import matplotlib
@@ -18,16 +23,30 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import pandas as pd  # noqa: E402
 
+from matplotlib.ticker import NullFormatter  # noqa: E402
+
 from suite import stats  # noqa: E402
+from suite.safetext import plain, plot_label as _t  # noqa: E402
 
 Series = Callable[[Any], str]
+# A series name longer than this is cut (ending in "…"): legends and tick labels beside an axis take its
+# width, and a 100-character label squeezed a log axis until its 10^n tick labels overlapped.
+NAME_CHARS = 40
 
 
-def _plain_text(draw):
-    """Labels and names come from records: draw them as plain text, never as matplotlib math ($...$) or TeX."""
+def _name(text: Any) -> str:
+    """A series name as drawn: one line, at most NAME_CHARS characters, escaped (`_t`)."""
+    text = plain(text)
+    return _t(text if len(text) <= NAME_CHARS else text[:NAME_CHARS - 1] + "\u2026")
+
+
+def _drawing(draw):
+    """Draw without TeX (a user's matplotlibrc may ask for it; record text is not LaTeX) and without
+    the warning matplotlib gives for each character its font lacks (emoji in a label)."""
     @functools.wraps(draw)
     def wrapper(*args, **kwargs):
-        with plt.rc_context({"text.parse_math": False, "text.usetex": False}):
+        with plt.rc_context({"text.usetex": False}), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
             return draw(*args, **kwargs)
     return wrapper
 
@@ -36,7 +55,7 @@ def b64(png: bytes) -> str:
     return base64.b64encode(png).decode("ascii")
 
 
-@_plain_text
+@_drawing
 def learning_curves(runs: list[tuple[str, dict[str, Any]]], title: str) -> bytes:
     """Target metric against training time, one line per run (seed), one colour per series."""
     fig, ax = plt.subplots(figsize=(7.6, 3.8))
@@ -50,16 +69,16 @@ def learning_curves(runs: list[tuple[str, dict[str, Any]]], title: str) -> bytes
             continue
         xs, ys = zip(*points)
         ax.plot(xs, ys, marker=".", lw=1.2, alpha=0.8, color=colors[label],
-                label=None if label in labelled else label)
+                label=None if label in labelled else _name(label))
         labelled.add(label)
     if target:
         ax.axhline(target["value"], ls="--", color="grey", lw=1, label=f"target {target['value']:g}")
-    ax.set(xlabel="training time (s)", ylabel=target.get("metric", ""), title=f"{title}: learning curves")
+    ax.set(xlabel="training time (s)", ylabel=_t(target.get("metric", "")), title=_t(f"{title}: learning curves"))
     _log_x_if_wide(ax, [x for line in ax.get_lines() for x in line.get_xdata()])
     return _finish(fig, ax)
 
 
-@_plain_text
+@_drawing
 def time_to_target(group: pd.DataFrame, series: Series, title: str) -> bytes:
     """Median time-to-target per series with its bootstrap interval; seeds as dots; 'not reached' written out."""
     labels = sorted({series(row) for row in group.itertuples()})
@@ -82,14 +101,14 @@ def time_to_target(group: pd.DataFrame, series: Series, title: str) -> bytes:
             ax.text(0, y - 0.3, f" median not reached ({reached}/{len(times)} seeds reached)", va="center",
                     fontsize=8)
         ax.scatter([t for t in times if t < math.inf], [y] * reached, color="black", s=10, zorder=3)
-    ax.set_yticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(labels)), [_name(label) for label in labels])
     ax.set_ylim(-0.6, len(labels) - 0.4)
     ax.set_xlim(0, right)
-    ax.set(xlabel="time to target (s), median and 95% interval", title=f"{title}: time to target")
+    ax.set(xlabel="time to target (s), median and 95% interval", title=_t(f"{title}: time to target"))
     return _finish(fig, ax, legend=False)
 
 
-@_plain_text
+@_drawing
 def quality_vs_time(group: pd.DataFrame, series: Series, title: str) -> bytes:
     """Final quality against training time per run; the Pareto front of the per-series medians marked."""
     labels = sorted({series(row) for row in group.itertuples()})
@@ -104,15 +123,15 @@ def quality_vs_time(group: pd.DataFrame, series: Series, title: str) -> bytes:
             continue
         ax.scatter(sub["train_time_s"], sub["final_quality"], color=colors[label], alpha=0.5, s=16)
         med = (stats.median(sub["train_time_s"]), stats.median(sub["final_quality"]))
-        ax.scatter(*med, color=colors[label], marker="D", s=50, edgecolor="black", label=f"{label} (median)")
+        ax.scatter(*med, color=colors[label], marker="D", s=50, edgecolor="black", label=_name(label) + " (median)")
         medians.append(med)
     front = [medians[i] for i in stats.pareto_front([m[0] for m in medians], [m[1] for m in medians], higher)]
     if front:
         ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="black", lw=1, ls=":")
         ax.scatter(*zip(*front), s=160, facecolors="none", edgecolors="black", label="Pareto front")
     ax.axhline(group["target_value"].iloc[0], ls="--", color="grey", lw=1, label="target")
-    ax.set(xlabel="training time (s)", ylabel=f"final {group['target_metric'].iloc[0]}",
-           title=f"{title}: quality against time")
+    ax.set(xlabel="training time (s)", ylabel=_t(f"final {group['target_metric'].iloc[0]}"),
+           title=_t(f"{title}: quality against time"))
     _log_x_if_wide(ax, group["train_time_s"].dropna())
     return _finish(fig, ax)
 
@@ -134,6 +153,11 @@ def _finish(fig, ax, legend: bool = True) -> bytes:
     if legend and ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def _png(fig) -> bytes:
+    """The figure as PNG bytes (laid out first), closed."""
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80)
@@ -141,7 +165,7 @@ def _finish(fig, ax, legend: bool = True) -> bytes:
     return buffer.getvalue()
 
 
-@_plain_text
+@_drawing
 def study(series: list[tuple[str, pd.DataFrame]], key: str, metric: str, target: float, title: str) -> bytes:
     """Two panels against the value of `key`: final quality and time to target, medians with their 95%
     interval as a band (error bars on a categorical axis), one line per series.
@@ -163,7 +187,7 @@ def study(series: list[tuple[str, pd.DataFrame]], key: str, metric: str, target:
             med, lo, hi = (part[c].to_numpy(dtype=float) for c in (measure, f"{measure}_lo", f"{measure}_hi"))
             finite = [i for i, m in enumerate(med) if math.isfinite(m)]
             fx, fm = [xs[i] for i in finite], [med[i] for i in finite]
-            ax.plot(fx, fm, marker="o", ls="-" if numeric else "none", color=colors[label], label=label or None)
+            ax.plot(fx, fm, marker="o", ls="-" if numeric else "none", color=colors[label], label=_name(label) or None)
             flo = [lo[i] if math.isfinite(lo[i]) else med[i] for i in finite]
             fhi = [hi[i] if math.isfinite(hi[i]) else med[i] for i in finite]
             if numeric and len(fx) > 1:
@@ -182,16 +206,18 @@ def study(series: list[tuple[str, pd.DataFrame]], key: str, metric: str, target:
         axes[1].text(0.5, 0.5, "no variant's median reached the target", transform=axes[1].transAxes,
                      ha="center", va="center", fontsize=9)
     axes[0].axhline(target, ls="--", color="grey", lw=1, label=f"target {target:g}")
-    axes[0].set(xlabel=key, ylabel=f"final {metric}", title="quality")
-    axes[1].set(xlabel=key, ylabel="time to target (s)", title="time to target")
+    axes[0].set(xlabel=_t(key), ylabel=_t(f"final {metric}"), title="quality")
+    axes[1].set(xlabel=_t(key), ylabel="time to target (s)", title="time to target")
+    names = [_t(v) for v in categories]
     for ax in axes:
         if numeric:
             positive = [float(v) for v in categories if float(v) > 0]
             if positive and max(positive) / min(positive) > 30:
                 ax.set_xscale("log")
-            ax.set_xticks([float(v) for v in categories], categories)
+                ax.xaxis.set_minor_formatter(NullFormatter())  # the values are the labels: no 2x10^n between
+            ax.set_xticks([float(v) for v in categories], names)
         else:
-            ax.set_xticks(range(len(categories)), categories)
+            ax.set_xticks(range(len(categories)), names)
             ax.set_xlim(-0.5, len(categories) - 0.5)
         ax.grid(alpha=0.3)
     if not any_reached:
@@ -199,12 +225,8 @@ def study(series: list[tuple[str, pd.DataFrame]], key: str, metric: str, target:
     handles = axes[0].get_legend_handles_labels()[0]
     if handles:
         axes[0].legend(fontsize=7, loc="best")
-    fig.suptitle(f"{title}: {key}", fontsize=10)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    plt.close(fig)
-    return buffer.getvalue()
+    fig.suptitle(_t(f"{title}: {key}"), fontsize=10)
+    return _png(fig)
 
 
 def _is_number(value: Any) -> bool:

@@ -3,7 +3,15 @@
 Models emit per-frame character log-probabilities (blank + space + a-z + apostrophe),
 trained with CTC (`torch.nn.CTCLoss`) and decoded greedily (best path, repeats
 collapsed, blanks removed). Metrics: WER and CER, corpus level (total word / character
-edits over total reference words / characters, Levenshtein). Lower is better.
+edits over total reference words / characters, Levenshtein), computed by jiwer
+(`tasks.speech.audio.error_rates`). Lower is better.
+Text normalisation, the same for reference and hypothesis before scoring: lower case,
+every run of whitespace (spaces, tabs, newlines) one space, none at either end; letters,
+apostrophes and the single spaces between words are scored as they are (the spaces count
+as characters in CER). References are already in the model's alphabet (a-z, apostrophe,
+space: accents folded to ASCII, other characters dropped when the corpus is read), so a
+doubled or stray space from the decoder is no error, and a wrong letter always is.
+Where every reference of a split is empty, WER and CER are jiwer's count of insertions.
 Log-mel features: each clip's are normalised over its own frames, so they never depend on
 the clips batched with it (`clip_norm`; before issue #16 the padded batch was normalised as one).
 In the smoke and quick profiles they are computed once per split when it loads

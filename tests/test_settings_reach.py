@@ -31,11 +31,6 @@ RL_STEPS = {"PPOConfig": 512, "DQNConfig": 1024}
 OTHER = {"recipe.optimizer": {"adamw": "sgd", "sgd": "adamw"}, "model.activation": {"relu": "tanh"},
          "model.pooling": {"cls": "mean"}, "model.dropout": {None: "0.5"}, "model.layers": {None: "1"},
          "model.max_iter": 2, "recipe.algo.end_e": 0.5}
-# The speech sources (RaggedSource, FeatureSource) cannot be cut to a fraction yet: the key fails at load.
-UNCUT = {("speech_recognition", m) for m in TASKS["speech_recognition"].models} if "speech_recognition" in TASKS \
-    else set()
-
-
 # Keys that reach nothing in the smoke recipe (strict: each fails the test once it does reach something).
 KNOWN = {("speech_recognition", "ctc_bigru", "model.dropout"):
          "the GRU's dropout acts between its layers, and the smoke recipe has one layer"}
@@ -48,9 +43,7 @@ def cases() -> list:
             for key in variants.valid_keys(cls, model, PROFILE):
                 if key == "model.KWARG":  # a factory that takes **kwargs: no keyword to try
                     continue
-                why = KNOWN.get((name, model, key)) or \
-                    ("this task's training sources have no selection" if key == "data.fraction" and
-                     (name, model) in UNCUT else None)
+                why = KNOWN.get((name, model, key))
                 marks = [pytest.mark.xfail(strict=True, reason=why)] if why else []
                 out.append(pytest.param(name, model, key, marks=marks, id=f"{name}-{model}-{key}"))
     return out

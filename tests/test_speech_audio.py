@@ -5,15 +5,42 @@ import numpy as np
 import pytest
 import torch
 
-from tasks.speech.audio import (MIN_SAMPLES, LogMel, decode, edit_distance, encode, error_rates, greedy_ctc,
+from tasks.speech.audio import (MIN_SAMPLES, LogMel, decode, encode, error_rates, greedy_ctc,
                           normalize_text, pad_clips, transcript_source)
 
 
-def test_edit_distance_hand_computed():
-    assert edit_distance("kitten", "sitting") == 3
-    assert edit_distance([], ["a", "b"]) == 2
-    assert edit_distance(["a", "b"], []) == 2
-    assert edit_distance(["a", "b", "c"], ["a", "c"]) == 1
+EDGE_CASES = {
+    "empty reference": (["", "a b"], ["x", "a b"]),
+    "every reference empty": ([""], ["x y"]),
+    "empty hypothesis": (["the cat"], [""]),
+    "leading, trailing and repeated spaces": (["  the  cat sat "], ["the cat   sat"]),
+    "case": (["The Cat"], ["the CAT"]),
+    "tabs and newlines": (["a\tb\nc"], ["a b c"]),
+    "apostrophes": (["don't stop"], ["dont stop"]),
+    "one character": (["a"], ["b"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGE_CASES))
+def test_wer_and_cer_equal_jiwers_with_the_normalisation_the_task_documents(name):
+    """Against jiwer itself, normalising as the task docstring says: lower case, whitespace runs one space."""
+    import jiwer
+
+    refs, hyps = EDGE_CASES[name]
+    words = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemoveWhiteSpace(replace_by_space=True),
+                           jiwer.RemoveMultipleSpaces(), jiwer.Strip(), jiwer.ReduceToListOfListOfWords()])
+    chars = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemoveWhiteSpace(replace_by_space=True),
+                           jiwer.RemoveMultipleSpaces(), jiwer.Strip(), jiwer.ReduceToListOfListOfChars()])
+    expected = {"wer": jiwer.wer(refs, hyps, reference_transform=words, hypothesis_transform=words),
+                "cer": jiwer.cer(refs, hyps, reference_transform=chars, hypothesis_transform=chars)}
+    assert error_rates(refs, hyps) == pytest.approx(expected)
+
+
+def test_spaces_and_case_are_no_errors_and_an_empty_corpus_scores_zero():
+    assert error_rates(["  The  cat "], ["the cat"]) == {"wer": 0.0, "cer": 0.0}
+    assert error_rates(["the cat"], ["the  cat"]) == {"wer": 0.0, "cer": 0.0}  # a doubled space is no error
+    assert error_rates([], []) == {"wer": 0.0, "cer": 0.0}
+    assert error_rates(["", ""], ["a", "b c"]) == {"wer": 3.0, "cer": 4.0}  # no reference words: insertions
 
 
 def test_wer_and_cer_are_corpus_level():

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from suite.data import RaggedSource
+from suite.errors import MissingExtraError
 from tasks.speech import SAMPLE_RATE, features
 
 HOP = 160  # 10 ms
@@ -138,24 +139,24 @@ def greedy_ctc(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -
     return out
 
 
-def edit_distance(ref: list, hyp: list) -> int:
-    """Levenshtein distance (substitutions, insertions, deletions all cost 1)."""
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
-        prev = cur
-    return prev[-1]
+def normalise(text: str) -> str:
+    """Transcript text as both sides of WER and CER are scored: lower case, every run of whitespace one
+    space, none at either end (a decoder's stray or doubled space is no word and no character error)."""
+    return " ".join(text.lower().split())
 
 
 def error_rates(refs: list[str], hyps: list[str]) -> dict[str, float]:
-    """Corpus WER and CER: total edits over total reference words / characters (spaces included)."""
-    word_edits = sum(edit_distance(r.split(), h.split()) for r, h in zip(refs, hyps))
-    char_edits = sum(edit_distance(list(r), list(h)) for r, h in zip(refs, hyps))
-    words = sum(len(r.split()) for r in refs)
-    chars = sum(len(r) for r in refs)
-    return {"wer": word_edits / max(1, words), "cer": char_edits / max(1, chars)}
+    """Corpus WER and CER of `hyps` against `refs` (`normalise`d), computed by jiwer (Levenshtein in C,
+    rapidfuzz): total word / character edits over total reference words / characters. Spaces between
+    words count as characters. Where every reference is empty, jiwer's rule: the count of insertions."""
+    try:
+        import jiwer
+    except ImportError:
+        raise MissingExtraError("WER and CER need jiwer: pip install 'dlbench[speech]'") from None
+    if not refs:
+        return {"wer": 0.0, "cer": 0.0}
+    refs, hyps = [normalise(t) for t in refs], [normalise(t) for t in hyps]
+    return {"wer": float(jiwer.wer(refs, hyps)), "cer": float(jiwer.cer(refs, hyps))}
 
 
 # -- splits -----------------------------------------------------------------------
