@@ -115,10 +115,14 @@ def test_train_plus_eval_over_old_records_says_so_and_shows_no_number():
 
 
 def test_eval_points_record_both_rules():
+    from suite.timing import SegmentClock
+
     result = TrainResult()
+    clock = SegmentClock(torch.device("cpu"), totals={"train": 4.0, "eval": 1.0})
     tracker = EvalPoints(Target("val/acc", 0.9, True, "test"), result, torch.device("cpu"))
-    assert not tracker.record(1, 4.0, {"val/acc": 0.5}, eval_time_s=1.0)
-    assert tracker.record(2, 8.0, {"val/acc": 0.95}, eval_time_s=2.5)
+    assert not tracker.record(1, clock, {"val/acc": 0.5})
+    clock.totals.update(train=8.0, eval=2.5)
+    assert tracker.record(2, clock, {"val/acc": 0.95})
     assert (result.time_to_target_s, result.time_to_target_with_eval_s) == (8.0, 10.5)
 
 
@@ -166,7 +170,7 @@ def test_varying_settings_ignore_differences_between_tasks():
     # only task "b" was fine-tuned from an encoder: across tasks that is no reason for a column
     recs = [new_record(seed=0), new_record(seed=0, task="b", pretrained=("enc", "1234"), run_id="b0")]
     assert "pretrained" not in compare.to_table(_frame(recs), "model").columns
-    assert math.isinf(compare._with_eval(make_record(ttt=None), False))
+    assert math.isinf(compare._rule_time(make_record(ttt=None), "time_to_target_with_eval_s", False))
 
 
 def test_cells_key_the_precision_that_ran_whether_auto_chose_it_or_not():
@@ -192,7 +196,7 @@ def test_report_by_torch_version_has_speedups_and_names_the_time_rule(tmp_path):
     data = compare.pool([write_all(tmp_path, recs)])
     sections, _ = report.build_sections(data, None, "train+eval")
     by_torch = next(s for s in sections if s.title.startswith("By torch version"))
-    assert by_torch.notes[0] == "Time-to-target rule: train + evaluation time (MLPerf rule; warm-up excluded)."
+    assert by_torch.notes[0] == "Time-to-target rule: train + evaluation time (warm-up and data work excluded)."
     assert by_torch.tables["speedup against torch 2.11.0"]["speedup"].tolist() == ["1.83x range [1.83, 1.83]"]  # 11 / 6
 
 
