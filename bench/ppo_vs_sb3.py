@@ -2,7 +2,7 @@
 
 Issue #16's configuration: SB3 PPO (MlpPolicy, 8 envs, n_steps 128, batch 256, 4 epochs,
 SB3's other defaults, CPU, 2 torch threads) against dlbench's PPO at the atari_rl quick
-recipe (its own env count, rollout, epochs and torch threads; `--recipe old` for the one
+recipe (its own env count, rollout, epochs and torch threads; for the one
 before 2026-11-26, bench/atari_quick_recipe.py). Both train on
 `MinAtar/Breakout-v1` made by `suite.rl.envs.make` (SB3 through its DummyVecEnv).
 SB3's MlpPolicy (two 64-unit tanh layers per head) costs about a third of the FLOPs per
@@ -64,7 +64,9 @@ from suite.rl.common import EVAL_SEED_OFFSET  # noqa: E402
 from suite.rl.envs import make, make_vector_env  # noqa: E402
 from suite.rl.evaluation import evaluate_policy  # noqa: E402
 from tasks.atari_rl import MINATAR, AtariRL  # noqa: E402
-from atari_quick_recipe import RECIPES as QUICK_RECIPES  # noqa: E402  (bench/: the quick recipes, old and new)
+from tasks.atari_rl import QUICK_PPO  # noqa: E402
+
+QUICK_RECIPES = {"new": QUICK_PPO}  # the task's quick recipe
 from suite.rl import PPOConfig  # noqa: E402
 from suite.rl.networks import fp32_head, layer_init  # noqa: E402
 from tasks.atari_rl import MinAtarEncoder  # noqa: E402

@@ -24,7 +24,7 @@ def test_record_has_every_contract_field(one_record):
     hw = one_record["hardware"]
     assert hw["label"] and hw["cores"] >= 1 and hw["device"] == "cpu"
     assert one_record["software"]["torch"]
-    assert one_record["target"] == {"metric": "test/accuracy", "value": 0.95, "higher_is_better": True,
+    assert one_record["target"] == {"metric": "val/accuracy", "value": 0.95, "higher_is_better": True,
                                     "source": "toy"}
 
 

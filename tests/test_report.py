@@ -52,7 +52,7 @@ def test_report_files_and_sections(built):
                     "Plots", "Environment"):
         assert f">{heading}</h2>" in text
     md = files[1].read_text()
-    assert "| toy | 1 | smoke | digits | test/accuracy >= 0.8 | A | mlp | 2/2 | 10.5 range [10, 11] n=2 |" in md
+    assert "| toy | 1 | smoke | digits | test/accuracy &gt;= 0.8 | A | mlp | 2/2 | 10.5 range [10, 11] n=2 |" in md
     assert "not reached (0/2 reached)" in md  # B's cnn is shown, not dropped
 
 

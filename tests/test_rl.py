@@ -279,7 +279,7 @@ def test_env_raising_mid_run_gives_a_failed_record_and_the_suite_goes_on(tmp_pat
     after = run_one(AtariRL, "dqn_cnn", 0, dataclasses.replace(opts, max_steps=1024), log=lambda _m: None)
     assert after["status"] == "ok"
     assert after["throughput"]["unit"] == "env_steps/s"
-    assert set(after["final_metrics"]) == {f"eval/{m}" for m in AtariRL.metrics}
+    assert set(after["final_metrics"]) == {f"{split}/{m}" for split in ("val", "test") for m in AtariRL.metrics}
     assert all(np.isfinite(p["train/loss"]) for p in after["curve"])
 
 

@@ -39,9 +39,10 @@ def sst2_dir(tmp_path):
 
 def test_sst2_path_goes_through_datasets_into_padded_batches(sst2_dir):
     task = Sentiment(Sentiment.spec_for("full", "bilstm"), sst2_dir)
-    train, val, imdb = task.load("train"), task.load("val"), task.load("ood_imdb")
-    assert (len(train), len(val), len(imdb)) == (48, 12, 8)
-    assert train.tensors["y"].tolist() == [i % 2 for i in range(48)]
+    train, val, test, imdb = task.load("train"), task.load("val"), task.load("test"), task.load("ood_imdb")
+    # val: a fifth of GLUE's train carved out (stratified); test: GLUE's validation set
+    assert (len(train), len(val), len(test), len(imdb)) == (40, 8, 12, 8)
+    assert sorted(train.tensors["y"].tolist() + val.tensors["y"].tolist()) == sorted(i % 2 for i in range(48))
     assert imdb.info["truncated"] == 4, "the four 400-word reviews exceed 256 tokens"
     batch = next(train.batches(16, shuffle=True, generator=torch.Generator().manual_seed(0)))
     assert batch["ids"].shape[1] == int(batch["lengths"].max()), "each batch is trimmed to its longest item"

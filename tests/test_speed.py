@@ -49,7 +49,7 @@ def test_speed_run_measures_throughput_and_utilisation(task, model, speed_option
     frame = compare.to_frame([record])
     table = compare.to_table(frame, "model")
     assert table["time_to_target_s"].tolist() == ["no target"]
-    assert table["utilisation"].iloc[0] == "-" if use is None else table["utilisation"].iloc[0].startswith(f"{use:.4g}")
+    assert table["utilisation"].iloc[0] == "-" if use is None else table["utilisation"].iloc[0].startswith(f"{use * 100:.3g}%")
 
 
 def test_synthetic_batches_have_the_full_shapes():
