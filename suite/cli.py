@@ -42,8 +42,7 @@ def run_all_parser() -> argparse.ArgumentParser:
 
 def main_run_all(argv: list[str] | None = None) -> int:
     terminal.safe_streams()
-    args = run_all_parser().parse_args(argv)
-    return _guarded(lambda: _run_all(args))
+    return _guarded(lambda: _run_all(run_all_parser().parse_args(argv)))
 
 
 def _run_all(args: argparse.Namespace) -> int:
@@ -161,10 +160,14 @@ def main(argv: list[str] | None = None) -> int:
     p_pages.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs")
     p_pages.add_argument("--check", action="store_true", help="write nothing; exit 1 naming each stale page")
 
-    args = parser.parse_args(argv)
     handlers = {"list": _list, "run": _run, "sweep": _sweep, "compare": _compare, "report": _report, "check": _check,
                 "pages": _pages, "score": _score, "export": _export}
-    return _guarded(lambda: handlers[args.command](args))
+
+    def command() -> int:  # parsed inside the guard: a flag's bad value is one line and exit 2
+        args = parser.parse_args(argv)
+        return handlers[args.command](args)
+
+    return _guarded(command)
 
 
 def _add_version(parser: argparse.ArgumentParser, prog: str) -> None:

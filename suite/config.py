@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from suite.errors import ConfigError
+from suite.errors import ConfigError, DlbenchError
 from suite.task import PROFILES
 from suite.safetext import plain
 from suite.textvalues import parse_as
@@ -210,12 +210,17 @@ def _parse_type(f: dataclasses.Field):
     return str
 
 
+class FlagValueError(DlbenchError):
+    """A flag's text is not a value of its type (not a ValueError, so argparse lets it through to the
+    command's one-line error handling instead of printing its usage)."""
+
+
 def _typed(kind: type, name: str):
     def parse(text: str):
         try:
             return parse_as(text, kind, name)
         except ConfigError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+            raise FlagValueError(str(exc)) from None
 
     parse.__name__ = kind.__name__
     return parse

@@ -70,7 +70,7 @@ def test_the_four_clocks_are_ordered_and_the_data_segment_is_timed(tmp_path):
     assert math.isclose(submission, train + record["warmup_s"], abs_tol=1e-3)
     assert record["data_s"] >= 0.3  # three splits loaded, 0.1 s each
     assert wall >= record["data_s"] + with_eval - 1e-3  # the wall clock starts at the first touch of the data
-    assert math.isclose(record["seconds_per_step"], record["train_time_s"] / record["steps"], rel_tol=1e-3)
+    assert math.isclose(record["seconds_per_step"], record["train_time_s"] / record["steps"], rel_tol=2e-2)
 
 
 def test_train_to_budget_keeps_training_and_reports_test_at_the_best_validation_point(tmp_path):
@@ -156,7 +156,7 @@ def test_a_run_of_the_reference_recipe_records_its_normalised_time(tmp_path):
     smoke = dataclasses.replace(ToyLinear.profiles["smoke"], references={"linear": ref})
     task = type("ToyRef", (ToyLinear,), {"name": "toy_ref", "profiles": {**ToyLinear.profiles, "smoke": smoke}})
     record = runner.run_one(task, "linear", 0, options(tmp_path), log=lambda _m: None)
-    assert record["normalised_time_to_target_s"] == pytest.approx(20 * record["seconds_per_step"], rel=1e-3)
+    assert record["normalised_time_to_target_s"] == pytest.approx(20 * record["seconds_per_step"], rel=2e-2, abs=1e-3)
     assert record["convergence"]["reference_median_steps"] == 20
     variant = runner.run_one(task, "linear", 0, options(tmp_path, set=["recipe.lr=0.05"]), log=lambda _m: None)
     assert variant["normalised_time_to_target_s"] is None and "variant" in variant["convergence"]["why"]
