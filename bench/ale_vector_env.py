@@ -4,7 +4,7 @@ Both sides step the atari_rl full profile's training environments (Breakout, fra
 max-pool, 84x84 grey, 4-frame stack, up to 30 no-op starts, life-loss episodes, clipped rewards)
 with the same number of sub-envs and the same pre-drawn random actions: gymnasium's wrapper stack
 (`tasks.atari_rl.atari_env`) in an AsyncVectorEnv (one process per env, same-step autoreset, as
-the harness builds it), and `suite.rl.ale_vector` (ale-py's C++ threads). Building the envs, the
+the harness builds it), and `suite.training.rl.ale_vector` (ale-py's C++ threads). Building the envs, the
 reset and the first step are not timed. Sides alternate which goes first in each rep; the
 ratio is ale / gymnasium per rep, then its median. The host's load average is printed before
 and after, since other jobs on the machine move both figures. Beside steps per second of wall
@@ -27,9 +27,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from suite.rl.ale_vector import make_ale_vector_env  # noqa: E402
-from suite.stats import median_range  # noqa: E402
-from suite.rl.envs import make_vector_env  # noqa: E402
+from suite.training.rl.ale_vector import make_ale_vector_env  # noqa: E402
+from suite.results.stats import median_range  # noqa: E402
+from suite.training.rl.envs import make_vector_env  # noqa: E402
 from tasks.atari_rl import ALE, atari_env  # noqa: E402
 
 

@@ -27,11 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from suite import registry  # noqa: E402
-from suite.convergence import Reference, reference_path, steps_to_reach, to_json  # noqa: E402
-from suite.records import config_hash, read_records  # noqa: E402
-from suite.safe_io import atomic_write_text  # noqa: E402
-from suite.task import to_jsonable  # noqa: E402
+from suite.taskapi import registry  # noqa: E402
+from suite.taskapi.convergence import Reference, reference_path, steps_to_reach, to_json  # noqa: E402
+from suite.results.records import config_hash, read_records  # noqa: E402
+from suite.results.safe_io import atomic_write_text  # noqa: E402
+from suite.taskapi.task import to_jsonable  # noqa: E402
 
 
 def run_seeds(task: str, model: str, args: argparse.Namespace, target_value: float | None) -> None:

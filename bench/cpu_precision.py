@@ -17,11 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from suite import registry  # noqa: E402
-from suite.config import SuiteOptions  # noqa: E402
-from suite.data import data_dir  # noqa: E402
-from suite.peak import machine_peak  # noqa: E402
-from suite.runner import run_one  # noqa: E402
+from suite.taskapi import registry  # noqa: E402
+from suite.running.config import SuiteOptions  # noqa: E402
+from suite.taskapi.data import data_dir  # noqa: E402
+from suite.measuring.peak import machine_peak  # noqa: E402
+from suite.running.runner import run_one  # noqa: E402
 from quick_recipes import line  # noqa: E402  (bench/: one line per run, as the quick-recipe races print)
 
 DEFAULT_TASKS = "image_classification,keyword_spotting,sentiment,speech_recognition"

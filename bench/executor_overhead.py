@@ -30,9 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from suite import executors  # noqa: E402
-from suite.benchmark import plan  # noqa: E402
-from suite.config import SuiteOptions  # noqa: E402
+from suite.running import executors  # noqa: E402
+from suite.running.benchmark import plan  # noqa: E402
+from suite.running.config import SuiteOptions  # noqa: E402
 
 
 def timed_suite(opts: SuiteOptions, executor) -> list[tuple[str, float, float]]:

@@ -32,14 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from suite.config import SuiteOptions  # noqa: E402
-from suite.data import data_dir  # noqa: E402
-from suite.device import (autocast, resolve_device, resolve_precision, seed_everything, synchronize,  # noqa: E402
+from suite.running.config import SuiteOptions  # noqa: E402
+from suite.taskapi.data import data_dir  # noqa: E402
+from suite.running.device import (autocast, resolve_device, resolve_precision, seed_everything, synchronize,  # noqa: E402
                           use_channels_last)
-from suite.loop import WARMUP_STEPS  # noqa: E402
-from suite.optim import build_optimizer, build_scheduler  # noqa: E402
-from suite.runner import run_one  # noqa: E402
-from suite.task import Budget, Target  # noqa: E402
+from suite.training.loop import WARMUP_STEPS  # noqa: E402
+from suite.training.optim import build_optimizer, build_scheduler  # noqa: E402
+from suite.running.runner import run_one  # noqa: E402
+from suite.taskapi.task import Budget, Target  # noqa: E402
 from tasks.image_classification import ImageClassification  # noqa: E402
 
 
@@ -69,7 +69,7 @@ def plain_throughput(task_cls, model: str, profile: str, steps: int, device: tor
     train = task.load("train")
     x, y = train.tensors["x"].to(device), train.tensors["y"].to(device)
     net = task.build_model().to(device)
-    if use_channels_last(device, spec.recipe.cpu_channels_last):  # the harness's layout (suite.loop)
+    if use_channels_last(device, spec.recipe.cpu_channels_last):  # the harness's layout (suite.training.loop)
         x, net = x.contiguous(memory_format=torch.channels_last), net.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(net, spec.recipe)
     scheduler = build_scheduler(optimizer, spec.recipe, steps)

@@ -33,10 +33,10 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from suite.config import SuiteOptions  # noqa: E402
-from suite.data import data_dir  # noqa: E402
-from suite.device import seed_everything  # noqa: E402
-from suite.runner import run_one  # noqa: E402
+from suite.running.config import SuiteOptions  # noqa: E402
+from suite.taskapi.data import data_dir  # noqa: E402
+from suite.running.device import seed_everything  # noqa: E402
+from suite.running.runner import run_one  # noqa: E402
 from tasks.image_classification import ImageClassification  # noqa: E402
 
 TARGET = ImageClassification.profiles["quick"].target.value

@@ -1,4 +1,4 @@
-"""Does keeping freed memory (suite.allocator) speed training up? glibc defaults against the tuning.
+"""Does keeping freed memory (suite.running.allocator) speed training up? glibc defaults against the tuning.
 
 Each rep runs the same quick run twice, each in a fresh `python run_all.py` process (the
 allocator is set once per process and cannot be put back): once with `DLBENCH_MALLOC=default`
@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from suite.stats import median_range  # noqa: E402
+from suite.results.stats import median_range  # noqa: E402
 
 SIDES = {"default": "default", "tuned": ""}  # DLBENCH_MALLOC per side ("" = dlbench's tuning)
 

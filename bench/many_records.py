@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from suite import records  # noqa: E402
+from suite.results import records  # noqa: E402
 
 TASKS, MODELS, MACHINES = 20, 5, 2
 

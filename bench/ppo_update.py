@@ -1,4 +1,4 @@
-"""PPO's learner update alone: `suite.rl.ppo.update` on one rollout, per precision, in one run.
+"""PPO's learner update alone: `suite.training.rl.ppo.update` on one rollout, per precision, in one run.
 
 Times atari_rl's quick-recipe update (its epochs of minibatches over one rollout of its size,
 num_envs x num_steps, of random MinAtar Breakout observations, the ppo_cnn agent, fused Adam;
@@ -6,7 +6,7 @@ a 1,024-step rollout of 2 minibatches before 2026-11-27, 2,048 of 4 since) in ea
 one after the other, `--reps` times `--calls` updates each: median and spread (min..max)
 in milliseconds per update, and each precision's ratio to the first. `--compile` adds the
 same with the loss under `torch.compile` (its first call, the compile, timed apart).
-The host's load is reported (`suite.contention`: others' share of the CPU meanwhile).
+The host's load is reported (`suite.measuring.contention`: others' share of the CPU meanwhile).
 
     python bench/ppo_update.py --precisions fp32,bf16 --threads 2 --reps 5
 """
@@ -22,10 +22,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from suite.allocator import keep_freed_memory  # noqa: E402
-from suite.contention import HostLoad  # noqa: E402
-from suite.rl import ppo  # noqa: E402
-from suite.rl.envs import make  # noqa: E402
+from suite.running.allocator import keep_freed_memory  # noqa: E402
+from suite.measuring.contention import HostLoad  # noqa: E402
+from suite.training.rl import ppo  # noqa: E402
+from suite.training.rl.envs import make  # noqa: E402
 from tasks.atari_rl import MINATAR, QUICK_PPO, AtariRL  # noqa: E402
 
 

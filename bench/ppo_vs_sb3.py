@@ -4,7 +4,7 @@ Issue #16's configuration: SB3 PPO (MlpPolicy, 8 envs, n_steps 128, batch 256, 4
 SB3's other defaults, CPU, 2 torch threads) against dlbench's PPO at the atari_rl quick
 recipe (its own env count, rollout, epochs and torch threads; for the one
 before 2026-11-26, bench/atari_quick_recipe.py). Both train on
-`MinAtar/Breakout-v1` made by `suite.rl.envs.make` (SB3 through its DummyVecEnv).
+`MinAtar/Breakout-v1` made by `suite.training.rl.envs.make` (SB3 through its DummyVecEnv).
 SB3's MlpPolicy (two 64-unit tanh layers per head) costs about a third of the FLOPs per
 sample of dlbench's conv net, so that ratio mixes the implementations with the networks.
 Like for like: `--recipe sb3 --sb3-network cnn` trains dlbench's MinAtar conv net on both
@@ -19,17 +19,17 @@ Per repetition, the two sides run one after the other (order alternating between
   wall   each trains for `--wall-s` seconds of train time (SB3: a callback stops `learn`;
          dlbench: the run's time cap, its budget the quick profile's, which sets how the
          learning rate anneals), then both policies are evaluated by the same rule,
-         `suite.rl.evaluation.evaluate_policy` (greedy, `--eval-episodes` episodes on 8
+         `suite.training.rl.evaluation.evaluate_policy` (greedy, `--eval-episodes` episodes on 8
          evaluation envs with the task's 5,000-step cap, the run's eval seeds): eval return at equal
          wall time.
-Both sides run with the memory allocator dlbench sets (`suite.allocator`: glibc keeps freed
+Both sides run with the memory allocator dlbench sets (`suite.running.allocator`: glibc keeps freed
 memory; `DLBENCH_MALLOC=default` leaves glibc's defaults, for both). The host's load is
-reported per side: `host.other_cpu_share` (suite.contention: the share of the machine's CPU
+reported per side: `host.other_cpu_share` (suite.measuring.contention: the share of the machine's CPU
 that other processes used meanwhile) and the 1-min load average. Medians and spreads
 (min..max) over reps; the ratio is taken within each rep.
 
 `--profile` adds a breakdown of dlbench's train time by phase (simple perf_counter
-timers, `suite.timing.PhaseTimer`, switched on by `RunContext.phase_times`): store
+timers, `suite.measuring.timing.PhaseTimer`, switched on by `RunContext.phase_times`): store
 (observations, rewards, ends into rollout storage), act (forward + sampling), env
 (vector env step), gae, update; evaluation is the run's eval_time_s.
 
@@ -55,20 +55,20 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from suite.allocator import keep_freed_memory  # noqa: E402
-from suite.contention import HostLoad  # noqa: E402
-from suite.stats import median_range  # noqa: E402
-from suite.context import RunContext  # noqa: E402
-from suite.rl import train_rl  # noqa: E402
-from suite.rl.common import EVAL_SEED_OFFSET  # noqa: E402
-from suite.rl.envs import make, make_vector_env  # noqa: E402
-from suite.rl.evaluation import evaluate_policy  # noqa: E402
+from suite.running.allocator import keep_freed_memory  # noqa: E402
+from suite.measuring.contention import HostLoad  # noqa: E402
+from suite.results.stats import median_range  # noqa: E402
+from suite.running.context import RunContext  # noqa: E402
+from suite.training.rl import train_rl  # noqa: E402
+from suite.training.rl.common import EVAL_SEED_OFFSET  # noqa: E402
+from suite.training.rl.envs import make, make_vector_env  # noqa: E402
+from suite.training.rl.evaluation import evaluate_policy  # noqa: E402
 from tasks.atari_rl import MINATAR, AtariRL  # noqa: E402
 from tasks.atari_rl import QUICK_PPO  # noqa: E402
 
 QUICK_RECIPES = {"new": QUICK_PPO}  # the task's quick recipe
-from suite.rl import PPOConfig  # noqa: E402
-from suite.rl.networks import fp32_head, layer_init  # noqa: E402
+from suite.training.rl import PPOConfig  # noqa: E402
+from suite.training.rl.networks import fp32_head, layer_init  # noqa: E402
 from tasks.atari_rl import MinAtarEncoder  # noqa: E402
 
 # dlbench's PPO at SB3's PPO defaults and the issue's sizes (8 envs x 128 steps, minibatches of 256,
@@ -237,7 +237,7 @@ def main() -> None:
     print(f"dlbench recipe {args.recipe}, {args.dlbench_network} network, {args.precision}: {RECIPES[args.recipe]}")
     print(f"SB3: {args.sb3_network} network, {args.sb3_threads} torch threads")
     # Both sides share this process and its memory allocator: dlbench's runs keep freed memory
-    # (suite.allocator, set once per process), so SB3 runs with it too.
+    # (suite.running.allocator, set once per process), so SB3 runs with it too.
     print(f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()}; torch {torch.__version__}; "
           f"malloc: {keep_freed_memory()}")
     for rep in range(args.reps):

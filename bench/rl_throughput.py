@@ -20,9 +20,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from suite.context import RunContext  # noqa: E402
-from suite.rl import cpu_threads, train_rl  # noqa: E402
-from suite.rl.envs import make_vector_env  # noqa: E402
+from suite.running.context import RunContext  # noqa: E402
+from suite.training.rl import cpu_threads, train_rl  # noqa: E402
+from suite.training.rl.envs import make_vector_env  # noqa: E402
 from tasks.atari_rl import AtariRL  # noqa: E402
 
 

@@ -38,10 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
-from suite.config import SuiteOptions  # noqa: E402
-from suite.data import data_dir  # noqa: E402
-from suite.device import resolve_device  # noqa: E402
-from suite.runner import run_one  # noqa: E402
+from suite.running.config import SuiteOptions  # noqa: E402
+from suite.taskapi.data import data_dir  # noqa: E402
+from suite.running.device import resolve_device  # noqa: E402
+from suite.running.runner import run_one  # noqa: E402
 from tasks.text.models import pretrained_name, quiet_datasets  # noqa: E402
 from tasks.sentiment import Sentiment  # noqa: E402
 

@@ -36,8 +36,8 @@ def load_records(*dirs: str | Path, time_rule: str = "train") -> pd.DataFrame:
     """
     import sys
 
-    from suite import compare
-    from suite.safe_io import plain
+    from suite.results import compare
+    from suite.results.safe_io import plain
 
     data = compare.pool([Path(d) for d in dirs] or [Path("results")])
     frame, notes = compare.with_time_rule(data.frame, time_rule)
@@ -47,7 +47,7 @@ def load_records(*dirs: str | Path, time_rule: str = "train") -> pd.DataFrame:
 
 
 def run(**flags: Any) -> list[dict[str, Any]]:
-    """Run the planned runs of `run_all.py` with these flags (field names of `suite.config.SuiteOptions`:
+    """Run the planned runs of `run_all.py` with these flags (field names of `suite.running.config.SuiteOptions`:
     profile, tasks, models, seeds, device, precision, results, ...) and return their records.
 
     A bad flag raises ConfigError naming it before any run; records are also written to RESULTS/runs/.
@@ -58,8 +58,8 @@ def run(**flags: Any) -> list[dict[str, Any]]:
     """
     import dataclasses
 
-    from suite import benchmark
-    from suite.config import SuiteOptions
+    from suite.running import benchmark
+    from suite.running.config import SuiteOptions
     from suite.errors import ConfigError
 
     known = {f.name for f in dataclasses.fields(SuiteOptions)}

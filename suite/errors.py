@@ -34,7 +34,7 @@ class MissingExtraError(DlbenchError, ImportError):
 
 class SplitUnavailable(DlbenchError):
     """An extra evaluation set cannot be built on this machine (its synthesiser or package is missing):
-    the message says why and the install line. The run goes on without it (`suite.data.load_eval_splits`)."""
+    the message says why and the install line. The run goes on without it (`suite.taskapi.data.load_eval_splits`)."""
 
 
 class SkipRun(DlbenchError):

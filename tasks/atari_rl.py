@@ -9,13 +9,13 @@ Environments
          up to 30 no-op starts; for training only, a life loss ends the episode and rewards
          are clipped to their sign. Sticky actions are off (repeat_action_probability=0)
          to match the conditions of the reference scores below. Training and evaluation
-         environments run in ale-py's own vector env (`suite.rl.ale_vector`, C++ threads),
+         environments run in ale-py's own vector env (`suite.training.rl.ale_vector`, C++ threads),
          or with `--set task.vector_env=gymnasium` (and where ale-py has no vector env) as
          gymnasium's wrappers below in its vector env; the record's data_info.env.vector_env
          says which. Both give the same frames for the same seed and actions but for the no-op
          start counts and one no-op step after a life loss (tests/test_ale_vector.py).
 
-Models (the recipe's `algo` picks the algorithm, `suite.rl`)
+Models (the recipe's `algo` picks the algorithm, `suite.training.rl`)
   ppo_cnn  (default) PPO, actor-critic on the MinAtar conv net / Nature CNN.
   dqn_cnn  Double DQN, Q-network on the same encoders.
   The encoder follows the environment: `MinAtarEncoder` (one 3x3 conv, as in Young & Tian 2019)
@@ -24,7 +24,7 @@ Models (the recipe's `algo` picks the algorithm, `suite.rl`)
   random_policy  hand-crafted: uniformly random actions (the floor).
   ball_tracker   hand-crafted: moves the paddle under the column the ball heads for, read from
                  MinAtar's state channels (skipped on ALE frames). Rules: evaluated once on the
-                 task's evaluation episodes (suite/estimator.py), train time 0.
+                 task's evaluation episodes (suite/training/estimator.py), train time 0.
 
 Measurement: mean greedy return over validation episodes on separate
 environments (unclipped rewards, episodes counted, spread recorded), checked
@@ -49,15 +49,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from suite.errors import ConfigError, SkipRun
-from suite.models import Model
-from suite.registry import register_task
-from suite.speed import full_dataset, speed_profile
-from suite.rl import DQNConfig, PPOConfig, ale_vector
-from suite.rl.envs import make
-from suite.rl.networks import ActorCritic, QNetwork, layer_init
-from suite.convergence import load_references
-from suite.task import Budget, ProfileSpec, Recipe, RLTask, Target, TaskOption
+from suite import (
+    Budget, ConfigError, Model, ProfileSpec, RLTask, Recipe, SkipRun, Target, TaskOption, full_dataset,
+    load_references, register_task, speed_profile,
+)
+from suite.training.rl import DQNConfig, PPOConfig, ale_vector
+from suite.training.rl.envs import make
+from suite.training.rl.networks import ActorCritic, QNetwork, layer_init
 
 MINATAR = "MinAtar/Breakout-v1"
 ALE = "ALE/Breakout-v5"
@@ -136,7 +134,7 @@ def minatar_env(env_id: str, evaluation: bool) -> gym.Env:
     return gym.wrappers.TimeLimit(env, MINATAR_EVAL_STEPS) if evaluation else env
 
 
-# -- hand-crafted policies (played once by suite.estimator) ------------------------
+# -- hand-crafted policies (played once by suite.training.estimator) ------------------------
 class RandomPolicy(nn.Module):
     """Uniformly random actions (torch's global generator, seeded by the run): the floor of any agent."""
 
@@ -244,7 +242,7 @@ class AtariRL(RLTask):
     profiles["speed"] = speed_profile(profiles["full"])
 
     def make_vector_env(self, num_envs: int, evaluation: bool) -> gym.vector.VectorEnv | None:
-        """ALE games in ale-py's own vector env (`suite.rl.ale_vector`) unless `task.vector_env`
+        """ALE games in ale-py's own vector env (`suite.training.rl.ale_vector`) unless `task.vector_env`
         asks for gymnasium's wrappers or ale-py lacks it; None: the harness vectorises `make_env`."""
         env_id = full_dataset(self.spec.dataset)
         choice = self.option("vector_env")

@@ -16,7 +16,7 @@ Models
             (stride-2 stem at quick, to fit a CPU).
   logreg_pixels  hand-crafted: multinomial logistic regression on the raw pixels (scikit-learn).
   hog_linear     hand-crafted: HOG features (scikit-image; 4x4-pixel cells, 2x2-cell blocks, 9 bins) +
-                 logistic regression. Both fitted by suite/estimator.py, on the CPU.
+                 logistic regression. Both fitted by suite/training/estimator.py, on the CPU.
 
 Targets
   Runs stop on the validation split; the test split (and held-out sets) only report.
@@ -41,15 +41,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from suite.data import TensorSource, sha256_of
-from suite.safe_io import atomic_write_text
-from suite.errors import ConfigError, DataError
-from suite.estimator import FittedClassifier
-from suite.models import Model
-from suite.registry import register_task
-from suite.speed import full_dataset, speed_profile
-from suite.convergence import load_references
-from suite.task import Budget, ProfileSpec, Recipe, Target, Task
+from suite import (
+    Budget, ConfigError, DataError, FittedClassifier, Model, ProfileSpec, Recipe, Target, Task, TensorSource,
+    atomic_write_text, full_dataset, load_references, register_task, sha256_of, speed_profile,
+)
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -171,7 +166,7 @@ def resnet18(channels: int, size: int, classes: int, stem_stride: int = 1) -> nn
     return model
 
 
-# -- hand-crafted baselines (fitted by suite.estimator) --------------------------
+# -- hand-crafted baselines (fitted by suite.training.estimator) --------------------------
 def logreg_pixels(channels: int, size: int, classes: int, c: float = 1.0, max_iter: int = 200) -> FittedClassifier:
     """Multinomial logistic regression on the raw (normalised) pixels: no features at all."""
     from sklearn.linear_model import LogisticRegression

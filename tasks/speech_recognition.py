@@ -67,13 +67,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from suite.data import RaggedSource
-from suite.errors import SkipRun
-from suite.models import Model
-from suite.registry import register_task
-from suite.speed import speed_profile
-from suite.convergence import load_references
-from suite.task import Budget, ProfileSpec, Recipe, Target, Task, TaskOption
+from suite import (
+    Budget, Model, ProfileSpec, RaggedSource, Recipe, SkipRun, Target, Task, TaskOption, load_references,
+    register_task, speed_profile,
+)
 from tasks.speech import SAMPLE_RATE
 from tasks.speech.audio import ALPHABET, LogMel, decode, error_rates, frames, greedy_ctc, \
     transcript_source

@@ -14,7 +14,7 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_HOME"] = os.path.join(_HOME, "hf")
 os.environ["DLBENCH_DATA"] = os.path.join(_HOME, "data")
 os.environ.setdefault("MPLBACKEND", "Agg")
-# The peak microbenchmark (suite.peak) at one small size: measured once per session in the temporary
+# The peak microbenchmark (suite.measuring.peak) at one small size: measured once per session in the temporary
 # data folder, in milliseconds (also in the suites tests start as subprocesses); records still get
 # their utilisation from the real code. On CUDA the real sizes stay (they take well under a second).
 if not os.environ.get("DLBENCH_PEAK_SIZES"):
@@ -31,7 +31,7 @@ def results_dir(tmp_path):
 
 @pytest.fixture
 def smoke_options(results_dir):
-    from suite.config import SuiteOptions
+    from suite.running.config import SuiteOptions
 
     return SuiteOptions(profile="smoke", device="cpu", results=results_dir)
 
@@ -39,7 +39,7 @@ def smoke_options(results_dir):
 @pytest.fixture(autouse=True)
 def registry_state():
     """Each test gets the registry as it found it: tasks a test registers do not leak into the next."""
-    from suite import registry
+    from suite.taskapi import registry
 
     state = registry.snapshot()
     yield registry
@@ -49,7 +49,7 @@ def registry_state():
 def pytest_collection_finish(session):
     """Start the tests with an empty registry: toy tasks registered while test modules were imported
     (tests/toy_tasks.py registers on import, for --tasks-from) are dropped; built-ins load on first use."""
-    from suite import registry
+    from suite.taskapi import registry
 
     registry.reset()
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from suite import records
+from suite.results import records
 from tasks.speech import SAMPLE_RATE
 
 

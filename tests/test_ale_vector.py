@@ -9,10 +9,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from suite.rl import PPOConfig, DQNConfig, train_rl
-from suite.rl import ale_vector
-from suite.rl.envs import SAME_STEP, make_vector_env
-from suite.task import Recipe
+from suite.training.rl import PPOConfig, DQNConfig, train_rl
+from suite.training.rl import ale_vector
+from suite.training.rl.envs import SAME_STEP, make_vector_env
+from suite.taskapi.spec import Recipe
 from tasks.atari_rl import ALE, AtariRL, atari_env
 from tests.test_rl import context
 

@@ -1,4 +1,4 @@
-"""suite.allocator: freed memory is kept and reused, so a training step stops faulting its buffers in again."""
+"""suite.running.allocator: freed memory is kept and reused, so a training step stops faulting its buffers in again."""
 from __future__ import annotations
 
 import json
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # is mapped on allocation and unmapped on free: each of the 20 steps faults its 10k pages in again.
 STEPS = """
 import json, resource, sys, torch
-from suite.allocator import keep_freed_memory
+from suite.running.allocator import keep_freed_memory
 state = keep_freed_memory()
 def step():
     buffer = torch.empty(10_000_000).fill_(1.0)  # 40 MB, touched like an activation
@@ -50,7 +50,7 @@ def test_kept_memory_is_reused_instead_of_faulted_in_every_step():
 
 
 def test_the_state_is_set_once_per_process_and_said_the_same_way_after(monkeypatch):
-    from suite import allocator
+    from suite.running import allocator
 
     monkeypatch.setattr(allocator, "_state", None)
     monkeypatch.setattr(allocator, "_kept", False)
@@ -65,7 +65,7 @@ def test_the_state_is_set_once_per_process_and_said_the_same_way_after(monkeypat
 # 200 blocks of 1 MB, freed: with freed memory kept they stay in the process until released.
 KEPT = """
 import json, torch
-from suite.allocator import keep_freed_memory, release_freed_memory
+from suite.running.allocator import keep_freed_memory, release_freed_memory
 def rss_mb():
     return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
 keep_freed_memory()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from suite.rl.networks import ActorCritic
+from suite.training.rl.networks import ActorCritic
 from tasks.atari_rl import ALE, NatureEncoder, atari_env
 
 

@@ -6,11 +6,14 @@ import math
 import pytest
 from tests.helpers import make_record, write_all
 
-from suite import cells, check, cli, compare, terminal
+from suite import cli
+from suite.reporting import terminal
+from suite.results import cells, check, compare
 import torch
 
-from suite.context import EvalPoints, TrainResult
-from suite.task import Target
+from suite.running.context import EvalPoints, TrainResult
+from suite.taskapi.spec import Target
+from suite.results import speedup
 
 
 def new_record(seed=0, precision="fp32", compile=False, world=1, ttt=10.0, with_eval=None, pretrained=None,
@@ -80,7 +83,7 @@ def test_each_keyed_setting_splits_the_cell_and_never_crashes(setting, a, b):
     table = compare.to_table(frame, "model")
     assert len(table) == 2 and setting in table.columns
     assert sorted(c.split(" ")[0] for c in table["time_to_target_s"]) == ["11", "30"]  # median(10, 12) = 11
-    assert len(compare.speedups(frame, "A").per_task) == 0  # one machine: nothing to pair, no merge either
+    assert len(speedup.speedups(frame, "A").per_task) == 0  # one machine: nothing to pair, no merge either
     lines = check.setting_splits(recs)
     assert len(lines) == 1 and f"separate only by {setting}" in lines[0] and "3 runs in 2 cells" in lines[0]
 
@@ -115,7 +118,7 @@ def test_train_plus_eval_over_old_records_says_so_and_shows_no_number():
 
 
 def test_eval_points_record_both_rules():
-    from suite.timing import SegmentClock
+    from suite.measuring.timing import SegmentClock
 
     result = TrainResult()
     clock = SegmentClock(torch.device("cpu"), totals={"train": 4.0, "eval": 1.0})
@@ -139,9 +142,9 @@ def test_by_software_speedups_against_the_oldest_version(tmp_path, capsys):
     recs += [new_record(seed=s, ttt=5.0, torch="2.14.1", run_id=f"new{s}", throughput=150.0) for s in range(3)]
     frame = _frame(recs)
     assert compare.torch_versions(frame) == ["2.11.0", "2.14.1"]
-    result = compare.speedups(frame, "2.11.0", "torch")
+    result = speedup.speedups(frame, "2.11.0", "torch")
     assert result.per_task["speedup"].tolist() == [2.0]
-    per_task, suite = compare.speedup_tables(result)
+    per_task, suite = speedup.speedup_tables(result)
     assert per_task["speedup"].tolist() == ["2x range [2, 2]"] and suite["torch"].tolist() == ["2.14.1"]
     assert per_task["throughput_ratio"].tolist() == ["1.5x range [1.5, 1.5]"]  # 150 / 100 samples/s
     folder = write_all(tmp_path, recs)
@@ -181,7 +184,7 @@ def test_cells_key_the_precision_that_ran_whether_auto_chose_it_or_not():
         return r
     frame = _frame([auto("gpu", "bf16", 5.0), auto("cpu", "fp32", 20.0),
                     new_record(precision="bf16", ttt=15.0, hardware="cpu", run_id="explicit")])
-    result = compare.speedups(frame, "cpu")
+    result = speedup.speedups(frame, "cpu")
     assert result.per_task["speedup"].tolist() == [3.0]
     assert "the machines ran in different precisions (separate rows, never one cell): cpu: bf16, fp32; gpu: bf16" \
         in result.caveats
@@ -189,7 +192,7 @@ def test_cells_key_the_precision_that_ran_whether_auto_chose_it_or_not():
 
 
 def test_report_by_torch_version_has_speedups_and_names_the_time_rule(tmp_path):
-    from suite import report
+    from suite.reporting import report
 
     recs = [new_record(seed=s, ttt=10.0, torch="2.11.0", run_id=f"old{s}") for s in range(2)]
     recs += [new_record(seed=s, ttt=5.0, torch="2.14.1", run_id=f"new{s}") for s in range(2)]

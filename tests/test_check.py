@@ -3,7 +3,8 @@ import json
 
 from tests.helpers import make_record, write_all
 
-from suite import check, cli, compare
+from suite import cli
+from suite.results import check, compare
 
 
 def test_assess_levels():

@@ -4,8 +4,10 @@ import math
 import pytest
 from tests.helpers import make_record, write_all
 
-from suite import cli, compare
+from suite import cli
+from suite.results import compare
 from suite.errors import DlbenchError
+from suite.results import speedup
 
 
 def _frame(recs):
@@ -54,7 +56,7 @@ def test_two_machines_with_different_task_versions_never_share_a_cell():
     assert table["A"].tolist() == ["10 n=1", "-"] and table["B"].tolist() == ["-", "5 n=1"]
     notes = compare.incomparable_notes(frame)
     assert notes == ["toy / mlp (smoke): 2 separate rows, not comparable: task_version 1 (A) vs 2 (B)"]
-    result = compare.speedups(frame, "A")
+    result = speedup.speedups(frame, "A")
     assert result.suite["tasks"].tolist() == [0]  # nothing comparable on both: no suite figure
 
 
@@ -72,7 +74,7 @@ def test_speedup_against_a_machine_per_task_and_geometric_mean():
     recs += [make_record(task="t1", hardware="B", seed=s, ttt=t) for s, t in enumerate([5.0, 6.0, 7.0])]
     recs += [make_record(task="t2", hardware="A", ttt=8.0), make_record(task="t2", hardware="B", ttt=1.0)]
     recs += [make_record(task="t3", hardware="A", ttt=3.0), make_record(task="t3", hardware="B", ttt=None)]
-    result = compare.speedups(_frame(recs), "A")
+    result = speedup.speedups(_frame(recs), "A")
     assert result.dimension == "hardware"
     per = result.per_task.set_index("task")
     assert per.loc["t1", "speedup"] == 2.0 and per.loc["t2", "speedup"] == 8.0
@@ -82,17 +84,17 @@ def test_speedup_against_a_machine_per_task_and_geometric_mean():
     assert suite["geomean_speedup"] == pytest.approx(4.0)
     assert suite["lo"] <= 4.0 <= suite["hi"]
     assert any("B: geometric mean over 2 of 3 tasks" in c and "1 not reached" in c for c in result.caveats)
-    _, suite_table = compare.speedup_tables(result)
+    _, suite_table = speedup.speedup_tables(result)
     assert suite_table["geomean_speedup"].iloc[0].startswith("4x range [")
 
 
 def test_speedup_against_a_model_and_unknown_baseline():
     recs = [make_record(model="mlp", ttt=10.0), make_record(model="cnn", ttt=4.0)]
-    result = compare.speedups(_frame(recs), "mlp")
+    result = speedup.speedups(_frame(recs), "mlp")
     assert result.dimension == "model"
     assert result.per_task["speedup"].tolist() == [2.5]
     with pytest.raises(DlbenchError, match="neither a hardware label"):
-        compare.speedups(_frame(recs), "gpu9000")
+        speedup.speedups(_frame(recs), "gpu9000")
 
 
 def test_software_table_puts_torch_versions_side_by_side():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import math
 
-from suite import compare, records
+from suite.results import compare, records
 from tests.helpers import make_record, write_all
 
 

@@ -11,10 +11,10 @@ import torch
 from tests.helpers import make_record, write_all
 
 from suite import cli
-from suite.allocator import keep_freed_memory
-from suite.benchmark import summary_line
-from suite.contention import HostLoad, busy_note, busy_seconds, other_share
-from suite.runner import run_one
+from suite.running.allocator import keep_freed_memory
+from suite.running.benchmark import summary_line
+from suite.measuring.contention import HostLoad, busy_note, busy_seconds, other_share
+from suite.running.runner import run_one
 from tests.toy_tasks import ToyLinear
 
 
@@ -48,7 +48,7 @@ def test_a_process_burning_a_core_shows_up_as_other_load():
 
 def test_every_record_says_how_busy_the_host_was_during_training(smoke_options, monkeypatch):
     """The record's `host` is what HostLoad measured around the training, and only around it."""
-    from suite import runner
+    from suite.running import runner
 
     entered = []
 
@@ -65,7 +65,7 @@ def test_every_record_says_how_busy_the_host_was_during_training(smoke_options, 
     record = run_one(ToyLinear, "linear", 0, smoke_options, log=lambda _m: None)
     assert entered == [True]
     assert record["host"] == {"other_cpu_share": 0.4, "torch_threads": torch.get_num_threads(),
-                              "malloc": keep_freed_memory()}, "and what the memory allocator did (suite.allocator)"
+                              "malloc": keep_freed_memory()}, "and what the memory allocator did (suite.running.allocator)"
     assert "used 40% of the CPU" in busy_note(record), "a busy share above 0.25 is flagged"
 
 

@@ -10,10 +10,13 @@ import math
 import pytest
 import torch
 
-from suite import records, registry
-from suite.models import FAMILIES, declaration
-from suite.runner import ESTIMATOR_UTILISATION_NOTE, run_one
-from suite.task import PROFILES, TARGETLESS_PROFILES, RLTask, Task, missing_members
+from suite.results import records
+from suite.taskapi import registry
+from suite.taskapi.models import FAMILIES, declaration
+from suite.running.run_record import ESTIMATOR_UTILISATION_NOTE
+from suite.running.runner import run_one
+from suite.taskapi.spec import PROFILES, TARGETLESS_PROFILES
+from suite.taskapi.task import RLTask, Task, missing_members
 
 TASKS = registry.entry_point_tasks()
 CASES = [(name, model) for name, cls in sorted(TASKS.items()) for model in cls.models]

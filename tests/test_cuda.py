@@ -2,7 +2,7 @@
 and the speed profile runs there. Without CUDA every test here skips (tests/conftest.py).
 
 The harness wraps each train step (batch, forward, backward, optimizer; PPO's and DQN's learner
-updates) in `torch.cuda.set_sync_debug_mode($DLBENCH_SYNC_DEBUG)` (`suite.device.no_host_sync`);
+updates) in `torch.cuda.set_sync_debug_mode($DLBENCH_SYNC_DEBUG)` (`suite.running.device.no_host_sync`);
 eval points, logging and RL acting (environments live on the CPU) stay outside. With "error"
 a host sync inside a step raises, so the run is recorded as failed and the test names it.
 A few models sync inside their own code or loss, not in the harness (`MODEL_SYNCS`, with the
@@ -15,16 +15,18 @@ import warnings
 import pytest
 import torch
 
-from suite import registry, speed
-from suite.config import SuiteOptions
-from suite.models import is_estimator
-from suite.runner import ESTIMATOR_UTILISATION_NOTE, SYNC_DEBUG_ENV, run_one
+from suite.measuring import speed
+from suite.taskapi import registry
+from suite.running.config import SuiteOptions
+from suite.taskapi.models import is_estimator
+from suite.running.run_record import ESTIMATOR_UTILISATION_NOTE
+from suite.running.runner import SYNC_DEBUG_ENV, run_one
 
 pytestmark = pytest.mark.cuda
 
 TASKS = {name: cls for name, cls in registry.load_tasks().items() if not cls.__module__.startswith("tests.")}
 CASES = [(name, model) for name, cls in sorted(TASKS.items()) for model in cls.models]
-# Fitted estimators and rules (suite.estimator) take no torch training steps: no speed run, no utilisation.
+# Fitted estimators and rules (suite.training.estimator) take no torch training steps: no speed run, no utilisation.
 LOOP_CASES = [(name, model) for name, model in CASES if not is_estimator(TASKS[name], model)]
 _HF_MASK = "transformers tests attention_mask.all() on the host to skip the mask (masking_utils)"
 MODEL_SYNCS = {

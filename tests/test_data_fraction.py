@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from suite import registry
-from suite.config import SuiteOptions
-from suite.data import training_fraction
-from suite.runner import run_one
-from suite.task import Task
+from suite.taskapi import registry
+from suite.running.config import SuiteOptions
+from suite.taskapi.data import training_fraction
+from suite.running.runner import run_one
+from suite.taskapi.task import Task
 
 TASKS = registry.entry_point_tasks()
 CASES = [(name, model) for name, cls in sorted(TASKS.items()) if issubclass(cls, Task) for model in cls.models]

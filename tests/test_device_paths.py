@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from suite.config import SuiteOptions
-from suite.data import TensorSource
-from suite.runner import run_one
+from suite.running.config import SuiteOptions
+from suite.taskapi.data import TensorSource
+from suite.running.runner import run_one
 from tasks.image_classification import ImageClassification, cnn
 
 

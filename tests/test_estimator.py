@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from suite.data import TensorSource
+from suite.taskapi.data import TensorSource
 from suite.errors import ConfigError, DataError, SkipRun
-from suite.estimator import FittedClassifier
-from suite.models import Model, declaration, family_of
+from suite.training.estimator import FittedClassifier
+from suite.taskapi.models import Model, declaration, family_of
 
 
 class WithModels:

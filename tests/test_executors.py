@@ -76,8 +76,8 @@ def worker_path(monkeypatch):
 @pytest.mark.slow
 @needs_ray
 def test_local_ray_gives_the_local_executors_records(tmp_path, worker_path):
-    from suite.benchmark import run_suite
-    from suite.config import SuiteOptions
+    from suite.running.benchmark import run_suite
+    from suite.running.config import SuiteOptions
 
     def suite(results, **kw):
         lines = []
@@ -260,9 +260,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from suite.data import TensorSource
-from suite.registry import register_task
-from suite.task import Budget, ProfileSpec, Recipe, Target, Task
+from suite.taskapi.data import TensorSource
+from suite.taskapi.registry import register_task
+from suite.taskapi.spec import Budget, ProfileSpec, Recipe, Target
+from suite.taskapi.task import Task
 
 SPEC = ProfileSpec("plugin_points", Target("test/accuracy", 0.9, True, "a test plug-in"),
                    Budget(max_steps=20, max_time_s=30, eval_every=10), {"linear": Recipe(batch_size=32, lr=0.1)})
@@ -302,7 +303,8 @@ def write_plugin(folder: Path, single_file: bool = False) -> str:
 
 @pytest.mark.parametrize("single_file", [False, True])
 def test_ray_ships_the_harness_the_builtins_and_each_plugins_top_level_module(tmp_path, monkeypatch, single_file):
-    from suite import executors, registry
+    from suite.running import executors
+    from suite.taskapi import registry
 
     monkeypatch.syspath_prepend(str(tmp_path))
     name = write_plugin(tmp_path, single_file)
@@ -317,7 +319,8 @@ def test_ray_ships_the_harness_the_builtins_and_each_plugins_top_level_module(tm
 
 
 def test_a_namespace_package_ray_cannot_ship_is_a_one_line_note(tmp_path, monkeypatch):
-    from suite import executors, registry
+    from suite.running import executors
+    from suite.taskapi import registry
 
     for portion in ("a", "b"):  # one namespace package over two folders
         (tmp_path / portion / "dlbench_ns_plugin").mkdir(parents=True)
@@ -335,8 +338,8 @@ def test_a_namespace_package_ray_cannot_ship_is_a_one_line_note(tmp_path, monkey
 def test_a_plugin_task_runs_on_ray_workers_that_never_installed_it(tmp_path, monkeypatch):
     """The plug-in's folder is on this driver's path only: the workers (a local Ray instance started
     by the executor) import it from what Ray ships."""
-    from suite.benchmark import run_suite
-    from suite.config import SuiteOptions
+    from suite.running.benchmark import run_suite
+    from suite.running.config import SuiteOptions
 
     monkeypatch.syspath_prepend(str(tmp_path / "plugins"))
     module = write_plugin(tmp_path / "plugins")
@@ -356,7 +359,7 @@ def test_options_survive_a_copy_and_still_refuse_an_empty_selection():
     while `--tasks ","` (an empty list) stays bad input."""
     import dataclasses
 
-    from suite.config import SuiteOptions
+    from suite.running.config import SuiteOptions
     from suite.errors import ConfigError
 
     opts = SuiteOptions(profile="smoke")

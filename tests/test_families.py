@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from suite import families, records
+from suite.results import families, records
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -132,7 +132,7 @@ def test_compare_by_family_and_the_report_section(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "hog_linear (hand-crafted)" in done.stdout and "0.92 range [0.91, 0.93] n=3" in done.stdout
     assert "in_domain_and_held_out" in done.stdout and "test (in domain)" in done.stdout
-    from suite import report
+    from suite.reporting import report
 
     written, _data = report.write_report([tmp_path], tmp_path / "report.html")
     assert "Deep against hand-crafted" in (tmp_path / "report.md").read_text()
@@ -148,7 +148,7 @@ def test_speed_records_have_no_target_and_stay_out_of_the_view(tmp_path):
     assert "speed" not in set(frame["profile"]) and len(frame) == len(families.runs_frame(IMAGE))
     for r in IMAGE + [speed]:
         records.write_record(r, tmp_path)
-    from suite import report
+    from suite.reporting import report
 
     report.write_report([tmp_path], tmp_path / "report.html")
     assert "Deep against hand-crafted" in (tmp_path / "report.md").read_text()

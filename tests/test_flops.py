@@ -1,4 +1,4 @@
-"""FLOP counts (suite.flops): the fused recurrent kernels, checked against torch's own count of the
+"""FLOP counts (suite.measuring.flops): the fused recurrent kernels, checked against torch's own count of the
 same network where the recurrence runs as plain matmuls (packed input on the CPU), and the
 convolution backward, checked against torch's count where it is right (groups 1)."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from suite.flops import cudnn_rnn_backward_flop, cudnn_rnn_flop, flops_of
+from suite.measuring.flops import cudnn_rnn_backward_flop, cudnn_rnn_flop, flops_of
 
 X = torch.randn(7, 3, 16)  # (time, batch, features)
 

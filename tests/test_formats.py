@@ -4,12 +4,11 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from suite import mllog, tboard
+from suite.reporting import mllog, tboard
 from suite.cli import main
 from tests.helpers import make_record, write_all
 from tests.test_cli import ROOT, run

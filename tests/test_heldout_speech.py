@@ -128,7 +128,7 @@ def test_a_set_without_any_voice_is_an_error_naming_it(tmp_path, monkeypatch):
 
 
 def test_no_flite_is_an_unavailable_set_and_the_run_goes_on(tmp_path, monkeypatch):
-    from suite.data import load_eval_splits
+    from suite.taskapi.data import load_eval_splits
     from tasks.keyword_spotting import KeywordSpotting
 
     monkeypatch.setattr(voices, "_FLITE", None)
@@ -145,8 +145,8 @@ def test_no_flite_is_an_unavailable_set_and_the_run_goes_on(tmp_path, monkeypatc
 def test_the_target_split_cannot_be_skipped(tmp_path):
     from types import SimpleNamespace
 
-    from suite.data import load_eval_splits
-    from suite.task import Target
+    from suite.taskapi.data import load_eval_splits
+    from suite.taskapi.spec import Target
 
     def load(split):
         raise SplitUnavailable("no synthesiser here: apt-get install x")
@@ -223,9 +223,9 @@ def test_a_corpus_trained_on_espeak_and_flite_says_so_in_its_fingerprint(tmp_pat
 def test_a_run_records_an_unavailable_set_as_skipped_and_ends_ok(smoke_options, model):
     from sklearn.linear_model import LogisticRegression
 
-    from suite.estimator import FittedClassifier
-    from suite.models import Model
-    from suite.runner import run_one
+    from suite.training.estimator import FittedClassifier
+    from suite.taskapi.models import Model
+    from suite.running.runner import run_one
     from tests.toy_tasks import ToyLinear
 
     spec = ToyLinear.profiles["smoke"]

@@ -18,9 +18,11 @@ import pytest
 
 from tests.helpers import make_record, write_all
 
-from suite import check, cli, compare, records, registry, safe_io
-from suite.config import SuiteOptions
-from suite.runner import run_one
+from suite import cli
+from suite.results import check, compare, records, safe_io
+from suite.taskapi import registry
+from suite.running.config import SuiteOptions
+from suite.running.runner import run_one
 from tests.toy_tasks import ToyLinear
 
 ROOT = Path(__file__).resolve().parent.parent

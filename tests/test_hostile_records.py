@@ -15,10 +15,13 @@ import pytest
 
 from tests.helpers import make_record, write_all
 
-from suite import check, cli, compare, peak, records, runner, stats, sweep
-from suite.config import SuiteOptions
+from suite import cli
+from suite.measuring import peak
+from suite.results import check, compare, records, stats
+from suite.running import runner, sweep
+from suite.running.config import SuiteOptions
 from suite.errors import ConfigError, Terminated
-from suite.runner import run_one
+from suite.running.runner import run_one
 from tests.toy_tasks import ToyLinear, ToySignalled
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -311,7 +314,7 @@ def test_the_results_commands_do_not_import_torch(tmp_path):
 def test_hardware_fingerprint_copies_do_not_share_state():
     import torch
 
-    from suite import fingerprint
+    from suite.measuring import fingerprint
 
     first = fingerprint.hardware(torch.device("cpu"), "box")
     first["peak_flops"] = {"fp32": 1.0}

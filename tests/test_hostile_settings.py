@@ -17,10 +17,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from suite import benchmark, cli, data, plots, registry, report, safetext, terminal, textvalues, variants
-from suite.config import SuiteOptions
+from suite import cli
+from suite.reporting import plots, report, terminal
+from suite.results import safetext
+from suite.running import benchmark
+from suite.taskapi import data, registry, textvalues, variants
+from suite.running.config import SuiteOptions
 from suite.errors import ConfigError, DlbenchError
-from suite.task import TaskOption
+from suite.taskapi.spec import TaskOption
 from tests.helpers import make_record, write_all
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,7 +154,7 @@ def write_module(folder: Path, name: str, text: str) -> None:
 
 def test_a_plug_in_task_named_like_a_path_is_refused_at_registration(tmp_path, capsys, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
-    write_module(tmp_path, "escape_plugin", "from suite.registry import register_task\n"
+    write_module(tmp_path, "escape_plugin", "from suite.taskapi.registry import register_task\n"
                  "from tests.toy_tasks import ToyLinear\n\n@register_task\nclass Escape(ToyLinear):\n"
                  "    name = '../../escaped_task'\n")
     code = cli.main_run_all(["--tasks-from", "escape_plugin", "--device", "cpu", "--profile", "smoke",

@@ -179,8 +179,8 @@ def test_full_profile_trains_on_cifar10_files(tmp_path, monkeypatch):
     """CIFAR-10 python batches -> the full recipe (ResNet-9, crop/flip/cutout) -> an ok record."""
     import torchvision.datasets
 
-    from suite.config import SuiteOptions
-    from suite.runner import run_one
+    from suite.running.config import SuiteOptions
+    from suite.running.runner import run_one
 
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", fake_cifar10(tmp_path))
     opts = SuiteOptions(profile="full", device="cpu", results=tmp_path / "results", data_dir=str(tmp_path),

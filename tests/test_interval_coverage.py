@@ -1,4 +1,4 @@
-"""How often the bootstrap interval of the median covers the true median, by simulation (suite.stats).
+"""How often the bootstrap interval of the median covers the true median, by simulation (suite.results.stats).
 
 Below 5 values the percentile bootstrap interval is the sample's [min, max], which covers the median with
 probability 1 - 2 * 0.5^n: 75% for 3 seeds, far from the 95% a "95% interval" promises, so tables show such
@@ -8,7 +8,7 @@ the interval is shown as a CI.
 import numpy as np
 import pytest
 
-from suite import stats
+from suite.results import stats
 
 TRIALS = 400
 

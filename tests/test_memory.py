@@ -7,8 +7,8 @@ import time
 import pytest
 import torch
 
-from suite import memory
-from suite.memory import PeakMemory
+from suite.measuring import memory
+from suite.measuring.memory import PeakMemory
 
 MB = 2**20
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux") or not memory.reset_kernel_peak(),

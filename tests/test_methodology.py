@@ -10,13 +10,14 @@ import time
 import pytest
 import torch
 
-from suite import runner
-from suite.config import SuiteOptions
-from suite.convergence import Reference, normalised, percentile, steps_to_reach
-from suite.data import TensorSource
-from suite import records
-from suite.records import config_hash
-from suite.task import to_jsonable
+from suite.running import runner
+from suite.running.config import SuiteOptions
+from suite.taskapi.convergence import Reference, normalised, percentile, steps_to_reach
+from suite.taskapi.data import TensorSource
+from suite.results import records
+from suite.results.records import config_hash
+from suite.taskapi.spec import to_jsonable
+from suite.results import speedup
 from tests.toy_tasks import ToyLinear, ToyUnreachable
 
 
@@ -163,7 +164,7 @@ def test_a_run_of_the_reference_recipe_records_its_normalised_time(tmp_path):
 
 
 def test_reference_files_round_trip(tmp_path):
-    from suite.convergence import load_references, reference_path, to_json
+    from suite.taskapi.convergence import load_references, reference_path, to_json
 
     ref = reference([100] * 10)
     path = reference_path(tmp_path, "toy_linear", "smoke", "linear")
@@ -174,7 +175,7 @@ def test_reference_files_round_trip(tmp_path):
 
 
 def test_rl_runs_evaluate_validation_episodes_on_the_cadence_and_test_episodes_once(tmp_path):
-    from suite import registry
+    from suite.taskapi import registry
 
     registry.load_tasks()
     task = registry.get_task("atari_rl")
@@ -208,7 +209,7 @@ def val_record(hardware="A", seed=0, ttt=10.0, per_step=0.5, inside=True, **kw):
 
 
 def test_tables_report_the_test_metric_as_quality_and_follow_each_time_rule():
-    from suite import compare
+    from suite.results import compare
 
     frame = compare.to_frame([val_record()])
     assert frame["final_quality"].iloc[0] == 0.61  # test, not the val/accuracy that stopped the run
@@ -220,7 +221,7 @@ def test_tables_report_the_test_metric_as_quality_and_follow_each_time_rule():
 
 
 def test_a_table_marks_runs_outside_the_reference_band_and_cells_without_a_reference():
-    from suite import compare
+    from suite.results import compare
     from tests.helpers import make_record
 
     recs = [val_record(seed=0), val_record(seed=1, inside=False), make_record(model="other")]
@@ -231,22 +232,22 @@ def test_a_table_marks_runs_outside_the_reference_band_and_cells_without_a_refer
 
 
 def test_speedups_with_few_seeds_use_the_normalised_time_and_say_so():
-    from suite import compare
+    from suite.results import compare
 
     # machine B's steps per second are twice A's, but B's single seed needed three times the steps (luck)
     recs = [val_record("A", 0, ttt=10.0, per_step=0.5), val_record("B", 0, ttt=15.0, per_step=0.25)]
-    result = compare.speedups(compare.to_frame(recs), "A")
+    result = speedup.speedups(compare.to_frame(recs), "A")
     row = result.per_task.iloc[0]
     assert row["basis"] == "normalised" and row["speedup"] == pytest.approx(2.0)
     assert row["speedup_raw"] == pytest.approx(10 / 15) and "normalised time" in row["note"]
     many = [val_record(h, s, ttt=10.0 if h == "A" else 5.0, per_step=0.5 if h == "A" else 0.25)
             for h in "AB" for s in range(5)]
-    row = compare.speedups(compare.to_frame(many), "A").per_task.iloc[0]
+    row = speedup.speedups(compare.to_frame(many), "A").per_task.iloc[0]
     assert row["basis"] == "raw" and row["speedup"] == pytest.approx(2.0)
 
 
 def test_a_study_trained_to_the_budget_shows_the_best_validation_value_and_the_test_figure_there():
-    from suite import study
+    from suite.results import study
 
     recs = []
     for lr, best_val, best_test in (("0.1", 0.9, 0.7), ("0.01", 0.95, 0.8)):

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from suite import cli
-from suite.pages import PAGES, write_pages
+from suite.reporting.pages import PAGES, write_pages
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

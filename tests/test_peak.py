@@ -1,4 +1,4 @@
-"""The peak microbenchmark's cache and the utilisation figure (suite.peak, suite.runner.add_utilisation)."""
+"""The peak microbenchmark's cache and the utilisation figure (suite.measuring.peak, suite.running.run_record.add_utilisation)."""
 from __future__ import annotations
 
 import json
@@ -6,8 +6,8 @@ import json
 import pytest
 import torch
 
-from suite import fingerprint, peak
-from suite.runner import add_utilisation
+from suite.measuring import fingerprint, peak
+from suite.running.run_record import add_utilisation
 
 CPU = torch.device("cpu")
 

@@ -1,5 +1,5 @@
 """The CPU policies a recipe declares: `--precision auto` on CPUs (the rule in
-suite.device.choose_precision, the machine's verdict from flags and measured peaks, the flags read
+suite.running.device.choose_precision, the machine's verdict from flags and measured peaks, the flags read
 from a fake /proc/cpuinfo, the run's record) and channels_last on CPUs (use_channels_last)."""
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import dataclasses
 import pytest
 import torch
 
-from suite import fingerprint, peak, runner
-from suite.config import SuiteOptions
-from suite.device import choose_precision, cpu_bf16_verdict, use_channels_last
+from suite.measuring import fingerprint, peak
+from suite.running import runner
+from suite.running.config import SuiteOptions
+from suite.running.device import choose_precision, cpu_bf16_verdict, use_channels_last
 
 CPU = torch.device("cpu")
 FAST = (True, "flags avx512_bf16; measured matmul peak bf16 909 / fp32 226 GFLOP/s = 4.0x")
@@ -134,7 +135,7 @@ def test_a_channels_last_recipe_trains_on_cpu(tmp_path):
 def test_evaluating_more_often_leaves_the_training_trajectory_unchanged(tmp_path):
     """Issue #16 evaluates some quick recipes more often (finer time-to-target): that is only honest if
     evaluation draws no random numbers (dropout, SpecAugment, data order) and changes no state."""
-    from suite.task import Budget
+    from suite.taskapi.spec import Budget
     from tasks.keyword_spotting import KeywordSpotting
 
     finals = []

@@ -10,7 +10,7 @@ import soundfile as sf
 import torch
 from tests.helpers import write_librispeech, write_wav
 
-from suite.data import PaddedSource, RaggedSource
+from suite.taskapi.data import PaddedSource, RaggedSource
 from tasks.speech import real as speech_real
 from tasks.speech.audio import decode
 from tasks.speech.real import read_clip

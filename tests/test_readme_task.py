@@ -12,9 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from suite import registry
-from suite.config import SuiteOptions
-from suite.runner import run_one
+from suite.taskapi import registry
+from suite.running.config import SuiteOptions
+from suite.running.runner import run_one
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = "readme_my_task"

@@ -7,10 +7,10 @@ import dataclasses
 import pytest
 import torch
 
-from suite import registry
+from suite.taskapi import registry
 from suite.errors import ConfigError, DlbenchError
-from suite.optim import build_optimizer
-from suite.task import Budget, Recipe
+from suite.training.optim import build_optimizer
+from suite.taskapi.spec import Budget, Recipe
 
 
 def test_every_model_of_a_profile_is_evaluated_on_the_same_cadence():

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from suite import records
-from suite.config import SuiteOptions
-from suite.runner import run_one
+from suite.results import records
+from suite.running.config import SuiteOptions
+from suite.running.runner import run_one
 from tests.toy_tasks import ToyLinear
 
 

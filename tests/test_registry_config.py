@@ -5,10 +5,11 @@ import argparse
 
 import pytest
 
-from suite import registry
-from suite.config import FlagValueError, SuiteOptions, add_arguments, from_namespace
+from suite.taskapi import registry
+from suite.running.config import FlagValueError, SuiteOptions, add_arguments, from_namespace
 from suite.errors import ConfigError, DlbenchError, UnknownNameError
-from suite.task import Budget, ProfileSpec, Recipe, RLTask, Target, Task, TaskOption
+from suite.taskapi.spec import Budget, ProfileSpec, Recipe, Target, TaskOption
+from suite.taskapi.task import RLTask, Task
 
 
 def test_unknown_task_lists_close_matches_and_all_names():
@@ -149,8 +150,8 @@ class ToyWithOptions(Task):
 
 
 def test_set_task_option_is_parsed_and_lands_in_the_config_hash(tmp_path):
-    from suite import records
-    from suite.runner import resolved_config, task_options
+    from suite.results import records
+    from suite.running.runner import resolved_config, task_options
 
     def config(*sets):
         opts = SuiteOptions(results=tmp_path, set=list(sets))
@@ -176,7 +177,7 @@ def test_set_syntax_and_namespace_are_checked_before_any_run(item, message):
 
 
 def test_unknown_or_bad_task_option_is_one_line_listing_the_valid_keys(tmp_path):
-    from suite.benchmark import check_task_options
+    from suite.running.benchmark import check_task_options
 
     with pytest.raises(ConfigError) as info:
         check_task_options([ToyWithOptions], SuiteOptions(results=tmp_path, set=["task.depth=3"]))

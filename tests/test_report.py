@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from tests.helpers import make_record, write_all
 
-from suite import cli, report
+from suite import cli
+from suite.reporting import report
 
 
 class _Collect(HTMLParser):
@@ -76,7 +77,7 @@ def test_report_parses_embeds_images_and_references_nothing_external(built):
 
 def test_run_all_report_step_and_cli_report(tmp_path, capsys):
     folder = write_all(tmp_path / "results", [make_record(seed=0), make_record(seed=1, ttt=None)])
-    cli._report_into(folder)
+    cli.report_into(folder)
     assert f"report: {folder / 'report.html'}" in capsys.readouterr().out
     assert (folder / "report.html").stat().st_size > 10_000
     assert cli.main(["report", str(folder), "--out", str(tmp_path / "x.txt")]) == 2

@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from suite.config import RunOptions
-from suite.context import RunContext
+from suite.running.config import RunOptions
+from suite.running.context import RunContext
 from suite.errors import ConfigError
-from suite.rl import train_rl
-from suite.rl.dqn import ReplayBuffer, epsilon, DQNConfig
-from suite.rl.envs import SAME_STEP, make
-from suite.rl.evaluation import evaluate_policy
-from suite.rl.ppo import gae, policy_terms, sample_actions
-from suite.runner import run_one
+from suite.training.rl import train_rl
+from suite.training.rl.dqn import ReplayBuffer, epsilon, DQNConfig
+from suite.training.rl.envs import SAME_STEP, make
+from suite.training.rl.evaluation import evaluate_policy
+from suite.training.rl.ppo import gae, policy_terms, sample_actions
+from suite.running.runner import run_one
 from tasks.atari_rl import AtariRL
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
@@ -284,8 +284,8 @@ def test_env_raising_mid_run_gives_a_failed_record_and_the_suite_goes_on(tmp_pat
 
 
 def test_rl_records_fingerprint_their_environment(smoke_options):
-    from suite import registry
-    from suite.runner import run_one
+    from suite.taskapi import registry
+    from suite.running.runner import run_one
 
     record = run_one(registry.get_task("atari_rl"), "ppo_cnn", 0, smoke_options, log=lambda _m: None)
     fingerprint = record["data_info"]["env"]["fingerprint"]

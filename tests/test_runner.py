@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from suite import records
-from suite.config import SuiteOptions
-from suite.runner import run_one
+from suite.results import records
+from suite.running.config import SuiteOptions
+from suite.running.runner import run_one
 import pytest
 
 from tests.toy_tasks import ToyCrash, ToyDiverge, ToyInterrupt, ToyLinear, ToyUnreachable
@@ -113,7 +113,7 @@ def test_bf16_autocast_runs_on_cpu(tmp_path):
 
 
 def test_summary_line_shows_the_task_units_beside_samples_per_second(smoke_options):
-    from suite.benchmark import summary_line
+    from suite.running.benchmark import summary_line
 
     line = summary_line(run_one(ToyLinear, "linear", 0, smoke_options, log=lambda _m: None))
     assert line.startswith("reached val/accuracy 0.95 in ")
@@ -123,8 +123,8 @@ def test_summary_line_shows_the_task_units_beside_samples_per_second(smoke_optio
 def test_heartbeat_prints_the_step_rate_and_eta_between_eval_points(tmp_path, monkeypatch):
     import functools
 
-    from suite import loop
-    from suite.timing import Heartbeat
+    from suite.training import loop
+    from suite.measuring.timing import Heartbeat
 
     lines = []
     beat = Heartbeat(lines.append, total=100, unit="steps", cap_s=1000.0, every_s=0.0)

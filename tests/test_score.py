@@ -5,8 +5,9 @@ import math
 
 import pytest
 
-from suite import cli, compare, records, score
+from suite import cli
 from suite.errors import DlbenchError
+from suite.results import records, score, speedup
 from tests.helpers import make_record, write_all
 
 
@@ -125,7 +126,7 @@ def test_compare_gate_passes_and_fails_on_two_result_folders(tmp_path, capsys):
 
 
 def test_gate_needs_the_interval_below_the_threshold():
-    assert compare.slower_than(0.8, (0.7, 0.95, "range"), 0.9) is False  # the interval reaches 0.9
-    assert compare.slower_than(0.8, (0.7, 0.85, "95% CI"), 0.9) is True
-    assert compare.slower_than(0.8, None, 0.9) is True  # one seed a side: the figure decides
-    assert compare.slower_than(math.nan, None, 0.9) is False
+    assert speedup.slower_than(0.8, (0.7, 0.95, "range"), 0.9) is False  # the interval reaches 0.9
+    assert speedup.slower_than(0.8, (0.7, 0.85, "95% CI"), 0.9) is True
+    assert speedup.slower_than(0.8, None, 0.9) is True  # one seed a side: the figure decides
+    assert speedup.slower_than(math.nan, None, 0.9) is False

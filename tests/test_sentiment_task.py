@@ -7,9 +7,9 @@ import time
 import pytest
 import torch
 
-from suite.config import SuiteOptions
+from suite.running.config import SuiteOptions
 from suite.errors import DataError
-from suite.runner import run_one
+from suite.running.runner import run_one
 from tasks.sentiment import Sentiment, macro_f1
 
 

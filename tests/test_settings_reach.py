@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from suite import registry, variants
-from suite.context import RunContext
-from suite.device import seed_everything
+from suite.taskapi import registry, variants
+from suite.running.context import RunContext
+from suite.running.device import seed_everything
 from suite.errors import ConfigError
-from suite.models import is_estimator
-from suite.runner import trainer_for
-from suite.task import Recipe
+from suite.taskapi.models import is_estimator
+from suite.running.runner import trainer_for
+from suite.taskapi.spec import Recipe
 
 TASKS = registry.entry_point_tasks()
 PROFILE = "smoke"
@@ -106,8 +106,8 @@ def trained(cls, model: str, settings: dict[str, str]) -> dict[str, torch.Tensor
 
     What cannot change the parameters is left out to keep ~150 runs short: the FLOP count, the warm-up
     (its steps are undone), the metrics (evaluation returns none) and loading a split twice."""
-    from suite import loop
-    from suite.rl import common
+    from suite.training import loop
+    from suite.training.rl import common
 
     task = task_of(cls, model, settings)
     spec = task.spec
@@ -178,8 +178,9 @@ def test_a_key_no_trainer_reads_is_refused_naming_the_model_and_its_keys(name):
 
 
 def test_declarations_name_fields_the_trainers_have():
-    from suite import estimator, loop, speed
-    from suite.rl import DQNConfig, PPOConfig
+    from suite.measuring import speed
+    from suite.training import estimator, loop
+    from suite.training.rl import DQNConfig, PPOConfig
 
     recipe_fields = {f.name for f in dataclasses.fields(Recipe)}
     for declared in (loop.SETTINGS, speed.SETTINGS, *estimator.SETTINGS.values()):

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from suite.data import TensorSource
-from suite.models import is_estimator
+from suite.taskapi.data import TensorSource
+from suite.taskapi.models import is_estimator
 from tasks.speech.audio import MIN_SAMPLES, pad_clips
 from tasks.keyword_spotting import KeywordSpotting
 from tasks.speech_recognition import SpeechRecognition

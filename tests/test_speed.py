@@ -1,4 +1,4 @@
-"""The speed profile (suite.speed): full-size models on synthetic data, no target, throughput and utilisation.
+"""The speed profile (suite.measuring.speed): full-size models on synthetic data, no target, throughput and utilisation.
 
 Each task's full-size model is slow on a CPU, so these run one timed step of the cheaper
 models; `python run_all.py --profile speed` runs them all (README).
@@ -10,10 +10,12 @@ import dataclasses
 import pytest
 import torch
 
-from suite import check, compare, records, registry, speed
-from suite.config import SuiteOptions
-from suite.loop import FlopScale
-from suite.runner import run_one
+from suite.measuring import speed
+from suite.results import check, compare, records
+from suite.taskapi import registry
+from suite.running.config import SuiteOptions
+from suite.training.loop import FlopScale
+from suite.running.runner import run_one
 
 TASKS = registry.load_tasks()
 

@@ -1,11 +1,11 @@
-"""suite.stats on small samples whose answers are computed by hand in the comments."""
+"""suite.results.stats on small samples whose answers are computed by hand in the comments."""
 import math
 
 import numpy as np
 import pytest
 import scipy.stats
 
-from suite import stats
+from suite.results import stats
 
 INF = math.inf
 

@@ -6,8 +6,10 @@ import math
 
 import pytest
 
-from suite import records, report, stats, study, sweep
-from suite.config import SuiteOptions
+from suite.reporting import report
+from suite.results import records, study
+from suite.running import sweep
+from suite.running.config import SuiteOptions
 from suite.errors import ConfigError, DlbenchError
 from tests.helpers import make_record, write_all
 from tests.test_cli import records_in, run

@@ -1,6 +1,6 @@
 """One step per trainer: the speed profile times the very step function each trainer trains with.
 
-A spy stands in for each trainer's step factory (`suite.loop.make_train_step`, the PPO and DQN
+A spy stands in for each trainer's step factory (`suite.training.loop.make_train_step`, the PPO and DQN
 `make_update_step`); a training run and a speed run must both build their step through it and
 take every optimizer step through the step it returned.
 """
@@ -11,10 +11,12 @@ import dataclasses
 import pytest
 import torch
 
-from suite import loop, registry, speed
-from suite.config import SuiteOptions
-from suite.rl import dqn, ppo
-from suite.runner import run_one
+from suite.measuring import speed
+from suite.taskapi import registry
+from suite.training import loop
+from suite.running.config import SuiteOptions
+from suite.training.rl import dqn, ppo
+from suite.running.runner import run_one
 
 
 class Spy:

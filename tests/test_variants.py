@@ -6,11 +6,11 @@ import json
 import pytest
 import torch
 
-from suite import compare, records
-from suite.benchmark import run_suite
-from suite.config import SuiteOptions
+from suite.results import compare, records
+from suite.running.benchmark import run_suite
+from suite.running.config import SuiteOptions
 from suite.errors import ConfigError
-from suite.runner import planned_config
+from suite.running.runner import planned_config
 from tasks.image_classification import ImageClassification, cnn, mlp
 from tests.test_cli import run
 
@@ -104,7 +104,7 @@ def test_an_unknown_key_stops_the_suite_before_any_run_in_one_line(tmp_path):
 
 
 def test_data_fraction_trains_on_a_seeded_fraction_of_the_training_split(tmp_path):
-    from suite.data import TensorSource, training_fraction
+    from suite.taskapi.data import TensorSource, training_fraction
 
     source = TensorSource({"fingerprint": "f"}, x=torch.arange(100.0), y=torch.arange(100))
     cut = training_fraction(source, 0.3, seed=0)

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from suite import fingerprint
+from suite.measuring import fingerprint
 from tasks.speech.corpus import corpus_info
 from tasks.text import data
 from tasks.text.models import weights_sha256

@@ -13,7 +13,7 @@ import os
 import signal
 import time
 
-from suite.registry import register_task
+from suite import register_task
 from tests.toy_tasks import ToyLinear
 
 

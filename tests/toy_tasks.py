@@ -11,9 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from suite.data import TensorSource
-from suite.registry import register_task
-from suite.task import Budget, ProfileSpec, Recipe, Target, Task
+from suite import Budget, ProfileSpec, Recipe, Target, Task, TensorSource, register_task
 
 
 def _profiles(target: float = 0.95, steps: int = 60) -> dict[str, ProfileSpec]:

@@ -18,8 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from suite.data import RaggedSource
-from suite.errors import MissingExtraError
+from suite import MissingExtraError, RaggedSource
 from tasks.speech import SAMPLE_RATE, features
 
 HOP = 160  # 10 ms

@@ -2,7 +2,7 @@
 
   mfcc_logreg      keyword spotting: MFCCs and their deltas, mean and standard deviation over
                    the clip (a fixed-length vector however the word sits in the second) +
-                   logistic regression, fitted by `suite.estimator`.
+                   logistic regression, fitted by `suite.training.estimator`.
   MFCCLinearCTC    speech recognition: one linear layer from a window of MFCC frames to
                    characters, trained with CTC by the ordinary supervised loop (a
                    no-hidden-layer network: the "shallow" extreme of `ctc_bigru`).
@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from suite.estimator import FittedClassifier
+from suite import FittedClassifier
 from tasks.speech.audio import ALPHABET, LogMel, frames
 
 

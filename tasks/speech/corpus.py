@@ -36,10 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from suite.data import sha256_of
-from suite.errors import ConfigError, DataError, SplitUnavailable
-from suite.progress import progress
-from suite.task import TaskOption
+from suite import ConfigError, DataError, SplitUnavailable, TaskOption, progress, sha256_of
 from tasks.speech import MANIFEST, SAMPLE_RATE
 from tasks.speech.synth import ACCENTS, synthesizer
 from tasks.speech.voices import FLITE_TRAIN, STRETCH, flite

@@ -3,7 +3,7 @@
 The front end's STFT, magnitude, mel projection, log and normalisation are deterministic, so a
 small split's features are computed once, at load time, and stored back to back like the audio
 they replace (frames x features per clip, no padding). Batches are drawn exactly as the audio
-split draws them (`suite.data.length_batches` on the same sample lengths, so a seed gives the same
+split draws them (`suite.taskapi.data.length_batches` on the same sample lengths, so a seed gives the same
 batches), and only SpecAugment's random masks run per step, in the model (`LogMel.forward`).
 The features are `LogMel.features(audio, lengths)`: a clip's features do not depend on the clips
 batched with it, so cached and computed-per-step features are equal up to float rounding
@@ -15,8 +15,7 @@ from typing import Any
 
 import torch
 
-from suite.data import RaggedSource, length_batches, pack
-from suite.task import BatchSource
+from suite import BatchSource, RaggedSource, length_batches, pack
 from tasks.speech.audio import LogMel, frames
 
 # Splits whose features take more than this stay audio (features then come per step): the quick

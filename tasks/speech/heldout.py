@@ -40,9 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from suite.data import sha256_of
-from suite.errors import DataError, SplitUnavailable
-from suite.progress import progress
+from suite import DataError, SplitUnavailable, progress, sha256_of
 from tasks.speech import MANIFEST, SAMPLE_RATE
 from tasks.speech import voices
 from tasks.speech.corpus import SNRS_DB, expand, kws_word, mix, workers

@@ -25,8 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from suite.errors import DataError
-from suite.progress import progress
+from suite import DataError, progress
 from tasks.speech import MANIFEST, SAMPLE_RATE
 from tasks.speech.audio import MIN_SAMPLES, Clips, at_least_one_window
 from tasks.speech.corpus import KEYWORDS

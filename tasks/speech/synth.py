@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from suite.errors import DataError
+from suite import DataError
 
 ESPEAK_RATE = 22_050
 ACCENTS = ("en", "en-us", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-gb-x-rp",

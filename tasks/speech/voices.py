@@ -28,7 +28,7 @@ from math import gcd
 
 import numpy as np
 
-from suite.errors import DataError, SplitUnavailable
+from suite import DataError, SplitUnavailable
 from tasks.speech import SAMPLE_RATE
 
 FLITE_TRAIN = ("awb", "kal16")  # Scottish male (clustergen), US male (diphone)

@@ -3,7 +3,7 @@
 Both read raw text, not WordPiece ids, so their splits travel through the
 harness as UTF-8 bytes (`byte_source`): the same (ids, mask, y) batches as
 the deep models', decoded back to the exact sentences (`texts`). They are
-fitted and scored by `suite.estimator`; the task's own `evaluate` scores
+fitted and scored by `suite.training.estimator`; the task's own `evaluate` scores
 their logits.
 
   tfidf_logreg   word 1-2-gram TF-IDF (sublinear tf) + logistic regression (C=4),
@@ -18,9 +18,7 @@ import math
 import torch
 from torch import nn
 
-from suite.data import PaddedSource
-from suite.errors import SkipRun
-from suite.estimator import Fitted, FittedClassifier
+from suite import Fitted, FittedClassifier, PaddedSource, SkipRun
 
 
 def byte_source(dataset) -> PaddedSource:

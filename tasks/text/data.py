@@ -23,9 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from suite.data import sha256_of
-from suite.errors import DataError
-from suite.progress import progress
+from suite import DataError, progress, sha256_of
 
 VADER_VERSION = "3.3.2"
 VADER_SDIST = f"vaderSentiment-{VADER_VERSION}.tar.gz"

