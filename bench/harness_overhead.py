@@ -12,8 +12,7 @@ On CUDA both sides keep the data on the GPU and use the same precision (bf16
 autocast under `auto`); the plain loop synchronises before its clock stops.
 Both sides use the memory layout the harness picks (channels_last on CUDA, and
 on a CPU where the recipe declares `cpu_channels_last`), so the ratio is what
-the harness's bookkeeping costs. (Before the fifth session the plain loop
-always ran NCHW: its GPU ratios then included what channels_last buys.)
+the harness's bookkeeping costs.
 
     python bench/harness_overhead.py [--device cpu|cuda] [--precision auto|bf16|fp32]
                                      [--profile quick|smoke] [--model cnn] [--steps 120] [--reps 3]

@@ -18,10 +18,7 @@ baseline a deep model has to beat.
 
     python bench/sentiment_vs_trainer.py --profile quick --steps 60 [--device cpu] [--baseline]
 
-Measured on an idle 2-core Xeon VM (no GPU), `python bench/sentiment_vs_trainer.py --profile quick`
-(60 steps each), twice: dlbench 91.3 vs Trainer 78.9 samples/s steady state (ratio 1.16), then
-100.7 vs 73.0 (ratio 1.38). dlbench is not slower. Earlier runs on a machine shared with other jobs
-gave 0.91 and 1.77: there the ratio follows the load, so measure on an idle machine.
+The ratio follows the host's load: measure on an idle machine. Measured figures: docs/results-cpu.md.
 """
 from __future__ import annotations
 

@@ -180,15 +180,11 @@ SMOKE_PPO = PPOConfig(num_envs=4, num_steps=64, num_minibatches=2, update_epochs
                       torch_threads=1)
 SMOKE_DQN = DQNConfig(num_envs=4, buffer_size=2_000, learning_starts=512, target_network_frequency=256,
                       exploration_fraction=0.5, eval_envs=4, eval_episodes=4, torch_threads=1)
-# Many envs, short rollouts, 4 epochs over each: the target is reached in fewer env steps, and
-# that wins over the cheaper 2 epochs (bench/atari_quick_recipe.py, docstring above). 64 envs: one
-# acting forward serves twice the env steps (acting is per-op overhead: ~260 us per forward of 64
-# observations against ~210 us for 32), and with 32 steps each the rollout (2,048 steps, 4
-# minibatches of 512) reached the target on all 12 raced seeds, in fp32 and bf16; 32 envs missed 2.
-# The update on every core (torch_threads None), as the other tasks train: its 512-sample minibatches
-# are compute-bound and gain ~1.7x from a second core (bench/ppo_vs_sb3.py --profile). Acting on one:
-# small forwards gain little from a second, and on a busy host multi-threaded acting
-# collapsed (958 env steps/s against 6,660-8,088 on one thread at others' CPU share 0.62-0.68).
+# Many envs, short rollouts, 4 epochs over each: the target is reached in fewer env steps, which wins
+# over cheaper updates. 64 envs: acting is per-op overhead, so one acting forward serves twice the env
+# steps of 32. The update runs on every core (torch_threads None): its 512-sample minibatches are
+# compute-bound. Acting runs on one: small forwards gain little from a second core, and multi-threaded
+# acting collapses on a busy host. The races behind these choices: docs/recipe-history.md.
 QUICK_PPO = PPOConfig(num_envs=64, num_steps=32, num_minibatches=4, update_epochs=4, lr=1e-3, clip_coef=0.2,
                       eval_envs=16, eval_episodes=64, test_episodes=128, act_threads=1)
 QUICK_DQN = DQNConfig(num_envs=4, buffer_size=100_000, lr=3e-4, learning_starts=5_000, train_frequency=1,

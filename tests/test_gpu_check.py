@@ -1,5 +1,5 @@
 """scripts/gpu_check.sh runs here with `--device cpu --tiny`, so the GPU check cannot rot between
-the (rare) sessions that have a GPU: every step must exit 0 and leave its records and report."""
+the machines that have a GPU: every step must exit 0 and leave its records and report."""
 from __future__ import annotations
 
 import json
