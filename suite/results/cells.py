@@ -41,18 +41,25 @@ UNKNOWN = "-"
 NOT_CONFIGURATION = ("seed", "device", "precision", "precision_request", "compile", "world_size")
 
 
+def remembered(record: dict[str, Any], key: str, compute) -> Any:
+    """`compute(record)`, kept under `key` on a record read from a file (it has `_path`; underscored keys
+    are never written), so the tables that ask again on one pool pay once; a record in the making is
+    never marked."""
+    value = record.get(key)
+    if value is None:
+        value = compute(record)
+        if "_path" in record:
+            record[key] = value
+    return value
+
+
 def cell_settings(record: dict[str, Any]) -> dict[str, str]:
     """{setting: short string} for every name in KEYED.
 
     A record read from a file (it has `_path`) keeps its settings under `_cells` (never written):
     readers do not change records, and every table asks again.
     """
-    cached = record.get("_cells")
-    if cached is None:
-        cached = _cell_settings(record)
-        if "_path" in record:
-            record["_cells"] = cached
-    return dict(cached)
+    return dict(remembered(record, "_cells", _cell_settings))
 
 
 def _cell_settings(record: dict[str, Any]) -> dict[str, str]:
@@ -100,12 +107,7 @@ def rerun_key(record: dict[str, Any]) -> tuple:
     """What makes two records one run done twice: the same task, target, machine, thread count, torch,
     dlbench version and git commit, every keyed setting, and the same seed (kept under `_rerun` on a
     record read from a file, like `_cells`)."""
-    cached = record.get("_rerun")
-    if cached is None:
-        cached = _rerun_key(record)
-        if "_path" in record:
-            record["_rerun"] = cached
-    return cached
+    return remembered(record, "_rerun", _rerun_key)
 
 
 def _rerun_key(record: dict[str, Any]) -> tuple:

@@ -49,12 +49,7 @@ def assess(record: dict[str, Any]) -> tuple[list[str], list[str]]:
     A record read from a file (it has `_path`) is assessed once: readers never change one, and every
     table asks again (the verdict is kept under `_verdict`, which is never written).
     """
-    verdict = record.get("_verdict")
-    if verdict is None:
-        verdict = _assess(record)
-        if "_path" in record:
-            record["_verdict"] = verdict
-    return verdict
+    return cells.remembered(record, "_verdict", _assess)
 
 
 def _assess(record: dict[str, Any]) -> tuple[list[str], list[str]]:

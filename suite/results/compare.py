@@ -243,9 +243,7 @@ def summarize(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             values = group[measure].dropna().to_numpy(dtype=float)
             if measure == "throughput" and len(units) > 1:
                 values = values[:0]
-            spread = stats.spread(values) or (math.nan, math.nan, "")
-            row.update({measure: stats.median(values), f"{measure}_lo": spread[0], f"{measure}_hi": spread[1],
-                        f"{measure}_spread": spread[2], f"{measure}_n": len(values)})
+            row.update(stats.cell_columns(measure, values))
             if measure == "time_to_target_s":  # the reached runs that have a time under the chosen rule
                 row["time_to_target_s_reached"] = int((values < math.inf).sum())
         rows.append(row)

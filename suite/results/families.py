@@ -113,9 +113,7 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
                        runs=len(chosen), reached=int((chosen["time_to_target_s"] < math.inf).sum()))
             for measure in MEASURES:
                 values = chosen[measure].dropna().to_numpy(dtype=float)
-                spread = stats.spread(values) or (math.nan, math.nan, "")
-                row.update({measure: stats.median(values), f"{measure}_lo": spread[0], f"{measure}_hi": spread[1],
-                            f"{measure}_spread": spread[2], f"{measure}_n": len(values)})
+                row.update(stats.cell_columns(measure, values))
             rows.append(row)
     return pd.DataFrame(rows)
 

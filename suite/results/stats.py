@@ -26,7 +26,7 @@ Conventions (shared by every function here):
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -49,6 +49,13 @@ def median(values: Sequence[float]) -> float:
     if arr.size == 0:
         return float("nan")
     return float(_median_rows(arr[None, :])[0])
+
+
+def cell_columns(name: str, values: Sequence[float]) -> dict[str, Any]:
+    """A table cell's numeric columns for one measure: its median, the low and high ends of its spread,
+    what the spread is (`spread`: CI or range, empty for one value), and how many values it has."""
+    lo, hi, kind = spread(values) or (math.nan, math.nan, "")
+    return {name: median(values), f"{name}_lo": lo, f"{name}_hi": hi, f"{name}_spread": kind, f"{name}_n": len(values)}
 
 
 def median_range(values: Sequence[float | None], spec: str = ",.2f", unit: str = "") -> str:

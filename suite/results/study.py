@@ -112,9 +112,7 @@ def summarize(study: Study) -> pd.DataFrame:
                    other_cpu_share=runs["other_cpu_share"].max())
         for measure in MEASURES:
             values_ = runs[measure].dropna().to_numpy(dtype=float)
-            spread = stats.spread(values_) or (math.nan, math.nan, "")
-            row.update({measure: stats.median(values_), f"{measure}_lo": spread[0], f"{measure}_hi": spread[1],
-                        f"{measure}_spread": spread[2], f"{measure}_n": len(values_)})
+            row.update(stats.cell_columns(measure, values_))
         rows.append(row)
     summary = pd.DataFrame(rows)
     order = [k for k in study.varied] + [c[3:] for c in columns if c[3:] not in study.varied]
