@@ -29,6 +29,7 @@ from suite.contention import HostLoad
 from suite.context import RunContext, TrainResult
 from suite.data import data_dir as resolve_data_dir
 from suite.device import choose_precision, resolve_device, seed_everything
+from suite.energy import EnergyMeter, unmeasured
 from suite.errors import DlbenchError, SkipRun, Terminated
 from suite.memory import PeakMemory
 from suite.models import family_of, is_estimator
@@ -121,6 +122,7 @@ class RunState:
     result: TrainResult = field(default_factory=TrainResult)
     memory: PeakMemory | None = None
     host: HostLoad | None = None
+    energy: EnergyMeter | None = None
     folder: Path | None = None
     record: dict[str, Any] | None = None  # built once training ended (the utilisation is measured after)
     saved: bool = False  # the run's own record is written: a signal that came during the write changes nothing
@@ -156,14 +158,14 @@ def interrupted_record(state: RunState, opts: RunOptions, exc: BaseException) ->
         record = dict(state.record, status="interrupted", error=why + " while the machine's peak was measured")
         record["reached_target"] = False if record.get("target") is not None else None
         for field in ("time_to_target_s", "time_to_target_with_eval_s", "submission_time_to_target_s",
-                      "wall_to_target_s", "steps_to_target", "normalised_time_to_target_s"):
+                      "wall_to_target_s", "steps_to_target", "normalised_time_to_target_s", "energy_to_target_j"):
             record[field] = None
         return record
     config = state.config or resolved_config(state.spec, opts, str(state.device or opts.device), opts.precision,
                                              state.world)
     record = _record(state.spec, config, state.result, "interrupted", why, state.started, state.wall_start, opts,
                      state.memory.peak_mb if state.memory else None, hw_device=state.device, world=state.world,
-                     family=state.family, hardware=state.hardware, software=state.software)
+                     family=state.family, hardware=state.hardware, software=state.software, energy=state.energy)
     record["host"] = host_summary(state.host) if state.host else None
     if state.digest:
         record["config_hash"] = state.digest
@@ -229,10 +231,11 @@ def _run_resolved(task_cls, spec, seed, opts, log, precision, write, state: RunS
     state.result = ctx.result  # the trainer fills ctx.result as it goes
     result, status, error = ctx.result, "ok", None
     state.memory, state.host = PeakMemory(device), HostLoad()
+    state.energy = EnergyMeter(device)  # the counters found for this device; unreadable ones only leave a note
     try:
         state.folder = resolve_data_dir(opts.data_dir)
         task = task_cls(spec, state.folder)
-        with state.memory, state.host:
+        with state.memory, state.host, state.energy:
             result = trainer_for(task_cls.kind, spec.profile, is_estimator(task_cls, spec.model))(task, ctx)
         state.result = result
         status, error = result.status, result.error
@@ -244,7 +247,7 @@ def _run_resolved(task_cls, spec, seed, opts, log, precision, write, state: RunS
             log(traceback.format_exc(limit=6).rstrip())
     record = _record(spec, state.config, result, status, error, state.started, state.wall_start, opts,
                      state.memory.peak_mb if status in ("ok", "diverged") else None, hw_device=device, world=world,
-                     family=state.family, hardware=state.hardware, software=state.software)
+                     family=state.family, hardware=state.hardware, software=state.software, energy=state.energy)
     record["config_hash"] = state.digest
     record.update(convergence_figures(task_cls, spec, record))
     record["precision_reason"] = state.precision_reason  # why `precision` (beside the config: it changes nothing run)
@@ -323,6 +326,7 @@ def skipped_record(task: str, model: str, seed: int, reason: str, opts: RunOptio
         "seed": seed, "status": "skipped", "error": reason, "target": None, "reached_target": False,
         "time_to_target_s": None, "train_time_s": None, "wall_time_s": 0.0, "final_metrics": {},
         "throughput": None, "peak_mem_mb": None, "params": None, "curve": [],
+        "energy": unmeasured("not measured (the run did not start)"),
         "hardware": fingerprint.hardware(resolve_device("cpu"), opts.hardware_label),
         "software": fingerprint.software(), "config": {"profile": opts.profile, "seed": seed},
         "started_at": started, "finished_at": _now(),
@@ -364,8 +368,10 @@ def add_utilisation(record: dict, device, precision: str, folder: Path, world: i
 
 def _record(spec: RunSpec, config: dict, result: TrainResult, status: str, error: str | None, started: str,
             wall_start: float, opts: RunOptions, peak_mb: float | None, hw_device=None, world: int = 1,
-            family: str = "deep", hardware: dict | None = None, software: dict | None = None) -> dict:
-    """The record of a run; `hardware` and `software` are the fingerprints when taken already."""
+            family: str = "deep", hardware: dict | None = None, software: dict | None = None,
+            energy: EnergyMeter | None = None) -> dict:
+    """The record of a run; `hardware` and `software` are the fingerprints when taken already; `energy` the
+    run's meter (None: the run measured no energy)."""
     import torch
 
     device = hw_device if hw_device is not None else torch.device("cpu")
@@ -393,6 +399,8 @@ def _record(spec: RunSpec, config: dict, result: TrainResult, status: str, error
         # MLPerf's time-to-train: from the first touch of the data to the evaluation that met the target
         "wall_to_target_s": result.wall_to_target_s if status == "ok" else None,
         "steps_to_target": result.steps_to_target if status == "ok" else None,
+        # Joules of the train segments to that evaluation, beside time_to_target_s (suite.energy)
+        "energy_to_target_j": result.energy_to_target_j if status == "ok" else None,
         "seconds_per_step": result.seconds_per_step,
         "eval_cadence": result.eval_cadence,
         "data_s": result.data_s,
@@ -407,6 +415,7 @@ def _record(spec: RunSpec, config: dict, result: TrainResult, status: str, error
         "best": result.best,
         "throughput": result.throughput,
         "peak_mem_mb": peak_mb,
+        "energy": energy.summary() if energy is not None else unmeasured("not measured (the run did not train)"),
         "params": result.params,
         "flops_per_sample": result.flops_per_sample,
         "flops_method": result.flops_method,
