@@ -238,3 +238,31 @@ def gate(result: Score, threshold: float) -> list[str]:
             lines.append(f"suite {p.profile} on {p.machine}: {compare._speedup_cell(p.geomean, p.spread)}"
                          f" < {threshold:g}")
     return lines
+
+
+def closing_lines(results: Path, profile: str, reference_dir: Path | None = None) -> list[str]:
+    """The lines `run_all.py` ends with: per reference machine under `reference_dir` (default
+    DEFAULT_REFERENCE) that has runs of `profile`, the score of the machines in `results` on that
+    profile; one line saying there is none when no reference has runs of it."""
+    folder = DEFAULT_REFERENCE if reference_dir is None else reference_dir
+    pooled = compare.pool([folder]).frame if folder.is_dir() else pd.DataFrame()
+    shipped = pooled[pooled["profile"] == profile] if not pooled.empty else pooled
+    if shipped.empty:
+        return [f"score: no reference records of the {profile} profile ship in {folder}: no score"]
+    lines = []
+    for label in _labels(shipped):
+        try:
+            result = score([results], shipped[shipped["hardware"] == label], label)
+        except DlbenchError as exc:
+            why = str(exc).removeprefix("score: ")
+            why = why if len(why) <= 240 else why[:239] + "\u2026"
+            lines.append(f"score against {label}: none ({why}; `dlbench score` lists the runs left out)")
+            continue
+        for p in result.profiles:
+            if p.profile != profile:
+                continue
+            usable = sum(_usable(v) for v in p.per_task["figure"])
+            lines.append(f"score against {label}: {p.machine} {compare._speedup_cell(p.geomean, p.spread)} over "
+                         f"{usable} of {len(p.per_task)} tasks on {profile} (geometric mean of {p.measure} "
+                         "speed-ups; > 1: faster than the reference; `dlbench score` shows each task)")
+    return lines
