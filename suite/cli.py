@@ -137,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     p_score.add_argument("--reference", default=None, metavar="DIR|LABEL",
                          help="a results folder of one machine, or a machine label under results/reference/ "
                               "(case-insensitive prefix: 'nvidia h100'); default: results/reference/")
+    p_score.add_argument("--time", choices=tuple(compare.TIME_RULES), default="train",
+                         help="time-to-target rule as in compare (energy: joules to the target, where both "
+                              "machines report energy)")
     p_score.add_argument("--format", choices=("text", "md", "csv"), default=None,
                          help="text (default on a terminal), md (default otherwise) or csv (per-task tables)")
     p_score.add_argument("--fail-below", type=_ratio, default=None, metavar="R",
@@ -479,7 +482,7 @@ def _score(args: argparse.Namespace) -> int:
     if not any(folder.exists() for folder in args.dirs):
         raise DlbenchError(f"score: no such folder {', '.join(map(str, args.dirs))}: give the results folder(s)")
     reference, label, ref_warnings = score.resolve_reference(args.reference)
-    result = score.score(args.dirs, reference, label)
+    result = score.score(args.dirs, reference, label, args.time)
     for line in result.warnings:
         print(plain(f"warning: {line}"), file=sys.stderr)
     fmt = args.format or ("text" if sys.stdout.isatty() else "md")

@@ -86,25 +86,32 @@ def _labels(frame: pd.DataFrame) -> list[str]:
     return sorted({str(label) for label in frame.get("hardware", pd.Series(dtype=str)).dropna()})
 
 
-def at_budget(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` whose missed targets count at the time the budget ran out (train_time_s) instead of `inf`."""
+def at_budget(frame: pd.DataFrame, time_rule: str = "train") -> pd.DataFrame:
+    """`frame` whose missed targets count at the time the budget ran out (train_time_s) instead of `inf`;
+    under the energy rule at the energy of the whole train segment (train_energy_j)."""
     frame = frame.copy()
-    missed = frame["target_metric"].notna() & ~np.isfinite(frame["time_to_target_s"].astype(float))
-    frame.loc[missed, "time_to_target_s"] = pd.to_numeric(frame.loc[missed, "train_time_s"], errors="coerce")
+    spent = "train_energy_j" if time_rule == "energy" else "train_time_s"
+    if spent not in frame:
+        frame[spent] = math.nan
+    missed = frame["target_metric"].notna() & (frame["time_to_target_s"].astype(float) == math.inf)
+    frame.loc[missed, "time_to_target_s"] = pd.to_numeric(frame.loc[missed, spent], errors="coerce")
     return frame
 
 
-def score(results: Iterable[Path | str], reference: pd.DataFrame, reference_label: str) -> Score:
-    """Score the machines of `results` against the `reference` rows (one machine, `reference_label`).
+def score(results: Iterable[Path | str], reference: pd.DataFrame, reference_label: str,
+          time_rule: str = "train") -> Score:
+    """Score the machines of `results` against the `reference` rows (one machine, `reference_label`);
+    time-to-target follows `time_rule` (`compare.TIME_RULES`: "energy" scores joules to the target).
 
     Raises DlbenchError when no row of `results` has a comparable reference row, saying why.
     """
     data = compare.pool(results)
-    here = data.frame
+    here, notes = compare.with_time_rule(data.frame, time_rule)
+    data.warnings.extend(notes)
     if here.empty:
         raise DlbenchError(f"score: no fit runs in {', '.join(map(str, results))}: run `python run_all.py` first")
     subjects = _labels(here)
-    ref = reference.copy()
+    ref = compare.with_time_rule(reference, time_rule)[0].copy()
     ref["hardware"] = REFERENCE
     ref["run_id"] = "reference:" + ref["run_id"].astype(str)  # a folder scored against itself keeps both sides
     matched = _has_reference(here, ref)
@@ -114,7 +121,7 @@ def score(results: Iterable[Path | str], reference: pd.DataFrame, reference_labe
                            f"({reference_label}): " + "; ".join(left_out[:5])
                            + (f"; and {len(left_out) - 5} more" if len(left_out) > 5 else ""))
     here = here[matched]
-    frame = at_budget(pd.concat([here, ref[_has_reference(ref, here)]], ignore_index=True))
+    frame = at_budget(pd.concat([here, ref[_has_reference(ref, here)]], ignore_index=True), time_rule)
     result = compare.speedups(frame, REFERENCE, "hardware")
     profiles = [_profile_score(machine, profile, rows, frame)
                 for (machine, profile), rows in result.per_task.groupby(["hardware", "profile"], sort=True)]

@@ -206,3 +206,28 @@ def test_the_consistency_check_flags_impossible_energy():
     assert consistency.energy({"energy": {"total_j": None, "note": None}}) == \
         ["energy.total_j is null without a note saying why"]
     assert consistency.energy({"energy_to_target_j": -1.0})[0].startswith("energy_to_target_j is -1.0")
+
+
+def energy_record(hardware: str, seed: int, joules: float | None, train_j: float = 100.0, **fields) -> dict:
+    from tests.helpers import make_record
+
+    figures = {"total_j": train_j + 5, "segments_j": {"train": train_j, "eval": 5.0}, "source": "rapl:package-0",
+               "counters_j": {"rapl:package-0": train_j + 5}, "note": None}
+    return make_record(hardware=hardware, seed=seed, energy=figures, energy_to_target_j=joules, **fields)
+
+
+def test_compare_and_score_use_energy_to_target_with_time_energy(tmp_path):
+    from suite import compare, score
+    from tests.helpers import write_all
+
+    write_all(tmp_path / "ref", [energy_record("REF", s, 40.0 + s) for s in range(2)])
+    write_all(tmp_path / "here", [energy_record("B", 0, 20.0), energy_record("B", 1, None, ttt=None, train_j=30.0)])
+    frame, notes = compare.with_time_rule(compare.pool([tmp_path / "here"]).frame, "energy")
+    assert sorted(frame["time_to_target_s"]) == [20.0, float("inf")] and notes == []
+    reference, label, _ = score.resolve_reference(tmp_path / "ref")
+    result = score.score([tmp_path / "here"], reference, label, "energy")
+    [profile] = result.profiles
+    # the miss counts at its train segment's 30 J (AlgoPerf's budget rule): median(40, 41) / median(20, 30)
+    assert profile.geomean == pytest.approx(40.5 / 25.0)
+    timed = score.score([tmp_path / "here"], reference, label)
+    assert timed.profiles[0].geomean != profile.geomean
