@@ -28,7 +28,7 @@ import pandas as pd
 def load_records(*dirs: str | Path, time_rule: str = "train") -> pd.DataFrame:
     """One row per run fit for comparison under `dirs` (default: ./results), the compare columns.
 
-    `time_rule` picks what time_to_target_s means: train, train+eval, submission, wall or normalised
+    `time_rule` picks what time_to_target_s means: train, train+eval, submission, wall, normalised or energy (joules)
     (docs/methodology.md). Unreadable files and unfit runs are left out with one warning each (stderr).
 
     >>> frame = load_records("results")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from suite.cli.results_commands import (check_command, compare_command, export_command, ratio, report_command,
                                         score_command)
-from suite.cli.run_commands import (RUN_COMMANDS, add_run_arguments, list_command, pages_command,
-                                    run_and_summarize, run_command, sweep_command)
+from suite.cli.run_commands import (RUN_COMMANDS, add_run_arguments, is_main_process, list_command,
+                                    pages_command, run_and_summarize, run_command, sweep_command)
 from suite.errors import DlbenchError, Terminated
 from suite.reporting import terminal
 from suite.results import compare
@@ -17,23 +17,34 @@ from suite.results.safe_io import plain
 from suite.running import interrupts
 
 def run_all_parser() -> argparse.ArgumentParser:
+    from suite.running import tomlconfig
     from suite.running.config import SuiteOptions, add_arguments
 
     parser = argparse.ArgumentParser(prog="run_all.py", description="Run the whole dlbench benchmark.")
     _add_version(parser, "run_all.py")
+    tomlconfig.add_argument(parser)
     add_arguments(parser, SuiteOptions)
     return parser
 
 
 def main_run_all(argv: list[str] | None = None) -> int:
+    from suite.running import tomlconfig
+    from suite.running.config import SuiteOptions
+
     terminal.safe_streams()
-    return _guarded(lambda: _run_all(run_all_parser().parse_args(argv)))
+    return _guarded(lambda: _run_all(tomlconfig.parse_args(run_all_parser(), argv, SuiteOptions)))
 
 
 def _run_all(args: argparse.Namespace) -> int:
     from suite.running.config import SuiteOptions, from_namespace
 
-    return run_and_summarize(from_namespace(SuiteOptions, args), write_report=True)
+    opts = from_namespace(SuiteOptions, args)
+    status = run_and_summarize(opts, write_report=True)
+    if is_main_process():  # the machine against the shipped reference of this profile, when one ships
+        from suite.results import score
+
+        print("\n" + "\n".join(plain(line) for line in score.closing_lines(opts.results, opts.profile)))
+    return status
 
 
 def _command(argv: list[str] | None) -> str | None:
@@ -86,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     p_score.add_argument("--reference", default=None, metavar="DIR|LABEL",
                          help="a results folder of one machine, or a machine label under results/reference/ "
                               "(case-insensitive prefix: 'nvidia h100'); default: results/reference/")
+    p_score.add_argument("--time", choices=tuple(compare.TIME_RULES), default="train",
+                         help="time-to-target rule as in compare (energy: joules to the target, where both "
+                              "machines report energy)")
     p_score.add_argument("--format", choices=("text", "md", "csv"), default=None,
                          help="text (default on a terminal), md (default otherwise) or csv (per-task tables)")
     p_score.add_argument("--fail-below", type=ratio, default=None, metavar="R",

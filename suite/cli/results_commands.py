@@ -128,7 +128,7 @@ def score_command(args: argparse.Namespace) -> int:
     if not any(folder.exists() for folder in args.dirs):
         raise DlbenchError(f"score: no such folder {', '.join(map(str, args.dirs))}: give the results folder(s)")
     reference, label, ref_warnings = score.resolve_reference(args.reference)
-    result = score.score(args.dirs, reference, label)
+    result = score.score(args.dirs, reference, label, args.time)
     for line in result.warnings:
         print(plain(f"warning: {line}"), file=sys.stderr)
     fmt = args.format or ("text" if sys.stdout.isatty() else "md")

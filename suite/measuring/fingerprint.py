@@ -1,8 +1,8 @@
 """The hardware and software fingerprint stored in every record.
 
 Both are taken once per process (and per device and label): a run's record,
-an interrupted one included, is then built without a subprocess (git,
-nvidia-smi) or a walk over installed packages. Callers get their own copy.
+an interrupted one included, is then built without a subprocess (git)
+or a walk over installed packages; the GPU driver comes from NVML. Callers get their own copy.
 """
 from __future__ import annotations
 
@@ -191,12 +191,16 @@ def git_commit() -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def _nvidia_driver() -> str | None:
+    """The NVIDIA driver's version through NVML (nvidia-ml-py, imported only on a machine with CUDA);
+    None where NVML cannot tell."""
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10)
-        return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
-    except (OSError, subprocess.SubprocessError):
+        import pynvml
+
+        pynvml.nvmlInit()
+        version = pynvml.nvmlSystemGetDriverVersion()
+    except Exception:  # noqa: BLE001 - no nvidia-ml-py, no driver library: the field stays empty
         return None
+    return version.decode() if isinstance(version, bytes) else str(version)
 
 
 def _short_cpu(cpu: str) -> str:

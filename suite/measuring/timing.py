@@ -12,6 +12,7 @@ from typing import Callable
 
 import torch
 
+from suite.measuring import energy as energy_meter
 from suite.running.device import synchronize
 
 
@@ -21,12 +22,15 @@ class SegmentClock:
 
     The first `start` sets the origin: `elapsed()` is the wall time since then, the clock never
     paused (MLPerf's time-to-train when the first segment is the first touch of the data).
+    `energy` is the run's `suite.measuring.energy.EnergyMeter` (the one active when the clock is made): it is
+    read at the same boundaries, so each segment also gets its joules.
     """
 
     device: torch.device
     totals: dict[str, float] = field(default_factory=dict)
     _open: tuple[str, float] | None = None
     origin: float | None = None
+    energy: energy_meter.EnergyMeter | None = field(default_factory=energy_meter.active)
 
     def start(self, name: str) -> None:
         if self._open is not None:
@@ -36,6 +40,8 @@ class SegmentClock:
         if self.origin is None:
             self.origin = now
         self._open = (name, now)
+        if self.energy is not None:
+            self.energy.switch(name)
 
     def elapsed(self) -> float:
         """Wall seconds since the first segment started (0 before it)."""
@@ -50,6 +56,8 @@ class SegmentClock:
         spent = time.perf_counter() - began
         self.totals[name] = self.totals.get(name, 0.0) + spent
         self._open = None
+        if self.energy is not None:
+            self.energy.switch(None)
         return spent
 
     def total(self, name: str) -> float:

@@ -23,12 +23,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import pandas as pd  # noqa: E402
 
-from matplotlib.ticker import NullFormatter  # noqa: E402
+from matplotlib.ticker import EngFormatter, NullFormatter  # noqa: E402
 
 from suite.results import stats  # noqa: E402
 from suite.results.safetext import plain, plot_label as _t  # noqa: E402
 
 Series = Callable[[Any], str]
+SPREAD_WORDS = (f"bars: 95% interval ({stats.MIN_FOR_CI}+ seeds) or range (2-{stats.MIN_FOR_CI - 1}), "
+                "none for one seed")
 # A series name longer than this is cut (ending in "…"): legends and tick labels beside an axis take its
 # width, and a 100-character label squeezed a log axis until its 10^n tick labels overlapped.
 NAME_CHARS = 40
@@ -88,15 +90,16 @@ def time_to_target(group: pd.DataFrame, series: Series, title: str) -> bytes:
     right = float(finite.max()) * 1.15 if len(finite) else 1.0
     for y, label in enumerate(labels):
         times = [row.time_to_target_s for row in group.itertuples() if series(row) == label]
-        med, ci = stats.median(times), stats.bootstrap_ci(times)
+        med, spread = stats.median(times), stats.spread(times)
         reached = sum(t < math.inf for t in times)
         if med < math.inf:
-            lo, hi = ci if ci else (med, med)
             ax.barh(y, med, color=colors[label], alpha=0.6)
-            ax.errorbar(med, y, xerr=[[med - lo], [min(hi, right) - med]], color="black", capsize=4,
-                        fmt="none")
-            if hi == math.inf:
-                ax.annotate("→ not reached", (right, y), fontsize=8, va="center", ha="right")
+            if spread is not None:  # one seed has no spread: no bar is drawn that could read as one
+                lo, hi = spread[0], spread[1]
+                ax.errorbar(med, y, xerr=[[med - lo], [min(hi, right) - med]], color="black", capsize=4,
+                            fmt="none")
+                if hi == math.inf:
+                    ax.annotate("→ not reached", (right, y), fontsize=8, va="center", ha="right")
         else:
             ax.text(0, y - 0.3, f" median not reached ({reached}/{len(times)} seeds reached)", va="center",
                     fontsize=8)
@@ -104,7 +107,7 @@ def time_to_target(group: pd.DataFrame, series: Series, title: str) -> bytes:
     ax.set_yticks(range(len(labels)), [_name(label) for label in labels])
     ax.set_ylim(-0.6, len(labels) - 0.4)
     ax.set_xlim(0, right)
-    ax.set(xlabel="time to target (s), median and 95% interval", title=_t(f"{title}: time to target"))
+    ax.set(xlabel=f"time to target (s), median; {SPREAD_WORDS}", title=_t(f"{title}: time to target"))
     return _finish(fig, ax, legend=False)
 
 
@@ -134,6 +137,42 @@ def quality_vs_time(group: pd.DataFrame, series: Series, title: str) -> bytes:
            title=_t(f"{title}: quality against time"))
     _log_x_if_wide(ax, group["train_time_s"].dropna())
     return _finish(fig, ax)
+
+
+@_drawing
+def speed(group: pd.DataFrame, series: Series, title: str) -> bytes:
+    """The speed profile of one task: median throughput and utilisation per series (model, machine or
+    both), seeds as dots; a bar for the spread only where there are two or more values."""
+    labels = sorted({series(row) for row in group.itertuples()})
+    colors = _colors(labels)
+    units = sorted(set(group["throughput_unit"].dropna())) if "throughput_unit" in group else []
+    fig, axes = plt.subplots(1, 2, figsize=(9.6, 0.6 + 0.45 * len(labels) + 1.2))
+    panels = (("throughput", f"throughput ({', '.join(units) or 'per s'})", 1.0),
+              ("utilisation", "utilisation (% of the measured peak)", 100.0))
+    for ax, (column, xlabel, scale) in zip(axes, panels):
+        drawn = False
+        for y, label in enumerate(labels):
+            values = [float(v) * scale for row in group.itertuples() if series(row) == label
+                      for v in [getattr(row, column)] if isinstance(v, (int, float)) and math.isfinite(v)]
+            if not values:
+                ax.text(0, y, " no figure", va="center", fontsize=8)
+                continue
+            med, spread = stats.median(values), stats.spread(values)
+            ax.barh(y, med, color=colors[label], alpha=0.6)
+            if spread is not None:
+                ax.errorbar(med, y, xerr=[[med - spread[0]], [spread[1] - med]], color="black", capsize=4,
+                            fmt="none")
+            ax.scatter(values, [y] * len(values), color="black", s=10, zorder=3)
+            drawn = True
+        ax.set_yticks(range(len(labels)), [_name(label) for label in labels] if ax is axes[0] else [])
+        ax.set_ylim(-0.6, len(labels) - 0.4)
+        if not drawn:
+            ax.set_xlim(0, 1)
+        ax.set(xlabel=xlabel)
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 150k, not 150000 run into its neighbour
+        ax.grid(alpha=0.3)
+    fig.suptitle(_t(f"{title}: throughput and utilisation (median; {SPREAD_WORDS})"), fontsize=9)
+    return _png(fig)
 
 
 def _log_x_if_wide(ax, xs) -> None:
@@ -192,9 +231,12 @@ def study(series: list[tuple[str, pd.DataFrame]], key: str, metric: str, target:
             fhi = [hi[i] if math.isfinite(hi[i]) else med[i] for i in finite]
             if numeric and len(fx) > 1:
                 ax.fill_between(fx, flo, fhi, color=colors[label], alpha=0.2)
-            else:
-                ax.errorbar(fx, fm, yerr=[[m - a for m, a in zip(fm, flo)], [b - m for m, b in zip(fm, fhi)]],
-                            fmt="none", color=colors[label], capsize=4)
+            else:  # a bar only where there is a spread: one seed's value gets none
+                bars = [i for i in range(len(fx)) if fhi[i] > flo[i]]
+                if bars:
+                    ax.errorbar([fx[i] for i in bars], [fm[i] for i in bars],
+                                yerr=[[fm[i] - flo[i] for i in bars], [fhi[i] - fm[i] for i in bars]],
+                                fmt="none", color=colors[label], capsize=4)
             missed = [xs[i] for i, m in enumerate(med) if m == math.inf]
             if missed and any_reached:
                 top = max([v for v in fhi + fm if math.isfinite(v)] or [0.0])

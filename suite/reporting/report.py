@@ -156,14 +156,17 @@ def _plots(data: compare.Pool) -> Section:
         f"Time-to-target: median with its spread (a 95% interval from {stats.MIN_FOR_CI} seeds on, the range "
         "below; none for one seed), dots are seeds; 'not reached' where the median is not finite. "
         "Quality against time: final quality against training time per run; the line joins the medians "
-        "that no other model/machine beats on both (Pareto front)."])
+        "that no other model/machine beats on both (Pareto front). "
+        "Speed profile: median throughput and utilisation per model and machine, dots are seeds, the same "
+        "spread (none for one seed)."])
     by_id = {r["run_id"]: r for r in data.records}
     frame = data.frame
     for key, group in frame.groupby(compare.ACROSS_MODELS, dropna=False, sort=True):  # one group per task
         title = plain(f"{key[0]} v{key[1]} ({key[2]}, {key[3]})")
-        if not isinstance(key[compare.ACROSS_MODELS.index("target_metric")], str):
-            continue  # a profile without targets (speed): no curves to plot; its figures are in the tables
         series = _series_label(frame)
+        if not isinstance(key[compare.ACROSS_MODELS.index("target_metric")], str):  # speed: no target, no curves
+            section.images[f"{title}: throughput and utilisation"] = plots.speed(group, series, title)
+            continue
         ordered = group.sort_values(["seed", "run_id"]).itertuples()
         runs = _first_per_series([(series(row), by_id[row.run_id]) for row in ordered], CURVES_PER_SERIES)
         section.images[f"{title}: learning curves"] = plots.learning_curves(runs, title)

@@ -61,6 +61,9 @@ TIME_RULES = {
     "wall": ("wall_to_target_s", "MLPerf time-to-train: wall clock from the first touch of the data, never paused"),
     "normalised": ("normalised_time_to_target_s",
                    "convergence-normalised: the reference median steps x this run's seconds per step"),
+    # Not a time: the cells read joules where they say seconds; runs whose machine reports no energy have none
+    "energy": ("energy_to_target_j", "energy to the target in joules (train segments, where the machine reports "
+               "energy: suite/measuring/energy.py); cells read J, not s"),
 }
 MEASURES = ["time_to_target_s", "final_quality", "throughput", "peak_mem_mb", "utilisation"]
 GROUPINGS = {
@@ -134,6 +137,7 @@ def to_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
             "convergence_inside": (r.get("convergence") or {}).get("inside"),
             "has_reference": bool((r.get("convergence") or {}).get("reference_median_steps")),
             "train_time_s": r.get("train_time_s"),
+            "train_energy_j": ((r.get("energy") or {}).get("segments_j") or {}).get("train"),
             "final_quality": (r.get("final_metrics") or {}).get(quality_metric(metric)) if ok and metric else None,
             "throughput": throughput.get("value"), "throughput_unit": throughput.get("unit"),
             "peak_mem_mb": r.get("peak_mem_mb") if ok else None,
@@ -143,7 +147,7 @@ def to_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
             **cell_settings(r), "precision_used": (r.get("config") or {}).get("precision"),
         })
     frame = pd.DataFrame(rows)
-    for column in ("final_quality", "throughput", "peak_mem_mb", "train_time_s", "utilisation"):
+    for column in ("final_quality", "throughput", "peak_mem_mb", "train_time_s", "utilisation", "train_energy_j"):
         if column in frame:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return _threads_in_label(frame)
@@ -193,8 +197,8 @@ def with_time_rule(frame: pd.DataFrame, rule: str = "train") -> tuple[pd.DataFra
         frame[field] = math.nan
     missing = int(frame[field].isna().sum())
     frame["time_to_target_s"] = frame[field]
-    why = "no reference convergence for their task profile and model, or a variant" if rule == "normalised" \
-        else "older records"
+    why = {"normalised": "no reference convergence for their task profile and model, or a variant",
+           "energy": "no readable energy counter on their machine, or older records"}.get(rule, "older records")
     runs = "runs" if rule == "normalised" else "reached runs"  # a missed run's time is inf under the other rules
     note = [f"{missing} {runs} have no {field} ({why}): no time-to-target from them under the {rule} rule"] \
         if missing else []

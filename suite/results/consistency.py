@@ -331,5 +331,30 @@ def identity(record: dict[str, Any]) -> list[str]:
     return found
 
 
+def energy(record: dict[str, Any]) -> list[str]:
+    """Joules are finite and non-negative, the segments and the energy to target fit inside the total,
+    and a null total says why (`energy.note`)."""
+    found = []
+    figures = record.get("energy")
+    to_target = record.get("energy_to_target_j")
+    if to_target is not None and not (_num(to_target) is not None and to_target >= 0):
+        found.append(f"energy_to_target_j is {to_target!r}: not a finite, non-negative energy")
+    if not isinstance(figures, dict):
+        return found
+    total = figures.get("total_j")
+    if total is None:
+        if not figures.get("note"):
+            found.append("energy.total_j is null without a note saying why")
+        return found
+    if not (_num(total) is not None and total >= 0):
+        return found + [f"energy.total_j is {total!r}: not a finite, non-negative energy"]
+    parts = [v for v in (figures.get("segments_j") or {}).values() if _num(v) is not None]
+    if sum(parts) > total * 1.001 + 1e-3:
+        found.append(f"energy.segments_j add up to {sum(parts):g} J, more than energy.total_j {total:g}")
+    if _num(to_target) is not None and to_target > total * 1.001 + 1e-3:
+        found.append(f"energy_to_target_j {to_target:g} is more than energy.total_j {total:g}")
+    return found
+
+
 CHECKS: tuple[Callable[[dict[str, Any]], list[str]], ...] = (
-    timestamps, durations, reached, curve_order, steps, metric_ranges, shares, units, identity)
+    timestamps, durations, reached, curve_order, steps, metric_ranges, shares, units, identity, energy)

@@ -87,25 +87,32 @@ def _labels(frame: pd.DataFrame) -> list[str]:
     return sorted({str(label) for label in frame.get("hardware", pd.Series(dtype=str)).dropna()})
 
 
-def at_budget(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` whose missed targets count at the time the budget ran out (train_time_s) instead of `inf`."""
+def at_budget(frame: pd.DataFrame, time_rule: str = "train") -> pd.DataFrame:
+    """`frame` whose missed targets count at the time the budget ran out (train_time_s) instead of `inf`;
+    under the energy rule at the energy of the whole train segment (train_energy_j)."""
     frame = frame.copy()
-    missed = frame["target_metric"].notna() & ~np.isfinite(frame["time_to_target_s"].astype(float))
-    frame.loc[missed, "time_to_target_s"] = pd.to_numeric(frame.loc[missed, "train_time_s"], errors="coerce")
+    spent = "train_energy_j" if time_rule == "energy" else "train_time_s"
+    if spent not in frame:
+        frame[spent] = math.nan
+    missed = frame["target_metric"].notna() & (frame["time_to_target_s"].astype(float) == math.inf)
+    frame.loc[missed, "time_to_target_s"] = pd.to_numeric(frame.loc[missed, spent], errors="coerce")
     return frame
 
 
-def score(results: Iterable[Path | str], reference: pd.DataFrame, reference_label: str) -> Score:
-    """Score the machines of `results` against the `reference` rows (one machine, `reference_label`).
+def score(results: Iterable[Path | str], reference: pd.DataFrame, reference_label: str,
+          time_rule: str = "train") -> Score:
+    """Score the machines of `results` against the `reference` rows (one machine, `reference_label`);
+    time-to-target follows `time_rule` (`compare.TIME_RULES`: "energy" scores joules to the target).
 
     Raises DlbenchError when no row of `results` has a comparable reference row, saying why.
     """
     data = compare.pool(results)
-    here = data.frame
+    here, notes = compare.with_time_rule(data.frame, time_rule)
+    data.warnings.extend(notes)
     if here.empty:
         raise DlbenchError(f"score: no fit runs in {', '.join(map(str, results))}: run `python run_all.py` first")
     subjects = _labels(here)
-    ref = reference.copy()
+    ref = compare.with_time_rule(reference, time_rule)[0].copy()
     ref["hardware"] = REFERENCE
     ref["run_id"] = "reference:" + ref["run_id"].astype(str)  # a folder scored against itself keeps both sides
     matched = _has_reference(here, ref)
@@ -115,7 +122,7 @@ def score(results: Iterable[Path | str], reference: pd.DataFrame, reference_labe
                            f"({reference_label}): " + "; ".join(left_out[:5])
                            + (f"; and {len(left_out) - 5} more" if len(left_out) > 5 else ""))
     here = here[matched]
-    frame = at_budget(pd.concat([here, ref[_has_reference(ref, here)]], ignore_index=True))
+    frame = at_budget(pd.concat([here, ref[_has_reference(ref, here)]], ignore_index=True), time_rule)
     result = speedup.speedups(frame, REFERENCE, "hardware")
     profiles = [_profile_score(machine, profile, rows, frame)
                 for (machine, profile), rows in result.per_task.groupby(["hardware", "profile"], sort=True)]
@@ -238,4 +245,32 @@ def gate(result: Score, threshold: float) -> list[str]:
         if speedup.slower_than(p.geomean, p.spread, threshold):
             lines.append(f"suite {p.profile} on {p.machine}: {speedup._speedup_cell(p.geomean, p.spread)}"
                          f" < {threshold:g}")
+    return lines
+
+
+def closing_lines(results: Path, profile: str, reference_dir: Path | None = None) -> list[str]:
+    """The lines `run_all.py` ends with: per reference machine under `reference_dir` (default
+    DEFAULT_REFERENCE) that has runs of `profile`, the score of the machines in `results` on that
+    profile; one line saying there is none when no reference has runs of it."""
+    folder = DEFAULT_REFERENCE if reference_dir is None else reference_dir
+    pooled = compare.pool([folder]).frame if folder.is_dir() else pd.DataFrame()
+    shipped = pooled[pooled["profile"] == profile] if not pooled.empty else pooled
+    if shipped.empty:
+        return [f"score: no reference records of the {profile} profile ship in {folder}: no score"]
+    lines = []
+    for label in _labels(shipped):
+        try:
+            result = score([results], shipped[shipped["hardware"] == label], label)
+        except DlbenchError as exc:
+            why = str(exc).removeprefix("score: ")
+            why = why if len(why) <= 240 else why[:239] + "\u2026"
+            lines.append(f"score against {label}: none ({why}; `dlbench score` lists the runs left out)")
+            continue
+        for p in result.profiles:
+            if p.profile != profile:
+                continue
+            usable = sum(_usable(v) for v in p.per_task["figure"])
+            lines.append(f"score against {label}: {p.machine} {speedup._speedup_cell(p.geomean, p.spread)} over "
+                         f"{usable} of {len(p.per_task)} tasks on {profile} (geometric mean of {p.measure} "
+                         "speed-ups; > 1: faster than the reference; `dlbench score` shows each task)")
     return lines

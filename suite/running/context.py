@@ -61,6 +61,7 @@ class TrainResult:
     submission_time_to_target_s: float | None = None  # train + warm-up/compilation (AlgoPerf's submission time)
     wall_to_target_s: float | None = None  # first touch of the data to the end of that evaluation, never paused
     steps_to_target: int | None = None  # optimizer steps, or env steps for RL
+    energy_to_target_j: float | None = None  # joules of the train segments to that evaluation (suite.measuring.energy)
     seconds_per_step: float | None = None  # train time per unit of `steps_to_target`
     eval_cadence: dict[str, Any] | None = None  # {"every": N, "unit": "samples" | "env_steps"}
     best: dict[str, Any] | None = None  # trained to the budget: the best evaluation and the test figures there
@@ -143,6 +144,8 @@ class EvalPoints:
             r.submission_time_to_target_s = round(train_s + clock.total("warmup"), 4)
             r.wall_to_target_s = round(clock.elapsed(), 4)
             r.steps_to_target = step
+            meter = getattr(clock, "energy", None)
+            r.energy_to_target_j = meter.segment("train") if meter is not None else None
             return True
         return False
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from suite.measuring import fingerprint
 from suite.measuring.contention import HostLoad
+from suite.measuring.energy import EnergyMeter, unmeasured
 from suite.reporting import exporters
 from suite.results import records
 from suite.running import interrupts
@@ -54,6 +55,7 @@ def skipped_record(task: str, model: str, seed: int, reason: str, opts: RunOptio
         "seed": seed, "status": "skipped", "error": reason, "target": None, "reached_target": False,
         "time_to_target_s": None, "train_time_s": None, "wall_time_s": 0.0, "final_metrics": {},
         "throughput": None, "peak_mem_mb": None, "params": None, "curve": [],
+        "energy": unmeasured("not measured (the run did not start)"),
         "hardware": fingerprint.hardware(resolve_device("cpu"), opts.hardware_label),
         "software": fingerprint.software(), "config": {"profile": opts.profile, "seed": seed},
         "started_at": started, "finished_at": now(),
@@ -95,8 +97,10 @@ def add_utilisation(record: dict, device, precision: str, folder: Path, world: i
 
 def build_record(spec: RunSpec, config: dict, result: TrainResult, status: str, error: str | None, started: str,
             wall_start: float, opts: RunOptions, peak_mb: float | None, hw_device=None, world: int = 1,
-            family: str = "deep", hardware: dict | None = None, software: dict | None = None) -> dict:
-    """The record of a run; `hardware` and `software` are the fingerprints when taken already."""
+            family: str = "deep", hardware: dict | None = None, software: dict | None = None,
+            energy: EnergyMeter | None = None) -> dict:
+    """The record of a run; `hardware` and `software` are the fingerprints when taken already; `energy` the
+    run's meter (None: the run measured no energy)."""
     import torch
 
     device = hw_device if hw_device is not None else torch.device("cpu")
@@ -124,6 +128,8 @@ def build_record(spec: RunSpec, config: dict, result: TrainResult, status: str, 
         # MLPerf's time-to-train: from the first touch of the data to the evaluation that met the target
         "wall_to_target_s": result.wall_to_target_s if status == "ok" else None,
         "steps_to_target": result.steps_to_target if status == "ok" else None,
+        # Joules of the train segments to that evaluation, beside time_to_target_s (suite.measuring.energy)
+        "energy_to_target_j": result.energy_to_target_j if status == "ok" else None,
         "seconds_per_step": result.seconds_per_step,
         "eval_cadence": result.eval_cadence,
         "data_s": result.data_s,
@@ -138,6 +144,7 @@ def build_record(spec: RunSpec, config: dict, result: TrainResult, status: str, 
         "best": result.best,
         "throughput": result.throughput,
         "peak_mem_mb": peak_mb,
+        "energy": energy.summary() if energy is not None else unmeasured("not measured (the run did not train)"),
         "params": result.params,
         "flops_per_sample": result.flops_per_sample,
         "flops_method": result.flops_method,

@@ -29,6 +29,7 @@ from suite.measuring.contention import HostLoad
 from suite.running.context import RunContext, TrainResult
 from suite.taskapi.data import data_dir as resolve_data_dir
 from suite.running.device import choose_precision, resolve_device, seed_everything
+from suite.measuring.energy import EnergyMeter
 from suite.errors import DlbenchError, SkipRun, Terminated
 from suite.measuring.memory import PeakMemory
 from suite.taskapi.models import family_of, is_estimator
@@ -124,6 +125,7 @@ class RunState:
     result: TrainResult = field(default_factory=TrainResult)
     memory: PeakMemory | None = None
     host: HostLoad | None = None
+    energy: EnergyMeter | None = None
     folder: Path | None = None
     record: dict[str, Any] | None = None  # built once training ended (the utilisation is measured after)
     saved: bool = False  # the run's own record is written: a signal that came during the write changes nothing
@@ -159,14 +161,15 @@ def interrupted_record(state: RunState, opts: RunOptions, exc: BaseException) ->
         record = dict(state.record, status="interrupted", error=why + " while the machine's peak was measured")
         record["reached_target"] = False if record.get("target") is not None else None
         for name in ("time_to_target_s", "time_to_target_with_eval_s", "submission_time_to_target_s",
-                     "wall_to_target_s", "steps_to_target", "normalised_time_to_target_s"):
+                     "wall_to_target_s", "steps_to_target", "normalised_time_to_target_s",
+                     "energy_to_target_j"):
             record[name] = None
         return record
     config = state.config or resolved_config(state.spec, opts, str(state.device or opts.device), opts.precision,
                                              state.world)
     record = build_record(state.spec, config, state.result, "interrupted", why, state.started, state.wall_start, opts,
                      state.memory.peak_mb if state.memory else None, hw_device=state.device, world=state.world,
-                     family=state.family, hardware=state.hardware, software=state.software)
+                     family=state.family, hardware=state.hardware, software=state.software, energy=state.energy)
     record["host"] = host_summary(state.host) if state.host else None
     if state.digest:
         record["config_hash"] = state.digest
@@ -232,10 +235,11 @@ def _run_resolved(task_cls, spec, seed, opts, log, precision, write, state: RunS
     state.result = ctx.result  # the trainer fills ctx.result as it goes
     result, status, error = ctx.result, "ok", None
     state.memory, state.host = PeakMemory(device), HostLoad()
+    state.energy = EnergyMeter(device)  # the counters found for this device; unreadable ones only leave a note
     try:
         state.folder = resolve_data_dir(opts.data_dir)
         task = task_cls(spec, state.folder)
-        with state.memory, state.host:
+        with state.memory, state.host, state.energy:
             result = trainer_for(task_cls.kind, spec.profile, is_estimator(task_cls, spec.model))(task, ctx)
         state.result = result
         status, error = result.status, result.error
@@ -247,7 +251,7 @@ def _run_resolved(task_cls, spec, seed, opts, log, precision, write, state: RunS
             log(traceback.format_exc(limit=6).rstrip())
     record = build_record(spec, state.config, result, status, error, state.started, state.wall_start, opts,
                      state.memory.peak_mb if status in ("ok", "diverged") else None, hw_device=device, world=world,
-                     family=state.family, hardware=state.hardware, software=state.software)
+                     family=state.family, hardware=state.hardware, software=state.software, energy=state.energy)
     record["config_hash"] = state.digest
     record.update(convergence_figures(task_cls, spec, record))
     record["precision_reason"] = state.precision_reason  # why `precision` (beside the config: it changes nothing run)

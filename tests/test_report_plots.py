@@ -1,0 +1,65 @@
+"""The report's plots: the speed profile's throughput and utilisation, and no interval for one value."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from matplotlib.axes import Axes
+
+from suite.reporting import plots, report
+from suite.results import compare, records
+from tests.helpers import make_record, write_all
+
+
+def speed_record(model: str, hardware: str, throughput: float, seed: int = 0, utilisation: float = 0.25) -> dict:
+    record = make_record(model=model, hardware=hardware, seed=seed, throughput=throughput, profile="speed",
+                         dataset="synthetic:digits", reached_target=None, time_to_target_s=None,
+                         stop_reason="steps", curve=[], final_metrics={"train/loss": 1.0}, utilisation=utilisation,
+                         run_id=f"speed.{model}.{hardware}.s{seed}")
+    record["target"] = None
+    assert records.validate(record) == []
+    return record
+
+
+@pytest.fixture
+def errorbars(monkeypatch) -> list[int]:
+    """The number of points of each errorbar drawn."""
+    drawn: list[int] = []
+    real = Axes.errorbar
+
+    def counting(self, x, y, *args, **kwargs):
+        drawn.append(len(x) if hasattr(x, "__len__") else 1)
+        return real(self, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "errorbar", counting)
+    return drawn
+
+
+def test_the_report_draws_throughput_and_utilisation_for_the_speed_profile(tmp_path, errorbars):
+    recs = [speed_record("cnn", "A", 100.0 + s, seed=s) for s in range(3)] + \
+           [speed_record("mlp", "A", 400.0), speed_record("cnn", "B", 50.0, utilisation=0.5)]
+    write_all(tmp_path / "runs", recs)
+    sections, _ = report.build_sections(compare.pool([tmp_path / "runs"]), baseline=None)
+    [section] = [s for s in sections if s.title == "Plots"]
+    [caption] = [c for c in section.images if c.endswith("throughput and utilisation")]
+    assert caption.startswith("toy v1 (speed, synthetic:digits)")
+    assert section.images[caption].startswith(b"\x89PNG")
+    assert errorbars == [1, 1], "one bar per panel for cnn @ A (three seeds); none for the single runs"
+
+
+def test_time_to_target_draws_no_interval_for_one_seed(errorbars):
+    one = compare.to_frame([make_record(model="mlp", ttt=10.0)])
+    plots.time_to_target(one, lambda row: row.model, "toy")
+    assert errorbars == []
+    two = compare.to_frame([make_record(model="mlp", ttt=10.0), make_record(model="mlp", seed=1, ttt=12.0)])
+    plots.time_to_target(two, lambda row: row.model, "toy")
+    assert errorbars == [1]
+
+
+def test_a_study_point_of_one_seed_gets_no_bar(errorbars):
+    part = pd.DataFrame({"act": ["relu", "gelu"], "quality": [0.9, 0.8], "quality_lo": [math.nan, 0.7],
+                         "quality_hi": [math.nan, 0.85], "time_to_target_s": [5.0, 6.0],
+                         "time_to_target_s_lo": [math.nan, math.nan], "time_to_target_s_hi": [math.nan, math.nan]})
+    plots.study([("mlp", part)], "act", "test/accuracy", 0.8, "toy")
+    assert errorbars == [1], "the quality bar of gelu only"
