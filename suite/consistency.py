@@ -4,11 +4,12 @@ The schema says each field has the right type; these checks say the fields
 can all be true at once: times in their order, `reached_target` against
 the target, the curve and the final metrics, a curve that runs forwards,
 steps within the run and its budget, metric values inside their metric's
-range and targets in their metric's direction, shares in [0, 1], known
-throughput units, the config hash and seed against the config, and the
-file name against the run id. `problems(record)` returns one line per
-contradiction; `suite.check` makes such a record unfit, so it never
-reaches a table, and `--resume` runs it again.
+range and targets in their metric's direction, shares in [0, 1], a machine
+that can exist, known stop reasons and throughput units, the config hash
+and seed against the config, and the file name against the run id.
+`problems(record)` returns one line per contradiction; `suite.check` makes
+such a record unfit, so it never reaches a table, and `--resume` runs it
+again.
 
 Figures are rounded to 4 decimals when recorded, so comparisons of times
 allow `TOLERANCE_S`. A field a record lacks or holds as null is not
@@ -70,6 +71,9 @@ def timestamps(record: dict[str, Any]) -> list[str]:
     """started_at and finished_at, where both are ISO 8601 times, are in order and hold the wall time."""
     found: list[str] = []
     started, finished = _time(record.get("started_at")), _time(record.get("finished_at"))
+    for key, moment in (("started_at", started), ("finished_at", finished)):
+        if moment is None and record.get(key) is not None:
+            found.append(f"{key} {str(record[key])[:40]!r} is not an ISO 8601 time")
     if started is None or finished is None or (started.tzinfo is None) != (finished.tzinfo is None):
         return found
     elapsed = (finished - started).total_seconds()
@@ -168,18 +172,28 @@ def reached(record: dict[str, Any]) -> list[str]:
             found.append(f"reached_target is false but time_to_target_s is {record['time_to_target_s']!r}")
         if record.get("stop_reason") == "target":
             found.append("stop_reason is 'target' but reached_target is false")
+        if record.get("steps_to_target") is not None:
+            found.append(f"reached_target is false but steps_to_target is {record['steps_to_target']!r}")
     if record.get("stop_reason") == "target" and _num(final) is not None and not _met(target, final):
         found.append(f"the run stopped at its target but the final {metric} {final:g} misses {goal}")
     return found
 
 
 def curve_order(record: dict[str, Any]) -> list[str]:
-    """Curve points run forwards: step, training time and samples never decrease, and end within the run."""
+    """Curve points run forwards from zero: step, training time and samples never negative, never decrease,
+    and end within the run (its train time, steps and samples)."""
     points = _points(record)
     found = []
+    rl = _rl_budget(record) is not None  # an RL curve's step counts env steps, the record's steps updates
     for key in CURVE_KEYS:
         values = [(i, _num(p.get(key))) for i, p in enumerate(points)]
         values = [(i, v) for i, v in values if v is not None]
+        negative = next(((i, v) for i, v in values if v < 0), None)
+        if negative is not None:
+            found.append(f"curve point {negative[0]} has {key} {negative[1]:g}: negative")
+        done = None if rl else {"step": _num(record.get("steps")), "samples": _num(record.get("samples"))}.get(key)
+        if done is not None and values and values[-1][1] > done:
+            found.append(f"the curve's last {key} {values[-1][1]:g} is past the run's {done:g}")
         for (_, before), (i, after) in zip(values, values[1:]):
             if after < before:
                 found.append(f"curve point {i} has {key} {after:g} after {before:g}: the curve runs backwards")
@@ -189,6 +203,13 @@ def curve_order(record: dict[str, Any]) -> list[str]:
     if train is not None and last is not None and last > train + TOLERANCE_S:
         found.append(f"the curve reaches {last:g} s of training time, more than train_time_s {train:g}")
     return found
+
+
+def _rl_budget(record: dict[str, Any]) -> float | None:
+    """The env-step budget of an RL run (its config's budget.max_env_steps), None for other runs."""
+    config = record.get("config") if isinstance(record.get("config"), dict) else {}
+    budget = config.get("budget") if isinstance(config.get("budget"), dict) else {}
+    return _num(budget.get("max_env_steps"))
 
 
 def steps(record: dict[str, Any]) -> list[str]:
@@ -208,8 +229,8 @@ def steps(record: dict[str, Any]) -> list[str]:
     config = record.get("config") if isinstance(record.get("config"), dict) else {}
     budget = config.get("budget") if isinstance(config.get("budget"), dict) else {}
     override = _num(config.get("max_steps"))
-    if _num(budget.get("max_env_steps")) is not None:  # RL: the budget counts env steps (the record's samples)
-        limit, done, what = override or budget["max_env_steps"], _num(record.get("samples")), "env steps (samples)"
+    if _rl_budget(record) is not None:  # RL: the budget counts env steps (the record's samples)
+        limit, done, what = override or _rl_budget(record), _num(record.get("samples")), "env steps (samples)"
     else:
         limit, done, what = override or _num(budget.get("max_steps")), _num(record.get("steps")), "steps"
     if limit is not None and done is not None and done > limit:
@@ -287,6 +308,37 @@ def shares(record: dict[str, Any]) -> list[str]:
     return found
 
 
+def machine(record: dict[str, Any]) -> list[str]:
+    """The machine a run names can exist: processes, cores and memory counted from one, GPUs from zero,
+    measured peaks above zero."""
+    found = []
+    hardware = record.get("hardware") if isinstance(record.get("hardware"), dict) else {}
+    for where, value, least in (("world_size", record.get("world_size"), 1), ("hardware.cores", hardware.get("cores"), 1),
+                                ("hardware.gpus", hardware.get("gpus"), 0)):
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= least):
+            found.append(f"{where} is {value!r}: not a count >= {least}")
+    for where, value in (("hardware.ram_gb", hardware.get("ram_gb")), ("hardware.gpu_mem_gb", hardware.get("gpu_mem_gb"))):
+        if value is not None and not (_num(value) is not None and value > 0):
+            found.append(f"{where} is {value!r}: not a size > 0")
+    peak = hardware.get("peak_flops") if isinstance(hardware.get("peak_flops"), dict) else {}
+    for precision in ("fp32", "bf16"):
+        value = peak.get(precision)
+        if value is not None and not (_num(value) is not None and value > 0):
+            found.append(f"hardware.peak_flops.{precision} is {value!r}: not a rate > 0")
+    return found
+
+
+STOP_REASONS = ("target", "budget", "time", "steps")  # why a run that ended well stopped (speed: "steps")
+
+
+def stops(record: dict[str, Any]) -> list[str]:
+    """A run that ended well stopped for a reason the harness gives."""
+    reason = record.get("stop_reason")
+    if record.get("status") != "ok" or reason is None or reason in STOP_REASONS:
+        return []
+    return [f"stop_reason {str(reason)[:40]!r} is not one the harness gives an ok run ({', '.join(STOP_REASONS)})"]
+
+
 def units(record: dict[str, Any]) -> list[str]:
     """Throughput in a unit the harness reports (samples/s, env_steps/s), extras in a task's unit per second."""
     throughput = record.get("throughput")
@@ -332,4 +384,4 @@ def identity(record: dict[str, Any]) -> list[str]:
 
 
 CHECKS: tuple[Callable[[dict[str, Any]], list[str]], ...] = (
-    timestamps, durations, reached, curve_order, steps, metric_ranges, shares, units, identity)
+    timestamps, durations, reached, curve_order, steps, metric_ranges, shares, machine, stops, units, identity)

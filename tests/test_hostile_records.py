@@ -135,6 +135,11 @@ def _never_reaches(r):
     r["final_metrics"]["test/accuracy"] = 0.10
 
 
+def _misses(r):
+    r["curve"][1]["test/accuracy"] = 0.5
+    r["final_metrics"]["test/accuracy"] = 0.5
+
+
 INCONSISTENT = {
     "time_to_target_500s_against_0.06s_of_training": (_with(time_to_target_s=500.0, train_time_s=0.06),
                                                      "time_to_target_s 500 is more than train_time_s"),
@@ -166,6 +171,21 @@ INCONSISTENT = {
                                                          stop_reason="budget"), "reached_target is false but"),
     "negative_wer": (_with(final_metrics={"test/accuracy": 0.9, "test/wer": -0.1}), "negative"),
     "run_id_names_another_seed": (_with(run_id="toy.mlp.smoke.s7.20260101T000000.abcdef"), "names seed 7"),
+    "not_reached_with_steps_to_target": (_with(reached_target=False, time_to_target_s=None, stop_reason="budget",
+                                               steps_to_target=5, _miss=_misses), "steps_to_target is 5"),
+    "curve_step_negative": (_with(_negative=lambda r: r["curve"][0].update(step=-10)), "has step -10: negative"),
+    "curve_past_the_runs_samples": (_with(_past=lambda r: r["curve"][1].update(samples=99_999)),
+                                    "last samples 99999 is past the run's 1280"),
+    "curve_past_the_runs_steps": (_with(steps=15, _past=lambda r: r["curve"][1].update(step=20)),
+                                  "last step 20 is past the run's 15"),
+    "started_at_yesterday": (_with(started_at="yesterday"), "'yesterday' is not an ISO 8601 time"),
+    "world_size_0": (_with(world_size=0), "world_size is 0: not a count >= 1"),
+    "zero_cores": (_with(_cores=lambda r: r["hardware"].update(cores=0)), "hardware.cores is 0"),
+    "negative_gpus": (_with(_gpus=lambda r: r["hardware"].update(gpus=-1)), "hardware.gpus is -1"),
+    "negative_ram": (_with(_ram=lambda r: r["hardware"].update(ram_gb=-8.0)), "hardware.ram_gb is -8.0"),
+    "negative_peak_flops": (_with(_peak=lambda r: r["hardware"].update(peak_flops={"fp32": -1e9, "bf16": None})),
+                            "hardware.peak_flops.fp32 is -1000000000.0"),
+    "stop_reason_bananas": (_with(stop_reason="bananas"), "stop_reason 'bananas' is not one"),
 }
 
 
