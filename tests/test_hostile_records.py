@@ -225,6 +225,42 @@ def test_the_runners_records_are_consistent(smoke_options):
     assert check.assess(record) == ([], [])
 
 
+def test_an_rl_curve_counting_env_steps_past_its_update_count_is_fit():
+    """An RL run's curve steps are env steps and its `steps` are updates: the curve is not past the run."""
+    record = make_record(steps=8, samples=2048, config={"budget": {"max_env_steps": 4096}, "seed": 0})
+    record["curve"][0].update(step=1024, samples=1024)
+    record["curve"][1].update(step=2048, samples=2048)
+    assert check.assess(record)[0] == []
+
+
+def test_a_speed_run_stopped_by_its_step_count_is_fit():
+    assert check.assess(make_record(ttt=None, stop_reason="steps"))[0] == []
+
+
+def test_a_plot_labels_each_row_once_however_many_series(monkeypatch):
+    """20,000 records make plots of hundreds of rows and many series: each row's label is computed once."""
+    import pandas as pd
+
+    from suite import plots
+
+    rows = 40
+    group = pd.DataFrame({"time_to_target_s": [1.0 + i % 7 for i in range(rows)],
+                          "train_time_s": [2.0 + i % 5 for i in range(rows)],
+                          "final_quality": [0.8 + (i % 3) / 100 for i in range(rows)],
+                          "higher_is_better": True, "target_value": 0.8, "target_metric": "test/accuracy",
+                          "model": [f"m{i % 8}" for i in range(rows)]})
+    calls = []
+
+    def series(row):
+        calls.append(row)
+        return row.model
+
+    for draw in (plots.time_to_target, plots.quality_vs_time):
+        calls.clear()
+        assert draw(group, series, "t").startswith(b"\x89PNG")
+        assert len(calls) == rows
+
+
 # -- each (configuration, seed) counted once --------------------------------------------------------------------
 def test_a_task_named_twice_in_the_flags_runs_once(tmp_path, capsys):
     results = tmp_path / "r"
