@@ -309,15 +309,17 @@ def shares(record: dict[str, Any]) -> list[str]:
 
 
 def machine(record: dict[str, Any]) -> list[str]:
-    """The machine a run names can exist: processes, cores and memory counted from one, GPUs from zero,
-    measured peaks above zero."""
+    """The machine a run names can exist: processes and cores counted from one, GPUs from zero, memory
+    and measured peaks above zero."""
     found = []
     hardware = record.get("hardware") if isinstance(record.get("hardware"), dict) else {}
-    for where, value, least in (("world_size", record.get("world_size"), 1), ("hardware.cores", hardware.get("cores"), 1),
-                                ("hardware.gpus", hardware.get("gpus"), 0)):
+    counts = (("world_size", record.get("world_size"), 1), ("hardware.cores", hardware.get("cores"), 1),
+              ("hardware.gpus", hardware.get("gpus"), 0))
+    for where, value, least in counts:
         if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= least):
             found.append(f"{where} is {value!r}: not a count >= {least}")
-    for where, value in (("hardware.ram_gb", hardware.get("ram_gb")), ("hardware.gpu_mem_gb", hardware.get("gpu_mem_gb"))):
+    for where in ("ram_gb", "gpu_mem_gb"):
+        value, where = hardware.get(where), f"hardware.{where}"
         if value is not None and not (_num(value) is not None and value > 0):
             found.append(f"{where} is {value!r}: not a size > 0")
     peak = hardware.get("peak_flops") if isinstance(hardware.get("peak_flops"), dict) else {}
