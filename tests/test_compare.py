@@ -131,6 +131,7 @@ def test_cli_compare_exit_status_and_formats(tmp_path, capsys):
 
 def test_runs_with_different_budgets_never_share_a_cell():
     short = make_record(seed=0, ttt=None, steps=12, config={"budget": {"max_steps": 12, "max_time_s": 60}})
+    short["curve"][1]["step"] = 12  # its last evaluation is at its last step
     long = make_record(seed=1, ttt=5.0, config={"budget": {"max_steps": 60, "max_time_s": 60}, "max_steps": 80})
     frame = _frame([short, long])
     assert len(compare.to_table(frame, "model")) == 2  # the budget is part of the configuration that keys a cell

@@ -26,8 +26,8 @@ def rec(model, family, seed, quality, ttt=None, train=10.0, task="image_classifi
         "reached_target": ttt is not None, "time_to_target_s": ttt,
         "train_time_s": max(train, ttt or 0.0), "wall_time_s": max(train, ttt or 0.0),  # training holds the target
         "final_metrics": final, "throughput": None, "peak_mem_mb": None, "params": None, "curve": [],
-        "hardware": {"label": "box"}, "software": {"torch": "2.11"}, "config": {}, "started_at": "x",
-        "finished_at": "y", **extra,
+        "hardware": {"label": "box"}, "software": {"torch": "2.11"}, "config": {},
+        "started_at": "2026-01-01T00:00:00+00:00", "finished_at": "2026-01-01T01:00:00+00:00", **extra,
     }
     if family is None:
         del record["family"]

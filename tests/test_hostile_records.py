@@ -138,6 +138,11 @@ def _never_reaches(r):
     r["final_metrics"]["test/accuracy"] = 0.10
 
 
+def _misses(r):
+    r["curve"][1]["test/accuracy"] = 0.5
+    r["final_metrics"]["test/accuracy"] = 0.5
+
+
 INCONSISTENT = {
     "time_to_target_500s_against_0.06s_of_training": (_with(time_to_target_s=500.0, train_time_s=0.06),
                                                      "time_to_target_s 500 is more than train_time_s"),
@@ -169,6 +174,21 @@ INCONSISTENT = {
                                                          stop_reason="budget"), "reached_target is false but"),
     "negative_wer": (_with(final_metrics={"test/accuracy": 0.9, "test/wer": -0.1}), "negative"),
     "run_id_names_another_seed": (_with(run_id="toy.mlp.smoke.s7.20260101T000000.abcdef"), "names seed 7"),
+    "not_reached_with_steps_to_target": (_with(reached_target=False, time_to_target_s=None, stop_reason="budget",
+                                               steps_to_target=5, _miss=_misses), "steps_to_target is 5"),
+    "curve_step_negative": (_with(_negative=lambda r: r["curve"][0].update(step=-10)), "has step -10: negative"),
+    "curve_past_the_runs_samples": (_with(_past=lambda r: r["curve"][1].update(samples=99_999)),
+                                    "last samples 99999 is past the run's 1280"),
+    "curve_past_the_runs_steps": (_with(steps=15, _past=lambda r: r["curve"][1].update(step=20)),
+                                  "last step 20 is past the run's 15"),
+    "started_at_yesterday": (_with(started_at="yesterday"), "'yesterday' is not an ISO 8601 time"),
+    "world_size_0": (_with(world_size=0), "world_size is 0: not a count >= 1"),
+    "zero_cores": (_with(_cores=lambda r: r["hardware"].update(cores=0)), "hardware.cores is 0"),
+    "negative_gpus": (_with(_gpus=lambda r: r["hardware"].update(gpus=-1)), "hardware.gpus is -1"),
+    "negative_ram": (_with(_ram=lambda r: r["hardware"].update(ram_gb=-8.0)), "hardware.ram_gb is -8.0"),
+    "negative_peak_flops": (_with(_peak=lambda r: r["hardware"].update(peak_flops={"fp32": -1e9, "bf16": None})),
+                            "hardware.peak_flops.fp32 is -1000000000.0"),
+    "stop_reason_bananas": (_with(stop_reason="bananas"), "stop_reason 'bananas' is not one"),
 }
 
 
@@ -206,6 +226,42 @@ def test_resume_runs_again_a_record_that_contradicts_itself(tmp_path):
 def test_the_runners_records_are_consistent(smoke_options):
     record = run_one(ToyLinear, "linear", 0, smoke_options, log=lambda _m: None)
     assert check.assess(record) == ([], [])
+
+
+def test_an_rl_curve_counting_env_steps_past_its_update_count_is_fit():
+    """An RL run's curve steps are env steps and its `steps` are updates: the curve is not past the run."""
+    record = make_record(steps=8, samples=2048, config={"budget": {"max_env_steps": 4096}, "seed": 0})
+    record["curve"][0].update(step=1024, samples=1024)
+    record["curve"][1].update(step=2048, samples=2048)
+    assert check.assess(record)[0] == []
+
+
+def test_a_speed_run_stopped_by_its_step_count_is_fit():
+    assert check.assess(make_record(ttt=None, stop_reason="steps"))[0] == []
+
+
+def test_a_plot_labels_each_row_once_however_many_series(monkeypatch):
+    """20,000 records make plots of hundreds of rows and many series: each row's label is computed once."""
+    import pandas as pd
+
+    from suite.reporting import plots
+
+    rows = 40
+    group = pd.DataFrame({"time_to_target_s": [1.0 + i % 7 for i in range(rows)],
+                          "train_time_s": [2.0 + i % 5 for i in range(rows)],
+                          "final_quality": [0.8 + (i % 3) / 100 for i in range(rows)],
+                          "higher_is_better": True, "target_value": 0.8, "target_metric": "test/accuracy",
+                          "model": [f"m{i % 8}" for i in range(rows)]})
+    calls = []
+
+    def series(row):
+        calls.append(row)
+        return row.model
+
+    for draw in (plots.time_to_target, plots.quality_vs_time):
+        calls.clear()
+        assert draw(group, series, "t").startswith(b"\x89PNG")
+        assert len(calls) == rows
 
 
 # -- each (configuration, seed) counted once --------------------------------------------------------------------

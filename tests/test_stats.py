@@ -72,3 +72,15 @@ def test_pareto_front():
     assert stats.pareto_front([1, 2, 3, 4], [0.5, 0.7, 0.6, 0.9], higher_is_better=True) == [0, 1, 3]
     assert stats.pareto_front([1, 2, 3], [5.0, 4.0, 6.0], higher_is_better=False) == [0, 1]  # lower is better
     assert stats.pareto_front([1, 2], [float("nan"), 1.0], True) == [1]
+
+
+def test_bootstrap_ci_follows_the_values_not_the_sequence_object():
+    """Intervals are kept per set of values: a list changed in place gets the interval of its new values."""
+    values = [1.0, 2.0, 3.0, math.inf, math.inf, math.inf, math.inf]
+    first = stats.bootstrap_ci(values)
+    values[3:] = [4.0, 5.0, 6.0, 7.0]
+    second = stats.bootstrap_ci(values)
+    assert first[1] == math.inf and second[1] <= 7.0
+    fresh = np.random.default_rng(stats.SEED).integers(0, 7, size=(stats.N_RESAMPLES, 7))
+    medians = np.median(np.asarray(values)[fresh], axis=1)
+    assert second == stats.bootstrap_ci(np.asarray(values)) == stats._interval(medians, stats.CONFIDENCE)

@@ -21,6 +21,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from matplotlib.ticker import EngFormatter, NullFormatter  # noqa: E402
@@ -83,13 +84,16 @@ def learning_curves(runs: list[tuple[str, dict[str, Any]]], title: str) -> bytes
 @_drawing
 def time_to_target(group: pd.DataFrame, series: Series, title: str) -> bytes:
     """Median time-to-target per series with its bootstrap interval; seeds as dots; 'not reached' written out."""
-    labels = sorted({series(row) for row in group.itertuples()})
+    times_of: dict[str, list[float]] = {}
+    for key, value in zip(_series_of(group, series), group["time_to_target_s"]):
+        times_of.setdefault(key, []).append(value)
+    labels = sorted(times_of)
     colors = _colors(labels)
     fig, ax = plt.subplots(figsize=(7.6, 0.6 + 0.45 * len(labels) + 1.2))
     finite = group["time_to_target_s"][group["time_to_target_s"] < math.inf]
     right = float(finite.max()) * 1.15 if len(finite) else 1.0
     for y, label in enumerate(labels):
-        times = [row.time_to_target_s for row in group.itertuples() if series(row) == label]
+        times = times_of[label]
         med, spread = stats.median(times), stats.spread(times)
         reached = sum(t < math.inf for t in times)
         if med < math.inf:
@@ -114,13 +118,14 @@ def time_to_target(group: pd.DataFrame, series: Series, title: str) -> bytes:
 @_drawing
 def quality_vs_time(group: pd.DataFrame, series: Series, title: str) -> bytes:
     """Final quality against training time per run; the Pareto front of the per-series medians marked."""
-    labels = sorted({series(row) for row in group.itertuples()})
+    keys = np.array(_series_of(group, series), dtype=object)
+    labels = sorted(set(keys))
     colors = _colors(labels)
     higher = bool(group["higher_is_better"].iloc[0])
     fig, ax = plt.subplots(figsize=(7.6, 3.8))
     medians = []
     for label in labels:
-        sub = group[[series(row) == label for row in group.itertuples()]].dropna(subset=["final_quality",
+        sub = group[keys == label].dropna(subset=["final_quality",
                                                                                        "train_time_s"])
         if sub.empty:
             continue
@@ -173,6 +178,11 @@ def speed(group: pd.DataFrame, series: Series, title: str) -> bytes:
         ax.grid(alpha=0.3)
     fig.suptitle(_t(f"{title}: throughput and utilisation (median; {SPREAD_WORDS})"), fontsize=9)
     return _png(fig)
+
+
+def _series_of(group: pd.DataFrame, series: Series) -> list[str]:
+    """Each row's series label, in row order: computed once per row, however many series there are."""
+    return [series(row) for row in group.itertuples()]
 
 
 def _log_x_if_wide(ax, xs) -> None:

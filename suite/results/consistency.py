@@ -4,11 +4,12 @@ The schema says each field has the right type; these checks say the fields
 can all be true at once: times in their order, `reached_target` against
 the target, the curve and the final metrics, a curve that runs forwards,
 steps within the run and its budget, metric values inside their metric's
-range and targets in their metric's direction, shares in [0, 1], known
-throughput units, the config hash and seed against the config, and the
-file name against the run id. `problems(record)` returns one line per
-contradiction; `suite.results.check` makes such a record unfit, so it never
-reaches a table, and `--resume` runs it again.
+range and targets in their metric's direction, shares in [0, 1], a machine
+that can exist, known stop reasons and throughput units, energy that adds
+up, the config hash and seed against the config, and the file name against
+the run id. `problems(record)` returns one line per contradiction;
+`suite.results.check` makes such a record unfit, so it never reaches a table,
+and `--resume` runs it again.
 
 Figures are rounded to 4 decimals when recorded, so comparisons of times
 allow `TOLERANCE_S`. A field a record lacks or holds as null is not
@@ -17,26 +18,19 @@ checked: older records and the fields still being added (`wall_to_target_s`,
 """
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime
 from pathlib import PurePath
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
+
+from suite.results.numbers import finite as _num
+from suite.results.plausible import (CURVE_KEYS, curve_points, met, usable_target, energy, machine, metric_ranges, shares,
+                                      stops, units)
 
 TOLERANCE_S = 2e-3  # two roundings to 4 decimals, and a little float noise
 CLOCK_TOLERANCE_S = 2.0  # started_at / finished_at have whole seconds
 
-# Metric kinds by the last part of a metric's name ("test/accuracy" -> "accuracy"): the range a value can
-# take and whether higher is better. Names not listed here are not checked.
-UNIT_INTERVAL = ("accuracy", "acc", "top1", "top5", "f1", "precision", "recall", "auc", "auroc", "iou",
-                 "miou", "map", "dice")
-NON_NEGATIVE_LOWER_BETTER = ("wer", "cer", "per", "loss", "error", "mse", "mae", "rmse", "perplexity")
-NON_NEGATIVE = ("return_std", "episodes", "episode_length")
-SIGNED_LOSSES = ("elbo_loss", "nll_signed")  # losses that may be negative by construction
-MAIN_UNITS = ("samples/s", "env_steps/s")  # the harness's trainers report one of these
-_EXTRA_UNIT = re.compile(r"^[a-z][a-z0-9_]*/s$")  # a task's own unit of work per second: tokens/s, audio_s/s
 _RUN_ID = re.compile(r"^(?P<task>[^.]+)\.(?P<model>[^.]+)\.(?P<profile>[^.]+)\.s(?P<seed>\d+)\.\d{8}T\d{6}\.[0-9a-f]{6}$")
-CURVE_KEYS = ("step", "time_s", "samples", "env_steps")  # where a curve point is, not what was measured
 
 
 def problems(record: dict[str, Any]) -> list[str]:
@@ -45,18 +39,6 @@ def problems(record: dict[str, Any]) -> list[str]:
     for check in CHECKS:
         found += check(record)
     return found
-
-
-def _num(value: Any) -> float | None:
-    """A finite number, or None for null, a bool, text or a non-finite value (other checks name those)."""
-    kind = type(value)
-    if kind is float:  # the common case first: this runs for every figure of every record read
-        return value if value - value == 0 else None  # nan - nan and inf - inf are nan
-    if kind is int:
-        return float(value)
-    if kind is bool or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 def _time(value: Any) -> datetime | None:
@@ -70,6 +52,9 @@ def timestamps(record: dict[str, Any]) -> list[str]:
     """started_at and finished_at, where both are ISO 8601 times, are in order and hold the wall time."""
     found: list[str] = []
     started, finished = _time(record.get("started_at")), _time(record.get("finished_at"))
+    for key, moment in (("started_at", started), ("finished_at", finished)):
+        if moment is None and record.get(key) is not None:
+            found.append(f"{key} {str(record[key])[:40]!r} is not an ISO 8601 time")
     if started is None or finished is None or (started.tzinfo is None) != (finished.tzinfo is None):
         return found
     elapsed = (finished - started).total_seconds()
@@ -117,34 +102,14 @@ def durations(record: dict[str, Any]) -> list[str]:
     return found
 
 
-def _points(record: dict[str, Any]) -> list[dict[str, Any]]:
-    return [p for p in record.get("curve") or [] if isinstance(p, dict)]
-
-
-def _met(target: dict[str, Any], value: Any) -> bool:
-    got = _num(value)
-    if got is None:
-        return False
-    goal = float(target["value"])
-    return got >= goal if target["higher_is_better"] else got <= goal
-
-
-def _usable_target(record: dict[str, Any]) -> dict[str, Any] | None:
-    target = record.get("target")
-    if isinstance(target, dict) and isinstance(target.get("metric"), str) and _num(target.get("value")) is not None \
-            and isinstance(target.get("higher_is_better"), bool):
-        return target
-    return None
-
-
 def reached(record: dict[str, Any]) -> list[str]:
     """`reached_target` agrees with the curve, the final metrics, the stop reason and the time to target."""
-    target = _usable_target(record)
+    target = usable_target(record)
     if target is None or record.get("status") != "ok":
         return []
     metric, said = target["metric"], record.get("reached_target")
-    curve = [p for p in _points(record) if _num(p.get(metric)) is not None]
-    meeting = [p for p in curve if _met(target, p[metric])]
+    curve = [p for p in curve_points(record) if _num(p.get(metric)) is not None]
+    meeting = [p for p in curve if met(target, p[metric])]
     final = (record.get("final_metrics") or {}).get(metric)
     sign = ">=" if target["higher_is_better"] else "<="
     goal = f"{metric} {sign} {target['value']:g}"
@@ -157,29 +122,39 @@ def reached(record: dict[str, Any]) -> list[str]:
                 and abs(first["time_s"] - ttt) > TOLERANCE_S:
             found.append(f"time_to_target_s {ttt:g} is not the time of the first curve point with {goal} "
                          f"({first['time_s']:g})")
-        if not curve and _num(final) is not None and not _met(target, final) and record.get("stop_reason") == "target":
+        if not curve and _num(final) is not None and not met(target, final) and record.get("stop_reason") == "target":
             found.append(f"reached_target is true but the final {metric} {final:g} misses {goal}")
     elif said is False:
         if meeting:
             found.append(f"reached_target is false but the curve has {goal} at step {meeting[0].get('step')}")
-        elif _met(target, final) and not curve:
+        elif met(target, final) and not curve:
             found.append(f"reached_target is false but the final {metric} {final:g} meets {goal}")
         if record.get("time_to_target_s") is not None:
             found.append(f"reached_target is false but time_to_target_s is {record['time_to_target_s']!r}")
         if record.get("stop_reason") == "target":
             found.append("stop_reason is 'target' but reached_target is false")
-    if record.get("stop_reason") == "target" and _num(final) is not None and not _met(target, final):
+        if record.get("steps_to_target") is not None:
+            found.append(f"reached_target is false but steps_to_target is {record['steps_to_target']!r}")
+    if record.get("stop_reason") == "target" and _num(final) is not None and not met(target, final):
         found.append(f"the run stopped at its target but the final {metric} {final:g} misses {goal}")
     return found
 
 
 def curve_order(record: dict[str, Any]) -> list[str]:
-    """Curve points run forwards: step, training time and samples never decrease, and end within the run."""
-    points = _points(record)
+    """Curve points run forwards from zero: step, training time and samples never negative, never decrease,
+    and end within the run (its train time, steps and samples)."""
+    points = curve_points(record)
     found = []
+    rl = _rl_budget(record) is not None  # an RL curve's step counts env steps, the record's steps updates
     for key in CURVE_KEYS:
         values = [(i, _num(p.get(key))) for i, p in enumerate(points)]
         values = [(i, v) for i, v in values if v is not None]
+        negative = next(((i, v) for i, v in values if v < 0), None)
+        if negative is not None:
+            found.append(f"curve point {negative[0]} has {key} {negative[1]:g}: negative")
+        done = None if rl else {"step": _num(record.get("steps")), "samples": _num(record.get("samples"))}.get(key)
+        if done is not None and values and values[-1][1] > done:
+            found.append(f"the curve's last {key} {values[-1][1]:g} is past the run's {done:g}")
         for (_, before), (i, after) in zip(values, values[1:]):
             if after < before:
                 found.append(f"curve point {i} has {key} {after:g} after {before:g}: the curve runs backwards")
@@ -189,6 +164,13 @@ def curve_order(record: dict[str, Any]) -> list[str]:
     if train is not None and last is not None and last > train + TOLERANCE_S:
         found.append(f"the curve reaches {last:g} s of training time, more than train_time_s {train:g}")
     return found
+
+
+def _rl_budget(record: dict[str, Any]) -> float | None:
+    """The env-step budget of an RL run (its config's budget.max_env_steps), None for other runs."""
+    config = record.get("config") if isinstance(record.get("config"), dict) else {}
+    budget = config.get("budget") if isinstance(config.get("budget"), dict) else {}
+    return _num(budget.get("max_env_steps"))
 
 
 def steps(record: dict[str, Any]) -> list[str]:
@@ -202,103 +184,18 @@ def steps(record: dict[str, Any]) -> list[str]:
         elif run and to_target > max(run):
             found.append(f"steps_to_target {to_target} is more than the run did (steps {record.get('steps')}, "
                          f"samples {record.get('samples')})")
-        last = max((_num(p.get("step")) for p in _points(record) if _num(p.get("step")) is not None), default=None)
+        last = max((_num(p.get("step")) for p in curve_points(record) if _num(p.get("step")) is not None), default=None)
         if last is not None and to_target > last:
             found.append(f"steps_to_target {to_target} is past the curve's last step {last:g}")
     config = record.get("config") if isinstance(record.get("config"), dict) else {}
     budget = config.get("budget") if isinstance(config.get("budget"), dict) else {}
     override = _num(config.get("max_steps"))
-    if _num(budget.get("max_env_steps")) is not None:  # RL: the budget counts env steps (the record's samples)
-        limit, done, what = override or budget["max_env_steps"], _num(record.get("samples")), "env steps (samples)"
+    if _rl_budget(record) is not None:  # RL: the budget counts env steps (the record's samples)
+        limit, done, what = override or _rl_budget(record), _num(record.get("samples")), "env steps (samples)"
     else:
         limit, done, what = override or _num(budget.get("max_steps")), _num(record.get("steps")), "steps"
     if limit is not None and done is not None and done > limit:
         found.append(f"the run did {done:g} {what}, more than its budget of {limit:g}")
-    return found
-
-
-def metric_kind(name: str) -> str | None:
-    """"unit" ([0, 1], higher is better), "lower" (>= 0, lower is better), "non-negative", or None (unknown)."""
-    kind = str(name).rsplit("/", 1)[-1].lower()
-    if kind in SIGNED_LOSSES:
-        return None
-    if kind in UNIT_INTERVAL or kind.split("_", 1)[0] in UNIT_INTERVAL:
-        return "unit"
-    if kind in NON_NEGATIVE_LOWER_BETTER or kind.endswith("_loss"):
-        return "lower"
-    if kind in NON_NEGATIVE:
-        return "non-negative"
-    return None
-
-
-def _values(record: dict[str, Any]) -> Iterator[tuple[str, str, float]]:
-    """(where, metric name, value) of every metric value the record holds."""
-    for name, value in (record.get("final_metrics") or {}).items():
-        if _num(value) is not None:
-            yield f"final_metrics[{name!r}]", name, float(value)
-    for i, point in enumerate(_points(record)):
-        for name, value in point.items():
-            if name not in CURVE_KEYS and _num(value) is not None:
-                yield f"curve point {i} {name!r}", name, float(value)
-
-
-def metric_ranges(record: dict[str, Any]) -> list[str]:
-    """Values inside their metric's range; a target inside it too, in the metric's direction."""
-    found = []
-    for where, name, value in _values(record):
-        kind = metric_kind(name)
-        if kind == "unit" and not 0 <= value <= 1:
-            found.append(f"{where} is {value:g}: outside [0, 1]")
-            break
-        if kind in ("lower", "non-negative") and value < 0:
-            found.append(f"{where} is {value:g}: negative")
-            break
-    target = _usable_target(record)
-    if target is not None:
-        kind, value = metric_kind(target["metric"]), float(target["value"])
-        if kind == "unit" and (not 0 <= value <= 1 or target["higher_is_better"] is False):
-            found.append(f"target {target['metric']} {value:g} with higher_is_better "
-                         f"{target['higher_is_better']}: a value in [0, 1] where higher is better")
-        if kind == "lower" and (value < 0 or target["higher_is_better"] is True):
-            found.append(f"target {target['metric']} {value:g} with higher_is_better "
-                         f"{target['higher_is_better']}: a value >= 0 where lower is better")
-    return found
-
-
-def shares(record: dict[str, Any]) -> list[str]:
-    """Shares of the machine's CPU are fractions in [0, 1]."""
-    found = []
-    host = record.get("host") if isinstance(record.get("host"), dict) else {}
-    peak = (record.get("hardware") or {}).get("peak_flops")
-    for where, value in (("host.other_cpu_share", host.get("other_cpu_share")),
-                         ("hardware.peak_flops.other_cpu_share",
-                          peak.get("other_cpu_share") if isinstance(peak, dict) else None)):
-        if value is not None and not (_num(value) is not None and 0 <= value <= 1):
-            found.append(f"{where} is {value!r}: not a share in [0, 1]")
-    threads = host.get("torch_threads")
-    if threads is not None and not (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1):
-        found.append(f"host.torch_threads is {threads!r}: not a thread count >= 1")
-    cadence = record.get("eval_cadence")
-    if cadence is not None:
-        every = cadence.get("every") if isinstance(cadence, dict) else None
-        if not (isinstance(every, int) and not isinstance(every, bool) and every > 0
-                and cadence.get("unit") in ("samples", "env_steps")):
-            found.append(f"eval_cadence is {cadence!r}: want {{'every': an int > 0, 'unit': 'samples' or 'env_steps'}}")
-    return found
-
-
-def units(record: dict[str, Any]) -> list[str]:
-    """Throughput in a unit the harness reports (samples/s, env_steps/s), extras in a task's unit per second."""
-    throughput = record.get("throughput")
-    if not isinstance(throughput, dict) or record.get("status") != "ok":
-        return []
-    found = []
-    unit = throughput.get("unit")
-    if isinstance(unit, str) and unit.strip() and unit not in MAIN_UNITS:
-        found.append(f"throughput unit {unit!r} is not one dlbench reports ({', '.join(MAIN_UNITS)})")
-    for extra in throughput.get("extra") or {}:
-        if not _EXTRA_UNIT.match(str(extra)):
-            found.append(f"throughput.extra unit {extra!r} is not a unit of work per second (e.g. tokens/s)")
     return found
 
 
@@ -331,30 +228,6 @@ def identity(record: dict[str, Any]) -> list[str]:
     return found
 
 
-def energy(record: dict[str, Any]) -> list[str]:
-    """Joules are finite and non-negative, the segments and the energy to target fit inside the total,
-    and a null total says why (`energy.note`)."""
-    found = []
-    figures = record.get("energy")
-    to_target = record.get("energy_to_target_j")
-    if to_target is not None and not (_num(to_target) is not None and to_target >= 0):
-        found.append(f"energy_to_target_j is {to_target!r}: not a finite, non-negative energy")
-    if not isinstance(figures, dict):
-        return found
-    total = figures.get("total_j")
-    if total is None:
-        if not figures.get("note"):
-            found.append("energy.total_j is null without a note saying why")
-        return found
-    if not (_num(total) is not None and total >= 0):
-        return found + [f"energy.total_j is {total!r}: not a finite, non-negative energy"]
-    parts = [v for v in (figures.get("segments_j") or {}).values() if _num(v) is not None]
-    if sum(parts) > total * 1.001 + 1e-3:
-        found.append(f"energy.segments_j add up to {sum(parts):g} J, more than energy.total_j {total:g}")
-    if _num(to_target) is not None and to_target > total * 1.001 + 1e-3:
-        found.append(f"energy_to_target_j {to_target:g} is more than energy.total_j {total:g}")
-    return found
-
-
 CHECKS: tuple[Callable[[dict[str, Any]], list[str]], ...] = (
-    timestamps, durations, reached, curve_order, steps, metric_ranges, shares, units, identity, energy)
+    timestamps, durations, reached, curve_order, steps, metric_ranges, shares, machine, stops, units, identity,
+    energy)

@@ -18,3 +18,15 @@ def short_number(value: float | None, inf: str = "not reached") -> str:
     if value == math.inf:
         return inf
     return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
+
+
+def finite(value: Any) -> float | None:
+    """A finite number, or None for null, a bool, text or a non-finite value (other checks name those)."""
+    kind = type(value)
+    if kind is float:  # the common case first: this runs for every figure of every record read
+        return value if value - value == 0 else None  # nan - nan and inf - inf are nan
+    if kind is int:
+        return float(value)
+    if kind is bool or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None

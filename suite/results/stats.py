@@ -25,6 +25,7 @@ Conventions (shared by every function here):
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Sequence
 
@@ -74,8 +75,15 @@ def bootstrap_ci(values: Sequence[float], confidence: float = CONFIDENCE, n_resa
     arr = np.asarray(values, dtype=float)
     if arr.size < 2:
         return None
+    return _bootstrap_ci(arr.tobytes(), confidence, n_resamples, seed)
+
+
+@functools.lru_cache(maxsize=4096)
+def _bootstrap_ci(values: bytes, confidence: float, n_resamples: int, seed: int) -> Interval | None:
+    """`bootstrap_ci` of the float64 values in `values`: kept, since one cell's values reach several
+    tables and plots of a report, and the fixed seed gives each the same interval."""
     rng = np.random.default_rng(seed)
-    return _interval(_resampled_medians(arr, rng, n_resamples), confidence)
+    return _interval(_resampled_medians(np.frombuffer(values, dtype=float), rng, n_resamples), confidence)
 
 
 def spread(values: Sequence[float], confidence: float = CONFIDENCE, n_resamples: int = N_RESAMPLES,
@@ -196,9 +204,10 @@ def pareto_front(times: Sequence[float], qualities: Sequence[float], higher_is_b
 
 
 def _median_rows(arr: np.ndarray) -> np.ndarray:
-    """Row medians of a 2-D array that may hold `inf` (np.median would give nan for inf - inf)."""
-    s = np.sort(arr, axis=1)
-    n = s.shape[1]
+    """Row medians of a 2-D array that may hold `inf` (np.median would give nan for inf - inf).
+    A partial sort: only the middle one or two values of each row are put in place."""
+    n = arr.shape[1]
+    s = np.partition(arr, sorted({(n - 1) // 2, n // 2}), axis=1)
     lo, hi = s[:, (n - 1) // 2], s[:, n // 2]
     with np.errstate(invalid="ignore"):
         return np.where(lo == hi, lo, (lo + hi) / 2)
