@@ -58,3 +58,36 @@ def test_reader_skips_truncated_garbage_and_foreign_files_with_one_warning_each(
 def test_config_hash_ignores_key_order():
     assert records.config_hash({"a": 1, "b": [1, 2]}) == records.config_hash({"b": [1, 2], "a": 1})
     assert records.config_hash({"a": 1}) != records.config_hash({"a": 2})
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('{"seed": 123456789012345678901234567890}', {"seed": 123456789012345678901234567890}),  # exact, not a float
+    ('{"a": NaN, "b": [1.5, -0.0, 9007199254740993]}', None),
+    ('{"label": "\\ud83d\\ude00"}', {"label": "\U0001F600"}),
+    ('{"a": 1, "a": 2}', {"a": 2}),
+])
+def test_read_json_reads_what_the_json_module_reads(tmp_path, text, expected):
+    from suite.results import safe_io
+
+    path = tmp_path / "r.json"
+    path.write_text(text)
+    got = safe_io.read_json(path)
+    want = json.loads(text) if expected is None else expected
+    assert json.dumps(got, allow_nan=True) == json.dumps(want, allow_nan=True)
+    assert [type(v) for v in _leaves(got)] == [type(v) for v in _leaves(want)]
+
+
+def _leaves(doc):
+    if isinstance(doc, dict):
+        return [leaf for value in doc.values() for leaf in _leaves(value)]
+    if isinstance(doc, list):
+        return [leaf for value in doc for leaf in _leaves(value)]
+    return [doc]
+
+
+def test_read_records_sees_a_file_changed_since_it_was_read(tmp_path, one_record):
+    path = records.runs_dir(tmp_path) / f"{one_record['run_id']}.json"
+    assert [r["run_id"] for r in records.read_records([tmp_path], warn=lambda _m: None)] == [one_record["run_id"]]
+    path.write_text(path.read_text().replace('"status": "ok"', '"status": 7'))  # now invalid: never served from before
+    warnings: list[str] = []
+    assert records.read_records([tmp_path], warn=warnings.append) == [] and len(warnings) == 1

@@ -84,3 +84,16 @@ def test_bootstrap_ci_follows_the_values_not_the_sequence_object():
     fresh = np.random.default_rng(stats.SEED).integers(0, 7, size=(stats.N_RESAMPLES, 7))
     medians = np.median(np.asarray(values)[fresh], axis=1)
     assert second == stats.bootstrap_ci(np.asarray(values)) == stats._interval(medians, stats.CONFIDENCE)
+
+
+@pytest.mark.parametrize("values", [[3.0, 1.0, 2.0, 2.0, 5.0], [1.0, math.inf, 2.0, math.inf, 0.5, 7.0],
+                                    list(np.round(np.random.default_rng(3).lognormal(size=101), 1))])
+def test_resampled_medians_are_the_medians_of_the_resamples(values):
+    arr = np.asarray(values, dtype=float)
+    got = stats._resampled_medians(arr, np.random.default_rng(0), 300)
+    drawn = arr[np.random.default_rng(0).integers(0, arr.size, size=(300, arr.size))]  # the same draws
+    s = np.sort(drawn, axis=1)
+    lo, hi = s[:, (arr.size - 1) // 2], s[:, arr.size // 2]
+    with np.errstate(invalid="ignore"):
+        want = np.where(lo == hi, lo, (lo + hi) / 2)
+    assert np.array_equal(got, want)

@@ -214,9 +214,22 @@ def _median_rows(arr: np.ndarray) -> np.ndarray:
 
 
 def _resampled_medians(arr: np.ndarray, rng: np.random.Generator, n_resamples: int) -> np.ndarray:
-    """Medians of `n_resamples` resamples with replacement of `arr` (shape [n]) -> shape [n_resamples]."""
-    idx = rng.integers(0, arr.size, size=(n_resamples, arr.size))
-    return _median_rows(arr[idx])
+    """Medians of `n_resamples` resamples with replacement of `arr` (shape [n]) -> shape [n_resamples].
+
+    The values are sorted once and each resample's draws replaced by the ranks of the values drawn: the
+    middle ranks of a row point at its middle values, so sorting small integers gives the same medians
+    as partitioning the values, in half the time.
+    """
+    n = arr.size
+    order = np.argsort(arr, kind="stable")
+    ranks = np.empty(n, dtype=np.intp)
+    ranks[order] = np.arange(n)
+    drawn = ranks[rng.integers(0, n, size=(n_resamples, n))]
+    drawn.sort(axis=1)
+    ordered = arr[order]
+    lo, hi = ordered[drawn[:, (n - 1) // 2]], ordered[drawn[:, n // 2]]
+    with np.errstate(invalid="ignore"):
+        return np.where(lo == hi, lo, (lo + hi) / 2)
 
 
 def _ratios(baseline: np.ndarray, other: np.ndarray) -> np.ndarray:
