@@ -197,9 +197,10 @@ def conflicting_ids(recs: Iterable[dict[str, Any]]) -> set[str]:
     return {run_id for run_id, same in by_id.items() if len(same) > 1 and len({_content(r) for r in same}) > 1}
 
 
-def duplicates(recs: Iterable[dict[str, Any]]) -> list[str]:
+def duplicates(recs: Iterable[dict[str, Any]], superseded: dict[str, str] | None = None) -> list[str]:
     """One line per record whose run_id was already seen (counted once if identical, left out if not), and
-    one per rerun of a configuration, seed and commit on one machine (the newest counts, `reruns`)."""
+    one per rerun of a configuration, seed and commit on one machine (the newest counts: `superseded`,
+    what `reruns(recs)` gives, computed here when not given)."""
     recs = list(recs)
     conflicts = conflicting_ids(recs)
     first: dict[str, str] = {}
@@ -213,7 +214,7 @@ def duplicates(recs: Iterable[dict[str, Any]]) -> list[str]:
         else:
             first[r["run_id"]] = path
     by_id = {r["run_id"]: r for r in recs}
-    for old, newest in reruns(recs).items():
+    for old, newest in (reruns(recs) if superseded is None else superseded).items():
         lines.append(f"{by_id[old].get('_path', old)}: rerun of the same configuration, seed and commit as "
                      f"{by_id[newest].get('_path', newest)}: only the newest counts")
     return lines
@@ -287,13 +288,14 @@ def findings(paths: list[Path]) -> tuple[list[tuple[str, str]], dict[str, int]]:
         if busy and not unfit:
             found.append(("busy host", f"{r['_path']}: {busy}"))
     conflicts = conflicting_ids(recs)
-    found += [("duplicate", line) for line in duplicates(recs)]
+    superseded = reruns(recs)
+    found += [("duplicate", line) for line in duplicates(recs, superseded)]
     found += [("mixed units", line) for line in unit_conflicts(recs)]
     found += [("separate", line) for line in setting_splits(recs)]
     orphans = orphan_temp_files(paths)
     found += [("orphan", line) for line in orphans]
     counts = {"records": len(recs), "fit": len(recs) - unfit_count - skipped, "unfit": unfit_count,
-              "skipped": skipped, "invalid": len(bad), "reruns": len(reruns(recs)),
+              "skipped": skipped, "invalid": len(bad), "reruns": len(superseded),
               "conflicting_run_ids": len(conflicts), "orphans": len(orphans)}
     return found, counts
 

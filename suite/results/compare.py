@@ -89,7 +89,8 @@ def pool(paths: Iterable[Path | str]) -> Pool:
     warnings: list[str] = []
     recs = records.read_records(paths, warn=warnings.append)
     warnings += check.empty_folders(paths, recs)
-    warnings += check.duplicates(recs)
+    superseded = check.reruns(recs)  # one search serves the warnings and the frame
+    warnings += check.duplicates(recs, superseded)
     skipped: dict[str, int] = {}
     for r in recs:
         for why in check.assess(r)[0]:
@@ -99,21 +100,23 @@ def pool(paths: Iterable[Path | str]) -> Pool:
                 warnings.append(f"{r['_path']}: left out: {why}")
     warnings += [f"left out {n} run{'s' if n > 1 else ''}: {why}" for why, n in sorted(skipped.items())]
     warnings += check.unit_conflicts(recs)
-    frame = to_frame(recs)
+    frame = to_frame(recs, superseded)
     if not frame.empty:
         frame = frame[frame["fit"]].drop(columns="fit").reset_index(drop=True)
     return Pool(recs, frame, warnings + incomparable_notes(frame))
 
 
-def to_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
+def to_frame(recs: Iterable[dict[str, Any]], superseded: dict[str, str] | None = None) -> pd.DataFrame:
     """One row per run (identical duplicates count once, conflicting ones not at all), flat columns; `fit` says whether tables use it.
+    `superseded` is `check.reruns(recs)`, computed here when not given.
 
     time_to_target_s is `inf` for a run that did not reach the target;
     final_quality, throughput and peak_mem_mb are NaN for a diverged run.
     """
     recs = list(recs)
     rows, seen = [], check.conflicting_ids(recs)  # one run_id, different contents: no table uses either
-    superseded = check.reruns(recs)  # a run done again: only its newest record counts
+    if superseded is None:
+        superseded = check.reruns(recs)  # a run done again: only its newest record counts
     for r in recs:
         if r["run_id"] in seen:
             continue

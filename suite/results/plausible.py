@@ -3,6 +3,7 @@
 functions, each one of `suite.results.consistency.CHECKS`."""
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Iterator
 
@@ -47,7 +48,12 @@ def usable_target(record: dict[str, Any]) -> dict[str, Any] | None:
 
 def metric_kind(name: str) -> str | None:
     """"unit" ([0, 1], higher is better), "lower" (>= 0, lower is better), "non-negative", or None (unknown)."""
-    kind = str(name).rsplit("/", 1)[-1].lower()
+    return _metric_kind(str(name))
+
+
+@functools.lru_cache(maxsize=4096)  # a few metric names, asked for every value of every record read
+def _metric_kind(name: str) -> str | None:
+    kind = name.rsplit("/", 1)[-1].lower()
     if kind in SIGNED_LOSSES:
         return None
     if kind in UNIT_INTERVAL or kind.split("_", 1)[0] in UNIT_INTERVAL:
@@ -59,27 +65,32 @@ def metric_kind(name: str) -> str | None:
     return None
 
 
-def _values(record: dict[str, Any]) -> Iterator[tuple[str, str, float]]:
-    """(where, metric name, value) of every metric value the record holds."""
+def _values(record: dict[str, Any]) -> Iterator[tuple[int | None, str, float]]:
+    """(curve point index or None for final_metrics, metric name, value) of every metric value the record
+    holds (`_where` names the place: only a value out of range needs the text)."""
     for name, value in (record.get("final_metrics") or {}).items():
         if _num(value) is not None:
-            yield f"final_metrics[{name!r}]", name, float(value)
+            yield None, name, float(value)
     for i, point in enumerate(curve_points(record)):
         for name, value in point.items():
             if name not in CURVE_KEYS and _num(value) is not None:
-                yield f"curve point {i} {name!r}", name, float(value)
+                yield i, name, float(value)
+
+
+def _where(point: int | None, name: str) -> str:
+    return f"final_metrics[{name!r}]" if point is None else f"curve point {point} {name!r}"
 
 
 def metric_ranges(record: dict[str, Any]) -> list[str]:
     """Values inside their metric's range; a target inside it too, in the metric's direction."""
     found = []
-    for where, name, value in _values(record):
+    for point, name, value in _values(record):
         kind = metric_kind(name)
         if kind == "unit" and not 0 <= value <= 1:
-            found.append(f"{where} is {value:g}: outside [0, 1]")
+            found.append(f"{_where(point, name)} is {value:g}: outside [0, 1]")
             break
         if kind in ("lower", "non-negative") and value < 0:
-            found.append(f"{where} is {value:g}: negative")
+            found.append(f"{_where(point, name)} is {value:g}: negative")
             break
     target = usable_target(record)
     if target is not None:
