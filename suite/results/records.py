@@ -257,8 +257,8 @@ def read_records(paths: Iterable[Path | str], warn: Callable[[str], None] = _war
     """Every valid record under `paths`; other files are skipped with one warning line each.
 
     Records are trees of plain containers that reference counting frees, so the cyclic garbage collector
-    has nothing to find in them: it is paused while they are read, and what is alive then is moved out of
-    its later passes (`gc.freeze`), which would otherwise walk every record again and again.
+    has nothing to find in them: it is paused while they are read (it would walk the growing list again
+    and again), and left as the caller had it afterwards.
     """
     records = []
     collecting = gc.isenabled()
@@ -273,7 +273,6 @@ def read_records(paths: Iterable[Path | str], warn: Callable[[str], None] = _war
     finally:
         if collecting:
             gc.enable()
-    gc.freeze()
     return records
 
 
