@@ -31,7 +31,7 @@ from suite.taskapi import registry  # noqa: E402
 from suite.taskapi.convergence import Reference, reference_path, steps_to_reach, to_json  # noqa: E402
 from suite.results.records import config_hash, read_records  # noqa: E402
 from suite.results.safe_io import atomic_write_text  # noqa: E402
-from suite.taskapi.task import to_jsonable  # noqa: E402
+from suite.taskapi.spec import to_jsonable  # noqa: E402
 
 
 def run_seeds(task: str, model: str, args: argparse.Namespace, target_value: float | None) -> None:
