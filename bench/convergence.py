@@ -11,7 +11,7 @@ is met (`--target-value`), so each lower candidate's steps are the first crossin
 which the task loads (`ProfileSpec.references`) and `dlbench list` shows.
 
     python bench/convergence.py TASK [--profile quick] [--seeds 10] [--model M] [--candidates 0.88,0.9]
-                                     [--results DIR] [--precision auto] [--write]
+                                     [--results DIR] [--precision auto] [--jobs 1] [--write]
 """
 from __future__ import annotations
 
@@ -31,16 +31,25 @@ from suite.taskapi import registry  # noqa: E402
 from suite.taskapi.convergence import Reference, reference_path, steps_to_reach, to_json  # noqa: E402
 from suite.results.records import config_hash, read_records  # noqa: E402
 from suite.results.safe_io import atomic_write_text  # noqa: E402
-from suite.taskapi.task import to_jsonable  # noqa: E402
+from suite.taskapi.spec import to_jsonable  # noqa: E402
 
 
 def run_seeds(task: str, model: str, args: argparse.Namespace, target_value: float | None) -> None:
+    """`run_all.py --resume` over seeds 0..N-1; with --jobs J, J such processes on one results folder, each
+    with its share of the cores as torch threads (--resume's claim gives every seed to one of them)."""
     command = [sys.executable, str(ROOT / "run_all.py"), "--profile", args.profile, "--tasks", task,
                "--models", model, "--seeds", str(args.seeds), "--results", str(args.results), "--resume",
                "--precision", args.precision, "--device", "cpu"]
     if target_value is not None:
         command += ["--target-value", repr(target_value)]
-    subprocess.run(command, check=False, cwd=ROOT)
+    if args.jobs == 1:
+        subprocess.run(command, check=False, cwd=ROOT)
+        return
+    threads = str(max(1, (os.cpu_count() or 1) // args.jobs))
+    env = {**os.environ, "OMP_NUM_THREADS": threads}
+    workers = [subprocess.Popen(command, cwd=ROOT, env=env) for _ in range(args.jobs)]
+    for worker in workers:
+        worker.wait()
 
 
 def reference_of(records: list[dict], task_cls, model: str, target: dict, args: argparse.Namespace) -> Reference:
@@ -80,6 +89,7 @@ def run_command(args: argparse.Namespace) -> str:
     parts += ["--model", args.model] if args.model else []
     parts += ["--candidates", args.candidates] if args.candidates else []
     parts += ["--precision", args.precision] if args.precision != "auto" else []
+    parts += ["--jobs", str(args.jobs)] if args.jobs != 1 else []
     return " ".join(parts)
 
 
@@ -102,10 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="default: the task's default model")
     parser.add_argument("--candidates", default="", help="comma-separated target values to assess as well")
     parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="seeds run in this many processes at once, the cores shared out as torch threads")
     parser.add_argument("--results", type=Path, default=None, help="default: results/convergence/TASK.PROFILE")
     parser.add_argument("--write", action="store_true", help="store the reference of the task's own target")
     parser.add_argument("--no-run", action="store_true", help="only read the records already in --results")
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs {args.jobs}: give 1 or more processes")
     task_cls = registry.get_task(args.task)
     model = args.model or task_cls.default_model
     target = to_jsonable(task_cls.profiles[args.profile].target)

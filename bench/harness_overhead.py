@@ -34,11 +34,11 @@ import torch  # noqa: E402
 from suite.running.config import SuiteOptions  # noqa: E402
 from suite.taskapi.data import data_dir  # noqa: E402
 from suite.running.device import (autocast, resolve_device, resolve_precision, seed_everything, synchronize,  # noqa: E402
-                          use_channels_last)
+                                 use_channels_last)
 from suite.training.loop import WARMUP_STEPS  # noqa: E402
 from suite.training.optim import build_optimizer, build_scheduler  # noqa: E402
 from suite.running.runner import run_one  # noqa: E402
-from suite.taskapi.task import Budget, Target  # noqa: E402
+from suite.taskapi.spec import Budget, Target  # noqa: E402
 from tasks.image_classification import ImageClassification  # noqa: E402
 
 

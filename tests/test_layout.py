@@ -67,3 +67,18 @@ def test_an_unknown_name_in_suite_is_an_attribute_error():
         assert "NoSuchThing" in str(exc)
     else:
         raise AssertionError("suite.NoSuchThing resolved")
+
+
+def test_every_import_from_suite_in_the_repository_resolves():
+    """bench/ scripts are not imported by any other test: a moved name would rot there unseen."""
+    import importlib
+
+    missing = []
+    for path in sorted((ROOT / "bench").glob("*.py")) + sorted((ROOT / "scripts").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "suite":
+                module = importlib.import_module(node.module)
+                missing += [f"{path.name}:{node.lineno} {node.module}.{a.name}" for a in node.names
+                            if not hasattr(module, a.name)
+                            and importlib.util.find_spec(f"{node.module}.{a.name}") is None]
+    assert not missing, missing
