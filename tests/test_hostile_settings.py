@@ -300,7 +300,7 @@ def test_safetext_keeps_what_it_can_and_shows_what_it_replaces():
 
 
 def test_terminal_streams_write_any_text_under_an_ascii_encoding():
-    code = ("import sys; sys.path.insert(0, '.'); from suite import terminal; terminal.safe_streams(); "
+    code = ("import sys; sys.path.insert(0, '.'); from suite.reporting import terminal; terminal.safe_streams(); "
             f"print({HOSTILE_LABEL + SURROGATE!r}); print('\\u00e9', file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=subprocess_env(PYTHONIOENCODING="ascii"),
                           capture_output=True, timeout=60)
