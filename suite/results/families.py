@@ -6,11 +6,14 @@ Built only from records (their `family`, `suite.taskapi.models`). Two sides:
 A record without `family` (written before families existed) is deep.
 
 Per cell (task, version, profile, dataset, target, machine, and the `suite.results.cells` KEYED
-settings but the variant and the pretrained encoder: precision, compile, world size, dataset content)
+settings but the variant, the pretrained encoder and the precision: compile, world size, dataset content)
 and side, the best model is the one with the best median quality over seeds (the target metric,
 in its direction). A model's variants (`--set`, `config.overrides`) are candidates of their own,
 named "mlp [model.depth=4]", never pooled with the model as declared, and so is a model fine-tuned
-from a pretrained encoder, named with it ("minilm_finetune (name@hash)"); the best one's row shows,
+from a pretrained encoder, named with it ("minilm_finetune (name@hash)"), and so is a model run in another
+precision than fp32, named with it ("minilm_finetune in bf16"): `--precision auto` picks bf16 per recipe,
+and a fitted model always runs in fp32 on the host, so precision as a cell key would keep the two sides of
+a task apart. The best one's row shows,
 as "median CI [lo, hi] n=seeds" (a 95% interval, 5 or more seeds) or "median range [lo, hi] n=seeds":
   quality        the target's metric on the test split (in domain; runs stop on validation)
   time to target train time until the target was met; a run that missed it counts as
@@ -36,8 +39,10 @@ from suite.results.numbers import number, short_number
 
 SIDES = {"deep": ("deep",), "hand-crafted": ("hand-crafted", "shallow")}
 # A variant is a candidate within a cell, not a cell; so is a pretrained encoder: it belongs to the model that
-# fine-tunes it (a hand-crafted model has none), and a model fine-tuned from another one is another candidate.
-SETTINGS = [k for k in cells.SETTINGS_BUT_VARIANT if k != "pretrained"]
+# fine-tunes it (a hand-crafted model has none), and a model fine-tuned from another one is another candidate;
+# so is the precision that ran (a fitted model's is always fp32, a deep one's bf16 where its recipe wins by it).
+SETTINGS = [k for k in cells.SETTINGS_BUT_VARIANT if k not in ("pretrained", "precision")]
+PLAIN_PRECISIONS = ("fp32", cells.UNKNOWN)  # a candidate in any other precision is named with it
 KEYS = ["task", "task_version", "profile", "dataset", "target", "hardware"] + SETTINGS
 MEASURES = ["quality", "time_to_target_s", "train_time_s"]
 HEADERS = {"quality": "quality", "time_to_target_s": "time to target s", "train_time_s": "train time s"}
@@ -64,9 +69,10 @@ def runs_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
         family = r.get("family") or "deep"
         reached = records.reached(r)
         settings = cells.cell_settings(r)
-        variant, pretrained = settings.pop("variant"), settings.pop("pretrained")
+        variant, pretrained, precision = settings.pop("variant"), settings.pop("pretrained"), settings.pop("precision")
         model = r["model"] if variant == cells.UNKNOWN else f"{r['model']} [{variant}]"
         model = model if pretrained == cells.UNKNOWN else f"{model} ({pretrained})"
+        model = model if precision in PLAIN_PRECISIONS else f"{model} in {precision}"
         rows.append({
             "task": r["task"], "task_version": r["task_version"], "profile": r["profile"],
             "dataset": r.get("dataset"), "target": _target_text(target),
