@@ -37,3 +37,11 @@ def test_list_shows_reference_convergence_or_its_absence(capsys):
     for task in listing["tasks"]:
         expected = "reference convergence of" if task["profiles"]["quick"]["references"] else "no reference convergence"
         assert expected in text.split(task["name"] + "  (v", 1)[1].split("\n\n", 1)[0]
+
+
+def test_pages_default_to_the_repositorys_docs_folder(capsys):
+    from suite import cli
+
+    assert cli.main(["pages", "--check"]) in (0, 1)  # 1: a stale page, named; never a missing folder
+    out = capsys.readouterr()
+    assert "No such file" not in out.err and ("up to date" in out.out or "stale generated pages" in out.err)

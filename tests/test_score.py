@@ -130,3 +130,17 @@ def test_gate_needs_the_interval_below_the_threshold():
     assert speedup.slower_than(0.8, (0.7, 0.85, "95% CI"), 0.9) is True
     assert speedup.slower_than(0.8, None, 0.9) is True  # one seed a side: the figure decides
     assert speedup.slower_than(math.nan, None, 0.9) is False
+
+
+def test_a_missing_target_reads_the_same_on_both_sides_of_the_why_not_line():
+    import pandas as pd
+
+    from suite.results import compare
+
+    row = {c: "x" for c in compare.COMPARABLE}
+    here = pd.DataFrame([{**row, "task": "t", "model": "m", "profile": "speed", "target_metric": None,
+                          "task_version": 2}])
+    there = pd.DataFrame([{**row, "task": "t", "model": "m", "profile": "speed", "target_metric": float("nan"),
+                           "task_version": 1}])
+    (line,) = score._left_out(here, there)
+    assert "task_version 2 here vs 1 there" in line and "target_metric" not in line

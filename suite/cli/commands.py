@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                             "tensorboard default: FIRST_DIR/tensorboard)")
 
     p_pages = sub.add_parser("pages", help="write the documentation pages generated from stored data into docs/")
-    p_pages.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs")
+    p_pages.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[2] / "docs")
     p_pages.add_argument("--check", action="store_true", help="write nothing; exit 1 naming each stale page")
 
     handlers = {"list": list_command, "run": run_command, "sweep": sweep_command, "compare": compare_command, "report": report_command, "check": check_command,

@@ -150,12 +150,17 @@ def _left_out(rows: pd.DataFrame, reference: pd.DataFrame) -> list[str]:
         if same.empty:
             lines.append(f"{task} / {model} ({profile}): no run on the reference machine")
             continue
-        mine, theirs = group[compare.COMPARABLE].astype(object).map(str), same[compare.COMPARABLE].astype(object).map(str)
+        mine, theirs = _shown(group[compare.COMPARABLE]), _shown(same[compare.COMPARABLE])
         differ = [c for c in compare.COMPARABLE if set(mine[c]) != set(theirs[c])]
         parts = [f"{c} {', '.join(sorted(set(mine[c])))} here vs {', '.join(sorted(set(theirs[c])))} there"
                  for c in differ]
         lines.append(f"{task} / {model} ({profile}): not comparable: {'; '.join(parts)}")
     return lines
+
+
+def _shown(columns: pd.DataFrame) -> pd.DataFrame:
+    """Cells as text for the why-not line, every kind of missing value (None, NaN) as one "none"."""
+    return columns.astype(object).map(lambda v: "none" if v is None or (isinstance(v, float) and v != v) else str(v))
 
 
 def _profile_score(machine: str, profile: str, per_task: pd.DataFrame, frame: pd.DataFrame) -> ProfileScore:
