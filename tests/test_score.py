@@ -144,3 +144,14 @@ def test_a_missing_target_reads_the_same_on_both_sides_of_the_why_not_line():
                            "task_version": 1}])
     (line,) = score._left_out(here, there)
     assert "task_version 2 here vs 1 there" in line and "target_metric" not in line
+
+
+def test_a_speed_only_folder_matches_a_reference_that_also_holds_targets():
+    import pandas as pd
+
+    from suite.results import compare
+
+    row = {c: "x" for c in compare.COMPARABLE}
+    here = pd.DataFrame([{**row, "model": "m", "target_metric": None, "target_value": None}])
+    there = pd.DataFrame([{**row, "model": "m", "target_metric": float("nan"), "target_value": float("nan")}])
+    assert score._has_reference(here, there).all()

@@ -133,7 +133,8 @@ def score(results: Iterable[Path | str], reference: pd.DataFrame, reference_labe
 
 def _keys(frame: pd.DataFrame) -> pd.Series:
     """One string per row naming its comparable group and model."""
-    return frame[TASK_KEYS].astype(object).map(str).agg(" | ".join, axis=1) if not frame.empty else pd.Series(dtype=str)
+    # None and NaN both mean "no target": a speed-only folder holds None where a mixed one holds NaN
+    return _shown(frame[TASK_KEYS]).agg(" | ".join, axis=1) if not frame.empty else pd.Series(dtype=str)
 
 
 def _has_reference(frame: pd.DataFrame, other: pd.DataFrame) -> pd.Series:
