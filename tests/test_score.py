@@ -155,3 +155,13 @@ def test_a_speed_only_folder_matches_a_reference_that_also_holds_targets():
     here = pd.DataFrame([{**row, "model": "m", "target_metric": None, "target_value": None}])
     there = pd.DataFrame([{**row, "model": "m", "target_metric": float("nan"), "target_value": float("nan")}])
     assert score._has_reference(here, there).all()
+
+
+def test_a_speed_only_folder_scores_against_a_reference_that_also_holds_targets(tmp_path):
+    from suite.results import compare
+
+    folder = write_all(tmp_path / "b", [_speed("mlp", "B", 200.0)])
+    ref_folder = write_all(tmp_path / "ref", [_speed("mlp", "REF box", 100.0), make_record(hardware="REF box")])
+    result = score.score([folder], compare.pool([ref_folder]).frame, "REF box")
+    (speed,) = [p for p in result.profiles if p.profile == "speed"]
+    assert speed.geomean == pytest.approx(2.0)

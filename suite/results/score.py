@@ -111,8 +111,9 @@ def score(results: Iterable[Path | str], reference: pd.DataFrame, reference_labe
     data.warnings.extend(notes)
     if here.empty:
         raise DlbenchError(f"score: no fit runs in {', '.join(map(str, results))}: run `python run_all.py` first")
+    here = _no_target_as_nan(here)
     subjects = _labels(here)
-    ref = compare.with_time_rule(reference, time_rule)[0].copy()
+    ref = _no_target_as_nan(compare.with_time_rule(reference, time_rule)[0].copy())
     ref["hardware"] = REFERENCE
     ref["run_id"] = "reference:" + ref["run_id"].astype(str)  # a folder scored against itself keeps both sides
     matched = _has_reference(here, ref)
@@ -159,6 +160,16 @@ def _left_out(rows: pd.DataFrame, reference: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _no_target_as_nan(frame: pd.DataFrame) -> pd.DataFrame:
+    """Missing target fields as NaN: a folder of speed runs only holds None there, a mixed one NaN, and the
+    two sides must fall into one comparable group."""
+    frame = frame.copy()
+    for column in ("target_metric", "target_value", "higher_is_better"):
+        if column in frame:
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), float("nan"))
+    return frame
+
+
 def _shown(columns: pd.DataFrame) -> pd.DataFrame:
     """Cells as text for the why-not line, every kind of missing value (None, NaN) as one "none"."""
     return columns.astype(object).map(lambda v: "none" if v is None or (isinstance(v, float) and v != v) else str(v))
@@ -203,7 +214,7 @@ def _usable(value: Any) -> bool:
 
 def _throughput_pair(frame: pd.DataFrame, row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """(throughputs here, reference throughputs) of one task: `stats.speedup` of it is here / reference."""
-    mask = _keys(frame) == " | ".join(str(row[k]) for k in TASK_KEYS)
+    mask = _keys(frame) == _keys(pd.DataFrame([{k: row[k] for k in TASK_KEYS}])).iloc[0]
     cell = frame[mask]
     here = cell.loc[cell["hardware"] == row["hardware"], "throughput"].dropna().to_numpy(dtype=float)
     there = cell.loc[cell["hardware"] == REFERENCE, "throughput"].dropna().to_numpy(dtype=float)
