@@ -146,15 +146,15 @@ def test_a_missing_target_reads_the_same_on_both_sides_of_the_why_not_line():
     assert "task_version 2 here vs 1 there" in line and "target_metric" not in line
 
 
-def test_a_speed_only_folder_matches_a_reference_that_also_holds_targets():
-    import pandas as pd
-
+def test_a_missing_target_is_nan_in_every_frame_whatever_else_the_folder_holds():
     from suite.results import compare
 
-    row = {c: "x" for c in compare.COMPARABLE}
-    here = pd.DataFrame([{**row, "model": "m", "target_metric": None, "target_value": None}])
-    there = pd.DataFrame([{**row, "model": "m", "target_metric": float("nan"), "target_value": float("nan")}])
-    assert score._has_reference(here, there).all()
+    speed_only = compare.to_frame([_speed("mlp", "B", 200.0)])
+    mixed = compare.to_frame([_speed("mlp", "B", 200.0), make_record(hardware="B")])
+    for frame in (speed_only, mixed):
+        row = frame[frame["profile"] == "speed"].iloc[0]
+        assert row["target_metric"] != row["target_metric"] and row["target_value"] != row["target_value"]  # NaN
+    assert set(score._keys(speed_only)) <= set(score._keys(mixed))
 
 
 def test_a_speed_only_folder_scores_against_a_reference_that_also_holds_targets(tmp_path):

@@ -132,7 +132,10 @@ def to_frame(recs: Iterable[dict[str, Any]], superseded: dict[str, str] | None =
             "status": r["status"], "stop_reason": r.get("stop_reason"),
             "hardware": (r.get("hardware") or {}).get("label"), "threads": threads_key(r),
             "torch": (r.get("software") or {}).get("torch"),
-            "target_metric": metric, "target_value": target.get("value"),
+            # no target (the speed profile): NaN, never None, so frames built apart from each other
+            # (a speed-only folder, a mixed one) key their cells alike
+            "target_metric": metric if metric is not None else math.nan,
+            "target_value": target.get("value") if target.get("value") is not None else math.nan,
             "higher_is_better": target.get("higher_is_better", True),
             "reached": reached,
             "time_to_target_s": float(r["time_to_target_s"]) if reached else math.inf,

@@ -111,9 +111,8 @@ def score(results: Iterable[Path | str], reference: pd.DataFrame, reference_labe
     data.warnings.extend(notes)
     if here.empty:
         raise DlbenchError(f"score: no fit runs in {', '.join(map(str, results))}: run `python run_all.py` first")
-    here = _no_target_as_nan(here)
     subjects = _labels(here)
-    ref = _no_target_as_nan(compare.with_time_rule(reference, time_rule)[0].copy())
+    ref = compare.with_time_rule(reference, time_rule)[0].copy()
     ref["hardware"] = REFERENCE
     ref["run_id"] = "reference:" + ref["run_id"].astype(str)  # a folder scored against itself keeps both sides
     matched = _has_reference(here, ref)
@@ -134,8 +133,7 @@ def score(results: Iterable[Path | str], reference: pd.DataFrame, reference_labe
 
 def _keys(frame: pd.DataFrame) -> pd.Series:
     """One string per row naming its comparable group and model."""
-    # None and NaN both mean "no target": a speed-only folder holds None where a mixed one holds NaN
-    return _shown(frame[TASK_KEYS]).agg(" | ".join, axis=1) if not frame.empty else pd.Series(dtype=str)
+    return frame[TASK_KEYS].astype(object).map(str).agg(" | ".join, axis=1) if not frame.empty else pd.Series(dtype=str)
 
 
 def _has_reference(frame: pd.DataFrame, other: pd.DataFrame) -> pd.Series:
@@ -158,16 +156,6 @@ def _left_out(rows: pd.DataFrame, reference: pd.DataFrame) -> list[str]:
                  for c in differ]
         lines.append(f"{task} / {model} ({profile}): not comparable: {'; '.join(parts)}")
     return lines
-
-
-def _no_target_as_nan(frame: pd.DataFrame) -> pd.DataFrame:
-    """Missing target fields as NaN: a folder of speed runs only holds None there, a mixed one NaN, and the
-    two sides must fall into one comparable group."""
-    frame = frame.copy()
-    for column in ("target_metric", "target_value", "higher_is_better"):
-        if column in frame:
-            frame[column] = frame[column].astype(object).where(frame[column].notna(), float("nan"))
-    return frame
 
 
 def _shown(columns: pd.DataFrame) -> pd.DataFrame:
@@ -214,7 +202,7 @@ def _usable(value: Any) -> bool:
 
 def _throughput_pair(frame: pd.DataFrame, row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """(throughputs here, reference throughputs) of one task: `stats.speedup` of it is here / reference."""
-    mask = _keys(frame) == _keys(pd.DataFrame([{k: row[k] for k in TASK_KEYS}])).iloc[0]
+    mask = _keys(frame) == " | ".join(str(row[k]) for k in TASK_KEYS)
     cell = frame[mask]
     here = cell.loc[cell["hardware"] == row["hardware"], "throughput"].dropna().to_numpy(dtype=float)
     there = cell.loc[cell["hardware"] == REFERENCE, "throughput"].dropna().to_numpy(dtype=float)
