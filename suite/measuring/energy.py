@@ -188,8 +188,7 @@ class EnergyMeter:
         """The record's `energy`: joules per segment and in all (from opening to the last reading), the
         counters summed (`source`), and `note` (why a figure is null or partial; None when all is well)."""
         if not self.counters:
-            return {"total_j": None, "segments_j": None, "source": None, "counters_j": None,
-                    "note": "; ".join(self.notes) or "no energy counter on this machine"}
+            return unmeasured("; ".join(self.notes) or "no energy counter on this machine")
         return {
             "total_j": round(sum(c.joules for c in self.counters), 3),
             "segments_j": {name: round(joules, 3) for name, joules in self.segments.items()},
@@ -200,5 +199,5 @@ class EnergyMeter:
 
 
 def unmeasured(reason: str) -> dict[str, Any]:
-    """The `energy` of a run that measured none (it did not train)."""
+    """The `energy` of a run that measured none (no readable counter, or it did not train), with why."""
     return {"total_j": None, "segments_j": None, "source": None, "counters_j": None, "note": reason}
