@@ -148,7 +148,8 @@ def quality_vs_time(group: pd.DataFrame, series: Series, title: str) -> bytes:
 def speed(group: pd.DataFrame, series: Series, title: str) -> bytes:
     """The speed profile of one task: median throughput and utilisation per series (model, machine or
     both), seeds as dots; a bar for the spread only where there are two or more values."""
-    labels = sorted({series(row) for row in group.itertuples()})
+    keys = _series_of(group, series)
+    labels = sorted(set(keys))
     colors = _colors(labels)
     units = sorted(set(group["throughput_unit"].dropna())) if "throughput_unit" in group else []
     fig, axes = plt.subplots(1, 2, figsize=(9.6, 0.6 + 0.45 * len(labels) + 1.2))
@@ -156,9 +157,12 @@ def speed(group: pd.DataFrame, series: Series, title: str) -> bytes:
               ("utilisation", "utilisation (% of the measured peak)", 100.0))
     for ax, (column, xlabel, scale) in zip(axes, panels):
         drawn = False
+        values_of: dict[str, list[float]] = {}
+        for key, v in zip(keys, group[column]):
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                values_of.setdefault(key, []).append(float(v) * scale)
         for y, label in enumerate(labels):
-            values = [float(v) * scale for row in group.itertuples() if series(row) == label
-                      for v in [getattr(row, column)] if isinstance(v, (int, float)) and math.isfinite(v)]
+            values = values_of.get(label, [])
             if not values:
                 ax.text(0, y, " no figure", va="center", fontsize=8)
                 continue
