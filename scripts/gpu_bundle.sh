@@ -16,7 +16,7 @@ python=${PYTHON:-.venv/bin/python}
 # What the GPU image lacks (DATA.md, 'A GPU machine'), and what those need that it lacks too.
 missing=(gymnasium farama-notifications ale-py minatar soundfile cffi pycparser espeakng-loader jiwer rapidfuzz click
          datasets dill multiprocess filelock jsonschema jsonschema-specifications referencing rpds-py fastjsonschema
-         vaderSentiment)
+         vaderSentiment orjson)
 pins=()
 for name in "${missing[@]}"; do
   version=$("$python" -c "import importlib.metadata as m, sys
