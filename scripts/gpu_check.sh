@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Verify dlbench's whole GPU path on a bare GPU machine (no network; Python with torch), in
-# about 9 minutes on one H100:
+# about 9 minutes on one H100 or H200:
 #   1. the smoke suite, every model
 #   2. the speed profile in bf16, then in fp32, then in bf16 with --compile (fixed-shape tasks)
 #   3. the quick profile for the tasks whose data travels in the bundle (image classification,

@@ -3,7 +3,7 @@
 Load every record under some results folders, one tidy row per run::
 
     >>> from suite import api
-    >>> runs = api.load_records("results", "results/reference/NVIDIA-H100-80GB-HBM3")
+    >>> runs = api.load_records("results", "results/reference/NVIDIA-H200")
     >>> runs.groupby(["task", "model", "hardware"])["time_to_target_s"].median()
 
 Run a suite and get its records (the same flags as `run_all.py`, as keywords)::

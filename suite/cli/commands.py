@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     p_score.add_argument("dirs", nargs="*", default=[Path("results")], type=Path)
     p_score.add_argument("--reference", default=None, metavar="DIR|LABEL",
                          help="a results folder of one machine, or a machine label under results/reference/ "
-                              "(case-insensitive prefix: 'nvidia h100'); default: results/reference/")
+                              "(case-insensitive prefix: 'nvidia h200'); default: results/reference/")
     p_score.add_argument("--time", choices=tuple(compare.TIME_RULES), default="train",
                          help="time-to-target rule as in compare (energy: joules to the target, where both "
                               "machines report energy)")

@@ -58,7 +58,7 @@ def resolve_reference(reference: str | Path | None, default_dir: Path = DEFAULT_
 
     A folder is read as it is and must hold one machine; any other text is a machine label matched
     case-insensitively by prefix against the records under `default_dir` ("nvidia h100" finds
-    "NVIDIA H100 80GB HBM3"). An unknown or ambiguous label lists the labels there.
+    "NVIDIA H200"). An unknown or ambiguous label lists the labels there.
     """
     if reference is None or Path(reference).is_dir():
         folder = Path(reference) if reference is not None else default_dir
