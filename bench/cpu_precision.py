@@ -22,9 +22,24 @@ from suite.running.config import SuiteOptions  # noqa: E402
 from suite.taskapi.data import data_dir  # noqa: E402
 from suite.measuring.peak import machine_peak  # noqa: E402
 from suite.running.runner import run_one  # noqa: E402
-from quick_recipes import line  # noqa: E402  (bench/: one line per run, as the quick-recipe races print)
 
 DEFAULT_TASKS = "image_classification,keyword_spotting,sentiment,speech_recognition"
+
+
+def line(record: dict) -> str:
+    """One run of the race: time-to-target, steps, final quality, precision, train time, throughput and
+    how busy the host was."""
+    if record["status"] != "ok":
+        return f"{record['status']}: {record['error']}"
+    target = record["target"]
+    quality = record["final_metrics"].get(target["metric"])
+    ttt = f"{record['time_to_target_s']:.1f} s" if record["reached_target"] else "not reached"
+    share = (record.get("host") or {}).get("other_cpu_share")
+    busy = f"others {share:.0%} of the CPU" if share is not None else "host load unknown"
+    rate = record.get("throughput") or {}
+    rate_text = f"  {rate['value']:,.0f} {rate['unit']}" if rate else ""
+    return (f"{ttt:>12}  step {record.get('steps_to_target')}  final {quality:.4f}  "
+            f"{record['config']['precision']}  train {record['train_time_s']:.1f} s{rate_text}  ({busy})")
 
 
 def main() -> None:

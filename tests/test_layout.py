@@ -69,6 +69,10 @@ def test_an_unknown_name_in_suite_is_an_attribute_error():
         raise AssertionError("suite.NoSuchThing resolved")
 
 
+# Third-party modules a bench script needs only for its own comparison, installed by its extra.
+OPTIONAL_BENCH_MODULES = {"stable_baselines3", "ray"}
+
+
 def test_every_import_from_suite_in_the_repository_resolves():
     """bench/ scripts are not imported by any other test: a moved name would rot there unseen."""
     import importlib
@@ -81,4 +85,28 @@ def test_every_import_from_suite_in_the_repository_resolves():
                 missing += [f"{path.name}:{node.lineno} {node.module}.{a.name}" for a in node.names
                             if not hasattr(module, a.name)
                             and importlib.util.find_spec(f"{node.module}.{a.name}") is None]
+    assert not missing, missing
+
+
+def test_every_sibling_import_in_bench_and_scripts_resolves():
+    """A script that imports a module beside it (`from quick_recipes import line`) breaks when that
+    module goes: each such name must be a file in the same folder or an installed module."""
+    import importlib.util
+
+    missing = []
+    for folder in ("bench", "scripts"):
+        for path in sorted((ROOT / folder).glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else (
+                    [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+                for name in filter(None, names):
+                    top = name.split(".")[0]
+                    if (ROOT / folder / f"{top}.py").exists() or top in ("suite", "tasks"):
+                        continue
+                    try:
+                        found = importlib.util.find_spec(top) is not None
+                    except (ImportError, ValueError):
+                        found = False
+                    if not found and top not in OPTIONAL_BENCH_MODULES:
+                        missing.append(f"{folder}/{path.name}:{node.lineno} {name}")
     assert not missing, missing
