@@ -231,7 +231,8 @@ class AtariRL(RLTask):
                           "CleanRL ppo_atari Breakout benchmark, 10M steps (docs.cleanrl.dev); "
                           "Nature DQN 401.2 (Mnih et al. 2015)"),
             budget=Budget(max_env_steps=10_000_000, max_time_s=4 * 3600, eval_every=500_000),
-            recipes={"ppo_cnn": Recipe(algo=FULL_PPO), "dqn_cnn": Recipe(algo=FULL_DQN)},
+            # cuda_tf32: bench/gpu_precision.py on an H200 (docs/results-h200.md): fp32 1.22x bf16.
+            recipes={"ppo_cnn": Recipe(algo=FULL_PPO, cuda_tf32=True), "dqn_cnn": Recipe(algo=FULL_DQN)},
             eval_splits=("val", "test"),
         ),
     }

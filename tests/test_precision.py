@@ -1,9 +1,11 @@
-"""The CPU policies a recipe declares: `--precision auto` on CPUs (the rule in
+"""The precision policies a recipe declares: `--precision auto` on CPUs (the rule in
 suite.running.device.choose_precision, the machine's verdict from flags and measured peaks, the flags read
-from a fake /proc/cpuinfo, the run's record) and channels_last on CPUs (use_channels_last)."""
+from a fake /proc/cpuinfo, the run's record), on CUDA GPUs (`Recipe.cuda_tf32` and the race in
+bench/gpu_precision.py behind it) and channels_last on CPUs (use_channels_last)."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +14,9 @@ from suite.measuring import fingerprint, peak
 from suite.running import runner
 from suite.running.config import SuiteOptions
 from suite.running.device import choose_precision, cpu_bf16_verdict, use_channels_last
+from suite.taskapi import registry
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CPU = torch.device("cpu")
 FAST = (True, "flags avx512_bf16; measured matmul peak bf16 909 / fp32 226 GFLOP/s = 4.0x")
@@ -151,3 +156,79 @@ def test_evaluating_more_often_leaves_the_training_trajectory_unchanged(tmp_path
         assert record["steps"] == 6 and len(record["curve"]) == 6 * 16 // eval_every
         finals.append(record["final_metrics"])
     assert finals[0] == finals[1]
+
+
+# -- CUDA: Recipe.cuda_tf32 and the race behind it (bench/gpu_precision.py) ---------------------------
+
+CUDA = torch.device("cuda")
+GPU_RACE = ROOT / "bench" / "gpu_precision.py"
+
+
+@pytest.fixture(scope="module")
+def gpu_race():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_gpu_precision", GPU_RACE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("tf32, supported, expected", [
+    (False, True, "bf16"), (True, True, "fp32"), (False, False, "fp32"), (True, False, "fp32")])
+def test_auto_on_cuda_follows_the_recipe_declaration(monkeypatch, tf32, supported, expected):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: supported)
+    precision, why = choose_precision("auto", CUDA, recipe_cuda_tf32=tf32)
+    assert precision == expected
+    assert ("cuda_tf32" in why) == tf32
+    assert choose_precision("bf16", CUDA, recipe_cuda_tf32=True)[0] == "bf16"  # explicit still wins
+
+
+def speed_record(task, model, precision, rate, **kw):
+    record = {"status": "ok", "profile": "speed", "task": task, "model": model,
+              "config": {"device": "cuda:0", "precision": precision, "compile": False},
+              "throughput": {"value": rate, "unit": "samples/s"}}
+    for key, value in kw.items():
+        (record["config"] if key in ("device", "compile") else record)[key] = value
+    return record
+
+
+def test_the_race_takes_medians_of_eager_cuda_speed_runs_and_applies_the_threshold(gpu_race):
+    records = [speed_record("t", "a", "bf16", r) for r in (100, 90, 300)]  # median 100
+    records += [speed_record("t", "a", "fp32", r) for r in (111, 115)]  # median 113: >= 1.10x
+    records += [speed_record("t", "b", "bf16", 100), speed_record("t", "b", "fp32", 109)]  # under 1.10x
+    records += [speed_record("t", "b", "fp32", 1e9, compile=True),  # compiled, CPU, failed, other profile: out
+                speed_record("t", "b", "fp32", 1e9, device="cpu"),
+                speed_record("t", "b", "fp32", 1e9, status="failed"),
+                speed_record("t", "b", "fp32", 1e9, profile="quick"),
+                speed_record("t", "c", "bf16", 100)]  # one precision only: no row
+    rows = {row["model"]: row for row in gpu_race.race(records)}
+    assert set(rows) == {"a", "b"}
+    assert rows["a"]["bf16"] == 100 and rows["a"]["fp32"] == 113 and rows["a"]["tf32"] is True
+    assert rows["b"]["ratio"] == pytest.approx(1.09) and rows["b"]["tf32"] is False
+
+
+def test_every_cuda_tf32_declaration_matches_the_shipped_gpu_race(gpu_race):
+    """The recipes' `cuda_tf32` are what the shipped GPU speed records show: a declaration changed
+    without a race (or a race rerun without updating the recipes) fails here."""
+    from suite.results.records import read_records
+
+    registry.load_tasks()
+    rows = gpu_race.race(read_records(sorted((ROOT / "results" / "reference").glob("NVIDIA-*"))))
+    assert rows, "no GPU speed records under results/reference/"
+    wrong = [(r["task"], r["model"], round(r["ratio"], 2)) for r in rows
+             if gpu_race.declared(r["task"], r["model"]) != r["tf32"]]
+    assert not wrong, wrong
+    assert any(r["tf32"] for r in rows) and not all(r["tf32"] for r in rows)
+
+
+def test_cuda_tf32_enters_the_config_only_when_declared():
+    from suite.running.config import RunOptions
+
+    image = registry.get_task("image_classification")
+    atari = registry.get_task("atari_rl")
+    opts = RunOptions(profile="speed")
+    plain = runner.resolved_config(image.spec_for("speed", "cnn"), opts, "cuda", "bf16", 1)
+    declared_ = runner.resolved_config(atari.spec_for("speed", "ppo_cnn"), opts, "cuda", "fp32", 1)
+    assert "cuda_tf32" not in plain["recipe"]
+    assert declared_["recipe"]["cuda_tf32"] is True

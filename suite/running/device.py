@@ -41,17 +41,21 @@ def resolve_precision(name: str, device: torch.device) -> str:
 
 
 def choose_precision(request: str, device: torch.device, recipe_cpu_bf16: bool = False,
-                     cpu_bf16: tuple[bool, str] | None = None) -> tuple[str, str]:
+                     cpu_bf16: tuple[bool, str] | None = None, recipe_cuda_tf32: bool = False) -> tuple[str, str]:
     """(precision, why) for one run.
 
-    An explicit `bf16` / `fp32` always wins. `auto`: bf16 autocast on CUDA GPUs that support it;
-    on a CPU, bf16 only when the recipe declares that bf16 reaches its target sooner there
-    (`Recipe.cpu_bf16`, backed by a race in bench/) *and* the machine is fast in bf16
-    (`cpu_bf16`: (qualifies, evidence), from `suite.measuring.peak.cpu_bf16_fast`); fp32 otherwise.
+    An explicit `bf16` / `fp32` always wins. `auto`: on a CUDA GPU, bf16 autocast where the GPU
+    supports it, unless the recipe declares fp32 (TF32) faster there (`Recipe.cuda_tf32`, backed by
+    bench/gpu_precision.py); on a CPU, bf16 only when the recipe declares that bf16 reaches its
+    target sooner there (`Recipe.cpu_bf16`, backed by a race in bench/) *and* the machine is fast
+    in bf16 (`cpu_bf16`: (qualifies, evidence), from `suite.measuring.peak.cpu_bf16_fast`); fp32 otherwise.
     """
     if request != "auto":
         return request, f"--precision {request} asked explicitly"
     if device.type == "cuda":
+        if recipe_cuda_tf32:
+            return "fp32", ("auto: this recipe's steps run faster in fp32 (TF32) than in bf16 autocast on "
+                            "CUDA GPUs (Recipe.cuda_tf32, bench/gpu_precision.py)")
         if torch.cuda.is_bf16_supported():
             return "bf16", "auto: bf16 autocast on a CUDA GPU that supports it"
         return "fp32", "auto: this CUDA GPU has no bf16 support"

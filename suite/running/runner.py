@@ -64,11 +64,11 @@ def trainer_for(kind: str, profile: str = "", estimator: bool = False) -> Callab
 
 def resolved_config(spec: RunSpec, opts: RunOptions, device: str, precision: str, world_size: int) -> dict[str, Any]:
     """Everything that decides what a run computes; its hash keys --resume. `overrides` (and the
-    recipe's `cpu_bf16`, `cpu_channels_last`) are there only when set, so a default run keeps the hash it had before."""
+    recipe's `cpu_bf16`, `cpu_channels_last`, `cuda_tf32`) are there only when set, so a default run keeps the hash it had before."""
     config = spec.to_dict()
     if not config.get("overrides"):
         config.pop("overrides", None)
-    for flag in ("cpu_bf16", "cpu_channels_last"):
+    for flag in ("cpu_bf16", "cpu_channels_last", "cuda_tf32"):
         if not config["recipe"].get(flag):
             config["recipe"].pop(flag, None)
     return {
@@ -222,7 +222,7 @@ def run_precision(spec: RunSpec, opts: RunOptions, device) -> tuple[str, str]:
         from suite.measuring import peak
 
         cpu_bf16 = peak.cpu_bf16_fast(resolve_data_dir(opts.data_dir))
-    return choose_precision(opts.precision, device, spec.recipe.cpu_bf16, cpu_bf16)
+    return choose_precision(opts.precision, device, spec.recipe.cpu_bf16, cpu_bf16, spec.recipe.cuda_tf32)
 
 
 def _run_resolved(task_cls, spec, seed, opts, log, precision, write, state: RunState) -> dict[str, Any]:

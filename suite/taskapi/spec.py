@@ -96,6 +96,10 @@ class Recipe:
     # True where a race in bench/ showed bf16 autocast reaching the target sooner than fp32 on CPUs
     # fast in bf16: `--precision auto` then picks bf16 on such a CPU (suite.running.device.choose_precision).
     cpu_bf16: bool = False
+    # True where a race in bench/ (bench/gpu_precision.py) showed fp32 steps (TF32 tensor cores) faster than
+    # bf16 autocast on a CUDA GPU: launch-bound models pay for autocast's casts and gain little from
+    # shorter matmuls. `--precision auto` then picks fp32 on CUDA for this recipe.
+    cuda_tf32: bool = False
     # True where a race in bench/ showed NHWC (channels_last) convolutions faster than NCHW on a CPU
     # (it is always on on CUDA): the harness then lays the model and 4-D data out so (suite.running.device).
     cpu_channels_last: bool = False

@@ -1,0 +1,136 @@
+"""Which precision trains each model faster on a CUDA GPU: bf16 autocast or fp32 with TF32? (issue #28, goal 2)
+
+For every trainable model of the tasks, the speed profile (the full recipe's step on synthetic
+batches of the full shapes) runs in bf16 and in fp32, alternating which goes first from model to
+model, `--reps` times, in one process. The table gives the median throughput of each precision,
+fp32 / bf16, the verdict (fp32 where it is at least `TF32_MIN_SPEEDUP` x bf16: more than one
+rerun's spread) and whether the recipe's `Recipe.cuda_tf32` declares the same; `--precision auto`
+on CUDA follows that declaration. Exit 1 when a declaration disagrees with the race.
+
+    python bench/gpu_precision.py [--tasks a,b] [--reps 3] [--results DIR]
+    python bench/gpu_precision.py --from-records results/reference/NVIDIA-H200   # no GPU needed
+
+`--from-records` makes the same table from speed records already written (eager, device cuda,
+explicit bf16 and fp32 runs), e.g. the shipped H200 records that back today's declarations.
+The race is per training step at equal step counts; a precision that changed how many steps a
+model needs to reach its target would need a time-to-target race on the quick profile as well.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+TF32_MIN_SPEEDUP = 1.10  # fp32 / bf16 throughput at or above which a recipe declares cuda_tf32
+
+
+def race(records: list[dict]) -> list[dict]:
+    """Per (task, model): median throughput in bf16 and fp32 over the eager CUDA speed records, their
+    ratio and the verdict. Records of other profiles, devices, `--compile` or failed runs are left out."""
+    rates: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for record in records:
+        config = record.get("config") or {}
+        if (record.get("status") != "ok" or record.get("profile") != "speed" or config.get("compile")
+                or not str(config.get("device", "")).startswith("cuda") or not record.get("throughput")):
+            continue
+        rates[(record["task"], record["model"])][config.get("precision")].append(record["throughput"]["value"])
+    rows = []
+    for (task, model), by_precision in sorted(rates.items()):
+        if not by_precision.get("bf16") or not by_precision.get("fp32"):
+            continue
+        bf16, fp32 = statistics.median(by_precision["bf16"]), statistics.median(by_precision["fp32"])
+        rows.append({"task": task, "model": model, "bf16": bf16, "fp32": fp32, "ratio": fp32 / bf16,
+                     "runs": len(by_precision["bf16"]) + len(by_precision["fp32"]),
+                     "tf32": fp32 / bf16 >= TF32_MIN_SPEEDUP})
+    return rows
+
+
+def declared(task: str, model: str) -> bool:
+    """The shipped speed (= full) recipe's `cuda_tf32` for this model."""
+    from suite.taskapi import registry
+
+    recipe = registry.get_task(task).profiles["speed"].recipes.get(model)
+    return bool(recipe and recipe.cuda_tf32)  # a model without a recipe of its own runs the defaults
+
+
+def print_table(rows: list[dict]) -> int:
+    """Prints the race; returns how many recipes declare otherwise than it found."""
+    disagree = 0
+    print(f"{'task / model':42} {'bf16':>10} {'fp32':>10} {'fp32/bf16':>9}  race   recipe")
+    for row in rows:
+        said = declared(row["task"], row["model"])
+        disagree += said != row["tf32"]
+        print(f"{row['task'] + ' / ' + row['model']:42} {row['bf16']:>10,.0f} {row['fp32']:>10,.0f} "
+              f"{row['ratio']:>9.2f}  {'fp32' if row['tf32'] else 'bf16':5}  {'fp32' if said else 'bf16'}"
+              f"{'' if said == row['tf32'] else '  <- disagrees'}")
+    print(f"fp32 is declared where it runs >= {TF32_MIN_SPEEDUP:.2f}x bf16 (Recipe.cuda_tf32); "
+          f"{disagree} recipe(s) disagree with this race")
+    return disagree
+
+
+def run_race(tasks: list[str], reps: int, results: Path) -> list[dict]:
+    import torch
+
+    from suite.running.config import SuiteOptions
+    from suite.running.runner import run_one
+    from suite.taskapi import registry
+    from suite.taskapi.models import family_of, is_estimator
+
+    records = []
+    order = ("bf16", "fp32")
+    for name in tasks:
+        task = registry.get_task(name)
+        for model in task.models:
+            if family_of(task, model) != "deep" or is_estimator(task, model):
+                continue
+            for rep in range(reps):
+                order = order[::-1]
+                for precision in order:
+                    opts = SuiteOptions(profile="speed", device="cuda", precision=precision, results=results)
+                    record = run_one(task, model, 0, opts, log=lambda _m: None)
+                    records.append(record)
+                    rate = (record.get("throughput") or {}).get("value")
+                    print(f"{name} / {model} rep {rep} {precision}: {record['status']} "
+                          f"{'' if rate is None else f'{rate:,.0f} samples/s'}", flush=True)
+        torch.cuda.empty_cache()
+    return records
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", default=None, help="comma-separated tasks (default: every registered task)")
+    parser.add_argument("--reps", type=int, default=3, help="runs of each (model, precision)")
+    parser.add_argument("--results", type=Path, default=None, help="keep the live race's records here")
+    parser.add_argument("--from-records", type=Path, default=None, metavar="DIR",
+                        help="make the table from speed records in DIR instead of running")
+    args = parser.parse_args()
+    from suite.taskapi import registry
+
+    registry.load_tasks()
+    if args.from_records:
+        from suite.results.records import read_records
+
+        rows = race(read_records([args.from_records]))
+    else:
+        import torch
+
+        if not torch.cuda.is_available():
+            print("gpu_precision: the race needs a CUDA GPU (or --from-records DIR)", file=sys.stderr)
+            return 2
+        tasks = args.tasks.split(",") if args.tasks else sorted(registry.load_tasks())
+        results = args.results or Path(tempfile.mkdtemp(prefix="dlbench-gpu-precision-"))
+        rows = race(run_race(tasks, args.reps, results))
+        print(f"records: {results}")
+    if not rows:
+        print("gpu_precision: no model has eager CUDA speed runs in both bf16 and fp32", file=sys.stderr)
+        return 2
+    return 1 if print_table(rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
