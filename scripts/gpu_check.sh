@@ -125,7 +125,7 @@ if [ "$tiny" = 1 ]; then
   step "harness overhead" 120 "$python" "$repo/bench/harness_overhead.py" --device "$device" \
     --profile smoke --steps 10 --reps 1
 else
-  step "harness overhead" 90 "$python" "$repo/bench/harness_overhead.py" --device "$device" --reps 3
+  step "harness overhead" 150 "$python" "$repo/bench/harness_overhead.py" --device "$device"
 fi
 step "report" 60 "$python" -m suite.cli report "$results" --out "$out/report.html"
 
