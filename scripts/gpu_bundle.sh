@@ -25,6 +25,12 @@ except m.PackageNotFoundError: pass" "$name")
   [ -n "$version" ] && pins+=("$name==$version")
 done
 
+# bench/ppo_vs_sb3.py's baseline (the `sb3` extra), at the installed version or else pyproject's range.
+sb3=$("$python" -c "import importlib.metadata as m
+try: print('stable-baselines3==' + m.version('stable-baselines3'))
+except m.PackageNotFoundError: print('stable-baselines3>=2.3,<3')")
+pins+=("$sb3")
+
 mkdir -p "$dir/wheels" "$dir/data"
 "$python" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \

@@ -6,7 +6,8 @@
 #   3. the quick profile for the tasks whose data travels in the bundle (image classification,
 #      Atari RL, keyword spotting after synthesising its corpus)
 #   4. the CUDA tests (a few training steps of every task with host syncs made errors)
-#   5. bench/harness_overhead.py (harness against a plain loop)
+#   5. bench/harness_overhead.py (harness against a plain loop), bench/cuda_graphs.py (eager against
+#      captured steps) and bench/ppo_vs_sb3.py on two of the machine's CPU cores (a second CPU kind)
 # then the HTML report and the comparison table. Every record, the report and a log go to OUT.
 #
 #   bash scripts/gpu_check.sh [--device cuda|cpu] [--tiny] [--only "STEP,STEP"] BUNDLE OUT
@@ -38,7 +39,7 @@ done
 bundle=${args[0]}
 out=${args[1]}
 case "$device" in cuda|cpu) ;; *) echo "gpu_check: --device $device: use cuda or cpu" >&2; exit 2 ;; esac
-steps="smoke suite,speed bf16,quick image,quick atari,quick keyword spotting,speed fp32,speed bf16 compile,cuda tests,harness overhead,report"
+steps="smoke suite,speed bf16,quick image,quick atari,quick keyword spotting,speed fp32,speed bf16 compile,cuda tests,harness overhead,cuda graphs,ppo vs sb3 host cpu,report"
 IFS=, read -ra wanted <<< "$only"
 for name in "${wanted[@]}"; do
   case ",$steps," in *",$name,"*) ;; *) echo "gpu_check: --only: no step '$name' (steps: $steps)" >&2; exit 2 ;; esac
@@ -126,6 +127,14 @@ if [ "$tiny" = 1 ]; then
     --profile smoke --steps 10 --reps 1
 else
   step "harness overhead" 150 "$python" "$repo/bench/harness_overhead.py" --device "$device"
+  if [ "$device" = cuda ]; then
+    step "cuda graphs" 150 "$python" "$repo/bench/cuda_graphs.py" --out "$out/cuda_graphs.json"
+  fi
+  # The GPU machine's own CPU is a second kind of CPU: PPO against Stable-Baselines3 on two of its
+  # cores, as on the project's 2-core machines (its wheel travels in the bundle).
+  pin=(); command -v taskset >/dev/null && pin=(taskset -c 0,1)
+  step "ppo vs sb3 host cpu" 120 env OMP_NUM_THREADS=2 CUDA_VISIBLE_DEVICES= "${pin[@]}" "$python" \
+    "$repo/bench/ppo_vs_sb3.py" --reps 2 --env-steps 50000 --wall-s 0 --profile --precision bf16
 fi
 step "report" 60 "$python" -m suite.cli report "$results" --out "$out/report.html"
 
