@@ -407,3 +407,30 @@ def test_a_step_that_syncs_is_skipped_with_the_reason_on_cuda(results_dir, monke
     opts = SuiteOptions(profile="speed", device="cuda", cuda_graphs=True, results=results_dir)
     record = run_one(task_class("speech_recognition"), "ctc_bigru", 0, opts, log=lambda _m: None)
     assert record["status"] == "skipped" and record["error"].startswith("--cuda-graphs: the training step cannot be")
+
+
+# -- bench/cuda_graphs.py ------------------------------------------------------------------------
+def _bench():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_cuda_graphs", ROOT / "bench" / "cuda_graphs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_bench_refuses_a_cpu_in_one_line():
+    done = subprocess.run([sys.executable, "bench/cuda_graphs.py", "--device", "cpu", "--out", "unused.json"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == ("bench/cuda_graphs.py: CUDA graphs need a CUDA device; --device cpu has none "
+                                   "to capture on")
+
+
+def test_the_bench_measures_both_modes_of_a_model(fake_cuda):
+    bench = _bench()
+    row = bench.measure("keyword_spotting", "ds_cnn", torch.device("cpu"), "fp32", reps=2, steps=1, batch_size=2)
+    assert row["graphs"] == 1 and row["batch_size"] == 2 and row["pool"] == bench.POOL
+    assert len(row["eager"]["reps"]) == 2 and row["captured"]["samples_per_s"] > 0 and row["speedup"] > 0
+    text = bench.table([row, {"task": "atari_rl", "model": "ppo_cnn", "error": "ModuleNotFoundError: gymnasium"}])
+    assert "keyword_spotting / ds_cnn" in text and "not measured: ModuleNotFoundError: gymnasium" in text
