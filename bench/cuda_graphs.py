@@ -26,7 +26,6 @@ import time
 STARTED = time.perf_counter()
 
 import argparse  # noqa: E402
-import copy  # noqa: E402
 import importlib  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
@@ -83,14 +82,13 @@ def supervised_case(task, device, precision: str, batch_size: int | None = None)
         batch = task.synthetic_batch(batch_size or recipe.batch_size, device, generator)
         pool.append({k: v.contiguous(memory_format=torch.channels_last) if channels_last and v.dim() == 4
                      and v.is_floating_point() else v for k, v in batch.items()})
-    torch.manual_seed(0)
-    base = task.build_model().to(device)
-    if channels_last:
-        base = base.to(memory_format=torch.channels_last)
     ctx = RunContext(device=device, precision=precision, compile=False, generator=torch.Generator(), seed=0)
 
     def make(captured: bool):
-        model = copy.deepcopy(base)
+        torch.manual_seed(0)  # both modes start from the same weights (built afresh: an LSTM's stay flattened)
+        model = task.build_model().to(device)
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
         optimizer = build_optimizer(model, recipe, capturable=captured)
         scheduler = build_scheduler(optimizer, recipe, 10_000)
         step = make_train_step(task, model, model, optimizer, recipe, ctx)
@@ -122,8 +120,6 @@ def ppo_case(task, device, precision: str, batch_size: int | None = None):
         env.close()
     except Exception:  # noqa: BLE001 - no ALE here: Breakout's preprocessed shapes (the task's wrappers)
         obs_space, action_space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8), gym.spaces.Discrete(4)
-    torch.manual_seed(0)
-    base = task.build_agent(obs_space, action_space).to(device)
     size = batch_size or cfg.num_envs * cfg.num_steps // cfg.num_minibatches
     generator = torch.Generator(device=device).manual_seed(0)
     n = int(action_space.n)
@@ -136,7 +132,8 @@ def ppo_case(task, device, precision: str, batch_size: int | None = None):
              "old_values": rand(size)} for _ in range(POOL)]
 
     def make(captured: bool):
-        model = copy.deepcopy(base)
+        torch.manual_seed(0)
+        model = task.build_agent(obs_space, action_space).to(device)
         optimizer = ppo.make_optimizer(model, cfg, device, capturable=captured)
         step = ppo.make_update_step(model, optimizer, cfg, device, precision)
         if captured:

@@ -337,12 +337,13 @@ def test_the_loop_trains_the_same_run_captured_or_eager(results_dir, fake_cuda):
                                                                        abs=0.02)
 
 
-@pytest.mark.parametrize("task,model,graph_count", [("image_classification", "mlp", 1),
-                                                    ("sentiment", "bilstm", 2), ("atari_rl", "ppo_cnn", 1)])
-def test_the_speed_profile_captures_one_graph_per_shape_or_per_batch(task, model, graph_count, results_dir,
+@pytest.mark.parametrize("task,model,graph_count,sets", [
+    ("image_classification", "mlp", 1, []), ("atari_rl", "ppo_cnn", 1, []),
+    ("sentiment", "bilstm", 2, ["model.embed=16", "model.hidden=16"])])  # full-size is slow on a CPU
+def test_the_speed_profile_captures_one_graph_per_shape_or_per_batch(task, model, graph_count, sets, results_dir,
                                                                      fake_cuda, monkeypatch):
     monkeypatch.setitem(speed.STEPS, "cpu", speed.Steps(pool=2, warmup=1, measured=2, env_steps=5))
-    opts = SuiteOptions(profile="speed", device="auto", cuda_graphs=True, results=results_dir)
+    opts = SuiteOptions(profile="speed", device="auto", cuda_graphs=True, results=results_dir, set=sets)
     record = run_one(task_class(task), model, 0, opts, log=lambda _m: None)
     assert record["status"] == "ok", record["error"]
     assert record["speed"]["cuda_graphs"] == graph_count  # bilstm: its packed layout is read per batch

@@ -276,19 +276,19 @@ class CapturedStep:
         before = torch.is_autocast_cache_enabled()
         torch.set_autocast_cache_enabled(False)
         try:
-            with self.backend.kept_rng():
+            with self.backend.kept_rng():  # a capture draws no random numbers: its replays do
                 def warm() -> None:
                     with reads.active(capturing=False):
                         self.step(inputs)
                 self.backend.warm_up(warm, self.warmup)
-                self.model.zero_grad(set_to_none=True)  # the captured backward makes its gradients in the graph
-                with reads.active(capturing=True):
-                    try:
-                        replay, output = self.backend.capture(lambda: self.step(inputs))
-                    except Uncapturable:
-                        raise
-                    except RuntimeError as exc:
-                        raise Uncapturable(f"the training step cannot be captured ({_first_cause(exc)})") from exc
+            self.model.zero_grad(set_to_none=True)  # the captured backward makes its gradients in the graph
+            with reads.active(capturing=True):
+                try:
+                    replay, output = self.backend.capture(lambda: self.step(inputs))
+                except Uncapturable:
+                    raise
+                except RuntimeError as exc:
+                    raise Uncapturable(f"the training step cannot be captured ({_first_cause(exc)})") from exc
         finally:
             torch.set_autocast_cache_enabled(before)
         snapshot.restore()
