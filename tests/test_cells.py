@@ -42,8 +42,9 @@ def _frame(recs):
 
 def test_settings_of_an_old_record_read_as_unknown_and_it_still_loads():
     old = make_record()  # config without precision / compile, no world_size, no data_info
-    assert cells.cell_settings(old) == {"precision": "-", "compile": "-", "world_size": "1", "pretrained": "-",
-                                        "data": "-", "config": cells.config_key(old), "variant": "-"}
+    assert cells.cell_settings(old) == {"precision": "-", "compile": "-", "cuda_graphs": "off", "world_size": "1",
+                                        "pretrained": "-", "data": "-", "config": cells.config_key(old),
+                                        "variant": "-"}
     assert compare.to_table(_frame([old]), "model")["time_to_target_s"].tolist() == ["10 n=1"]
 
 

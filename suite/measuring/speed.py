@@ -41,6 +41,7 @@ from suite.training.optim import build_optimizer, build_scheduler
 from suite.taskapi.spec import Budget, ProfileSpec
 from suite.taskapi.task import Task
 from suite.measuring.timing import SegmentClock
+from suite.training import graphs
 
 # The `--set` keys a supervised model's speed run reads (synthetic batches: no data.*); RL reads its algorithm's.
 SETTINGS = ("recipe.lr", "recipe.batch_size", "recipe.optimizer", "recipe.weight_decay", "model.*")
@@ -102,9 +103,11 @@ def _supervised(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
     except NotImplementedError as exc:
         raise SkipRun(str(exc)) from None
     model, train_model = build_on_device(task, ctx, channels_last)
-    optimizer = build_optimizer(model, recipe)
+    optimizer = build_optimizer(model, recipe, capturable=ctx.cuda_graphs)
     scheduler = build_scheduler(optimizer, recipe, plan.warmup + plan.measured)
     train_step = make_train_step(task, model, train_model, optimizer, recipe, ctx)
+    if ctx.cuda_graphs:  # one graph per batch shape of the pool (per batch where the step reads the host)
+        train_step = graphs.CapturedStep(train_step, model, optimizer, repeating=True)
 
     def step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
         loss = train_step(batch)
@@ -119,7 +122,14 @@ def _supervised(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
     result = _measure(task, ctx, plan, pool, step, count, task.batch_size, task.batch_work)
     if result.speed is not None:  # `speed.batch_size` is what was measured (capped on CPU: `Steps.max_batch`)
         result.speed["recipe_batch_size"] = recipe.batch_size
+        _note_graphs(result, train_step)
     return result
+
+
+def _note_graphs(result: TrainResult, step) -> None:
+    """`speed.cuda_graphs`: how many graphs the captured step holds (one per shape, or per batch)."""
+    if isinstance(step, graphs.CapturedStep) and result.speed is not None:
+        result.speed["cuda_graphs"] = len(step.graphs)
 
 
 def _layout(batch: dict[str, torch.Tensor], channels_last: bool) -> dict[str, torch.Tensor]:
@@ -134,20 +144,21 @@ def _measure(task: Task, ctx: RunContext, plan: Steps, pool: list[dict], step: C
              batch_work: Callable[[dict], dict]) -> TrainResult:
     """Warm up (counting FLOPs once per distinct batch shape), time `plan.measured` steps; fill ctx.result.
 
-    Without torch.compile, the first warm-up step on each distinct shape runs under the FLOP
-    counter (counting costs no extra pass: full-size models are slow on CPUs); compiled, the
-    eager model is counted apart (`count`).
+    Without torch.compile or CUDA graphs, the first warm-up step on each distinct shape runs under
+    the FLOP counter (counting costs no extra pass: full-size models are slow on CPUs); compiled or
+    captured (a capture runs eager warm-up steps of its own), the eager model is counted apart
+    (`count`). The warm-up captures the graphs: every distinct batch meets the step in it.
     """
     result = ctx.result
     shapes = [tuple((k, tuple(v.shape)) for k, v in batch.items()) for batch in pool]
     counted: dict[tuple, float | None] = {}
     clock = SegmentClock(ctx.device)
     clock.start("warmup")
-    for i in range(max(plan.warmup, len(set(shapes)))):
+    for i in range(max(plan.warmup, len(set(shapes)), len(pool) if ctx.cuda_graphs else 0)):
         batch, shape = pool[i % len(pool)], shapes[i % len(pool)]
         if shape in counted:
             step(batch)
-        elif ctx.compile:
+        elif ctx.compile or ctx.cuda_graphs:
             counted[shape] = count(batch)
             step(batch)
         else:
@@ -243,7 +254,8 @@ def _rl(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
     # The trainer's own gradient step (its optimizer, clipping and precision), fed random minibatches.
     if isinstance(cfg, PPOConfig):
         size = cfg.num_envs * cfg.num_steps // cfg.num_minibatches
-        step = ppo.make_update_step(model, ppo.make_optimizer(model, cfg, dev), cfg, dev, ctx.precision)
+        optimizer = ppo.make_optimizer(model, cfg, dev, capturable=ctx.cuda_graphs)
+        step = ppo.make_update_step(model, optimizer, cfg, dev, ctx.precision)
         pool = [{"obs": synthetic_obs(obs_space, size, dev, generator),
                  "actions": torch.randint(0, n_actions, (size,), device=dev, generator=generator),
                  "old_logprobs": rand(size) * 0.1 - math.log(n_actions), "advantages": rand(size),
@@ -255,7 +267,8 @@ def _rl(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
         size = cfg.batch_size
         target = task.build_agent(obs_space, action_space).to(dev)
         target.load_state_dict(model.state_dict())
-        step = dqn.make_update_step(model, target, dqn.make_optimizer(model, cfg), cfg, dev, ctx.precision)
+        optimizer = dqn.make_optimizer(model, cfg, capturable=ctx.cuda_graphs)
+        step = dqn.make_update_step(model, target, optimizer, cfg, dev, ctx.precision)
         pool = [{"obs": synthetic_obs(obs_space, size, dev, generator),
                  "next_obs": synthetic_obs(obs_space, size, dev, generator),
                  "actions": torch.randint(0, n_actions, (size,), device=dev, generator=generator),
@@ -273,9 +286,12 @@ def _rl(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
         model.zero_grad(set_to_none=True)
         return flops
 
+    if ctx.cuda_graphs:
+        step = graphs.CapturedStep(step, model, optimizer, repeating=True)
     ctx.result.data_info = {"train": {"synthetic": True, "observation_space": str(obs_space),
                                       "learner_batch": size}}
     result = _measure(task, ctx, plan, pool, step, count, lambda b: len(b["actions"]), lambda b: {})
+    _note_graphs(result, step)
     if result.status == "ok":
         rate, vector_env = env_steps_per_s(task, cfg, plan.env_steps, ctx.seed)
         result.throughput = dict(result.throughput or {}, extra={"env_steps/s": rate})

@@ -77,7 +77,7 @@ def notes(lines: list[str], width: int = WIDTH) -> str:
 
 
 _LIFTABLE = {"torch", "task", "v", "profile", "dataset", "target", "hardware", "model", "precision", "compile",
-             "world_size", "pretrained", "data", "config", "variant", "budget"}
+             "cuda_graphs", "world_size", "pretrained", "data", "config", "variant", "budget"}
 
 
 def _shown(text: str) -> str:

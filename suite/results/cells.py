@@ -4,8 +4,9 @@ Two runs share a cell (one median, one interval) only when they computed the
 same thing the same way. Besides the task's own identity, that takes:
 the numeric precision the run actually used (what `--precision auto` became
 on that machine: bf16 and fp32 never pool, and a table says which ran),
-`--compile`, the data-parallel world size, the pretrained encoder a
-fine-tuning task started from (its name and a hash of its weights), the
+`--compile`, `--cuda-graphs` (a record without it never captured: "off"),
+the data-parallel world size, the pretrained encoder a fine-tuning task
+started from (its name and a hash of its weights), the
 content of the dataset (a fingerprint a loader puts into `data_info`),
 the resolved configuration without the seed (`config_key`: recipe, budget,
 task options and overrides, so a recipe that changed between commits keys
@@ -29,7 +30,7 @@ import json
 from pathlib import PurePath
 from typing import Any
 
-KEYED = ["precision", "compile", "world_size", "pretrained", "data", "config", "variant"]
+KEYED = ["precision", "compile", "cuda_graphs", "world_size", "pretrained", "data", "config", "variant"]
 # The KEYED settings but the variant (and the configuration, which holds the variant's values): views that
 # set a model's variants side by side (families, studies) key their groups on these and treat each variant
 # as a row within the group.
@@ -38,7 +39,7 @@ UNKNOWN = "-"
 # Parts of a resolved config that are not "what was computed": the seed (cells pool seeds), where it ran
 # (the machine is a table's own dimension), the settings keyed on their own above, and the target's
 # source, which documents the number.
-NOT_CONFIGURATION = ("seed", "device", "precision", "precision_request", "compile", "world_size")
+NOT_CONFIGURATION = ("seed", "device", "precision", "precision_request", "compile", "cuda_graphs", "world_size")
 
 
 def remembered(record: dict[str, Any], key: str, compute) -> Any:
@@ -69,6 +70,7 @@ def _cell_settings(record: dict[str, Any]) -> dict[str, str]:
     return {
         "precision": precision_key(config),
         "compile": UNKNOWN if compiled is None else ("compile" if compiled else "eager"),
+        "cuda_graphs": "on" if config.get("cuda_graphs") else "off",
         "world_size": _text(world if world is not None else 1),
         "pretrained": pretrained_key(record),
         "data": data_key(record),

@@ -52,6 +52,9 @@ class RunOptions:
                           "declare a bf16 win; fp32 elsewhere) | bf16 | fp32",
                           choices=("auto", "bf16", "fp32"))
     compile: bool = _opt(False, "wrap models in torch.compile (compile time is measured apart)")
+    cuda_graphs: bool = _opt(False, "capture each training step (forward, backward, optimizer) in a CUDA graph, one "
+                             "per batch shape, and replay it (capture is timed with the warm-up); CUDA only: a run "
+                             "it cannot capture is recorded skipped with the reason")
     results: Path = _opt(Path("results"), "results folder; records go to RESULTS/runs/")
     data_dir: str | None = _opt(None, "data folder (default $DLBENCH_DATA or ~/.cache/dlbench)")
     resume: bool = _opt(False, "skip runs whose record already exists for the same resolved config and seed")
@@ -94,6 +97,11 @@ class RunOptions:
             raise ConfigError("device", self.device, "use auto, cpu, mps, cuda or cuda:N")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError("precision", self.precision, "use auto, bf16 or fp32")
+        if self.cuda_graphs and self.compile:
+            raise ConfigError("cuda_graphs", True, "use --cuda-graphs or --compile, not both (graphs replay the eager "
+                              "step's kernels; torch.compile's mode='reduce-overhead' captures graphs of its own)")
+        if self.cuda_graphs and self.device in ("cpu", "mps"):
+            raise ConfigError("cuda_graphs", True, f"CUDA graphs need a CUDA device, not --device {self.device}")
         if self.results.exists() and not self.results.is_dir():
             raise ConfigError("results", str(self.results), "is a file; give a folder for the results")
         if self.max_time_s is not None and not (math.isfinite(self.max_time_s) and self.max_time_s > 0):

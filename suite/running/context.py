@@ -23,6 +23,8 @@ class RunContext:
     compile: bool
     generator: torch.Generator  # seeded CPU generator for data order
     seed: int
+    # Capture each training step in a CUDA graph (suite.training.graphs); the runner allows it on CUDA only.
+    cuda_graphs: bool = False
     rank: int = 0
     world_size: int = 1
     max_time_s: float | None = None  # overrides the budget's cap when set

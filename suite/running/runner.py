@@ -35,6 +35,7 @@ from suite.measuring.memory import PeakMemory
 from suite.taskapi.models import family_of, is_estimator
 from suite.taskapi.spec import RunSpec
 from suite.taskapi.task import TaskBase
+from suite.training import graphs
 from suite.running.run_record import (ESTIMATOR_UTILISATION_NOTE, add_utilisation, build_record, convergence_figures,
                                       host_summary, now, one_line, save_record, skipped_record)
 
@@ -64,13 +65,15 @@ def trainer_for(kind: str, profile: str = "", estimator: bool = False) -> Callab
 
 def resolved_config(spec: RunSpec, opts: RunOptions, device: str, precision: str, world_size: int) -> dict[str, Any]:
     """Everything that decides what a run computes; its hash keys --resume. `overrides` (and the
-    recipe's `cpu_bf16`, `cpu_channels_last`, `cuda_tf32`) are there only when set, so a default run keeps the hash it had before."""
+    recipe's `cpu_bf16`, `cpu_channels_last`, `cuda_tf32`, and `cuda_graphs`) are there only when set, so a
+    default run keeps the hash it had before."""
     config = spec.to_dict()
     if not config.get("overrides"):
         config.pop("overrides", None)
     for flag in ("cpu_bf16", "cpu_channels_last", "cuda_tf32"):
         if not config["recipe"].get(flag):
             config["recipe"].pop(flag, None)
+    graphs = {"cuda_graphs": True} if opts.cuda_graphs else {}  # only when set: a default run keeps its hash
     return {
         **config,
         "device": device,
@@ -79,11 +82,24 @@ def resolved_config(spec: RunSpec, opts: RunOptions, device: str, precision: str
         # runs compare across machines; an explicit bf16 / fp32 keys a cell of its own (suite/results/cells.py).
         "precision_request": opts.precision,
         "compile": opts.compile,
+        **graphs,
         "world_size": world_size,
         "max_time_s": opts.max_time_s,
         "max_steps": opts.max_steps,
         "stop_at_target": not opts.train_to_budget,
     }
+
+
+def graphs_allowed(task_cls: type[TaskBase], spec: RunSpec, device, world_size: int) -> None:
+    """Uncapturable (a `skipped` record) unless `--cuda-graphs` can capture this run's training steps: on
+    CUDA, in one process, for a model trained by steps. What a step itself cannot take (host syncs,
+    shapes that never repeat) is found when it is captured (`suite.training.graphs`)."""
+    graphs.require_cuda(device)
+    if world_size > 1:
+        raise graphs.Uncapturable(f"data-parallel steps (world size {world_size}) are not captured: run without "
+                                  "torchrun")
+    if is_estimator(task_cls, spec.model):
+        raise graphs.Uncapturable(f"{spec.model} is fitted, not trained by steps: there is no step to capture")
 
 
 def run_spec(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions) -> RunSpec:
@@ -227,7 +243,7 @@ def run_precision(spec: RunSpec, opts: RunOptions, device) -> tuple[str, str]:
 
 def _run_resolved(task_cls, spec, seed, opts, log, precision, write, state: RunState) -> dict[str, Any]:
     device, rank, world = state.device, state.rank, state.world
-    ctx = RunContext(device=device, precision=precision, compile=opts.compile,
+    ctx = RunContext(device=device, precision=precision, compile=opts.compile, cuda_graphs=opts.cuda_graphs,
                      generator=seed_everything(seed, device), seed=seed, rank=rank, world_size=world,
                      max_time_s=opts.max_time_s, max_steps=opts.max_steps,
                      stop_at_target=not opts.train_to_budget, log=log if rank == 0 else (lambda _m: None),
@@ -239,6 +255,8 @@ def _run_resolved(task_cls, spec, seed, opts, log, precision, write, state: RunS
     try:
         state.folder = resolve_data_dir(opts.data_dir)
         task = task_cls(spec, state.folder)
+        if opts.cuda_graphs:
+            graphs_allowed(task_cls, spec, device, world)
         with state.memory, state.host, state.energy:
             result = trainer_for(task_cls.kind, spec.profile, is_estimator(task_cls, spec.model))(task, ctx)
         state.result = result

@@ -166,6 +166,8 @@ def training_fraction(source: BatchSource, fraction: float | None, seed: int) ->
 class TensorSource(BatchSource):
     """A split held as equal-length tensors, e.g. `TensorSource(x=images, y=labels)`."""
 
+    fixed_shapes = True
+
     def __init__(self, info: dict[str, Any] | None = None, **tensors: torch.Tensor):
         if not tensors:
             raise ValueError("TensorSource needs at least one tensor")
@@ -207,6 +209,8 @@ class PaddedSource(TensorSource):
     shuffling the batches: each batch holds similar lengths and is trimmed
     to its longest item.
     """
+
+    fixed_shapes = False  # each batch is trimmed to its longest item
 
     def __init__(self, lengths: torch.Tensor, padded: tuple[str, ...], info=None, window: int = 50, **tensors):
         super().__init__(info, lengths=lengths, **tensors)

@@ -192,6 +192,9 @@ class BatchSource:
     """
 
     info: dict[str, Any]
+    # True when every full batch has the same tensor shapes (nothing is trimmed to a batch's longest
+    # item): the training loop can then replay one CUDA graph for every step (`--cuda-graphs`).
+    fixed_shapes: bool = False
 
     def __len__(self) -> int:
         raise NotImplementedError

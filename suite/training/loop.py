@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from suite.running import distributed
+from suite.training import graphs
 from suite.taskapi import variants
 from suite.running.context import EvalPoints, RunContext, TrainResult
 from suite.taskapi.data import load_eval_splits, move_to
@@ -88,6 +89,10 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
     clock.stop()
     if len(train) == 0:
         raise DataError(f"task {spec.task!r} profile {spec.profile!r}: the training split is empty")
+    if ctx.cuda_graphs and not train.fixed_shapes:
+        raise graphs.Uncapturable(f"the training batches of {spec.task!r} vary in shape ({type(train).__name__} "
+                                  "trims each to its longest item); the training loop captures fixed-shape steps "
+                                  "only (the speed profile captures one graph per batch shape)")
     result.data_info = {**split_info(train, evals), **{split: {"skipped": why} for split, why in skipped.items()}}
     decide, report = decision_splits(spec.target, evals)
 
@@ -99,10 +104,12 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
     eval_every = spec.eval_every or len(train)  # in training samples; default once per epoch
     result.eval_cadence = {"every": eval_every, "unit": "samples"}
     max_time_s = ctx.max_time_s or budget.max_time_s
-    optimizer = build_optimizer(model, recipe)
+    optimizer = build_optimizer(model, recipe, capturable=ctx.cuda_graphs)
     scheduler = build_scheduler(optimizer, recipe, total_steps)
 
     step = make_train_step(task, model, train_model, optimizer, recipe, ctx)
+    if ctx.cuda_graphs:  # captured at the first warm-up step; replayed for every step after
+        step = graphs.CapturedStep(step, model, optimizer)
 
     batches = endless(train, recipe.batch_size, ctx, drop_last)
     # FLOPs are counted on the first training batch (a typical one, not the longest) and scaled per
@@ -113,14 +120,21 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
     with torch.random.fork_rng(devices=[ctx.device] if ctx.device.type == "cuda" else []):
         # Counting and warming up draw no random numbers from the run's streams, and the snapshot
         # taken before both undoes what their forward passes change (batch-norm running statistics).
-        snapshot = copy.deepcopy((model.state_dict(), optimizer.state_dict()))
+        # A captured step's graph reads the weights and optimizer state it was captured with: they are
+        # put back in place (`graphs.Snapshot`), never replaced.
+        snapshot = graphs.Snapshot(model, optimizer) if ctx.cuda_graphs else copy.deepcopy(
+            (model.state_dict(), optimizer.state_dict()))
         counted = count_flops(task, model, first, ctx)
         scale = FlopScale(first)
         clock.start("warmup")
         for _ in range(WARMUP_STEPS):
             step(first)
-        model.load_state_dict(snapshot[0])
-        optimizer.load_state_dict(snapshot[1])
+        if ctx.cuda_graphs:
+            snapshot.restore()
+            step.freeze()
+        else:
+            model.load_state_dict(snapshot[0])
+            optimizer.load_state_dict(snapshot[1])
         clock.stop()
 
     points = EvalPoints(spec.target, result, ctx.device, stop_at_target=ctx.stop_at_target)
@@ -273,6 +287,10 @@ class BatchwiseOnDevice(BatchSource):
 
     def __len__(self) -> int:
         return len(self.source)
+
+    @property
+    def fixed_shapes(self) -> bool:
+        return self.source.fixed_shapes
 
     def nbytes(self) -> int:
         return self.source.nbytes()

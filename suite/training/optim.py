@@ -9,8 +9,12 @@ from torch import nn
 from suite.taskapi.spec import Recipe
 
 
-def build_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    """AdamW or Nesterov SGD; no weight decay on biases and norm weights (1-D tensors)."""
+def build_optimizer(model: nn.Module, recipe: Recipe, capturable: bool = False) -> torch.optim.Optimizer:
+    """AdamW or Nesterov SGD; no weight decay on biases and norm weights (1-D tensors).
+
+    `capturable`: a step that a CUDA graph can replay (`suite.training.graphs`): AdamW keeps its step
+    count on the device (`capturable=True`), SGD takes its fused kernel (the same update in one kernel).
+    """
     decay, no_decay = [], []
     for param in model.parameters():
         if param.requires_grad:
@@ -18,10 +22,10 @@ def build_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     groups = [{"params": decay, "weight_decay": recipe.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
     if recipe.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=True)
+        return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=True, fused=capturable or None)
     # The fused kernel (what transformers' Trainer uses by default) is ~6x faster per step on CPU too.
     fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in decay + no_decay)
-    return torch.optim.AdamW(groups, lr=recipe.lr, fused=fused or None)
+    return torch.optim.AdamW(groups, lr=recipe.lr, fused=fused or None, capturable=capturable)
 
 
 def lr_factor(step: int, total_steps: int, recipe: Recipe) -> float:

@@ -23,6 +23,7 @@ from suite.errors import ConfigError
 from suite.training.rl.envs import env_info, make_vector_env
 from suite.training.rl.evaluation import evaluate_policy
 from suite.taskapi.task import RLTask
+from suite.training import graphs
 from suite.measuring.timing import Heartbeat, SegmentClock
 
 EVAL_SEED_OFFSET = 1_000_003  # validation episodes never share seeds with training ones
@@ -82,6 +83,19 @@ def clipped_step(model: nn.Module, optimizer: torch.optim.Optimizer, max_grad_no
         return loss.detach()
 
     return step
+
+
+def captured_update(run: "RLRun", step: Callable[[dict[str, torch.Tensor]], torch.Tensor], model: nn.Module,
+                    optimizer: torch.optim.Optimizer, example: dict[str, torch.Tensor]
+                    ) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
+    """`step` replayed from a CUDA graph (`--cuda-graphs`), captured on `example` (any values, the shapes of
+    every update's batch) before the train clock starts and timed as warm-up; capturing trains nothing."""
+    captured = graphs.CapturedStep(step, model, optimizer)
+    run.clock.start("warmup")
+    captured.prepare(example)
+    captured.freeze()
+    run.clock.stop()
+    return captured
 
 
 @contextlib.contextmanager
@@ -192,6 +206,7 @@ class RLRun:
         r.data_s = round(self.clock.total("data"), 4)
         r.train_time_s = round(self.clock.total("train"), 4)
         r.eval_time_s = round(self.clock.total("eval"), 4)
+        r.warmup_s = round(self.clock.total("warmup"), 4)
         r.steps, r.samples = self.iterations, self.env_steps
         r.seconds_per_step = round(r.train_time_s / self.env_steps, 9) if self.env_steps else None
         r.throughput = {"value": round(self.env_steps / max(r.train_time_s, 1e-9), 2), "unit": "env_steps/s"}

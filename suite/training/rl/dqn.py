@@ -20,7 +20,7 @@ from suite.running.context import RunContext, TrainResult
 from suite.running.device import autocast, no_host_sync
 from suite.measuring.flops import flops_of
 from suite.errors import ConfigError
-from suite.training.rl.common import AlgoConfig, RLRun, clipped_step
+from suite.training.rl.common import AlgoConfig, RLRun, captured_update, clipped_step
 from suite.training.rl.envs import final_obs, make_vector_env, torch_dtype
 from suite.training.rl.networks import discrete_actions
 from suite.taskapi.task import RLTask
@@ -80,6 +80,10 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         index = torch.randint(0, self.size, (batch_size,), generator=generator).to(self.obs.device, non_blocking=True)
+        return self.at(index)
+
+    def at(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The transitions at `index` (a 1-D tensor on the buffer's device), as `sample` returns them."""
         return {"obs": self.obs[index], "actions": self.actions[index], "rewards": self.rewards[index],
                 "next_obs": self.next_obs[index], "dones": self.dones[index]}
 
@@ -103,9 +107,10 @@ def td_loss(model: nn.Module, target: nn.Module, batch: dict[str, torch.Tensor],
     return F.smooth_l1_loss(q, td_target)
 
 
-def make_optimizer(model: nn.Module, cfg: DQNConfig) -> torch.optim.Adam:
-    """DQN's Adam (CleanRL's: default epsilon)."""
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr)
+def make_optimizer(model: nn.Module, cfg: DQNConfig, capturable: bool = False) -> torch.optim.Adam:
+    """DQN's Adam (CleanRL's: default epsilon); `capturable` keeps its step count on the device, for a
+    CUDA graph (`suite.training.graphs`)."""
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, capturable=capturable)
 
 
 def make_update_step(model: nn.Module, target: nn.Module, optimizer: torch.optim.Optimizer, cfg: DQNConfig,
@@ -152,10 +157,13 @@ def train_dqn(task: RLTask, ctx: RunContext) -> TrainResult:
         target.load_state_dict(model.state_dict())
         first_update = cfg.learning_starts + cfg.num_envs * cfg.train_frequency
         run = RLRun(task, ctx, model, cfg.num_envs, first_update, "learning_starts + one DQN update")
-        optimizer = make_optimizer(model, cfg)
+        optimizer = make_optimizer(model, cfg, capturable=ctx.cuda_graphs)
         learn = make_update_step(model, target, optimizer, cfg, device, ctx.precision)
         space = envs.single_observation_space
         buffer = ReplayBuffer(cfg.buffer_size, space.shape, torch_dtype(space), device)
+        if ctx.cuda_graphs:  # captured on the empty buffer's zeros: the shapes of every sampled batch
+            learn = captured_update(run, learn, model, optimizer,
+                                    buffer.at(torch.zeros(cfg.batch_size, dtype=torch.long, device=device)))
         rng = np.random.default_rng(ctx.seed)
         with autocast(device, ctx.precision):  # counted as trained: the same ops
             run.result.flops_per_sample, run.result.flops_method = flops_per_env_step(model, target, cfg, buffer,

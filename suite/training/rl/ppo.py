@@ -21,7 +21,8 @@ from suite.running.context import RunContext, TrainResult
 from suite.running.device import autocast, no_host_sync
 from suite.measuring.flops import flops_of
 from suite.errors import ConfigError
-from suite.training.rl.common import AlgoConfig, RLRun, clipped_step, cpu_threads
+from suite.training import graphs
+from suite.training.rl.common import AlgoConfig, RLRun, captured_update, clipped_step, cpu_threads
 from suite.training.rl.envs import final_obs, make_vector_env, torch_dtype
 from suite.training.rl.networks import discrete_actions
 from suite.taskapi.task import RLTask
@@ -120,9 +121,12 @@ def ppo_loss(model: nn.Module, cfg: PPOConfig, obs, actions, old_logprobs, advan
     return pg_loss + cfg.vf_coef * 0.5 * v_loss.mean() - cfg.ent_coef * entropy.mean()
 
 
-def make_optimizer(model: nn.Module, cfg: PPOConfig, device: torch.device) -> torch.optim.Adam:
-    """PPO's Adam; fused (one kernel for all parameters, the same update) where torch has the kernel."""
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-5, fused=device.type in ("cpu", "cuda"))
+def make_optimizer(model: nn.Module, cfg: PPOConfig, device: torch.device,
+                   capturable: bool = False) -> torch.optim.Adam:
+    """PPO's Adam; fused (one kernel for all parameters, the same update) where torch has the kernel;
+    `capturable` keeps its step count on the device, for a CUDA graph (`suite.training.graphs`)."""
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-5, fused=device.type in ("cpu", "cuda"),
+                            capturable=capturable)
 
 
 def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
@@ -135,7 +139,8 @@ def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
         model = task.build_agent(envs.single_observation_space, envs.single_action_space).to(device)
         rollout = cfg.num_envs * cfg.num_steps
         run = RLRun(task, ctx, model, rollout, rollout, "one PPO rollout (num_envs x num_steps)")
-        optimizer = make_optimizer(model, cfg, device)
+        optimizer = make_optimizer(model, cfg, device, capturable=ctx.cuda_graphs)
+        step = make_update_step(model, optimizer, cfg, device, ctx.precision)
         iterations = run.total // rollout
         T, N = cfg.num_steps, cfg.num_envs
         space = envs.single_observation_space
@@ -149,13 +154,16 @@ def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
         with autocast(device, ctx.precision):  # counted as trained: the same ops
             run.result.flops_per_sample, run.result.flops_method = flops_per_env_step(
                 model, cfg, torch.zeros((1, *space.shape), dtype=torch_dtype(space), device=device), device)
+        if ctx.cuda_graphs:
+            step = captured_update(run, step, model, optimizer, zero_minibatch(space, rollout // cfg.num_minibatches,
+                                                                               device))
         next_obs, _ = envs.reset(seed=ctx.seed)
         phases = PhaseTimer(device, ctx.phase_times)
         run.start()
         for iteration in range(iterations):
             phases.restart()
-            if cfg.anneal_lr:
-                optimizer.param_groups[0]["lr"] = cfg.lr * (1.0 - iteration / iterations)
+            if cfg.anneal_lr:  # in place where the learning rate is a tensor a CUDA graph reads
+                graphs.set_lr(optimizer.param_groups[0], cfg.lr * (1.0 - iteration / iterations))
             # The rollout on `act_threads` (its small forwards), the update on the run's `torch_threads`.
             # One autocast region for the whole rollout: the weights do not change during it, so
             # autocast casts them to bf16 once per rollout instead of once per env step.
@@ -185,7 +193,7 @@ def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
             with no_host_sync(ctx):  # the learner update never waits on the host (acting does: envs are on the CPU)
                 loss = update(model, optimizer, cfg, obs.flatten(0, 1), actions.flatten(),
                               logprobs.flatten(), advantages.flatten(), returns.flatten(), values.flatten(),
-                              precision=ctx.precision)
+                              precision=ctx.precision, step=step)
             phases.lap("update")
             if run.step(rollout, loss):
                 break
@@ -194,6 +202,14 @@ def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
             run.finish()
         envs.close()
     return run.result
+
+
+def zero_minibatch(space, size: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """A minibatch of `size` zeros with the shapes and dtypes of the `MINIBATCH` tensors (to capture on)."""
+    zeros = torch.zeros(size, device=device)
+    return {"obs": torch.zeros((size, *space.shape), dtype=torch_dtype(space), device=device),
+            "actions": zeros.long(), "old_logprobs": zeros, "advantages": zeros.clone(), "returns": zeros.clone(),
+            "old_values": zeros.clone()}
 
 
 def flops_per_env_step(model: nn.Module, cfg: PPOConfig, obs: torch.Tensor,
@@ -226,12 +242,14 @@ def make_update_step(model: nn.Module, optimizer: torch.optim.Optimizer, cfg: PP
 
 
 def update(model: nn.Module, optimizer: torch.optim.Optimizer, cfg: PPOConfig, *batch: torch.Tensor,
-           precision: str = "fp32") -> torch.Tensor:
-    """`update_epochs` passes of `make_update_step` over shuffled minibatches of the rollout `batch`
-    (the `MINIBATCH` tensors, in that order); returns the mean loss (a tensor, no sync)."""
+           precision: str = "fp32", step: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None
+           ) -> torch.Tensor:
+    """`update_epochs` passes of `step` (default: `make_update_step`; the run's own, captured under
+    `--cuda-graphs`) over shuffled minibatches of the rollout `batch` (the `MINIBATCH` tensors, in that
+    order); returns the mean loss (a tensor, no sync)."""
     size = batch[0].shape[0]
     minibatch = size // cfg.num_minibatches
-    step = make_update_step(model, optimizer, cfg, batch[0].device, precision)
+    step = step or make_update_step(model, optimizer, cfg, batch[0].device, precision)
     total = torch.zeros((), device=batch[0].device)
     for _ in range(cfg.update_epochs):
         order = torch.randperm(size, device=batch[0].device)
