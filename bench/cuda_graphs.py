@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     from suite.running.device import seed_everything
 
     device = torch.device(args.device)
-    torch.cuda.set_device(device)
+    torch.cuda.set_device(torch.device(device).index or 0)
     seed_everything(0, device)  # the harness's CUDA settings: cuDNN autotuning, TF32
     wanted = [m.strip() for m in args.models.split(",") if m.strip()]
     rows = []
