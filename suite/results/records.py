@@ -285,16 +285,16 @@ SETTLED_S = 2.0  # a file changed less than this long ago may change again withi
 def _read_one(file: Path) -> tuple[dict[str, Any] | None, str | None]:
     """(record, None) or (None, why it is not a record); a settled, unchanged file is not read twice."""
     try:
-        info = os.stat(file)
+        info: os.stat_result | None = os.stat(file)
         identity = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
     except OSError:
-        identity = None
+        info = identity = None
     key = str(file)
     cached = _READ.get(key)
     if identity is not None and cached is not None and cached[0] == identity:
         return cached[1]
     try:
-        obj = safe_io.read_json(file)
+        obj = safe_io.read_json(file, info=info)
     except safe_io.UnreadableFile as exc:
         result: tuple = (None, f"not a readable JSON record ({exc})")
     else:
