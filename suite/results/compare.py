@@ -47,30 +47,13 @@ from suite.results import check, records, stats
 from suite.results.cells import KEYED, cell_settings, threads_key
 from suite.errors import DlbenchError
 from suite.results.numbers import short_number
+from suite.results.measures import GROUPINGS, MEASURES, TIME_RULES  # noqa: F401 - read as compare.X too
 
 COMPARABLE = ["task", "task_version", "profile", "dataset", "target_metric", "target_value", "higher_is_better",
               *KEYED]
 # Models set side by side (speedups against a model, one plot per task) differ in their recipes by design:
 # there the configuration key, which holds the recipe, is left out of the alignment.
 ACROSS_MODELS = [c for c in COMPARABLE if c != "config"]
-TIME_RULES = {
-    "train": ("time_to_target_s", "train time only (evaluation, warm-up and data work excluded)"),
-    "train+eval": ("time_to_target_with_eval_s", "train + evaluation time (warm-up and data work excluded)"),
-    "submission": ("submission_time_to_target_s",
-                   "AlgoPerf submission time: train + warm-up/compilation, evaluations untimed"),
-    "wall": ("wall_to_target_s", "MLPerf time-to-train: wall clock from the first touch of the data, never paused"),
-    "normalised": ("normalised_time_to_target_s",
-                   "convergence-normalised: the reference median steps x this run's seconds per step"),
-    # Not a time: the cells read joules where they say seconds; runs whose machine reports no energy have none
-    "energy": ("energy_to_target_j", "energy to the target in joules (train segments, where the machine reports "
-               "energy: suite/measuring/energy.py); cells read J, not s"),
-}
-MEASURES = ["time_to_target_s", "final_quality", "throughput", "peak_mem_mb", "utilisation"]
-GROUPINGS = {
-    "model": {"rows": ["hardware", "model"], "columns": None},
-    "hardware": {"rows": ["model"], "columns": "hardware"},
-    "software": {"rows": ["hardware", "model"], "columns": "torch"},
-}
 _SHOWN_KEYS = ["task", "v", "profile", "dataset", "target"]
 
 
