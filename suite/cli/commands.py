@@ -139,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def command() -> int:  # parsed inside the guard: a flag's bad value is one line and exit 2
         args = parser.parse_args(argv)
+        if args.command in ("compare", "report", "check", "score", "export", "pages"):
+            from suite.results import records
+
+            records.LONG_LIVED_READS = True  # this process ends with the command: what it reads lives as long
         return handlers[args.command](args)
 
     return _guarded(command)

@@ -253,12 +253,19 @@ def record_files(paths: Iterable[Path | str]) -> list[Path]:
     return files
 
 
+# Set by a process that keeps what it reads until it exits (the results commands of the CLI): the records
+# are then moved out of the cyclic collector's sight once read (`read_records`).
+LONG_LIVED_READS = False
+
+
 def read_records(paths: Iterable[Path | str], warn: Callable[[str], None] = _warn) -> list[dict[str, Any]]:
     """Every valid record under `paths`; other files are skipped with one warning line each.
 
     Records are trees of plain containers that reference counting frees, so the cyclic garbage collector
     has nothing to find in them: it is paused while they are read (it would walk the growing list again
-    and again), and left as the caller had it afterwards.
+    and again), and left as the caller had it afterwards. With LONG_LIVED_READS, what is alive once they
+    are read is frozen (`gc.freeze`): tens of thousands of records would otherwise be walked again at
+    each full collection that the tables' own allocations set off.
     """
     records = []
     collecting = gc.isenabled()
@@ -270,6 +277,8 @@ def read_records(paths: Iterable[Path | str], warn: Callable[[str], None] = _war
                 warn(f"{file}: {warning}, skipped")
                 continue
             records.append({**obj, "_path": str(file)})
+        if LONG_LIVED_READS:
+            gc.freeze()
     finally:
         if collecting:
             gc.enable()
