@@ -272,12 +272,13 @@ def to_table(frame: pd.DataFrame, by: str = "model", measure: str = "time_to_tar
         table = shown[key_columns(shown) + layout["rows"]].copy()
         table["reached"] = [f"{r.reached}/{r.runs}" if isinstance(r.target_metric, str) else f"- ({r.runs} runs)"
                             for r in summary.itertuples()]
+        rows = summary.to_dict("records")  # plain dicts: a pandas row per cell and measure costs more than the cell
         for m in MEASURES:
-            table[m] = [format_cell(row, m) for _, row in summary.iterrows()]
+            table[m] = [format_cell(row, m) for row in rows]
         if summary["convergence"].astype(bool).any():
             table["convergence"] = list(summary["convergence"])
         return table
-    shown["cell"] = [format_cell(row, measure) for _, row in summary.iterrows()]
+    shown["cell"] = [format_cell(row, measure) for row in summary.to_dict("records")]
     shown[column] = summary[column].fillna("?").astype(str)
     index = key_columns(shown) + layout["rows"]
     wide = shown.pivot_table(index=index, columns=column, values="cell", aggfunc="first", fill_value="-")
@@ -285,7 +286,7 @@ def to_table(frame: pd.DataFrame, by: str = "model", measure: str = "time_to_tar
     return wide.reset_index()
 
 
-def format_cell(row: pd.Series, measure: str) -> str:
+def format_cell(row: dict[str, Any] | pd.Series, measure: str) -> str:
     """One cell of a summary row: "median CI [lo, hi] n=k" (5+ values), "median range [lo, hi] n=k"
     (2-4 values), "median n=1", or why there is no number."""
     n = int(row[f"{measure}_n"])
@@ -312,7 +313,7 @@ def _percent(share: float) -> str:
     return f"{share * 100:.3g}%"
 
 
-def _interval(row: pd.Series, measure: str, show=None) -> str:
+def _interval(row: dict[str, Any] | pd.Series, measure: str, show=None) -> str:
     """" CI [lo, hi]" or " range [lo, hi]", named by how it was found, or "" for a single value."""
     show = show or short_number
     lo, hi = row[f"{measure}_lo"], row[f"{measure}_hi"]
