@@ -336,12 +336,19 @@ def tick_labels(fig) -> list[tuple]:
 
 @pytest.fixture
 def figures(monkeypatch):
-    """Every figure the report draws, kept after its PNG is made."""
+    """Every figure the report draws, as it was when its PNG was made (a copy: the report draws its next
+    plot of the same size on the same figure)."""
+    import pickle
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     kept, make_png = [], plots._png
 
     def keep(fig):
         png = make_png(fig)
-        kept.append(fig)
+        copy = pickle.loads(pickle.dumps(fig))
+        FigureCanvasAgg(copy)
+        kept.append(copy)
         return png
 
     monkeypatch.setattr(plots, "_png", keep)
