@@ -102,9 +102,9 @@ def compare_command(args: argparse.Namespace) -> int:
             return 1
         if baseline is None or baseline in versions:
             baseline, dimension = baseline or versions[0], "torch"
-    measures = compare.MEASURES if args.by != "model" else [None]
-    tables = {f"by_{args.by}" + (f"_{m}" if m else ""): compare.to_table(frame, args.by, m or "time_to_target_s")
-              for m in measures}
+    measures = compare.MEASURES if args.by != "model" else ["time_to_target_s"]
+    tables = {f"by_{args.by}" + (f"_{m}" if args.by != "model" else ""): table
+              for m, table in compare.to_tables(frame, args.by, measures).items()}
     fmt = args.format or ("text" if sys.stdout.isatty() else "md")
     numeric = {"by_" + args.by: compare.summarize(frame, _numeric_keys(args.by))} if fmt == "csv" else {}
     notes: list[str] = [f"time-to-target: {compare.TIME_RULES[args.time][1]}"]

@@ -74,12 +74,12 @@ def build_sections(data: compare.Pool, baseline: str | None,
                             tables={"by model": compare.to_table(frame, "model")}))
     csvs = {"runs": frame, "by_model": compare.summarize(frame, compare.COMPARABLE + ["hardware", "model", "torch"])}
     if len(labels) > 1:
-        tables = {m: compare.to_table(frame, "hardware", m) for m in compare.MEASURES}
+        tables = compare.to_tables(frame, "hardware", compare.MEASURES)
         sections.append(Section(f"By hardware ({', '.join(labels)})", notes=_legend(time_rule), tables=tables))
     else:
         sections[-1].notes.append(f"one machine ({labels[0]}): no by-hardware table")
     if upgraded:
-        tables = {m: compare.to_table(frame, "software", m) for m in ("time_to_target_s", "throughput", "utilisation")}
+        tables = compare.to_tables(frame, "software", ["time_to_target_s", "throughput", "utilisation"])
         oldest = compare.torch_versions(frame)[0]
         by_torch = speedup.speedups(frame, oldest, "torch")
         tables[f"speedup against torch {oldest}"], tables["speedup (geometric mean)"] = \

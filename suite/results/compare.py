@@ -256,34 +256,43 @@ def _convergence_note(group: pd.DataFrame) -> str:
 
 def to_table(frame: pd.DataFrame, by: str = "model", measure: str = "time_to_target_s") -> pd.DataFrame:
     """Cells for people: "median [lo, hi] n=k". `measure` picks the cell of the wide (hardware/software) tables."""
+    return to_tables(frame, by, [measure])[measure]
+
+
+def to_tables(frame: pd.DataFrame, by: str, measures: list[str]) -> dict[str, pd.DataFrame]:
+    """{measure: `to_table(frame, by, measure)`} from one summary of the cells (the by-model table holds
+    every measure: each entry is that table)."""
     if by not in GROUPINGS:
         raise DlbenchError(f"compare: --by {by!r} is not one of {', '.join(GROUPINGS)}")
     if frame.empty:
-        return pd.DataFrame()
+        return {m: pd.DataFrame() for m in measures}
     layout = GROUPINGS[by]
     column = layout["columns"]
     if by == "software":  # an upgrade is compared on one machine: keep machines that ran several versions
         frame = frame[frame.groupby("hardware")["torch"].transform("nunique") > 1]
     summary = summarize(frame, COMPARABLE + layout["rows"] + ([column] if column else []))
     if summary.empty:
-        return summary
+        return {m: summary for m in measures}
     shown = shown_keys(summary)
+    rows = summary.to_dict("records")  # plain dicts: a pandas row per cell and measure costs more than the cell
     if column is None:
         table = shown[key_columns(shown) + layout["rows"]].copy()
         table["reached"] = [f"{r.reached}/{r.runs}" if isinstance(r.target_metric, str) else f"- ({r.runs} runs)"
                             for r in summary.itertuples()]
-        rows = summary.to_dict("records")  # plain dicts: a pandas row per cell and measure costs more than the cell
         for m in MEASURES:
             table[m] = [format_cell(row, m) for row in rows]
         if summary["convergence"].astype(bool).any():
             table["convergence"] = list(summary["convergence"])
-        return table
-    shown["cell"] = [format_cell(row, measure) for row in summary.to_dict("records")]
+        return {m: table for m in measures}
     shown[column] = summary[column].fillna("?").astype(str)
     index = key_columns(shown) + layout["rows"]
-    wide = shown.pivot_table(index=index, columns=column, values="cell", aggfunc="first", fill_value="-")
-    wide.columns = [f"{column}={c}" if str(c) in index else str(c) for c in wide.columns]  # a label named "model"
-    return wide.reset_index()
+    tables = {}
+    for measure in measures:
+        shown["cell"] = [format_cell(row, measure) for row in rows]
+        wide = shown.pivot_table(index=index, columns=column, values="cell", aggfunc="first", fill_value="-")
+        wide.columns = [f"{column}={c}" if str(c) in index else str(c) for c in wide.columns]  # a label named "model"
+        tables[measure] = wide.reset_index()
+    return tables
 
 
 def format_cell(row: dict[str, Any] | pd.Series, measure: str) -> str:
