@@ -171,9 +171,9 @@ def _plots(data: compare.Pool) -> Section:
         ordered = group.sort_values(["seed", "run_id"])[["run_id", *plots.SERIES_COLUMNS]].itertuples(index=False)
         labelled = [(series(row), by_id[row.run_id]) for row in ordered]
         per_series = curves_per_series(len({label for label, _ in labelled}))
-        if per_series < CURVES_PER_SERIES:
-            fewer.append(f"{title} ({per_series})")
         runs = _first_per_series(labelled, per_series)
+        if len(runs) < len(_first_per_series(labelled, CURVES_PER_SERIES)):
+            fewer.append(f"{title} ({per_series})")
         section.images[f"{title}: learning curves"] = plots.learning_curves(runs, title)
         section.images[f"{title}: time to target"] = plots.time_to_target(group, series, title)
         section.images[f"{title}: quality against time"] = plots.quality_vs_time(group, series, title)
@@ -184,7 +184,7 @@ def _plots(data: compare.Pool) -> Section:
 
 
 CURVES_PER_SERIES = 10  # learning curves drawn per model or machine: more are unreadable, and slow to draw
-CURVES_PER_FIGURE = 40  # and per plot: a figure of ten series shows four seeds of each
+CURVES_PER_FIGURE = 50  # and per plot: a figure of ten series shows five seeds of each
 
 
 def curves_per_series(series: int) -> int:
