@@ -214,7 +214,7 @@ def speed(group: pd.DataFrame, series: Series, title: str) -> bytes:
 def _series_of(group: pd.DataFrame, series: Series) -> list[str]:
     """Each row's series label, in row order: computed once per row, however many series there are
     (from the SERIES_COLUMNS alone: a row of every column costs more than the label)."""
-    return [series(row) for row in group[SERIES_COLUMNS].itertuples(index=False)]
+    return [series(row) for row in group[[c for c in SERIES_COLUMNS if c in group]].itertuples(index=False)]
 
 
 def _log_x_if_wide(ax, xs) -> None:
