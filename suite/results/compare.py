@@ -372,7 +372,12 @@ def incomparable_notes(frame: pd.DataFrame) -> list[str]:
     if frame.empty:
         return []
     lines = []
-    for (task, model, profile), group in frame.groupby(["task", "model", "profile"], sort=True):
+    names = ["task", "model", "profile"]
+    # Only the task / model / profile groups of several comparable keys need a line: found at once.
+    distinct = frame[names].join(frame[COMPARABLE].astype(str).add_prefix("key:")).drop_duplicates()
+    split = distinct.groupby(names, sort=False).size().loc[lambda n: n > 1].index
+    several = frame.set_index(names).index.isin(split)
+    for (task, model, profile), group in frame[several].groupby(names, sort=True):
         keys = group[COMPARABLE].astype(str).drop_duplicates()
         if len(keys) < 2:
             continue
@@ -382,7 +387,9 @@ def incomparable_notes(frame: pd.DataFrame) -> list[str]:
             where = group.groupby(group[column].astype(str))["hardware"].agg(lambda s: ", ".join(sorted(set(s))))
             parts.append(f"{column} " + " vs ".join(f"{value} ({hw})" for value, hw in where.items()))
         lines.append(f"{task} / {model} ({profile}): {len(keys)} separate rows, not comparable: {'; '.join(parts)}")
-    for key, group in frame.groupby(COMPARABLE + ["hardware", "model"], dropna=False, sort=True):
+    cells = frame.groupby(COMPARABLE + ["hardware", "model"], dropna=False, sort=True)
+    mixed = cells["budget"].transform("nunique") > 1
+    for key, group in frame[mixed].groupby(COMPARABLE + ["hardware", "model"], dropna=False, sort=True):
         budgets = sorted(set(group["budget"]))
         if len(budgets) > 1:
             lines.append(f"{key[0]} / {key[-1]} on {key[-2]}: one cell mixes budgets ({' | '.join(budgets)}); "
