@@ -100,7 +100,9 @@ def test_read_records_sees_a_file_changed_since_it_was_read(tmp_path, one_record
     ("throughput", None), ("throughput", 12.5), ("throughput", {"value": "fast"}),
     ("throughput", {"value": 12.5, "unit": "samples/s", "extra": {"tokens/s": None}}),
     ("utilisation", None), ("utilisation", 0.5), ("utilisation", 1.5), ("utilisation", -0.1), ("utilisation", "x"),
-    ("utilisation", True),
+    ("utilisation", True), ("seed", 1.5), ("seed", None), ("task", ""), ("steps", None), ("steps", 2**64),
+    ("final_metrics", {"test/accuracy": "high"}), ("final_metrics", {"test/accuracy": 1e301}),
+    ("final_metrics", {"test/accuracy": None}), ("throughput", {"value": 1.0, "extra": {"tokens/s": "x"}}),
 ])
 def test_the_compiled_validator_accepts_what_the_schema_accepts(field, value):
     record = {**make_record(), field: value}
