@@ -223,8 +223,9 @@ def identity(record: dict[str, Any]) -> list[str]:
                 found.append(f"run_id {run_id!r} names {key} {parts[key]} but the record's {key} is "
                              f"{record.get(key)!r}")
     path = record.get("_path")
-    if path and PurePath(str(path)).suffix == ".json" and PurePath(str(path)).stem != run_id:
-        found.append(f"the file is named {PurePath(str(path)).name!r} but holds run {run_id!r}")
+    name = PurePath(str(path)).name if path else ""
+    if name.endswith(".json") and name != ".json" and name[:-5] != run_id:  # suffix ".json", stem not the run id
+        found.append(f"the file is named {name!r} but holds run {run_id!r}")
     return found
 
 
