@@ -60,6 +60,8 @@ def _figure(width: float, height: float, ncols: int = 1):
         FigureCanvasAgg(fig)
         _FIGURES[key] = fig
     else:
+        for ax in list(fig.axes):  # dropped, not cleared first: an axes cleared is set up anew, for nothing
+            fig.delaxes(ax)
         fig.clear()
     return fig, fig.subplots(1, ncols)
 
