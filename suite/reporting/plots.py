@@ -121,22 +121,29 @@ def time_to_target(group: pd.DataFrame, series: Series, title: str) -> bytes:
     fig, ax = _figure(7.6, 0.6 + 0.45 * len(labels) + 1.2)
     finite = group["time_to_target_s"][group["time_to_target_s"] < math.inf]
     right = float(finite.max()) * 1.15 if len(finite) else 1.0
+    bars: list[tuple[int, float, Any]] = []  # (y, median, colour): drawn in one call each, as are the
+    spreads: list[tuple[int, float, float, float]] = []  # (y, median, low, high) bars and the dots below
+    dots: list[tuple[float, int]] = []
     for y, label in enumerate(labels):
         times = times_of[label]
         med, spread = stats.median(times), stats.spread(times)
         reached = sum(t < math.inf for t in times)
         if med < math.inf:
-            ax.barh(y, med, color=colors[label], alpha=0.6)
+            bars.append((y, med, colors[label]))
             if spread is not None:  # one seed has no spread: no bar is drawn that could read as one
-                lo, hi = spread[0], spread[1]
-                ax.errorbar(med, y, xerr=[[med - lo], [min(hi, right) - med]], color="black", capsize=4,
-                            fmt="none")
-                if hi == math.inf:
+                spreads.append((y, med, spread[0], spread[1]))
+                if spread[1] == math.inf:
                     ax.annotate("→ not reached", (right, y), fontsize=8, va="center", ha="right")
         else:
             ax.text(0, y - 0.3, f" median not reached ({reached}/{len(times)} seeds reached)", va="center",
                     fontsize=8)
-        ax.scatter([t for t in times if t < math.inf], [y] * reached, color="black", s=10, zorder=3)
+        dots += [(t, y) for t in times if t < math.inf]
+    if bars:
+        ax.barh([b[0] for b in bars], [b[1] for b in bars], color=[b[2] for b in bars], alpha=0.6)
+    if spreads:
+        ax.errorbar([s[1] for s in spreads], [s[0] for s in spreads], fmt="none", color="black", capsize=4,
+                    xerr=[[s[1] - s[2] for s in spreads], [min(s[3], right) - s[1] for s in spreads]])
+    ax.scatter([d[0] for d in dots], [d[1] for d in dots], color="black", s=10, zorder=3)
     ax.set_yticks(range(len(labels)), [_name(label) for label in labels])
     ax.set_ylim(-0.6, len(labels) - 0.4)
     ax.set_xlim(0, right)
