@@ -2,8 +2,9 @@
 
 Writes N small, valid records (default 20,000: 20 tasks x 5 models x 2 machines x 100 seeds, a
 few of them not reached, failed or skipped) into a temporary results folder, then runs each
-command in a fresh process, several times, and prints the median wall time and the largest
-resident memory of the command's process. Goal on a 2-core CPU: compare and check under 5 s,
+command in a fresh process, several times, and prints the median wall time, the median CPU time
+(user + system of the command's process, which a busy host inflates less than wall time) and the
+largest resident memory of the command's process. Goal on a 2-core CPU: compare and check under 5 s,
 report under 15 s, each within 1 GB.
 
     python bench/many_records.py [--records 20000] [--reps 3] [--keep DIR]
@@ -81,17 +82,18 @@ def write_records(folder: Path, n: int) -> int:
     return written
 
 
-def timed(command: list[str]) -> tuple[float, float, int]:
-    """(wall seconds, peak resident MB, exit status) of `command` in a fresh process."""
+def timed(command: list[str]) -> tuple[float, float, int, float]:
+    """(wall seconds, peak resident MB, exit status, CPU seconds) of `command` in a fresh process."""
     code = ("import resource, subprocess, sys, json\n"
             "p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
-            "print(json.dumps([p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))\n")
+            "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+            "print(json.dumps([p.returncode, u.ru_maxrss, u.ru_utime + u.ru_stime]))\n")
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code, *command], capture_output=True, text=True, cwd=ROOT,
                          check=True).stdout
     wall = time.perf_counter() - start
-    status, rss_kb = json.loads(out)
-    return wall, rss_kb / 1024, status
+    status, rss_kb, cpu = json.loads(out)
+    return wall, rss_kb / 1024, status, cpu
 
 
 def main() -> None:
@@ -112,9 +114,10 @@ def main() -> None:
         print(f"load before: {os.getloadavg()[0]:.2f} (1-min average, {os.cpu_count()} CPUs)")
         for name, command in commands.items():
             runs = [timed(command) for _ in range(args.reps)]
-            walls = [r[0] for r in runs]
+            walls, cpus = [r[0] for r in runs], [r[3] for r in runs]
             print(f"{name:8} {statistics.median(walls):6.1f} s median ({min(walls):.1f}..{max(walls):.1f}), "
-                  f"peak {max(r[1] for r in runs):5.0f} MB, exit {runs[0][2]}")
+                  f"CPU {statistics.median(cpus):5.1f} s median, peak {max(r[1] for r in runs):5.0f} MB, "
+                  f"exit {runs[0][2]}")
         print(f"load after: {os.getloadavg()[0]:.2f}; uptime: "
               + subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
 

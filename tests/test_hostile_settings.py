@@ -76,20 +76,33 @@ def test_a_non_finite_model_keyword_is_refused_for_a_real_model():
             ImageClassification.spec_for("smoke", "mlp", 0, {}, {"model.dropout": text})
 
 
-def test_a_fraction_leaving_less_than_one_batch_fails_at_load_in_one_line(tmp_path, capsys):
-    assert run_all(tmp_path, "--set", "data.fraction=1e-9") == 1  # the split's size is known only once loaded
-    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "results" / "runs").glob("*.json")]
-    assert record["status"] == "failed" and "\n" not in record["error"]
-    assert record["error"].startswith("ConfigError: data.fraction=1e-09: leaves 1 of the 256 training samples") and \
-        "use at least 0.125" in record["error"], record["error"]
+def test_a_fraction_leaving_less_than_one_batch_stops_before_any_run(tmp_path, capsys):
+    assert run_all(tmp_path, "--set", "data.fraction=1e-9") == 2  # the split is loaded and measured first
+    line = one_line(capsys.readouterr().err, "data.fraction=1e-09", "leaves 1 of the 256 training samples",
+                    "use at least 0.125")
+    assert line.startswith("error: ")
+    assert no_records(tmp_path)
 
 
-def test_a_batch_larger_than_the_training_split_fails_at_load_in_one_line(tmp_path):
-    assert run_all(tmp_path, "--set", "recipe.batch_size=100000000000") == 1
+def test_a_batch_larger_than_the_training_split_stops_before_any_run(tmp_path, capsys):
+    assert run_all(tmp_path, "--set", "recipe.batch_size=100000000000") == 2
+    assert one_line(capsys.readouterr().err) == ("error: recipe.batch_size=100000000000: is larger than the training "
+                                                 "split of toy_linear/smoke (256 samples): use at most 256")
+    assert no_records(tmp_path)
+
+
+def test_a_sweep_point_with_a_batch_larger_than_the_split_stops_the_sweep_before_its_first_run(tmp_path, capsys):
+    base = ["--tasks-from", "tests.toy_tasks", "--model", "linear", "--profile", "smoke", "--device", "cpu",
+            "--results", str(tmp_path / "results")]
+    assert cli.main(["sweep", "toy_linear", "--vary", "recipe.batch_size=16,100000", *base]) == 2
+    one_line(capsys.readouterr().err, "recipe.batch_size=100000", "use at most 256")
+    assert no_records(tmp_path)
+
+
+def test_a_batch_the_split_holds_still_runs(tmp_path):
+    assert run_all(tmp_path, "--set", "recipe.batch_size=256") == 0
     (record,) = [json.loads(p.read_text()) for p in (tmp_path / "results" / "runs").glob("*.json")]
-    assert record["status"] == "failed" and record["steps"] == 0
-    assert record["error"] == ("ConfigError: recipe.batch_size=100000000000: is larger than the training split of "
-                               "toy_linear/smoke (256 samples): use at most 256")
+    assert record["status"] == "ok" and record["config"]["recipe"]["batch_size"] == 256
 
 
 def test_rl_recipe_keys_its_trainer_never_reads_are_refused_by_run_and_sweep(tmp_path, capsys):
@@ -336,12 +349,19 @@ def tick_labels(fig) -> list[tuple]:
 
 @pytest.fixture
 def figures(monkeypatch):
-    """Every figure the report draws, kept after its PNG is made."""
+    """Every figure the report draws, as it was when its PNG was made (a copy: the report draws its next
+    plot of the same size on the same figure)."""
+    import pickle
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     kept, make_png = [], plots._png
 
     def keep(fig):
         png = make_png(fig)
-        kept.append(fig)
+        copy = pickle.loads(pickle.dumps(fig))
+        FigureCanvasAgg(copy)
+        kept.append(copy)
         return png
 
     monkeypatch.setattr(plots, "_png", keep)

@@ -8,6 +8,7 @@ import pytest
 from suite.results import records
 from suite.running.config import SuiteOptions
 from suite.running.runner import run_one
+from tests.helpers import make_record
 from tests.toy_tasks import ToyLinear
 
 
@@ -91,3 +92,18 @@ def test_read_records_sees_a_file_changed_since_it_was_read(tmp_path, one_record
     path.write_text(path.read_text().replace('"status": "ok"', '"status": 7'))  # now invalid: never served from before
     warnings: list[str] = []
     assert records.read_records([tmp_path], warn=warnings.append) == [] and len(warnings) == 1
+
+
+@pytest.mark.parametrize("field, value", [
+    ("target", None), ("target", "val/accuracy"), ("target", 0.8), ("target", {"metric": 1}),
+    ("target", {"metric": "val/accuracy", "value": 0.8, "higher_is_better": True}),
+    ("throughput", None), ("throughput", 12.5), ("throughput", {"value": "fast"}),
+    ("throughput", {"value": 12.5, "unit": "samples/s", "extra": {"tokens/s": None}}),
+    ("utilisation", None), ("utilisation", 0.5), ("utilisation", 1.5), ("utilisation", -0.1), ("utilisation", "x"),
+    ("utilisation", True), ("seed", 1.5), ("seed", None), ("task", ""), ("steps", None), ("steps", 2**64),
+    ("final_metrics", {"test/accuracy": "high"}), ("final_metrics", {"test/accuracy": 1e301}),
+    ("final_metrics", {"test/accuracy": None}), ("throughput", {"value": 1.0, "extra": {"tokens/s": "x"}}),
+])
+def test_the_compiled_validator_accepts_what_the_schema_accepts(field, value):
+    record = {**make_record(), field: value}
+    assert records._fast_accepts(record) == (records._schema_errors(record) == [])

@@ -63,3 +63,28 @@ def test_a_study_point_of_one_seed_gets_no_bar(errorbars):
                          "time_to_target_s_lo": [math.nan, math.nan], "time_to_target_s_hi": [math.nan, math.nan]})
     plots.study([("mlp", part)], "act", "test/accuracy", 0.8, "toy")
     assert errorbars == [1], "the quality bar of gelu only"
+
+
+def test_learning_curves_of_many_series_draw_fewer_seeds_of_each_and_say_so(tmp_path, monkeypatch):
+    lines: list[int] = []
+    real = plots.learning_curves
+
+    def counting(runs, title):
+        lines.append(len(runs))
+        return real(runs, title)
+
+    monkeypatch.setattr(plots, "learning_curves", counting)
+    many = [make_record(model=f"m{m}", seed=s, run_id=f"many.m{m}.s{s}") for m in range(11) for s in range(6)]
+    sections, _ = report.build_sections(compare.pool([write_all(tmp_path / "many", many)]), baseline=None)
+    [section] = [s for s in sections if s.title == "Plots"]
+    per_series = report.CURVES_PER_FIGURE // 11
+    assert lines == [11 * per_series] and per_series < 6
+    assert any(f"at most {report.CURVES_PER_FIGURE} lines" in n and f"toy v1 (smoke, digits) ({per_series})" in n
+               for n in section.notes), section.notes
+
+    lines.clear()  # few series: every seed up to CURVES_PER_SERIES, and no such note
+    few = [make_record(model=f"m{m}", seed=s, run_id=f"few.m{m}.s{s}") for m in range(3) for s in range(6)]
+    sections, _ = report.build_sections(compare.pool([write_all(tmp_path / "few", few)]), baseline=None)
+    [section] = [s for s in sections if s.title == "Plots"]
+    assert lines == [18]
+    assert not any("lines per plot" in n for n in section.notes)

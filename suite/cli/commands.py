@@ -12,7 +12,7 @@ from suite.cli.run_commands import (RUN_COMMANDS, add_run_arguments, is_main_pro
                                     pages_command, run_and_summarize, run_command, sweep_command)
 from suite.errors import DlbenchError, Terminated
 from suite.reporting import terminal
-from suite.results import compare
+from suite.results.measures import GROUPINGS, TIME_RULES
 from suite.results.safe_io import plain
 from suite.running import interrupts
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p_cmp = sub.add_parser("compare", help="comparison tables from result folders")
     p_cmp.add_argument("dirs", nargs="*", default=[Path("results")], type=Path)
-    p_cmp.add_argument("--by", choices=tuple(compare.GROUPINGS) + ("family",), default="model",
+    p_cmp.add_argument("--by", choices=tuple(GROUPINGS) + ("family",), default="model",
                        help="model: machines as rows; hardware / software: machine labels / torch versions as columns; "
                             "family: per task, the best deep model beside the best hand-crafted one")
     p_cmp.add_argument("--format", choices=("text", "md", "csv", "html", "parquet"), default=None,
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                             "html: the wide table, cells 'median [95%% interval] n'; csv: the numeric cells, or "
                             "with --out FILE.csv one tidy row per run; parquet: one tidy row per run into "
                             "--out FILE.parquet (pandas + pyarrow)")
-    p_cmp.add_argument("--time", choices=tuple(compare.TIME_RULES), default="train",
+    p_cmp.add_argument("--time", choices=tuple(TIME_RULES), default="train",
                        help="time-to-target rule: train (train segments only), train+eval, submission (AlgoPerf: "
                             "with warm-up/compilation), wall (MLPerf: never paused from the first touch of the data) "
                             "or normalised (reference median steps x seconds per step); docs/methodology.md")
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     p_score.add_argument("--reference", default=None, metavar="DIR|LABEL",
                          help="a results folder of one machine, or a machine label under results/reference/ "
                               "(case-insensitive prefix: 'nvidia h200'); default: results/reference/")
-    p_score.add_argument("--time", choices=tuple(compare.TIME_RULES), default="train",
+    p_score.add_argument("--time", choices=tuple(TIME_RULES), default="train",
                          help="time-to-target rule as in compare (energy: joules to the target, where both "
                               "machines report energy)")
     p_score.add_argument("--format", choices=("text", "md", "csv"), default=None,
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     p_rep.add_argument("--out", type=Path, default=None, help="HTML file to write (default: FIRST_DIR/report.html)")
     p_rep.add_argument("--baseline", default=None,
                        help="hardware label or model name for speedups (default: the machine with most runs)")
-    p_rep.add_argument("--time", choices=tuple(compare.TIME_RULES), default="train",
+    p_rep.add_argument("--time", choices=tuple(TIME_RULES), default="train",
                        help="time-to-target rule: train (train segments only), train+eval, submission (AlgoPerf: "
                             "with warm-up/compilation), wall (MLPerf: never paused from the first touch of the data) "
                             "or normalised (reference median steps x seconds per step); docs/methodology.md")
@@ -139,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def command() -> int:  # parsed inside the guard: a flag's bad value is one line and exit 2
         args = parser.parse_args(argv)
+        if args.command in ("compare", "report", "check", "score", "export", "pages"):
+            from suite.results import records
+
+            records.LONG_LIVED_READS = True  # this process ends with the command: what it reads lives as long
         return handlers[args.command](args)
 
     return _guarded(command)

@@ -8,11 +8,12 @@ from pathlib import Path
 
 from suite.errors import DlbenchError
 from suite.reporting import terminal
-from suite.results import check, compare
+from suite.results import check
 from suite.results.safe_io import plain
 from suite.results.safetext import clean
-from suite.results import speedup
-from suite.reporting import markdown
+
+# The table modules (compare, speedup, markdown) import pandas: loaded by the commands that draw tables,
+# so `check`, which draws none, starts without it.
 
 def export_command(args: argparse.Namespace) -> int:
     _check_inputs(args.dirs, "export")
@@ -63,6 +64,9 @@ def _write_tidy(frame, out: Path, fmt: str) -> None:
 
 
 def compare_command(args: argparse.Namespace) -> int:
+    from suite.reporting import markdown
+    from suite.results import compare, speedup
+
     _check_inputs(args.dirs, "compare")
     if args.fail_below is not None and (args.baseline is None or args.by == "family"):
         raise DlbenchError("compare: --fail-below needs --baseline OLD (the machine or model the gate compares "
@@ -98,9 +102,9 @@ def compare_command(args: argparse.Namespace) -> int:
             return 1
         if baseline is None or baseline in versions:
             baseline, dimension = baseline or versions[0], "torch"
-    measures = compare.MEASURES if args.by != "model" else [None]
-    tables = {f"by_{args.by}" + (f"_{m}" if m else ""): compare.to_table(frame, args.by, m or "time_to_target_s")
-              for m in measures}
+    measures = compare.MEASURES if args.by != "model" else ["time_to_target_s"]
+    tables = {f"by_{args.by}" + (f"_{m}" if args.by != "model" else ""): table
+              for m, table in compare.to_tables(frame, args.by, measures).items()}
     fmt = args.format or ("text" if sys.stdout.isatty() else "md")
     numeric = {"by_" + args.by: compare.summarize(frame, _numeric_keys(args.by))} if fmt == "csv" else {}
     notes: list[str] = [f"time-to-target: {compare.TIME_RULES[args.time][1]}"]
@@ -165,6 +169,8 @@ def _gate_status(offending: list[str], threshold: float) -> int:
 
 
 def _numeric_keys(by: str) -> list[str]:
+    from suite.results import compare
+
     layout = compare.GROUPINGS[by]
     return compare.COMPARABLE + layout["rows"] + ([layout["columns"]] if layout["columns"] else [])
 
@@ -183,6 +189,8 @@ def _render(tables: dict, notes: list[str], fmt: str) -> str:
 
         section = report.Section("Comparison", tables=tables, after=notes)
         return report.to_html([], [section])
+    from suite.reporting import markdown
+
     blocks = [f"## {name}\n\n{markdown.to_markdown(table)}" for name, table in tables.items()]
     return "\n\n".join(blocks + ["\n".join(f"- {n}" for n in notes)] if notes else blocks)
 

@@ -7,6 +7,12 @@ Text from records (names, labels, values) is escaped where it is drawn
 (`_t`: no `$...$` math from a label), so matplotlib's own math, such as
 a log axis's 10^n tick labels, still renders; a glyph the font lacks (an
 emoji) is drawn as a box without a warning per character.
+
+A report draws dozens of figures of a few sizes, and laying out text is most
+of a figure's cost: `_figure` hands out one cleared figure per size, made at
+the PNG's resolution, so its renderer, and the text sizes matplotlib keeps
+per renderer, serve every plot of that size, and the layout (`tight_layout`)
+and the PNG measure each label once.
 """
 from __future__ import annotations
 
@@ -24,6 +30,8 @@ import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import EngFormatter, NullFormatter  # noqa: E402
 
 from suite.results import stats  # noqa: E402
@@ -35,6 +43,27 @@ SPREAD_WORDS = (f"bars: 95% interval ({stats.MIN_FOR_CI}+ seeds) or range (2-{st
 # A series name longer than this is cut (ending in "…"): legends and tick labels beside an axis take its
 # width, and a 100-character label squeezed a log axis until its 10^n tick labels overlapped.
 NAME_CHARS = 40
+DPI = 80  # the PNGs' resolution, and the figures' own: text is measured once for the layout and the image
+SERIES_COLUMNS = ["model", "hardware"]  # what a `series(row)` function may read from a row
+_FIGURES: dict[tuple, Figure] = {}  # one figure per size and layout, cleared for each plot (`_figure`)
+_FIGURES_KEPT = 16
+
+
+def _figure(width: float, height: float, ncols: int = 1):
+    """(figure, axes) of this size: the one kept for the size, cleared, or a new one (no pyplot registry)."""
+    key = (round(width, 3), round(height, 3), ncols)
+    fig = _FIGURES.get(key)
+    if fig is None:
+        if len(_FIGURES) >= _FIGURES_KEPT:
+            _FIGURES.clear()
+        fig = Figure(figsize=(width, height), dpi=DPI)
+        FigureCanvasAgg(fig)
+        _FIGURES[key] = fig
+    else:
+        for ax in list(fig.axes):  # dropped, not cleared first: an axes cleared is set up anew, for nothing
+            fig.delaxes(ax)
+        fig.clear()
+    return fig, fig.subplots(1, ncols)
 
 
 def _name(text: Any) -> str:
@@ -61,7 +90,7 @@ def b64(png: bytes) -> str:
 @_drawing
 def learning_curves(runs: list[tuple[str, dict[str, Any]]], title: str) -> bytes:
     """Target metric against training time, one line per run (seed), one colour per series."""
-    fig, ax = plt.subplots(figsize=(7.6, 3.8))
+    fig, ax = _figure(7.6, 3.8)
     colors = _colors(label for label, _ in runs)
     labelled: set[str] = set()
     target = runs[0][1]["target"] if runs else {}
@@ -89,25 +118,32 @@ def time_to_target(group: pd.DataFrame, series: Series, title: str) -> bytes:
         times_of.setdefault(key, []).append(value)
     labels = sorted(times_of)
     colors = _colors(labels)
-    fig, ax = plt.subplots(figsize=(7.6, 0.6 + 0.45 * len(labels) + 1.2))
+    fig, ax = _figure(7.6, 0.6 + 0.45 * len(labels) + 1.2)
     finite = group["time_to_target_s"][group["time_to_target_s"] < math.inf]
     right = float(finite.max()) * 1.15 if len(finite) else 1.0
+    bars: list[tuple[int, float, Any]] = []  # (y, median, colour): drawn in one call each, as are the
+    spreads: list[tuple[int, float, float, float]] = []  # (y, median, low, high) bars and the dots below
+    dots: list[tuple[float, int]] = []
     for y, label in enumerate(labels):
         times = times_of[label]
         med, spread = stats.median(times), stats.spread(times)
         reached = sum(t < math.inf for t in times)
         if med < math.inf:
-            ax.barh(y, med, color=colors[label], alpha=0.6)
+            bars.append((y, med, colors[label]))
             if spread is not None:  # one seed has no spread: no bar is drawn that could read as one
-                lo, hi = spread[0], spread[1]
-                ax.errorbar(med, y, xerr=[[med - lo], [min(hi, right) - med]], color="black", capsize=4,
-                            fmt="none")
-                if hi == math.inf:
+                spreads.append((y, med, spread[0], spread[1]))
+                if spread[1] == math.inf:
                     ax.annotate("→ not reached", (right, y), fontsize=8, va="center", ha="right")
         else:
             ax.text(0, y - 0.3, f" median not reached ({reached}/{len(times)} seeds reached)", va="center",
                     fontsize=8)
-        ax.scatter([t for t in times if t < math.inf], [y] * reached, color="black", s=10, zorder=3)
+        dots += [(t, y) for t in times if t < math.inf]
+    if bars:
+        ax.barh([b[0] for b in bars], [b[1] for b in bars], color=[b[2] for b in bars], alpha=0.6)
+    if spreads:
+        ax.errorbar([s[1] for s in spreads], [s[0] for s in spreads], fmt="none", color="black", capsize=4,
+                    xerr=[[s[1] - s[2] for s in spreads], [min(s[3], right) - s[1] for s in spreads]])
+    ax.scatter([d[0] for d in dots], [d[1] for d in dots], color="black", s=10, zorder=3)
     ax.set_yticks(range(len(labels)), [_name(label) for label in labels])
     ax.set_ylim(-0.6, len(labels) - 0.4)
     ax.set_xlim(0, right)
@@ -122,11 +158,11 @@ def quality_vs_time(group: pd.DataFrame, series: Series, title: str) -> bytes:
     labels = sorted(set(keys))
     colors = _colors(labels)
     higher = bool(group["higher_is_better"].iloc[0])
-    fig, ax = plt.subplots(figsize=(7.6, 3.8))
+    fig, ax = _figure(7.6, 3.8)
     medians = []
+    measured = group[["train_time_s", "final_quality"]]  # the two numbers drawn: no text column is copied
     for label in labels:
-        sub = group[keys == label].dropna(subset=["final_quality",
-                                                                                       "train_time_s"])
+        sub = measured[keys == label].dropna()
         if sub.empty:
             continue
         ax.scatter(sub["train_time_s"], sub["final_quality"], color=colors[label], alpha=0.5, s=16)
@@ -152,7 +188,7 @@ def speed(group: pd.DataFrame, series: Series, title: str) -> bytes:
     labels = sorted(set(keys))
     colors = _colors(labels)
     units = sorted(set(group["throughput_unit"].dropna())) if "throughput_unit" in group else []
-    fig, axes = plt.subplots(1, 2, figsize=(9.6, 0.6 + 0.45 * len(labels) + 1.2))
+    fig, axes = _figure(9.6, 0.6 + 0.45 * len(labels) + 1.2, ncols=2)
     panels = (("throughput", f"throughput ({', '.join(units) or 'per s'})", 1.0),
               ("utilisation", "utilisation (% of the measured peak)", 100.0))
     for ax, (column, xlabel, scale) in zip(axes, panels):
@@ -185,8 +221,9 @@ def speed(group: pd.DataFrame, series: Series, title: str) -> bytes:
 
 
 def _series_of(group: pd.DataFrame, series: Series) -> list[str]:
-    """Each row's series label, in row order: computed once per row, however many series there are."""
-    return [series(row) for row in group.itertuples()]
+    """Each row's series label, in row order: computed once per row, however many series there are
+    (from the SERIES_COLUMNS alone: a row of every column costs more than the label)."""
+    return [series(row) for row in group[[c for c in SERIES_COLUMNS if c in group]].itertuples(index=False)]
 
 
 def _log_x_if_wide(ax, xs) -> None:
@@ -210,11 +247,10 @@ def _finish(fig, ax, legend: bool = True) -> bytes:
 
 
 def _png(fig) -> bytes:
-    """The figure as PNG bytes (laid out first), closed."""
+    """The figure as PNG bytes (laid out first); the figure is kept for the next plot of its size."""
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    plt.close(fig)
+    fig.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
 
 
@@ -231,7 +267,7 @@ def study(series: list[tuple[str, pd.DataFrame]], key: str, metric: str, target:
     numeric = all(_is_number(v) for v in values)
     categories = sorted(dict.fromkeys(values), key=lambda v: float(v) if numeric else values.index(v))  # as given
     position = (lambda v: float(v)) if numeric else (lambda v: float(categories.index(v)))
-    fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.6))
+    fig, axes = _figure(9.6, 3.6, ncols=2)
     colors = _colors(label for label, _ in series)
     any_reached = any(math.isfinite(v) for _, part in series for v in part["time_to_target_s"])
     for label, part in series:

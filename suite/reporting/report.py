@@ -74,12 +74,12 @@ def build_sections(data: compare.Pool, baseline: str | None,
                             tables={"by model": compare.to_table(frame, "model")}))
     csvs = {"runs": frame, "by_model": compare.summarize(frame, compare.COMPARABLE + ["hardware", "model", "torch"])}
     if len(labels) > 1:
-        tables = {m: compare.to_table(frame, "hardware", m) for m in compare.MEASURES}
+        tables = compare.to_tables(frame, "hardware", compare.MEASURES)
         sections.append(Section(f"By hardware ({', '.join(labels)})", notes=_legend(time_rule), tables=tables))
     else:
         sections[-1].notes.append(f"one machine ({labels[0]}): no by-hardware table")
     if upgraded:
-        tables = {m: compare.to_table(frame, "software", m) for m in ("time_to_target_s", "throughput", "utilisation")}
+        tables = compare.to_tables(frame, "software", ["time_to_target_s", "throughput", "utilisation"])
         oldest = compare.torch_versions(frame)[0]
         by_torch = speedup.speedups(frame, oldest, "torch")
         tables[f"speedup against torch {oldest}"], tables["speedup (geometric mean)"] = \
@@ -161,21 +161,36 @@ def _plots(data: compare.Pool) -> Section:
         "spread (none for one seed)."])
     by_id = {r["run_id"]: r for r in data.records}
     frame = data.frame
+    series = _series_label(frame)
+    fewer: list[str] = []
     for key, group in frame.groupby(compare.ACROSS_MODELS, dropna=False, sort=True):  # one group per task
         title = plain(f"{key[0]} v{key[1]} ({key[2]}, {key[3]})")
-        series = _series_label(frame)
         if not isinstance(key[compare.ACROSS_MODELS.index("target_metric")], str):  # speed: no target, no curves
             section.images[f"{title}: throughput and utilisation"] = plots.speed(group, series, title)
             continue
-        ordered = group.sort_values(["seed", "run_id"]).itertuples()
-        runs = _first_per_series([(series(row), by_id[row.run_id]) for row in ordered], CURVES_PER_SERIES)
+        ordered = group.sort_values(["seed", "run_id"])[["run_id", *plots.SERIES_COLUMNS]].itertuples(index=False)
+        labelled = [(series(row), by_id[row.run_id]) for row in ordered]
+        per_series = curves_per_series(len({label for label, _ in labelled}))
+        runs = _first_per_series(labelled, per_series)
+        if len(runs) < len(_first_per_series(labelled, CURVES_PER_SERIES)):
+            fewer.append(f"{title} ({per_series})")
         section.images[f"{title}: learning curves"] = plots.learning_curves(runs, title)
         section.images[f"{title}: time to target"] = plots.time_to_target(group, series, title)
         section.images[f"{title}: quality against time"] = plots.quality_vs_time(group, series, title)
+    if fewer:
+        section.notes.append(f"Learning curves of many models or machines show at most {CURVES_PER_FIGURE} lines "
+                             f"per plot, so fewer seeds of each (seeds per series in brackets): {', '.join(fewer)}.")
     return section
 
 
 CURVES_PER_SERIES = 10  # learning curves drawn per model or machine: more are unreadable, and slow to draw
+CURVES_PER_FIGURE = 50  # and per plot: a figure of ten series shows five seeds of each
+
+
+def curves_per_series(series: int) -> int:
+    """How many runs of each of `series` series a learning-curve plot draws: CURVES_PER_SERIES, fewer
+    where that would put more than CURVES_PER_FIGURE lines into the plot, and never none."""
+    return max(1, min(CURVES_PER_SERIES, CURVES_PER_FIGURE // max(1, series)))
 
 
 def _first_per_series(runs: list[tuple[str, dict]], limit: int) -> list[tuple[str, dict]]:

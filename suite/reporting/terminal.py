@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import sys
 import textwrap
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from suite.results import stats
 from suite.results.safetext import encodable, plain
+
+if TYPE_CHECKING:  # the tables are pandas frames; rendering them needs no pandas of its own
+    import pandas as pd
 
 WIDTH = 100
 DROP_ORDER = ["note", "baseline_s", "time_s", "peak_mem_mb", "throughput", "final_quality", "budget", "target", "v", "dataset", "profile"]

@@ -47,30 +47,13 @@ from suite.results import check, records, stats
 from suite.results.cells import KEYED, cell_settings, threads_key
 from suite.errors import DlbenchError
 from suite.results.numbers import short_number
+from suite.results.measures import GROUPINGS, MEASURES, TIME_RULES  # noqa: F401 - read as compare.X too
 
 COMPARABLE = ["task", "task_version", "profile", "dataset", "target_metric", "target_value", "higher_is_better",
               *KEYED]
 # Models set side by side (speedups against a model, one plot per task) differ in their recipes by design:
 # there the configuration key, which holds the recipe, is left out of the alignment.
 ACROSS_MODELS = [c for c in COMPARABLE if c != "config"]
-TIME_RULES = {
-    "train": ("time_to_target_s", "train time only (evaluation, warm-up and data work excluded)"),
-    "train+eval": ("time_to_target_with_eval_s", "train + evaluation time (warm-up and data work excluded)"),
-    "submission": ("submission_time_to_target_s",
-                   "AlgoPerf submission time: train + warm-up/compilation, evaluations untimed"),
-    "wall": ("wall_to_target_s", "MLPerf time-to-train: wall clock from the first touch of the data, never paused"),
-    "normalised": ("normalised_time_to_target_s",
-                   "convergence-normalised: the reference median steps x this run's seconds per step"),
-    # Not a time: the cells read joules where they say seconds; runs whose machine reports no energy have none
-    "energy": ("energy_to_target_j", "energy to the target in joules (train segments, where the machine reports "
-               "energy: suite/measuring/energy.py); cells read J, not s"),
-}
-MEASURES = ["time_to_target_s", "final_quality", "throughput", "peak_mem_mb", "utilisation"]
-GROUPINGS = {
-    "model": {"rows": ["hardware", "model"], "columns": None},
-    "hardware": {"rows": ["model"], "columns": "hardware"},
-    "software": {"rows": ["hardware", "model"], "columns": "torch"},
-}
 _SHOWN_KEYS = ["task", "v", "profile", "dataset", "target"]
 
 
@@ -273,36 +256,46 @@ def _convergence_note(group: pd.DataFrame) -> str:
 
 def to_table(frame: pd.DataFrame, by: str = "model", measure: str = "time_to_target_s") -> pd.DataFrame:
     """Cells for people: "median [lo, hi] n=k". `measure` picks the cell of the wide (hardware/software) tables."""
+    return to_tables(frame, by, [measure])[measure]
+
+
+def to_tables(frame: pd.DataFrame, by: str, measures: list[str]) -> dict[str, pd.DataFrame]:
+    """{measure: `to_table(frame, by, measure)`} from one summary of the cells (the by-model table holds
+    every measure: each entry is that table)."""
     if by not in GROUPINGS:
         raise DlbenchError(f"compare: --by {by!r} is not one of {', '.join(GROUPINGS)}")
     if frame.empty:
-        return pd.DataFrame()
+        return {m: pd.DataFrame() for m in measures}
     layout = GROUPINGS[by]
     column = layout["columns"]
     if by == "software":  # an upgrade is compared on one machine: keep machines that ran several versions
         frame = frame[frame.groupby("hardware")["torch"].transform("nunique") > 1]
     summary = summarize(frame, COMPARABLE + layout["rows"] + ([column] if column else []))
     if summary.empty:
-        return summary
+        return {m: summary for m in measures}
     shown = shown_keys(summary)
+    rows = summary.to_dict("records")  # plain dicts: a pandas row per cell and measure costs more than the cell
     if column is None:
         table = shown[key_columns(shown) + layout["rows"]].copy()
         table["reached"] = [f"{r.reached}/{r.runs}" if isinstance(r.target_metric, str) else f"- ({r.runs} runs)"
                             for r in summary.itertuples()]
         for m in MEASURES:
-            table[m] = [format_cell(row, m) for _, row in summary.iterrows()]
+            table[m] = [format_cell(row, m) for row in rows]
         if summary["convergence"].astype(bool).any():
             table["convergence"] = list(summary["convergence"])
-        return table
-    shown["cell"] = [format_cell(row, measure) for _, row in summary.iterrows()]
+        return {m: table for m in measures}
     shown[column] = summary[column].fillna("?").astype(str)
     index = key_columns(shown) + layout["rows"]
-    wide = shown.pivot_table(index=index, columns=column, values="cell", aggfunc="first", fill_value="-")
-    wide.columns = [f"{column}={c}" if str(c) in index else str(c) for c in wide.columns]  # a label named "model"
-    return wide.reset_index()
+    tables = {}
+    for measure in measures:
+        shown["cell"] = [format_cell(row, measure) for row in rows]
+        wide = shown.pivot_table(index=index, columns=column, values="cell", aggfunc="first", fill_value="-")
+        wide.columns = [f"{column}={c}" if str(c) in index else str(c) for c in wide.columns]  # a label named "model"
+        tables[measure] = wide.reset_index()
+    return tables
 
 
-def format_cell(row: pd.Series, measure: str) -> str:
+def format_cell(row: dict[str, Any] | pd.Series, measure: str) -> str:
     """One cell of a summary row: "median CI [lo, hi] n=k" (5+ values), "median range [lo, hi] n=k"
     (2-4 values), "median n=1", or why there is no number."""
     n = int(row[f"{measure}_n"])
@@ -329,7 +322,7 @@ def _percent(share: float) -> str:
     return f"{share * 100:.3g}%"
 
 
-def _interval(row: pd.Series, measure: str, show=None) -> str:
+def _interval(row: dict[str, Any] | pd.Series, measure: str, show=None) -> str:
     """" CI [lo, hi]" or " range [lo, hi]", named by how it was found, or "" for a single value."""
     show = show or short_number
     lo, hi = row[f"{measure}_lo"], row[f"{measure}_hi"]
@@ -379,7 +372,12 @@ def incomparable_notes(frame: pd.DataFrame) -> list[str]:
     if frame.empty:
         return []
     lines = []
-    for (task, model, profile), group in frame.groupby(["task", "model", "profile"], sort=True):
+    names = ["task", "model", "profile"]
+    # Only the task / model / profile groups of several comparable keys need a line: found at once.
+    distinct = frame[names].join(frame[COMPARABLE].astype(str).add_prefix("key:")).drop_duplicates()
+    split = distinct.groupby(names, sort=False).size().loc[lambda n: n > 1].index
+    several = frame.set_index(names).index.isin(split)
+    for (task, model, profile), group in frame[several].groupby(names, sort=True):
         keys = group[COMPARABLE].astype(str).drop_duplicates()
         if len(keys) < 2:
             continue
@@ -389,7 +387,9 @@ def incomparable_notes(frame: pd.DataFrame) -> list[str]:
             where = group.groupby(group[column].astype(str))["hardware"].agg(lambda s: ", ".join(sorted(set(s))))
             parts.append(f"{column} " + " vs ".join(f"{value} ({hw})" for value, hw in where.items()))
         lines.append(f"{task} / {model} ({profile}): {len(keys)} separate rows, not comparable: {'; '.join(parts)}")
-    for key, group in frame.groupby(COMPARABLE + ["hardware", "model"], dropna=False, sort=True):
+    cells = frame.groupby(COMPARABLE + ["hardware", "model"], dropna=False, sort=True)
+    mixed = cells["budget"].transform("nunique") > 1
+    for key, group in frame[mixed].groupby(COMPARABLE + ["hardware", "model"], dropna=False, sort=True):
         budgets = sorted(set(group["budget"]))
         if len(budgets) > 1:
             lines.append(f"{key[0]} / {key[-1]} on {key[-2]}: one cell mixes budgets ({' | '.join(budgets)}); "

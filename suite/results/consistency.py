@@ -18,9 +18,9 @@ checked: older records and the fields still being added (`wall_to_target_s`,
 """
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime
-from pathlib import PurePath
 from typing import Any, Callable
 
 from suite.results.numbers import finite as _num
@@ -146,7 +146,8 @@ def curve_order(record: dict[str, Any]) -> list[str]:
     points = curve_points(record)
     found = []
     rl = _rl_budget(record) is not None  # an RL curve's step counts env steps, the record's steps updates
-    for key in CURVE_KEYS:
+    present = set().union(*points)
+    for key in (key for key in CURVE_KEYS if key in present):
         values = [(i, _num(p.get(key))) for i, p in enumerate(points)]
         values = [(i, v) for i, v in values if v is not None]
         negative = next(((i, v) for i, v in values if v < 0), None)
@@ -223,8 +224,9 @@ def identity(record: dict[str, Any]) -> list[str]:
                 found.append(f"run_id {run_id!r} names {key} {parts[key]} but the record's {key} is "
                              f"{record.get(key)!r}")
     path = record.get("_path")
-    if path and PurePath(str(path)).suffix == ".json" and PurePath(str(path)).stem != run_id:
-        found.append(f"the file is named {PurePath(str(path)).name!r} but holds run {run_id!r}")
+    name = os.path.basename(str(path)) if path else ""
+    if name.endswith(".json") and name != ".json" and name[:-5] != run_id:  # suffix ".json", stem not the run id
+        found.append(f"the file is named {name!r} but holds run {run_id!r}")
     return found
 
 

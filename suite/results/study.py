@@ -79,6 +79,9 @@ def studies(recs: Iterable[dict[str, Any]], keys: Sequence[str] | None = None,
             order: dict[str, list[str]] | None = None) -> list[Study]:
     """The studies in `recs`; with `keys` (a sweep's varied keys) those keys are the varied ones, their
     values in `order` ({key: values as given}) where given."""
+    recs = list(recs)
+    if not any(_overrides(r) for r in recs):  # no run carries an override: no study, and no frame to build
+        return []
     frame = runs_frame(recs)
     found = []
     if frame.empty:

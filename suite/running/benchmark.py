@@ -19,7 +19,8 @@ from suite.measuring.contention import busy_note
 from suite.taskapi.data import check_data_dir, data_dir
 from suite.errors import ConfigError, DlbenchError, UnknownNameError
 from suite.running.run_record import skipped_record
-from suite.running.runner import task_options, variant_settings
+from suite.running.runner import run_spec, task_options, variant_settings
+from suite.taskapi.models import is_estimator
 from suite.results.safe_io import check_writable, plain
 from suite.taskapi.task import TaskBase
 from suite.reporting import markdown
@@ -121,6 +122,40 @@ def check_size(pairs: list[tuple[type[TaskBase], str]], points: int, opts: Suite
     print(f"plan: {line}")
 
 
+SPLIT_BOUND = ("recipe.batch_size", "data.fraction")  # `--set` keys bounded by the training split's size
+
+
+def check_split_sizes(pairs: list[tuple[type[TaskBase], str]], plans: list[SuiteOptions]) -> None:
+    """A `--set recipe.batch_size` larger than a supervised task's training split, or a `data.fraction` that
+    leaves fewer samples than one batch: ConfigError (one line, the sizes and the bound:
+    `suite.taskapi.variants.training_split`) before any run of any of `plans` (a suite, or a sweep's points).
+
+    The split's size is known once it is loaded, so with one of these keys set each task's training split
+    is loaded here, once per task and options (the runs load it again inside their own clocks). A split
+    that cannot be loaded here (data not yet fetched, an extra missing) is left to its runs, whose records
+    say why; the runs check the bound again.
+    """
+    loaded: dict[tuple, Any] = {}
+    for opts in plans:
+        settings = variant_settings(opts)
+        if opts.profile == "speed" or not any(key in settings for key in SPLIT_BOUND):
+            continue
+        for task, model in dict.fromkeys(pairs):
+            if opts.profile not in task.profiles or task.kind != "supervised" or is_estimator(task, model):
+                continue
+            spec = run_spec(task, model, 0, opts)
+            if not any(key in spec.overrides for key in SPLIT_BOUND):
+                continue  # the model takes neither key: its runs are skips
+            key = (task, tuple(sorted(spec.options.items(), key=str)))
+            if key not in loaded:
+                try:
+                    loaded[key] = task(spec, data_dir(opts.data_dir)).load("train")
+                except Exception:  # noqa: BLE001 - the run meets the same failure and records it
+                    loaded[key] = None
+            if loaded[key] is not None:
+                variants.training_split(loaded[key], spec)
+
+
 def _duration(seconds: float) -> str:
     for unit, size in (("years", 365 * 86400), ("days", 86400), ("h", 3600), ("min", 60)):
         if seconds >= 2 * size:
@@ -147,6 +182,7 @@ def run_suite(opts: SuiteOptions, log: Callable[[str], None] = print) -> tuple[l
     executor = executors.make(opts)  # `--executor ray` without Ray: one line, before the folder is touched
     check_folders(opts)
     check_writable(opts.results / "runs")  # a read-only or full results folder: bad input, before any run
+    check_split_sizes([(run.task, run.model) for run in runs if not run.skip], [opts])
     records = []
     for name, reason in unavailable:
         log(f"skip {name}: {reason}")

@@ -90,6 +90,7 @@ def check(opts: SuiteOptions, axes: list[Axis]) -> list[dict[str, str]]:
             point_opts = point_options(opts, point)
             benchmark.check_task_options([task], point_opts)
             task.spec_for(opts.profile, opts.models, 0, task_options(task, point_opts), variant_settings(point_opts))
+        benchmark.check_split_sizes([(task, opts.models)], [point_options(opts, point) for point in points])
     return points
 
 

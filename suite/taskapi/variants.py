@@ -138,9 +138,11 @@ def check_type(name: str, text: str, value: Any, default: Any) -> None:
 def training_split(source: BatchSource, spec: RunSpec) -> BatchSource:
     """The training split a supervised run trains on: `source`, or the `data.fraction` of it.
 
-    A `--set` that leaves less than one batch is refused here, where the split's size is first
-    known (ConfigError naming the key, the sizes and the bound): a `recipe.batch_size` larger than
-    the split, or a fraction that leaves fewer samples than one batch of a split that holds one."""
+    A `--set` that leaves less than one batch is refused here, once the split's size is known
+    (ConfigError naming the key, the sizes and the bound): a `recipe.batch_size` larger than the
+    split, or a fraction that leaves fewer samples than one batch of a split that holds one. The
+    suite calls it on each task's split before any run (`suite.running.benchmark.check_split_sizes`),
+    and each run again on the split it trains on."""
     fraction = spec.overrides.get("data.fraction")
     train = training_fraction(source, fraction, spec.seed)
     batch, where = spec.recipe.batch_size, f"{spec.task}/{spec.profile}"
