@@ -12,6 +12,22 @@ from suite.running.run_record import add_utilisation
 CPU = torch.device("cpu")
 
 
+class FakeLoad:
+    """Stands in for `HostLoad` so a test's cache behaviour does not depend on what else the host runs."""
+
+    def __init__(self, share):
+        self.share = share
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def summary(self):
+        return {"other_cpu_share": self.share}
+
+
 @pytest.fixture
 def fresh(monkeypatch, tmp_path):
     """An empty data folder and an empty in-process cache; matmuls counted."""
@@ -24,6 +40,7 @@ def fresh(monkeypatch, tmp_path):
         return real(device, dtype, n)
 
     monkeypatch.setattr(peak, "matmul_flops", counting)
+    monkeypatch.setattr(peak, "HostLoad", lambda *a, **k: FakeLoad(0.0))  # an idle host, whatever runs beside
     yield tmp_path, calls
     peak._cached.cache_clear()
 
@@ -86,3 +103,25 @@ def test_above_one_re_measures_then_gives_no_number(fresh, monkeypatch):
     add_utilisation(record, CPU, "fp32", folder, 1)
     assert record["utilisation"] is None and "the measured fp32 peak" in record["utilisation_note"]
     assert record["hardware"]["peak_flops"]["fp32"] > 0
+
+
+def test_a_cached_peak_measured_busy_is_measured_again_keeping_the_better_figure(fresh, monkeypatch):
+    folder, calls = fresh
+    first = peak.machine_peak(CPU, folder, sizes=(256,))
+    path = peak.cache_path(folder, CPU, (256,))
+    stored = json.loads(path.read_text())
+    path.write_text(json.dumps({**stored, "bf16": 1e30, "other_cpu_share": 0.9}))  # a busy cache
+    peak._cached.cache_clear()
+    measured = len(calls)
+    monkeypatch.setattr(peak, "HostLoad", lambda *a, **k: FakeLoad(0.9))  # busy again
+    again = peak.machine_peak(CPU, folder, sizes=(256,))
+    assert len(calls) > measured, "a busy cache must be measured again"
+    assert again["bf16"] == 1e30 and again["fp32"] > 0  # busy twice: the better figure per precision stands
+    monkeypatch.setattr(peak, "HostLoad", lambda *a, **k: FakeLoad(0.0))  # now idle: the idle figure replaces it
+    peak._cached.cache_clear()
+    idle = peak.machine_peak(CPU, folder, sizes=(256,))
+    assert idle["bf16"] < 1e30 and idle["other_cpu_share"] == 0.0
+    peak._cached.cache_clear()
+    measured = len(calls)
+    assert peak.machine_peak(CPU, folder, sizes=(256,))["bf16"] == idle["bf16"] and len(calls) == measured
+    assert first["fp32"] > 0

@@ -232,3 +232,12 @@ def test_cuda_tf32_enters_the_config_only_when_declared():
     declared_ = runner.resolved_config(atari.spec_for("speed", "ppo_cnn"), opts, "cuda", "fp32", 1)
     assert "cuda_tf32" not in plain["recipe"]
     assert declared_["recipe"]["cuda_tf32"] is True
+
+
+def test_a_peak_measured_busy_does_not_decide_against_native_flags():
+    busy = {**PEAK_1X, "other_cpu_share": 0.84}
+    fast, why = cpu_bf16_verdict(fingerprint.cpu_flags(EPYC), busy)
+    assert fast and "84%" in why and "flags decide" in why
+    assert not cpu_bf16_verdict(fingerprint.cpu_flags(EPYC), {**PEAK_1X, "other_cpu_share": 0.1})[0]  # idle 1x: no
+    assert not cpu_bf16_verdict(fingerprint.cpu_flags(OLD_XEON), busy)[0]  # no native flag: still no
+    assert not cpu_bf16_verdict(None, busy)[0]  # flags unknown: the (busy) peaks still decide

@@ -33,6 +33,15 @@ PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 SIZES = {"cpu": (1024, 2048, 4096), "cuda": (4096, 8192)}
 REPEATS = 3
 SIZES_ENV = "DLBENCH_PEAK_SIZES"  # e.g. "512": the tests' quick stand-in (a different method, so its own cache)
+# Others' share of the CPU above which a CPU peak is "measured busy": the figures are kept for that run's
+# utilisation, but a cached busy figure is measured again by the next run (keeping the better figure per
+# precision), and `suite.running.device.cpu_bf16_verdict` does not let a busy bf16 / fp32 ratio decide.
+BUSY_SHARE = 0.25
+
+
+def measured_busy(figures: dict[str, Any] | None) -> bool:
+    share = (figures or {}).get("other_cpu_share")
+    return share is not None and share > BUSY_SHARE
 
 
 def default_sizes(device: torch.device) -> tuple[int, ...]:
@@ -106,13 +115,18 @@ def cache_path(data_dir: Path, device: torch.device, sizes: tuple[int, ...] | No
 def _cached(data_dir: str, device_text: str, sizes: tuple[int, ...] | None) -> dict[str, Any]:
     device = torch.device(device_text)
     path = cache_path(Path(data_dir), device, sizes)
+    cached = None
     try:
         cached = json.loads(path.read_text())
-        if cached.get("key") == path.stem and cached.get("fp32"):
-            return {**cached, "cache": str(path)}
+        if cached.get("key") != path.stem or not cached.get("fp32"):
+            cached = None
     except (OSError, ValueError):
         pass  # absent or unreadable: measure
+    if cached is not None and not measured_busy(cached):
+        return {**cached, "cache": str(path)}
     result = {**measure(device, sizes), "key": path.stem}
+    if cached is not None and measured_busy(result):  # busy twice: the better figure per precision stands
+        result = {**result, **{name: max(result.get(name) or 0, cached.get(name) or 0) or None for name in PRECISIONS}}
     if result.get("fp32"):
         _store(path, result)
     return {**result, "cache": str(path)}
