@@ -178,13 +178,25 @@ def test_piper_speaks_the_same_samples_twice_at_16k():
 
 
 # -- task.voices: the training corpus from more than one synthesiser ------------------------------------------------
-def test_voices_option_puts_flite_in_every_other_training_clip_only():
-    base, mixed = CorpusConfig("kws", (12, 6, 6)), CorpusConfig("kws", (12, 6, 6), voices="espeak+flite")
+def test_voices_option_puts_flite_in_every_other_training_clip_of_each_class_only():
+    base, mixed = CorpusConfig("kws", (48, 6, 6)), CorpusConfig("kws", (48, 6, 6), voices="espeak+flite")
     assert base.key() != mixed.key() and "voices" not in base.as_dict() and mixed.as_dict()["voices"]
     plain, with_flite = corpus.clip_plans(base, "train", ["f1", "m3"]), corpus.clip_plans(mixed, "train", ["f1", "m3"])
-    assert with_flite[0::2] == plain[0::2]
-    assert all(p["synth"] == "flite" and p["voice"] in voices.FLITE_TRAIN for p in with_flite[1::2])
+    by_flite = [p.get("synth") == "flite" for p in with_flite]
+    assert by_flite == [i % 24 >= 12 for i in range(48)]  # the classes come in turn: every other round of them
+    assert all(p["voice"] in voices.FLITE_TRAIN for p in with_flite if p.get("synth") == "flite")
+    assert [p for p, f in zip(with_flite, by_flite) if not f] == [p for p, f in zip(plain, by_flite) if not f]
     assert [p["text"] for p in with_flite] == [p["text"] for p in plain]
+    for label in range(12):  # each class is spoken by both synthesisers, half and half: the voice tells no class
+        assert sorted(f for p, f in zip(with_flite, by_flite) if p["label"] == label) == [False, False, True, True]
+
+
+def test_sentences_with_flite_keep_every_other_clip():
+    base, mixed = CorpusConfig("asr", (10, 4, 4)), CorpusConfig("asr", (10, 4, 4), voices="espeak+flite")
+    assert "flite_clips" not in mixed.as_dict()  # the sentence corpus's pick, and so its cache, did not change
+    plain, with_flite = corpus.clip_plans(base, "train", ["f1"]), corpus.clip_plans(mixed, "train", ["f1"])
+    assert with_flite[0::2] == plain[0::2]
+    assert all(p["synth"] == "flite" for p in with_flite[1::2])
     for split in ("val", "test"):  # the in-domain evaluation voices do not change
         assert corpus.clip_plans(mixed, split, ["f2"]) == corpus.clip_plans(base, split, ["f2"])
 
@@ -209,13 +221,14 @@ def test_training_with_flite_when_flite_is_missing_fails_with_the_install_line(m
 
 @pytest.mark.skipif(shutil.which("flite") is None, reason="Debian's flite is not installed (apt-get install flite)")
 def test_a_corpus_trained_on_espeak_and_flite_says_so_in_its_fingerprint(tmp_path):
-    config = CorpusConfig("kws", (12, 6, 6), voices="espeak+flite")
+    config = CorpusConfig("kws", (24, 6, 6), voices="espeak+flite")
     load = corpus.loader("kws", config, "label")
     clips, labels, info = load(tmp_path, "train")
     _c, _l, plain = corpus.loader("kws", dataclasses.replace(config, voices="espeak"), "label")(tmp_path, "train")
     assert "flite" in info["synthesiser"] and info["flite_voices"] == list(voices.FLITE_TRAIN)
     assert info["fingerprint"] != plain["fingerprint"] and "flite" not in plain["synthesiser"]
-    assert len(clips) == 12 and labels == list(range(12)) and all(len(c) == SAMPLE_RATE for c in clips)
+    assert len(clips) == 24 and labels == list(range(12)) * 2 and all(len(c) == SAMPLE_RATE for c in clips)
+    assert not np.array_equal(clips[12], _c[12]) and np.array_equal(clips[0], _c[0])  # the second round is flite's
     assert "flite" not in load(tmp_path, "test")[2]["synthesiser"]
 
 

@@ -8,7 +8,7 @@ from a generator seeded by the corpus seed and the clip's index.
 
 `voices` ("espeak", the default, or "espeak+flite"; `--set task.voices`) names
 the synthesisers of the training split: with flite, every other training clip
-is spoken by one of flite's training voices (`voices.FLITE_TRAIN`) instead,
+of each class (of each clip, for sentences) is spoken by one of flite's training voices (`voices.FLITE_TRAIN`) instead,
 so the corpus keeps its size and its val / test splits (eSpeak NG's held-out
 voices). flite's other voices are never trained on: they speak the held-out
 set `ood_flite` (tasks/speech/heldout.py).
@@ -78,8 +78,8 @@ GRAMMAR = {
 VOICES = ("espeak", "espeak+flite")  # the values of `--set task.voices`: the training split's synthesisers
 DEFAULT_VOICES = "espeak"
 VOICES_OPTION = TaskOption("voices", str, DEFAULT_VOICES, "synthesisers of the training split of the synthesised "
-                           "corpora: espeak, or espeak+flite (every other clip by flite's voices awb, kal16; "
-                           "val / test unchanged)", choices=VOICES)
+                           "corpora: espeak, or espeak+flite (every other clip of each class by flite's voices "
+                           "awb, kal16; val / test unchanged)", choices=VOICES)
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,8 @@ class CorpusConfig:
         out = asdict(self)
         if self.voices == DEFAULT_VOICES:
             del out["voices"]
+        elif self.kind == "kws":  # names the pick, so a corpus cached when flite spoke only the odd classes is rebuilt
+            out["flite_clips"] = "every other clip of each class"
         return json.loads(json.dumps(out))
 
     def key(self) -> str:
@@ -143,11 +145,24 @@ def clip_plans(config: CorpusConfig, split: str, voices: list[str]) -> list[dict
         plans.append(plan)
     if split == "train" and "flite" in config.voices.split("+"):
         flite_rng = np.random.default_rng([config.seed, index, 1])  # apart: the eSpeak plans stay as they were
-        for plan in plans[1::2]:
+        for plan in every_other_of_each_label(plans):
             del plan["rate"], plan["pitch"]  # eSpeak NG's settings; flite's rate is its duration stretch
             plan.update(synth="flite", voice=FLITE_TRAIN[flite_rng.integers(len(FLITE_TRAIN))],
                         stretch=float(flite_rng.uniform(*STRETCH)))
     return plans
+
+
+def every_other_of_each_label(plans: list[dict]) -> list[dict]:
+    """The second, fourth, ... clip of each label (of each clip where there are no labels): keyword clips take
+    the classes in turn, so every other clip alone would give one synthesiser the even classes and the other
+    the odd ones, and a model could read the class from the voice."""
+    seen: dict = {}
+    picked = []
+    for plan in plans:
+        seen[plan.get("label")] = seen.get(plan.get("label"), 0) + 1
+        if seen[plan.get("label")] % 2 == 0:
+            picked.append(plan)
+    return picked
 
 
 def kws_word(i: int, rng: np.random.Generator) -> dict:
