@@ -5,7 +5,8 @@ on the device the harness moves it there once and batches are cut by
 indexing on the device (the airbench habit: no loader processes, no
 per-step host copies). Variable-length data (text, audio) uses
 `PaddedSource`, which sorts by length inside a shuffled window and trims
-each batch to its longest item, so no compute is spent on padding.
+each batch to its longest item, so no compute is spent on padding (and, for
+a classifier, can give every batch the classes in even shares).
 `RaggedSource` draws the same batches from items stored back to back in
 one flat tensor, so no memory is spent on padding either (long audio).
 Each source selects items into a source of its own type (`select`), so a
