@@ -5,7 +5,8 @@ on the device the harness moves it there once and batches are cut by
 indexing on the device (the airbench habit: no loader processes, no
 per-step host copies). Variable-length data (text, audio) uses
 `PaddedSource`, which sorts by length inside a shuffled window and trims
-each batch to its longest item, so no compute is spent on padding.
+each batch to its longest item, so no compute is spent on padding (and, for
+a classifier, can give every batch the classes in even shares).
 `RaggedSource` draws the same batches from items stored back to back in
 one flat tensor, so no memory is spent on padding either (long audio).
 Each source selects items into a source of its own type (`select`), so a
@@ -92,12 +93,14 @@ def _cut(index: torch.Tensor, batch_size: int, drop_last: bool, shard: tuple[int
 
 
 def length_batches(lengths: torch.Tensor, batch_size: int, window: int, *, shuffle: bool,
-                   generator: torch.Generator | None, drop_last: bool,
-                   shard: tuple[int, int]) -> Iterator[tuple[torch.Tensor, int]]:
+                   generator: torch.Generator | None, drop_last: bool, shard: tuple[int, int],
+                   classes: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, int]]:
     """(CPU index, longest length) of each batch of variable-length items, `lengths` on the CPU.
 
     Shuffled: items sorted by length inside windows of `window` batches of a random
-    permutation, then the batches shuffled, so each batch holds similar lengths.
+    permutation, then the batches shuffled, so each batch holds similar lengths. With
+    `classes` (a class label per item, on the CPU) each batch also holds the classes in the
+    window's proportions (`balanced_order`).
     Evaluation: all items length-sorted (cheaper; the order does not change metrics).
     """
     if shuffle:
@@ -106,7 +109,10 @@ def length_batches(lengths: torch.Tensor, batch_size: int, window: int, *, shuff
         pieces = []
         for start in range(0, len(order), chunk):
             part = order[start : start + chunk]
-            pieces.append(part[torch.argsort(lengths[part], descending=True, stable=True)])
+            if classes is None:
+                pieces.append(part[torch.argsort(lengths[part], descending=True, stable=True)])
+            else:
+                pieces.append(part[balanced_order(lengths[part], classes[part])])
         order = torch.cat(pieces)
         groups = list(order.split(batch_size))
         if drop_last and len(groups[-1]) < batch_size:
@@ -120,6 +126,24 @@ def length_batches(lengths: torch.Tensor, batch_size: int, window: int, *, shuff
         if world > 1:
             idx = idx[rank::world]
         yield idx, int(lengths[idx].max())
+
+
+def balanced_order(lengths: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """An order of items, longest first, in which every run of consecutive items holds each class in
+    its overall share (to within one item).
+
+    Each class is sorted by length on its own and every item keyed by its quantile in its class
+    ((rank + 0.5) / class size); the order sorts the keys. Cut into batches, each batch holds
+    similar lengths and, for a classifier, a label mix that does not swing from batch to batch:
+    batches of 32 drawn at random hold 50 +- 9 % of one class of two, and a model trained at a
+    fine-tuning learning rate tracks that mix in its decision threshold (docs/recipe-history.md, sentiment).
+    """
+    key = torch.empty(len(lengths), dtype=torch.float64)
+    for c in torch.unique(classes):
+        members = (classes == c).nonzero().squeeze(1)
+        ranked = members[torch.argsort(lengths[members], descending=True, stable=True)]
+        key[ranked] = (torch.arange(len(ranked), dtype=torch.float64) + 0.5) / len(ranked)
+    return torch.argsort(key, stable=True)
 
 
 def pack(flat: torch.Tensor, starts: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -207,43 +231,56 @@ class PaddedSource(TensorSource):
     ids and attention mask, or waveforms). Shuffled batches are drawn by
     sorting items by length inside windows of `window` batches, then
     shuffling the batches: each batch holds similar lengths and is trimmed
-    to its longest item.
+    to its longest item. `balance` names a tensor of class labels: shuffled
+    batches then also hold the classes in even shares (`balanced_order`).
     """
 
     fixed_shapes = False  # each batch is trimmed to its longest item
 
-    def __init__(self, lengths: torch.Tensor, padded: tuple[str, ...], info=None, window: int = 50, **tensors):
+    def __init__(self, lengths: torch.Tensor, padded: tuple[str, ...], info=None, window: int = 50,
+                 balance: str | None = None, **tensors):
         super().__init__(info, lengths=lengths, **tensors)
         self.padded = tuple(padded)
         self.window = window
-        # Batches are planned on a host copy of the lengths, made once (not a device sync per epoch).
+        self.balance = balance
+        # Batches are planned on host copies of the lengths (and classes), made once (not a device sync per epoch).
         self._host_lengths = lengths if lengths.device.type == "cpu" else None
-        missing = [k for k in self.padded if k not in tensors]
+        self._host_classes: torch.Tensor | None = None
+        missing = [k for k in (*self.padded, *([balance] if balance else [])) if k not in tensors]
         if missing:
-            raise ValueError(f"PaddedSource: padded tensors {missing} were not given")
+            raise ValueError(f"PaddedSource: padded or balance tensors {missing} were not given")
 
     def host_lengths(self) -> torch.Tensor:
         if self._host_lengths is None:
             self._host_lengths = self.tensors["lengths"].cpu()
         return self._host_lengths
 
+    def host_classes(self) -> torch.Tensor | None:
+        if self.balance is not None and self._host_classes is None:
+            self._host_classes = self.tensors[self.balance].cpu()
+        return self._host_classes
+
     def to(self, device, channels_last=False):
         moved = {k: _place(v, device, channels_last) for k, v in self.tensors.items() if k != "lengths"}
-        out = PaddedSource(self.tensors["lengths"].to(device), self.padded, self.info, self.window, **moved)
-        out._host_lengths = self.host_lengths()
+        out = PaddedSource(self.tensors["lengths"].to(device), self.padded, self.info, self.window, self.balance,
+                           **moved)
+        out._host_lengths, out._host_classes = self.host_lengths(), self.host_classes()
         return out
 
     def select(self, index):
         on_device = index.to(self.device)
         kept = {k: v[on_device] for k, v in self.tensors.items() if k != "lengths"}
-        out = PaddedSource(self.tensors["lengths"][on_device], self.padded, self.info, self.window, **kept)
+        out = PaddedSource(self.tensors["lengths"][on_device], self.padded, self.info, self.window, self.balance,
+                           **kept)
         out._host_lengths = self.host_lengths()[index.cpu()]
+        classes = self.host_classes()
+        out._host_classes = None if classes is None else classes[index.cpu()]
         return out
 
     def batches(self, batch_size, *, shuffle=False, generator=None, drop_last=False, shard=(0, 1)):
         lengths = self.host_lengths()
         for idx, longest in length_batches(lengths, batch_size, self.window, shuffle=shuffle, generator=generator,
-                                           drop_last=drop_last, shard=shard):
+                                           drop_last=drop_last, shard=shard, classes=self.host_classes()):
             idx = idx.to(self.device, non_blocking=True)
             batch = {k: v[idx] for k, v in self.tensors.items()}
             for k in self.padded:

@@ -123,7 +123,8 @@ def tokenize_split(dataset, tokenizer, max_len: int) -> PaddedSource:
     ids = nn.utils.rnn.pad_sequence(list(cols["ids"]), batch_first=True, padding_value=tokenizer.pad_token_id)
     mask = (torch.arange(ids.shape[1])[None, :] < lengths[:, None]).long()
     info = {"truncated": int(cols["truncated"].sum()), "max_len": max_len, "tokens": int(lengths.sum())}
-    return PaddedSource(lengths, ("ids", "mask"), info=info, ids=ids, mask=mask, y=cols["label"].long())
+    # Class-balanced length buckets: each training batch holds both labels in even shares.
+    return PaddedSource(lengths, ("ids", "mask"), info=info, balance="y", ids=ids, mask=mask, y=cols["label"].long())
 
 
 @contextlib.contextmanager
