@@ -17,6 +17,16 @@ from tasks.speech import SAMPLE_RATE
 _UNSET: Any = object()
 
 
+def load_script(relative: str, name: str):
+    """A bench/ or scripts/ file imported as a module (they are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent.parent / relative)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def make_record(task: str = "toy", model: str = "mlp", seed: int = 0, hardware: str = "A", ttt: float | None = 10.0,
                 quality: float | None = _UNSET, version: int = 1, status: str = "ok", torch: str = "2.11.0",
                 throughput: float = 100.0, unit: str = "samples/s", mem: float = 500.0, target: float = 0.8,

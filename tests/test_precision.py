@@ -161,17 +161,13 @@ def test_evaluating_more_often_leaves_the_training_trajectory_unchanged(tmp_path
 # -- CUDA: Recipe.cuda_tf32 and the race behind it (bench/gpu_precision.py) ---------------------------
 
 CUDA = torch.device("cuda")
-GPU_RACE = ROOT / "bench" / "gpu_precision.py"
 
 
 @pytest.fixture(scope="module")
 def gpu_race():
-    import importlib.util
+    from tests.helpers import load_script
 
-    spec = importlib.util.spec_from_file_location("bench_gpu_precision", GPU_RACE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/gpu_precision.py", "bench_gpu_precision")
 
 
 @pytest.mark.parametrize("tf32, supported, expected", [
