@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from suite.taskapi import registry  # noqa: E402
-from suite.taskapi.convergence import Reference, reference_path, steps_to_reach, to_json  # noqa: E402
-from suite.results.records import config_hash, read_records  # noqa: E402
+from suite.taskapi.convergence import Reference, recipe_hash, reference_path, steps_to_reach, to_json  # noqa: E402
+from suite.results.records import read_records  # noqa: E402
 from suite.results.safe_io import atomic_write_text  # noqa: E402
 from suite.taskapi.spec import to_jsonable  # noqa: E402
 
@@ -73,7 +73,7 @@ def reference_of(records: list[dict], task_cls, model: str, target: dict, args: 
         task=task_cls.name, task_version=task_cls.version, profile=args.profile, model=model,
         target={k: target[k] for k in ("metric", "value", "higher_is_better")},
         step_unit="env_steps" if unit == "env_steps" else "steps", seeds=seeds, steps_to_target=steps,
-        budget_steps=budget, recipe_hash=config_hash(to_jsonable(spec.recipe)), precision=first["config"]["precision"],
+        budget_steps=budget, recipe_hash=recipe_hash(spec.recipe), precision=first["config"]["precision"],
         seconds_per_step=statistics.median(per_step) if per_step else None, eval_cadence=first.get("eval_cadence"),
         machine=first["hardware"].get("label") or first["hardware"].get("cpu") or "unknown",
         date=datetime.now(timezone.utc).date().isoformat(), commit=first["software"].get("git_commit"),

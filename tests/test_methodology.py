@@ -12,11 +12,9 @@ import torch
 
 from suite.running import runner
 from suite.running.config import SuiteOptions
-from suite.taskapi.convergence import Reference, normalised, percentile, steps_to_reach
+from suite.taskapi.convergence import Reference, normalised, percentile, recipe_hash, steps_to_reach
 from suite.taskapi.data import TensorSource
 from suite.results import records
-from suite.results.records import config_hash
-from suite.taskapi.spec import to_jsonable
 from suite.results import speedup
 from tests.toy_tasks import ToyLinear, ToyUnreachable
 
@@ -153,7 +151,7 @@ def test_normalised_time_is_the_reference_median_times_this_runs_seconds_per_ste
 
 def test_a_run_of_the_reference_recipe_records_its_normalised_time(tmp_path):
     spec = ToyLinear.spec_for("smoke", "linear")
-    ref = reference([20] * 10, recipe_hash=config_hash(to_jsonable(spec.recipe)))
+    ref = reference([20] * 10, recipe_hash=recipe_hash(spec.recipe))
     smoke = dataclasses.replace(ToyLinear.profiles["smoke"], references={"linear": ref})
     task = type("ToyRef", (ToyLinear,), {"name": "toy_ref", "profiles": {**ToyLinear.profiles, "smoke": smoke}})
     record = runner.run_one(task, "linear", 0, options(tmp_path), log=lambda _m: None)
@@ -262,3 +260,21 @@ def test_a_study_trained_to_the_budget_shows_the_best_validation_value_and_the_t
     rows = {row["recipe.lr"]: row for _, row in table.iterrows()}
     assert rows["0.01"]["best val"].startswith("0.95") and rows["0.01"]["quality"].startswith("0.8")
     assert rows["0.1"]["best val"].startswith("0.9") and rows["0.1"]["quality"].startswith("0.7")
+
+
+def test_every_shipped_reference_matches_its_recipe_today():
+    """A recipe changed without a new reference (or a field added to `Recipe` that shifts every hash)
+    would silently stop normalising that task's runs: each stored reference names the recipe it measured."""
+    from suite.taskapi import registry
+    from suite.taskapi.convergence import recipe_hash
+
+    registry.load_tasks()
+    checked = []
+    for name in ("atari_rl", "image_classification", "keyword_spotting", "sentiment", "speech_recognition"):
+        task = registry.get_task(name)
+        for profile, spec in task.profiles.items():
+            for model, ref in spec.references.items():
+                assert ref.recipe_hash == recipe_hash(spec.recipes[model]), (name, profile, model)
+                assert ref.task_version == task.version, (name, profile, model)
+                checked.append((name, profile, model))
+    assert len(checked) >= 5, checked

@@ -29,7 +29,7 @@ def convergence_figures(task_cls: type[TaskBase], spec: RunSpec, record: dict) -
 
     Only a run of the reference's own model and recipe (no variant) is normalised: another model's
     steps are not the reference's steps."""
-    from suite.taskapi.convergence import normalised
+    from suite.taskapi.convergence import normalised, recipe_hash
 
     if spec.target is None or record.get("status") != "ok":
         return {"normalised_time_to_target_s": None, "convergence": None}
@@ -37,7 +37,7 @@ def convergence_figures(task_cls: type[TaskBase], spec: RunSpec, record: dict) -
         return {"normalised_time_to_target_s": None,
                 "convergence": {"why": "a variant of the recipe: the reference's steps do not apply"}}
     ref = task_cls.profiles[spec.profile].references.get(spec.model)
-    return normalised({**record, "_recipe_hash": records.config_hash(to_jsonable(spec.recipe))}, ref)
+    return normalised({**record, "_recipe_hash": recipe_hash(spec.recipe)}, ref)
 
 
 def host_summary(host: HostLoad) -> dict[str, Any] | None:

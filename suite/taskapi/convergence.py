@@ -192,3 +192,20 @@ def normalised(record: dict[str, Any], ref: Reference | None) -> dict[str, Any]:
             "inside": None if steps is None else bool(band[0] <= steps <= band[1])}
     value = None if not per_step else round(ref.median * per_step, 4)
     return {"normalised_time_to_target_s": value, "convergence": info}
+
+
+# Recipe fields added after references were stored: left out of the hash while off, so the stored
+# references' recipe hashes keep matching the recipes they were measured with.
+LATER_RECIPE_FLAGS = ("cuda_tf32",)
+
+
+def recipe_hash(recipe: Any) -> str:
+    """The hash a reference stores of its recipe (suite.results.records.config_hash of its fields)."""
+    from suite.results.records import config_hash
+    from suite.taskapi.spec import to_jsonable
+
+    fields = to_jsonable(recipe)
+    for flag in LATER_RECIPE_FLAGS:
+        if not fields.get(flag):
+            fields.pop(flag, None)
+    return config_hash(fields)
