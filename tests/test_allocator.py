@@ -87,11 +87,9 @@ def test_memory_kept_by_one_run_is_handed_back_before_the_next():
 
 def test_the_bench_runs_each_side_in_a_fresh_process_with_its_allocator(tmp_path):
     """bench/malloc_tuning.py: one run_all.py process per side; the records say which allocator ran."""
-    import importlib.util
+    from tests.helpers import load_script
 
-    spec = importlib.util.spec_from_file_location("malloc_tuning_bench", ROOT / "bench" / "malloc_tuning.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("bench/malloc_tuning.py", "malloc_tuning_bench")
     sides = {side: bench.run_side(side, "atari_rl", "default", "fp32", tmp_path / side, ["--profile", "smoke"])
              for side in bench.SIDES}
     for side, (records, faults) in sides.items():

@@ -414,12 +414,9 @@ def test_a_step_that_syncs_is_skipped_with_the_reason_on_cuda(results_dir, monke
 
 # -- bench/cuda_graphs.py ------------------------------------------------------------------------
 def _bench():
-    import importlib.util
+    from tests.helpers import load_script
 
-    spec = importlib.util.spec_from_file_location("bench_cuda_graphs", ROOT / "bench" / "cuda_graphs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/cuda_graphs.py", "bench_cuda_graphs")
 
 
 def test_the_bench_refuses_a_cpu_in_one_line():

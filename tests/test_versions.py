@@ -1,6 +1,5 @@
 """The reference stack (constraints.txt inside pyproject's ranges), the software fingerprint, and the
 content fingerprints loaders record for the cell keys."""
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -9,11 +8,10 @@ from suite.measuring import fingerprint
 from tasks.speech.corpus import corpus_info
 from tasks.text import data
 from tasks.text.models import weights_sha256
+from tests.helpers import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("check_constraints", ROOT / "scripts" / "check_constraints.py")
-check_constraints = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(check_constraints)
+check_constraints = load_script("scripts/check_constraints.py", "check_constraints")
 
 
 def test_the_shipped_constraints_lie_inside_pyprojects_ranges():

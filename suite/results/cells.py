@@ -30,6 +30,8 @@ import json
 from pathlib import PurePath
 from typing import Any
 
+from suite.results.records import SORTED_JSON
+
 KEYED = ["precision", "compile", "cuda_graphs", "world_size", "pretrained", "data", "config", "variant"]
 # The KEYED settings but the variant (and the configuration, which holds the variant's values): views that
 # set a model's variants side by side (families, studies) key their groups on these and treat each variant
@@ -40,7 +42,6 @@ UNKNOWN = "-"
 # (the machine is a table's own dimension), the settings keyed on their own above, and the target's
 # source, which documents the number.
 NOT_CONFIGURATION = ("seed", "device", "precision", "precision_request", "compile", "cuda_graphs", "world_size")
-_SORTED_JSON = json.JSONEncoder(sort_keys=True, default=str)  # json.dumps(..., sort_keys=True, default=str), built once
 
 
 def remembered(record: dict[str, Any], key: str, compute) -> Any:
@@ -97,7 +98,7 @@ def config_key(record: dict[str, Any]) -> str:
     for part, key in (("options", "pretrained"), ("overrides", "task.pretrained")):
         if isinstance(kept.get(part), dict) and key in kept[part]:
             kept[part] = {k: v for k, v in kept[part].items() if k != key}  # pretrained_key names it
-    return hashlib.sha256(_SORTED_JSON.encode(kept).encode()).hexdigest()[:8]
+    return hashlib.sha256(SORTED_JSON.encode(kept).encode()).hexdigest()[:8]
 
 
 def threads_key(record: dict[str, Any]) -> str:

@@ -73,7 +73,7 @@ def resolved_config(spec: RunSpec, opts: RunOptions, device: str, precision: str
     for flag in ("cpu_bf16", "cpu_channels_last", "cuda_tf32"):
         if not config["recipe"].get(flag):
             config["recipe"].pop(flag, None)
-    graphs = {"cuda_graphs": True} if opts.cuda_graphs else {}  # only when set: a default run keeps its hash
+    captured = {"cuda_graphs": True} if opts.cuda_graphs else {}  # only when set: a default run keeps its hash
     return {
         **config,
         "device": device,
@@ -82,7 +82,7 @@ def resolved_config(spec: RunSpec, opts: RunOptions, device: str, precision: str
         # runs compare across machines; an explicit bf16 / fp32 keys a cell of its own (suite/results/cells.py).
         "precision_request": opts.precision,
         "compile": opts.compile,
-        **graphs,
+        **captured,
         "world_size": world_size,
         "max_time_s": opts.max_time_s,
         "max_steps": opts.max_steps,

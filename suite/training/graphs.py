@@ -285,9 +285,7 @@ class CapturedStep:
             with reads.active(capturing=True):
                 try:
                     replay, output = self.backend.capture(lambda: self.step(inputs))
-                except Uncapturable:
-                    raise
-                except RuntimeError as exc:
+                except RuntimeError as exc:  # Uncapturable (a SkipRun) passes through as it is
                     raise Uncapturable(f"the training step cannot be captured ({_first_cause(exc)})") from exc
         finally:
             torch.set_autocast_cache_enabled(before)
