@@ -86,11 +86,11 @@ def check(opts: SuiteOptions, axes: list[Axis]) -> list[dict[str, str]]:
     benchmark.check_size([(task, opts.models)], math.prod(len(a.values) for a in axes), opts)  # before the grid
     points = grid(axes)
     if opts.profile in task.profiles:
-        for point in points:
-            point_opts = point_options(opts, point)
+        plans = [point_options(opts, point) for point in points]
+        for point_opts in plans:
             benchmark.check_task_options([task], point_opts)
             task.spec_for(opts.profile, opts.models, 0, task_options(task, point_opts), variant_settings(point_opts))
-        benchmark.check_split_sizes([(task, opts.models)], [point_options(opts, point) for point in points])
+        benchmark.check_split_sizes([(task, opts.models)], plans)
     return points
 
 
