@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -22,6 +23,11 @@ if not os.environ.get("DLBENCH_PEAK_SIZES"):
 
     if not _torch.cuda.is_available():
         os.environ["DLBENCH_PEAK_SIZES"] = "512"
+
+
+def pytest_unconfigure(config):
+    """The temporary home goes with the session: built corpora and caches there are a test's own."""
+    shutil.rmtree(_HOME, ignore_errors=True)
 
 
 @pytest.fixture

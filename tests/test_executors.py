@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -187,6 +188,7 @@ def two_nodes():
         else:
             os.environ["RAY_AUTH_MODE"] = saved
         assert not _leftovers(temp), "Ray processes left behind"
+        shutil.rmtree(temp, ignore_errors=True)  # Ray's session logs and sockets: nothing a later run reads
 
 
 def _wait_nodes(address: str, count: int, procs: list[subprocess.Popen], env: dict, timeout_s: float = 90) -> None:

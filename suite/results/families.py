@@ -84,8 +84,29 @@ def runs_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
             "train_time_s": number(r.get("train_time_s")), "held_out": held_out_values(final, metric),
             "skipped": sorted(k for k, v in (r.get("data_info") or {}).items()
                               if isinstance(v, dict) and "skipped" in v),
+            "recency": check.recency(r),
         })
-    return pd.DataFrame(rows)
+    return _one_run_per_seed(pd.DataFrame(rows))
+
+
+def _one_run_per_seed(frame: pd.DataFrame) -> pd.DataFrame:
+    """The newest run of each model and seed in a cell. The view pools a model's configurations (a recipe
+    changed between commits, another time cap), so one seed can be there twice; it counts once. The
+    frame's `attrs["repeated_seeds"]` says how many runs were left out."""
+    if frame.empty:
+        return frame
+    ordered = frame.sort_values("recency", kind="stable")
+    kept = ordered.drop_duplicates(KEYS + ["model", "seed"], keep="last").sort_index()
+    kept = kept.drop(columns="recency")
+    kept.attrs["repeated_seeds"] = len(frame) - len(kept)
+    return kept
+
+
+def repeated_notes(frame: pd.DataFrame) -> list[str]:
+    """A line when runs of a model and seed already counted (under another configuration) were left out."""
+    n = frame.attrs.get("repeated_seeds", 0)
+    return [f"{n} run(s) of a model and seed already counted in their cell under another configuration left "
+            "out: each seed counts once, as its newest run"] if n else []
 
 
 def held_out_values(final: dict[str, Any], metric: str) -> dict[str, float]:
@@ -186,8 +207,9 @@ def notes(summary: pd.DataFrame) -> list[str]:
 
 def tables(recs: Sequence[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """(table for people, numeric summary, notes) of the deep-against-hand-crafted view, in domain."""
-    summary = summarize(runs_frame(recs))
-    return to_table(summary), summary, notes(summary)
+    frame = runs_frame(recs)
+    summary = summarize(frame)
+    return to_table(summary), summary, notes(summary) + repeated_notes(frame)
 
 
 # -- in domain and on each held-out set ------------------------------------------------------------------------
