@@ -88,3 +88,51 @@ def test_learning_curves_of_many_series_draw_fewer_seeds_of_each_and_say_so(tmp_
     [section] = [s for s in sections if s.title == "Plots"]
     assert lines == [18]
     assert not any("lines per plot" in n for n in section.notes)
+
+
+def _plots_section(sections) -> report.Section:
+    [section] = [s for s in sections if s.title == "Plots"]
+    return section
+
+
+def test_a_large_report_draws_its_figures_in_worker_processes_and_they_match_the_ones_drawn_here(tmp_path,
+                                                                                                 monkeypatch):
+    # Three tasks (nine figures) with two models and two machines; the worker threshold lowered so a
+    # small folder takes the pool path, with processes started by spawn: every job must pickle.
+    recs = [make_record(task=f"task{t}", model=m, hardware=h, seed=s, ttt=10.0 + t + s,
+                        run_id=f"task{t}.{m}.{h}.s{s}")
+            for t in range(3) for m in ("mlp", "cnn") for h in ("A", "B") for s in range(3)]
+    data = compare.pool([write_all(tmp_path / "runs", recs)])
+    here = _plots_section(report.build_sections(data, baseline=None)[0])
+    assert plots.Drawing(len(here.images)).workers == 0  # nine figures: drawn in this process
+
+    started: list[int] = []
+
+    class Spawned(plots.Drawing):
+        def __init__(self, figures):
+            super().__init__(figures, start_method="spawn")
+            started.append(self.workers)
+
+    monkeypatch.setattr(plots, "FIGURES_PER_WORKER", 1)
+    monkeypatch.setattr(plots, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(plots, "Drawing", Spawned)
+    pooled = _plots_section(report.build_sections(data, baseline=None)[0])
+    assert started == [2]
+    assert list(pooled.images) == list(here.images) and len(here.images) == 9
+    assert all(png.startswith(b"\x89PNG") for png in pooled.images.values())
+    assert pooled.images == here.images  # the same pixels, whichever process drew them
+
+
+def test_drawing_workers_leave_ctrl_c_to_the_report_process(monkeypatch):
+    import signal
+
+    monkeypatch.setattr(plots, "FIGURES_PER_WORKER", 1)
+    monkeypatch.setattr(plots, "usable_cpus", lambda: 2)
+    with plots.Drawing(2, start_method="spawn") as drawing:
+        assert drawing.workers == 2
+        handler = drawing.submit(signal.getsignal, signal.SIGINT).result(timeout=120)
+    assert handler == signal.SIG_IGN
+    with plots.Drawing(2) as here:  # one CPU's worth: no pool, drawn at submit
+        monkeypatch.setattr(plots, "usable_cpus", lambda: 1)
+        assert plots.Drawing(50).workers == 0
+        assert here.submit(len, b"abc").result() == 3

@@ -20,7 +20,11 @@ import base64
 import functools
 import io
 import math
+import multiprocessing
+import os
+import signal
 import warnings
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Callable
 
 import matplotlib
@@ -47,6 +51,62 @@ DPI = 80  # the PNGs' resolution, and the figures' own: text is measured once fo
 SERIES_COLUMNS = ["model", "hardware"]  # what a `series(row)` function may read from a row
 _FIGURES: dict[tuple, Figure] = {}  # one figure per size and layout, cleared for each plot (`_figure`)
 _FIGURES_KEPT = 16
+
+
+# The columns of a comparison frame that the plot functions read: a group handed to a worker process
+# carries only these.
+PLOT_COLUMNS = [*SERIES_COLUMNS, "time_to_target_s", "train_time_s", "final_quality", "higher_is_better",
+                "target_value", "target_metric", "throughput", "throughput_unit", "utilisation"]
+# A report of many groups draws its figures in worker processes while its tables are built: the figures are
+# independent, and each costs 0.1-0.3 s of matplotlib (a 20,000-record folder has 60 of them). A worker's
+# start (its imports) costs about half a second, so a few figures are drawn here.
+MAX_WORKERS = 4
+FIGURES_PER_WORKER = 12
+
+
+class Drawing:
+    """Figures drawn in the background: `submit(draw, *args)` is a Future of `draw(*args)` (PNG bytes).
+
+    With more than FIGURES_PER_WORKER figures per CPU (up to MAX_WORKERS CPUs) they are drawn in a pool of
+    worker processes (started the platform's way, or by `start_method`), so `draw` and its arguments must
+    pickle; otherwise each is drawn at `submit`, here.
+    Use it as a context manager: leaving it waits for the workers (or cancels what is left after an error).
+    """
+
+    def __init__(self, figures: int, start_method: str | None = None):
+        workers = min(MAX_WORKERS, usable_cpus(), figures // FIGURES_PER_WORKER)
+        self.workers = workers if workers > 1 else 0
+        context = multiprocessing.get_context(start_method)  # None: the platform's default
+        self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_leave_interrupts_to_parent) \
+            if self.workers else None
+
+    def submit(self, draw: Callable[..., bytes], *args: Any) -> Future:
+        if self._pool is not None:
+            return self._pool.submit(draw, *args)
+        done: Future = Future()
+        done.set_result(draw(*args))
+        return done
+
+    def __enter__(self) -> "Drawing":
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=kind is not None)
+
+
+def _leave_interrupts_to_parent() -> None:
+    """Ctrl-C reaches every process of the terminal's group: a worker ignores it, and the report's process
+    stops the pool (a traceback per worker is not how an interrupted command ends)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the OS tells it, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 def _figure(width: float, height: float, ncols: int = 1):

@@ -8,6 +8,7 @@ numeric cells: median, interval bounds and n per measure, for other tools).
 from __future__ import annotations
 
 import html
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -68,11 +69,26 @@ def build_sections(data: compare.Pool, baseline: str | None,
     sections = [Section("Warnings", notes=warnings or ["none: every record was readable and fit"])]
     if frame.empty:
         return sections + [_environment(data)], {}
+    csvs: dict[str, pd.DataFrame] = {}
+    with plots.Drawing(_figure_count(data.frame)) as drawing:
+        # The figures are drawn (in worker processes, for a large folder) while the tables are built.
+        drawn, pngs = _plots(data, drawing)
+        sections += _table_sections(data, frame, baseline, time_rule, csvs)
+        drawn.images = {caption: png.result() for caption, png in pngs.items()}
+    sections.append(drawn)
+    sections.append(_environment(data))
+    return sections, csvs
+
+
+def _table_sections(data: compare.Pool, frame: pd.DataFrame, baseline: str | None, time_rule: str,
+                    csvs: dict[str, pd.DataFrame]) -> list[Section]:
+    """Every section but warnings, plots and environment; the numeric frames go into `csvs`."""
+    sections: list[Section] = []
     labels = sorted(frame["hardware"].unique())
     upgraded = sorted(frame.groupby("hardware")["torch"].nunique().loc[lambda n: n > 1].index)
     sections.append(Section("By model", notes=_legend(time_rule),
                             tables={"by model": compare.to_table(frame, "model")}))
-    csvs = {"runs": frame, "by_model": compare.summarize(frame, compare.COMPARABLE + ["hardware", "model", "torch"])}
+    csvs.update(runs=frame, by_model=compare.summarize(frame, compare.COMPARABLE + ["hardware", "model", "torch"]))
     if len(labels) > 1:
         tables = compare.to_tables(frame, "hardware", compare.MEASURES)
         sections.append(Section(f"By hardware ({', '.join(labels)})", notes=_legend(time_rule), tables=tables))
@@ -102,9 +118,7 @@ def build_sections(data: compare.Pool, baseline: str | None,
     if speed is not None:
         sections.append(speed[0])
         csvs.update(speed[1])
-    sections.append(_plots(data))
-    sections.append(_environment(data))
-    return sections, csvs
+    return sections
 
 
 def _legend(time_rule: str = "train") -> list[str]:
@@ -149,7 +163,14 @@ def _studies(found: list[study.Study]) -> Section:
     return section
 
 
-def _plots(data: compare.Pool) -> Section:
+def _figure_count(frame: pd.DataFrame) -> int:
+    """How many figures `_plots` draws: three per group with a target, one per speed group."""
+    groups = frame.groupby(compare.ACROSS_MODELS, dropna=False, sort=False)["target_metric"].first()
+    return sum(3 if isinstance(metric, str) else 1 for metric in groups)
+
+
+def _plots(data: compare.Pool, drawing: plots.Drawing) -> tuple[Section, dict[str, Future]]:
+    """The plots section without its images, and {caption: Future of the PNG} (`drawing` draws them)."""
     section = Section("Plots", notes=[
         f"Learning curves: the target metric against training time (eval time excluded), one line per seed "
         f"(the first {CURVES_PER_SERIES} seeds of each model or machine). "
@@ -161,12 +182,14 @@ def _plots(data: compare.Pool) -> Section:
         "spread (none for one seed)."])
     by_id = {r["run_id"]: r for r in data.records}
     frame = data.frame
-    series = _series_label(frame)
+    series = SeriesName(frame["hardware"].nunique() > 1, frame["model"].nunique() > 1)
+    drawn = [c for c in plots.PLOT_COLUMNS if c in frame]
     fewer: list[str] = []
+    pngs: dict[str, Future] = {}
     for key, group in frame.groupby(compare.ACROSS_MODELS, dropna=False, sort=True):  # one group per task
         title = plain(f"{key[0]} v{key[1]} ({key[2]}, {key[3]})")
         if not isinstance(key[compare.ACROSS_MODELS.index("target_metric")], str):  # speed: no target, no curves
-            section.images[f"{title}: throughput and utilisation"] = plots.speed(group, series, title)
+            pngs[f"{title}: throughput and utilisation"] = drawing.submit(plots.speed, group[drawn], series, title)
             continue
         ordered = group.sort_values(["seed", "run_id"])[["run_id", *plots.SERIES_COLUMNS]].itertuples(index=False)
         labelled = [(series(row), by_id[row.run_id]) for row in ordered]
@@ -174,13 +197,15 @@ def _plots(data: compare.Pool) -> Section:
         runs = _first_per_series(labelled, per_series)
         if len(runs) < len(_first_per_series(labelled, CURVES_PER_SERIES)):
             fewer.append(f"{title} ({per_series})")
-        section.images[f"{title}: learning curves"] = plots.learning_curves(runs, title)
-        section.images[f"{title}: time to target"] = plots.time_to_target(group, series, title)
-        section.images[f"{title}: quality against time"] = plots.quality_vs_time(group, series, title)
+        curves = [(label, {k: record.get(k) for k in ("curve", "target")}) for label, record in runs]
+        pngs[f"{title}: learning curves"] = drawing.submit(plots.learning_curves, curves, title)
+        pngs[f"{title}: time to target"] = drawing.submit(plots.time_to_target, group[drawn], series, title)
+        pngs[f"{title}: quality against time"] = drawing.submit(plots.quality_vs_time, group[drawn], series,
+                                                                 title)
     if fewer:
         section.notes.append(f"Learning curves of many models or machines show at most {CURVES_PER_FIGURE} lines "
                              f"per plot, so fewer seeds of each (seeds per series in brackets): {', '.join(fewer)}.")
-    return section
+    return section, pngs
 
 
 CURVES_PER_SERIES = 10  # learning curves drawn per model or machine: more are unreadable, and slow to draw
@@ -204,12 +229,18 @@ def _first_per_series(runs: list[tuple[str, dict]], limit: int) -> list[tuple[st
     return kept
 
 
-def _series_label(frame: pd.DataFrame):
-    """How a run is named in a legend: its model, its machine, or both (only what varies)."""
-    several_hw, several_models = frame["hardware"].nunique() > 1, frame["model"].nunique() > 1
-    if several_hw and several_models:
-        return lambda row: plain(f"{row.model} @ {row.hardware}")
-    return (lambda row: plain(row.hardware)) if several_hw else (lambda row: plain(row.model))
+@dataclass(frozen=True)
+class SeriesName:
+    """How a run is named in a legend: its model, its machine, or both (only what varies). A class, not
+    a closure, so that figures drawn in worker processes (`plots.Drawing`) name series the same way."""
+
+    several_machines: bool
+    several_models: bool
+
+    def __call__(self, row) -> str:
+        if self.several_machines and self.several_models:
+            return plain(f"{row.model} @ {row.hardware}")
+        return plain(row.hardware) if self.several_machines else plain(row.model)
 
 
 def _environment(data: compare.Pool) -> Section:
