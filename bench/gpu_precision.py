@@ -10,14 +10,21 @@ on CUDA follows that declaration. Exit 1 when a declaration disagrees with the r
     python bench/gpu_precision.py [--tasks a,b] [--reps 3] [--results DIR]
     python bench/gpu_precision.py --from-records results/reference/NVIDIA-H200   # no GPU needed
 
+    python bench/gpu_precision.py --time-to-target [--tasks a,b] [--reps 3]   # quick profile
+
 `--from-records` makes the same table from speed records already written (eager, device cuda,
 explicit bf16 and fp32 runs), e.g. the shipped H200 records that back today's declarations.
-The race is per training step at equal step counts; a precision that changed how many steps a
-model needs to reach its target would need a time-to-target race on the quick profile as well.
+The speed race is per training step at equal step counts. `--time-to-target` races what the
+quick profile measures instead: each task's default model runs its quick recipe to the target in
+bf16 and in fp32, seeds 0..reps-1, alternating which precision goes first; the table gives the
+median time-to-target (train time, a run that missed counts as never) and the verdict for the quick
+recipe's `cuda_tf32` (fp32 where bf16's median is at least `TF32_MIN_SPEEDUP` x fp32's).
+With `--from-records` and `--time-to-target` the table comes from quick records already written.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import tempfile
@@ -50,12 +57,56 @@ def race(records: list[dict]) -> list[dict]:
     return rows
 
 
-def declared(task: str, model: str) -> bool:
-    """The shipped speed (= full) recipe's `cuda_tf32` for this model."""
+def race_time_to_target(records: list[dict]) -> list[dict]:
+    """Per (task, model): median time-to-target (train time) in bf16 and in fp32 over the quick-profile
+    CUDA runs, how many reached, bf16 / fp32 and the verdict. A run that missed the target counts as
+    infinitely slow (`math.inf`), as in every time-to-target table; other profiles, devices, `--compile`
+    and failed runs are left out."""
+    times: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for record in records:
+        config = record.get("config") or {}
+        if (record.get("status") != "ok" or record.get("profile") != "quick" or config.get("compile")
+                or not str(config.get("device", "")).startswith("cuda")):
+            continue
+        reached = record.get("reached_target") and record.get("time_to_target_s") is not None
+        times[(record["task"], record["model"])][config.get("precision")].append(
+            float(record["time_to_target_s"]) if reached else math.inf)
+    rows = []
+    for (task, model), by_precision in sorted(times.items()):
+        if not by_precision.get("bf16") or not by_precision.get("fp32"):
+            continue
+        bf16, fp32 = statistics.median(by_precision["bf16"]), statistics.median(by_precision["fp32"])
+        ratio = bf16 / fp32 if math.isfinite(bf16) and math.isfinite(fp32) else \
+            (math.inf if math.isfinite(fp32) else (0.0 if math.isfinite(bf16) else math.nan))
+        rows.append({"task": task, "model": model, "bf16": bf16, "fp32": fp32, "ratio": ratio,
+                     "reached": {p: sum(math.isfinite(t) for t in v) for p, v in by_precision.items()},
+                     "runs": len(by_precision["bf16"]) + len(by_precision["fp32"]),
+                     "tf32": ratio >= TF32_MIN_SPEEDUP})
+    return rows
+
+
+def declared(task: str, model: str, profile: str = "speed") -> bool:
+    """The shipped recipe's `cuda_tf32` for this model on `profile` (speed: the full recipe's)."""
     from suite.taskapi import registry
 
-    recipe = registry.get_task(task).profiles["speed"].recipes.get(model)
+    recipe = registry.get_task(task).profiles[profile].recipes.get(model)
     return bool(recipe and recipe.cuda_tf32)  # a model without a recipe of its own runs the defaults
+
+
+def print_time_to_target_table(rows: list[dict]) -> int:
+    """Prints the quick-profile race; returns how many quick recipes declare otherwise than it found."""
+    disagree = 0
+    print(f"{'task / model':42} {'bf16 s':>9} {'fp32 s':>9} {'bf16/fp32':>9}  reached   race   quick recipe")
+    for row in rows:
+        said = declared(row["task"], row["model"], "quick")
+        disagree += said != row["tf32"]
+        reached = f"{row['reached'].get('bf16', 0)}+{row['reached'].get('fp32', 0)}/{row['runs']}"
+        print(f"{row['task'] + ' / ' + row['model']:42} {row['bf16']:>9.2f} {row['fp32']:>9.2f} "
+              f"{row['ratio']:>9.2f}  {reached:8}  {'fp32' if row['tf32'] else 'bf16':5}  "
+              f"{'fp32' if said else 'bf16'}{'' if said == row['tf32'] else '  <- disagrees'}")
+    print(f"median time-to-target (train time; a missed target counts as never); fp32 is declared where bf16 "
+          f"takes >= {TF32_MIN_SPEEDUP:.2f}x as long (Recipe.cuda_tf32); {disagree} quick recipe(s) disagree")
+    return disagree
 
 
 def print_table(rows: list[dict]) -> int:
@@ -71,6 +122,28 @@ def print_table(rows: list[dict]) -> int:
     print(f"fp32 is declared where it runs >= {TF32_MIN_SPEEDUP:.2f}x bf16 (Recipe.cuda_tf32); "
           f"{disagree} recipe(s) disagree with this race")
     return disagree
+
+
+def run_time_to_target_race(tasks: list[str], reps: int, results: Path, device: str = "cuda") -> list[dict]:
+    """Each task's default model on the quick profile, seeds 0..reps-1, bf16 and fp32 alternating first."""
+    from suite.running.config import SuiteOptions
+    from suite.running.runner import run_one
+    from suite.taskapi import registry
+
+    records = []
+    order = ("bf16", "fp32")
+    for name in tasks:
+        task = registry.get_task(name)
+        for seed in range(reps):
+            order = order[::-1]
+            for precision in order:
+                opts = SuiteOptions(profile="quick", device=device, precision=precision, results=results)
+                record = run_one(task, task.default_model, seed, opts, log=lambda _m: None)
+                records.append(record)
+                ttt = record.get("time_to_target_s") if record.get("reached_target") else None
+                print(f"{name} / {task.default_model} seed {seed} {precision}: {record['status']} "
+                      f"{'not reached' if ttt is None else f'{ttt:.2f} s to target'}", flush=True)
+    return records
 
 
 def run_race(tasks: list[str], reps: int, results: Path) -> list[dict]:
@@ -107,15 +180,19 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=3, help="runs of each (model, precision)")
     parser.add_argument("--results", type=Path, default=None, help="keep the live race's records here")
     parser.add_argument("--from-records", type=Path, default=None, metavar="DIR",
-                        help="make the table from speed records in DIR instead of running")
+                        help="make the table from records in DIR instead of running")
+    parser.add_argument("--time-to-target", action="store_true",
+                        help="race the quick profile's time-to-target instead of the speed profile's steps")
     args = parser.parse_args()
     from suite.taskapi import registry
 
     registry.load_tasks()
+    tabulate = race_time_to_target if args.time_to_target else race
+    profile = "quick" if args.time_to_target else "speed"
     if args.from_records:
         from suite.results.records import read_records
 
-        rows = race(read_records([args.from_records]))
+        rows = tabulate(read_records([args.from_records]))
     else:
         import torch
 
@@ -124,12 +201,14 @@ def main() -> int:
             return 2
         tasks = args.tasks.split(",") if args.tasks else sorted(registry.load_tasks())
         results = args.results or Path(tempfile.mkdtemp(prefix="dlbench-gpu-precision-"))
-        rows = race(run_race(tasks, args.reps, results))
+        run = run_time_to_target_race if args.time_to_target else run_race
+        rows = tabulate(run(tasks, args.reps, results))
         print(f"records: {results}")
     if not rows:
-        print("gpu_precision: no model has eager CUDA speed runs in both bf16 and fp32", file=sys.stderr)
+        print(f"gpu_precision: no model has eager CUDA {profile} runs in both bf16 and fp32", file=sys.stderr)
         return 2
-    return 1 if print_table(rows) else 0
+    disagree = print_time_to_target_table(rows) if args.time_to_target else print_table(rows)
+    return 1 if disagree else 0
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ done
 bundle=${args[0]}
 out=${args[1]}
 case "$device" in cuda|cpu) ;; *) echo "gpu_check: --device $device: use cuda or cpu" >&2; exit 2 ;; esac
-steps="smoke suite,speed bf16,quick image,quick atari,quick keyword spotting,speed fp32,speed bf16 compile,cuda tests,harness overhead,cuda graphs,ppo vs sb3 host cpu,report"
+steps="smoke suite,speed bf16,quick image,quick atari,quick keyword spotting,speed fp32,speed bf16 compile,cuda tests,harness overhead,cuda graphs,quick precision race,ppo vs sb3 host cpu,report"
 IFS=, read -ra wanted <<< "$only"
 for name in "${wanted[@]}"; do
   case ",$steps," in *",$name,"*) ;; *) echo "gpu_check: --only: no step '$name' (steps: $steps)" >&2; exit 2 ;; esac
@@ -120,7 +120,7 @@ else
 fi
 if [ "$device" = cuda ]; then
   step "cuda tests" 150 "$python" -m pytest -q -p no:cacheprovider -m cuda "$repo/tests/test_cuda.py" \
-    "$repo/tests/test_ragged_source.py" "$repo/tests/test_flops.py"
+    "$repo/tests/test_ragged_source.py" "$repo/tests/test_flops.py" "$repo/tests/test_cuda_graphs.py"
 fi
 if [ "$tiny" = 1 ]; then
   step "harness overhead" 120 "$python" "$repo/bench/harness_overhead.py" --device "$device" \
@@ -129,6 +129,9 @@ else
   step "harness overhead" 150 "$python" "$repo/bench/harness_overhead.py" --device "$device"
   if [ "$device" = cuda ]; then
     step "cuda graphs" 150 "$python" "$repo/bench/cuda_graphs.py" --out "$out/cuda_graphs.json"
+    # bf16 against fp32 (TF32) to the quick targets, the race behind the quick recipes' `cuda_tf32`.
+    step "quick precision race" 240 "$python" "$repo/bench/gpu_precision.py" --time-to-target --reps 2 \
+      --tasks image_classification,keyword_spotting,atari_rl --results "$results"
   fi
   # The GPU machine's own CPU is a second kind of CPU: PPO against Stable-Baselines3 on two of its
   # cores, as on the project's 2-core machines (its wheel travels in the bundle).

@@ -5,6 +5,9 @@ bench/gpu_precision.py behind it) and channels_last on CPUs (use_channels_last).
 from __future__ import annotations
 
 import dataclasses
+import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -237,3 +240,37 @@ def test_a_peak_measured_busy_does_not_decide_against_native_flags():
     assert not cpu_bf16_verdict(fingerprint.cpu_flags(EPYC), {**PEAK_1X, "other_cpu_share": 0.1})[0]  # idle 1x: no
     assert not cpu_bf16_verdict(fingerprint.cpu_flags(OLD_XEON), busy)[0]  # no native flag: still no
     assert not cpu_bf16_verdict(None, busy)[0]  # flags unknown: the (busy) peaks still decide
+
+
+def quick_record(task, model, precision, ttt, seed=0, **kw):
+    record = {"status": "ok", "profile": "quick", "task": task, "model": model, "seed": seed,
+              "config": {"device": "cuda:0", "precision": precision, "compile": False},
+              "reached_target": ttt is not None, "time_to_target_s": ttt}
+    for key, value in kw.items():
+        (record["config"] if key in ("device", "compile") else record)[key] = value
+    return record
+
+
+def test_the_time_to_target_race_counts_a_miss_as_never_and_applies_the_threshold(gpu_race):
+    records = [quick_record("t", "a", "bf16", t, seed=i) for i, t in enumerate((3.0, 3.3, None))]  # median 3.3
+    records += [quick_record("t", "a", "fp32", t, seed=i) for i, t in enumerate((2.9, 2.8, 3.0))]  # 2.9
+    records += [quick_record("t", "b", "bf16", t, seed=i) for i, t in enumerate((2.0, 2.1))]
+    records += [quick_record("t", "b", "fp32", t, seed=i) for i, t in enumerate((None, None))]  # never
+    records += [quick_record("t", "b", "bf16", 99.0, device="cpu"), quick_record("t", "b", "bf16", 99.0, compile=True),
+                quick_record("t", "b", "bf16", 99.0, profile="speed"),
+                quick_record("t", "b", "bf16", 99.0, status="failed")]  # left out
+    rows = {row["model"]: row for row in gpu_race.race_time_to_target(records)}
+    assert rows["a"]["bf16"] == 3.3 and rows["a"]["fp32"] == 2.9
+    assert rows["a"]["ratio"] == pytest.approx(3.3 / 2.9) and rows["a"]["tf32"] is True  # 1.14x
+    assert rows["a"]["reached"] == {"bf16": 2, "fp32": 3}
+    assert rows["b"]["fp32"] == math.inf and rows["b"]["ratio"] == 0.0 and rows["b"]["tf32"] is False
+    assert gpu_race.race_time_to_target([quick_record("t", "a", "bf16", 1.0)]) == []  # one precision: no row
+
+
+def test_the_time_to_target_race_reads_the_shipped_quick_records_and_says_when_it_cannot():
+    done = subprocess.run([sys.executable, "bench/gpu_precision.py", "--time-to-target", "--from-records",
+                           str(ROOT / "results" / "reference" / "NVIDIA-H200")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    # The shipped GPU quick records ran in bf16 only: no race to read, and the bench says so in one line.
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == "gpu_precision: no model has eager CUDA quick runs in both bf16 and fp32"
