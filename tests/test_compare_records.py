@@ -52,3 +52,18 @@ def test_pool_sums_up_skipped_runs_by_reason_and_names_each_failed_one(tmp_path)
     warnings = compare.pool([folder]).warnings
     assert [w for w in warnings if "status skipped" in w] == [f"left out 3 runs: status skipped ({why})"]
     assert sum("status failed" in w and ".json" in w for w in warnings) == 1
+
+
+def test_pool_names_the_first_unfit_runs_and_counts_the_rest_per_reason(tmp_path, monkeypatch):
+    monkeypatch.setattr(compare, "LEFT_OUT_NAMED", 3)
+    failed = [make_record(seed=s, status="failed", ttt=None, error="RuntimeError: boom", run_id=f"f.s{s}")
+              for s in range(5)]
+    interrupted = [make_record(seed=10 + s, status="interrupted", ttt=None, run_id=f"i.s{s}") for s in range(2)]
+    folder = write_all(tmp_path / "r", [make_record(seed=99), *failed, *interrupted])
+    data = compare.pool([folder])
+    named = [w for w in data.warnings if ".json: left out:" in w]
+    counted = [w for w in data.warnings if w.startswith("left out ") and "more run" in w]
+    assert len(named) == 3
+    assert sum(int(w.split()[2]) for w in counted) == 4, counted  # 7 unfit runs: 3 named, 4 counted
+    assert all(w.endswith("(`dlbench check` names each)") for w in counted)
+    assert len(data.frame) == 1
