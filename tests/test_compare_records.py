@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import math
 
-from suite.results import compare, records
+from suite.results import check, compare, records
 from tests.helpers import make_record, write_all
 
 
@@ -55,7 +55,7 @@ def test_pool_sums_up_skipped_runs_by_reason_and_names_each_failed_one(tmp_path)
 
 
 def test_pool_names_the_first_unfit_runs_and_counts_the_rest_per_reason(tmp_path, monkeypatch):
-    monkeypatch.setattr(compare, "LEFT_OUT_NAMED", 3)
+    monkeypatch.setattr(check, "LEFT_OUT_NAMED", 3)
     failed = [make_record(seed=s, status="failed", ttt=None, error="RuntimeError: boom", run_id=f"f.s{s}")
               for s in range(5)]
     interrupted = [make_record(seed=10 + s, status="interrupted", ttt=None, run_id=f"i.s{s}") for s in range(2)]

@@ -220,6 +220,30 @@ def duplicates(recs: Iterable[dict[str, Any]], superseded: dict[str, str] | None
     return lines
 
 
+# Unfit runs a table's warnings name one line each; past this many they are counted per reason, so a
+# folder of thousands of failed runs does not bury the other warnings (`dlbench check` names every one).
+LEFT_OUT_NAMED = 25
+
+
+def left_out(recs: Iterable[dict[str, Any]]) -> list[str]:
+    """The warning lines of the unfit runs a table leaves out: the first LEFT_OUT_NAMED named with their
+    file, the rest counted per reason; skipped runs (never started, by design) counted per reason."""
+    lines: list[str] = []
+    skipped: dict[str, int] = {}
+    unnamed: dict[str, int] = {}
+    for r in recs:
+        for why in assess(r)[0]:
+            if r.get("status") == "skipped":
+                skipped[why] = skipped.get(why, 0) + 1
+            elif len(lines) < LEFT_OUT_NAMED:
+                lines.append(f"{r['_path']}: left out: {why}")
+            else:
+                unnamed[why] = unnamed.get(why, 0) + 1
+    lines += [f"left out {n} more run{'s' if n > 1 else ''}: {why} (`dlbench check` names each)"
+              for why, n in sorted(unnamed.items())]
+    return lines + [f"left out {n} run{'s' if n > 1 else ''}: {why}" for why, n in sorted(skipped.items())]
+
+
 def reruns(recs: Iterable[dict[str, Any]]) -> dict[str, str]:
     """{run_id: run_id of its newest rerun} for fit runs done again with the same configuration, seed,
     commit and settings on the same machine (`suite.results.cells.rerun_key`): each such run counts once, as its

@@ -66,11 +66,6 @@ class Pool:
     warnings: list[str] = field(default_factory=list)
 
 
-# Unfit runs named one line each in a pool's warnings; past this many they are counted per reason, so a
-# folder of thousands of failed runs does not bury the other warnings (`dlbench check` names every one).
-LEFT_OUT_NAMED = 25
-
-
 def pool(paths: Iterable[Path | str]) -> Pool:
     """Read every record under `paths`; warn once per unreadable file, duplicate, unfit run or unit mix."""
     paths = list(paths)
@@ -79,21 +74,7 @@ def pool(paths: Iterable[Path | str]) -> Pool:
     warnings += check.empty_folders(paths, recs)
     superseded = check.reruns(recs)  # one search serves the warnings and the frame
     warnings += check.duplicates(recs, superseded)
-    skipped: dict[str, int] = {}
-    unnamed: dict[str, int] = {}  # unfit runs past the first LEFT_OUT_NAMED: counted per reason
-    named = 0
-    for r in recs:
-        for why in check.assess(r)[0]:
-            if r.get("status") == "skipped":  # a run that never started by design: one line per reason
-                skipped[why] = skipped.get(why, 0) + 1
-            elif named < LEFT_OUT_NAMED:
-                warnings.append(f"{r['_path']}: left out: {why}")
-                named += 1
-            else:
-                unnamed[why] = unnamed.get(why, 0) + 1
-    warnings += [f"left out {n} more run{'s' if n > 1 else ''}: {why} (`dlbench check` names each)"
-                 for why, n in sorted(unnamed.items())]
-    warnings += [f"left out {n} run{'s' if n > 1 else ''}: {why}" for why, n in sorted(skipped.items())]
+    warnings += check.left_out(recs)
     warnings += check.unit_conflicts(recs)
     frame = to_frame(recs, superseded)
     if not frame.empty:
