@@ -114,7 +114,7 @@ def test_a_large_report_draws_its_figures_in_worker_processes_and_they_match_the
             started.append(self.workers)
 
     monkeypatch.setattr(plots, "FIGURES_PER_WORKER", 1)
-    monkeypatch.setattr(plots, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(plots, "cpu_cores", lambda: 2)
     monkeypatch.setattr(plots, "Drawing", Spawned)
     pooled = _plots_section(report.build_sections(data, baseline=None)[0])
     assert started == [2]
@@ -127,12 +127,12 @@ def test_drawing_workers_leave_ctrl_c_to_the_report_process(monkeypatch):
     import signal
 
     monkeypatch.setattr(plots, "FIGURES_PER_WORKER", 1)
-    monkeypatch.setattr(plots, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(plots, "cpu_cores", lambda: 2)
     with plots.Drawing(2, start_method="spawn") as drawing:
         assert drawing.workers == 2
         handler = drawing.submit(signal.getsignal, signal.SIGINT).result(timeout=120)
     assert handler == signal.SIG_IGN
     with plots.Drawing(2) as here:  # one CPU's worth: no pool, drawn at submit
-        monkeypatch.setattr(plots, "usable_cpus", lambda: 1)
+        monkeypatch.setattr(plots, "cpu_cores", lambda: 1)
         assert plots.Drawing(50).workers == 0
         assert here.submit(len, b"abc").result() == 3

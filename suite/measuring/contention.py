@@ -12,6 +12,7 @@ data-parallel run is not flagged.
 """
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -19,6 +20,14 @@ import psutil
 
 BUSY_SHARE = 0.25  # above this, `check` and the summary line say the times may be inflated
 _IDLE_FIELDS = ("idle", "iowait", "guest", "guest_nice")  # guest time is already counted in user
+
+
+def cpu_cores() -> int:
+    """Cores this process may use (the affinity mask on Linux, e.g. in containers)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 def busy_seconds(times: Any) -> float:

@@ -17,6 +17,7 @@ import psutil
 import torch
 
 import suite
+from suite.measuring.contention import cpu_cores
 
 # Every library that can change what a run computes or how fast (a model, data, an environment, a number).
 _PACKAGES = ("torchvision", "torchaudio", "transformers", "tokenizers", "accelerate", "datasets",
@@ -64,14 +65,6 @@ def cpu_flags(cpuinfo: str | None = None) -> list[str] | None:
         if sep and key.strip() in ("flags", "Features"):  # x86 / Arm
             return sorted(set(value.split()) & set(_RECORDED_FLAGS))
     return None
-
-
-def cpu_cores() -> int:
-    """Cores this process may use (the affinity mask on Linux, e.g. in containers)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def check_label(label: str | None) -> None:

@@ -26,20 +26,20 @@ from typing import Any
 import torch
 
 from suite.measuring import fingerprint
-from suite.measuring.contention import HostLoad
+from suite.measuring.contention import BUSY_SHARE, HostLoad
 from suite.results.safe_io import atomic_write_text
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 SIZES = {"cpu": (1024, 2048, 4096), "cuda": (4096, 8192)}
 REPEATS = 3
 SIZES_ENV = "DLBENCH_PEAK_SIZES"  # e.g. "512": the tests' quick stand-in (a different method, so its own cache)
-# Others' share of the CPU above which a CPU peak is "measured busy": the figures are kept for that run's
-# utilisation, but a cached busy figure is measured again by the next run (keeping the better figure per
-# precision), and `suite.running.device.cpu_bf16_verdict` does not let a busy bf16 / fp32 ratio decide.
-BUSY_SHARE = 0.25
 
 
 def measured_busy(figures: dict[str, Any] | None) -> bool:
+    """Whether a CPU peak was measured while others used more than `contention.BUSY_SHARE` of the CPU: the
+    figures are kept for that run's utilisation, but a cached busy figure is measured again by the next run
+    (keeping the better figure per precision), and `suite.running.device.cpu_bf16_verdict` does not let a
+    busy bf16 / fp32 ratio decide."""
     share = (figures or {}).get("other_cpu_share")
     return share is not None and share > BUSY_SHARE
 

@@ -21,7 +21,6 @@ import functools
 import io
 import math
 import multiprocessing
-import os
 import signal
 import warnings
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -38,6 +37,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import EngFormatter, NullFormatter  # noqa: E402
 
+from suite.measuring.contention import cpu_cores  # noqa: E402
 from suite.results import stats  # noqa: E402
 from suite.results.safetext import plain, plot_label as _t  # noqa: E402
 
@@ -74,7 +74,7 @@ class Drawing:
     """
 
     def __init__(self, figures: int, start_method: str | None = None):
-        workers = min(MAX_WORKERS, usable_cpus(), figures // FIGURES_PER_WORKER)
+        workers = min(MAX_WORKERS, cpu_cores(), figures // FIGURES_PER_WORKER)
         self.workers = workers if workers > 1 else 0
         context = multiprocessing.get_context(start_method)  # None: the platform's default
         self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_leave_interrupts_to_parent) \
@@ -99,14 +99,6 @@ def _leave_interrupts_to_parent() -> None:
     """Ctrl-C reaches every process of the terminal's group: a worker ignores it, and the report's process
     stops the pool (a traceback per worker is not how an interrupted command ends)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity where the OS tells it, else the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def _figure(width: float, height: float, ncols: int = 1):
