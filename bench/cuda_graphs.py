@@ -28,7 +28,6 @@ STARTED = time.perf_counter()
 import argparse  # noqa: E402
 import importlib  # noqa: E402
 import json  # noqa: E402
-import math  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -109,7 +108,7 @@ def ppo_case(task, device, precision: str, batch_size: int | None = None):
     import numpy as np
     import torch
 
-    from suite.measuring.speed import synthetic_obs
+    from suite.measuring.speed import ppo_minibatch
     from suite.training import graphs
     from suite.training.rl import ppo
 
@@ -122,14 +121,7 @@ def ppo_case(task, device, precision: str, batch_size: int | None = None):
         obs_space, action_space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8), gym.spaces.Discrete(4)
     size = batch_size or cfg.num_envs * cfg.num_steps // cfg.num_minibatches
     generator = torch.Generator(device=device).manual_seed(0)
-    n = int(action_space.n)
-
-    def rand(*shape):
-        return torch.randn(shape, device=device, generator=generator)
-    pool = [{"obs": synthetic_obs(obs_space, size, device, generator),
-             "actions": torch.randint(0, n, (size,), device=device, generator=generator),
-             "old_logprobs": rand(size) * 0.1 - math.log(n), "advantages": rand(size), "returns": rand(size),
-             "old_values": rand(size)} for _ in range(POOL)]
+    pool = [ppo_minibatch(obs_space, int(action_space.n), size, device, generator) for _ in range(POOL)]
 
     def make(captured: bool):
         torch.manual_seed(0)

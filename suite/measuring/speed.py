@@ -233,6 +233,17 @@ def synthetic_obs(space, n: int, device: torch.device, generator: torch.Generato
     return torch.rand(shape, device=device, generator=generator)
 
 
+def ppo_minibatch(obs_space, n_actions: int, size: int, device: torch.device,
+                  generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """A random PPO minibatch of `size` (the `ppo.MINIBATCH` tensors) for timing the learner's update."""
+    def rand(n: int) -> torch.Tensor:
+        return torch.randn((n,), device=device, generator=generator)
+    return {"obs": synthetic_obs(obs_space, size, device, generator),
+            "actions": torch.randint(0, n_actions, (size,), device=device, generator=generator),
+            "old_logprobs": rand(size) * 0.1 - math.log(n_actions), "advantages": rand(size),
+            "returns": rand(size), "old_values": rand(size)}
+
+
 def _rl(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
     from suite.training.rl import DQNConfig, PPOConfig, dqn, ppo
 
@@ -256,10 +267,7 @@ def _rl(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
         size = cfg.num_envs * cfg.num_steps // cfg.num_minibatches
         optimizer = ppo.make_optimizer(model, cfg, dev, capturable=ctx.cuda_graphs)
         step = ppo.make_update_step(model, optimizer, cfg, dev, ctx.precision)
-        pool = [{"obs": synthetic_obs(obs_space, size, dev, generator),
-                 "actions": torch.randint(0, n_actions, (size,), device=dev, generator=generator),
-                 "old_logprobs": rand(size) * 0.1 - math.log(n_actions), "advantages": rand(size),
-                 "returns": rand(size), "old_values": rand(size)} for _ in range(plan.pool)]
+        pool = [ppo_minibatch(obs_space, n_actions, size, dev, generator) for _ in range(plan.pool)]
 
         def loss_of(batch):
             return ppo.ppo_loss(model, cfg, **batch)
