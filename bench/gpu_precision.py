@@ -36,52 +36,51 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 TF32_MIN_SPEEDUP = 1.10  # fp32 / bf16 throughput at or above which a recipe declares cuda_tf32
 
 
-def race(records: list[dict]) -> list[dict]:
-    """Per (task, model): median throughput in bf16 and fp32 over the eager CUDA speed records, their
-    ratio and the verdict. Records of other profiles, devices, `--compile` or failed runs are left out."""
-    rates: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+def by_precision(records: list[dict], profile: str, value) -> dict[tuple[str, str], dict[str, list[float]]]:
+    """{(task, model): {precision: [value(record), ...]}} over the ok, eager CUDA runs of `profile` (records
+    of other profiles, devices, `--compile` or failed runs left out; a record whose value is None too)."""
+    values: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
         config = record.get("config") or {}
-        if (record.get("status") != "ok" or record.get("profile") != "speed" or config.get("compile")
-                or not str(config.get("device", "")).startswith("cuda") or not record.get("throughput")):
+        if (record.get("status") != "ok" or record.get("profile") != profile or config.get("compile")
+                or not str(config.get("device", "")).startswith("cuda")):
             continue
-        rates[(record["task"], record["model"])][config.get("precision")].append(record["throughput"]["value"])
+        measured = value(record)
+        if measured is not None:
+            values[(record["task"], record["model"])][config.get("precision")].append(measured)
+    return {key: found for key, found in sorted(values.items()) if found.get("bf16") and found.get("fp32")}
+
+
+def race(records: list[dict]) -> list[dict]:
+    """Per (task, model): median throughput in bf16 and fp32 over the eager CUDA speed records, their
+    ratio and the verdict."""
+    def rate_of(record: dict) -> float | None:
+        return record["throughput"]["value"] if record.get("throughput") else None
+
     rows = []
-    for (task, model), by_precision in sorted(rates.items()):
-        if not by_precision.get("bf16") or not by_precision.get("fp32"):
-            continue
-        bf16, fp32 = statistics.median(by_precision["bf16"]), statistics.median(by_precision["fp32"])
+    for (task, model), rates in by_precision(records, "speed", rate_of).items():
+        bf16, fp32 = statistics.median(rates["bf16"]), statistics.median(rates["fp32"])
         rows.append({"task": task, "model": model, "bf16": bf16, "fp32": fp32, "ratio": fp32 / bf16,
-                     "runs": len(by_precision["bf16"]) + len(by_precision["fp32"]),
-                     "tf32": fp32 / bf16 >= TF32_MIN_SPEEDUP})
+                     "runs": len(rates["bf16"]) + len(rates["fp32"]), "tf32": fp32 / bf16 >= TF32_MIN_SPEEDUP})
     return rows
 
 
 def race_time_to_target(records: list[dict]) -> list[dict]:
     """Per (task, model): median time-to-target (train time) in bf16 and in fp32 over the quick-profile
     CUDA runs, how many reached, bf16 / fp32 and the verdict. A run that missed the target counts as
-    infinitely slow (`math.inf`), as in every time-to-target table; other profiles, devices, `--compile`
-    and failed runs are left out."""
-    times: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for record in records:
-        config = record.get("config") or {}
-        if (record.get("status") != "ok" or record.get("profile") != "quick" or config.get("compile")
-                or not str(config.get("device", "")).startswith("cuda")):
-            continue
+    infinitely slow (`math.inf`), as in every time-to-target table, so the ratio is inf, 0 or NaN where
+    a median missed."""
+    def time_of(record: dict) -> float:
         reached = record.get("reached_target") and record.get("time_to_target_s") is not None
-        times[(record["task"], record["model"])][config.get("precision")].append(
-            float(record["time_to_target_s"]) if reached else math.inf)
+        return float(record["time_to_target_s"]) if reached else math.inf
+
     rows = []
-    for (task, model), by_precision in sorted(times.items()):
-        if not by_precision.get("bf16") or not by_precision.get("fp32"):
-            continue
-        bf16, fp32 = statistics.median(by_precision["bf16"]), statistics.median(by_precision["fp32"])
-        ratio = bf16 / fp32 if math.isfinite(bf16) and math.isfinite(fp32) else \
-            (math.inf if math.isfinite(fp32) else (0.0 if math.isfinite(bf16) else math.nan))
+    for (task, model), times in by_precision(records, "quick", time_of).items():
+        bf16, fp32 = statistics.median(times["bf16"]), statistics.median(times["fp32"])
+        ratio = bf16 / fp32  # float division: a missed side gives inf (bf16), 0.0 (fp32) or NaN (both)
         rows.append({"task": task, "model": model, "bf16": bf16, "fp32": fp32, "ratio": ratio,
-                     "reached": {p: sum(math.isfinite(t) for t in v) for p, v in by_precision.items()},
-                     "runs": len(by_precision["bf16"]) + len(by_precision["fp32"]),
-                     "tf32": ratio >= TF32_MIN_SPEEDUP})
+                     "reached": {p: sum(math.isfinite(t) for t in v) for p, v in times.items()},
+                     "runs": len(times["bf16"]) + len(times["fp32"]), "tf32": ratio >= TF32_MIN_SPEEDUP})
     return rows
 
 
