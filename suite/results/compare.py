@@ -371,9 +371,7 @@ def incomparable_notes(frame: pd.DataFrame) -> list[str]:
     split = distinct.groupby(names, sort=False).size().loc[lambda n: n > 1].index
     several = frame.set_index(names).index.isin(split)
     for (task, model, profile), group in frame[several].groupby(names, sort=True):
-        keys = group[COMPARABLE].astype(str).drop_duplicates()
-        if len(keys) < 2:
-            continue
+        keys = group[COMPARABLE].astype(str).drop_duplicates()  # two or more: `split` holds only such groups
         differ = [c for c in COMPARABLE if keys[c].nunique() > 1]
         parts = []
         for column in differ:
@@ -383,8 +381,7 @@ def incomparable_notes(frame: pd.DataFrame) -> list[str]:
     cells = frame.groupby(COMPARABLE + ["hardware", "model"], dropna=False, sort=True)
     mixed = cells["budget"].transform("nunique") > 1
     for key, group in frame[mixed].groupby(COMPARABLE + ["hardware", "model"], dropna=False, sort=True):
-        budgets = sorted(set(group["budget"]))
-        if len(budgets) > 1:
-            lines.append(f"{key[0]} / {key[-1]} on {key[-2]}: one cell mixes budgets ({' | '.join(budgets)}); "
-                         "a run with the smaller budget may miss the target for that reason")
+        budgets = sorted(set(group["budget"]))  # two or more: `mixed` holds only such cells
+        lines.append(f"{key[0]} / {key[-1]} on {key[-2]}: one cell mixes budgets ({' | '.join(budgets)}); "
+                     "a run with the smaller budget may miss the target for that reason")
     return lines
