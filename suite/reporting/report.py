@@ -8,10 +8,10 @@ numeric cells: median, interval bounds and n per measure, for other tools).
 from __future__ import annotations
 
 import html
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -70,9 +70,10 @@ def build_sections(data: compare.Pool, baseline: str | None,
     if frame.empty:
         return sections + [_environment(data)], {}
     csvs: dict[str, pd.DataFrame] = {}
-    with plots.Drawing(_figure_count(data.frame)) as drawing:
+    drawn, figures = _plots(data)
+    with plots.Drawing(len(figures)) as drawing:
         # The figures are drawn (in worker processes, for a large folder) while the tables are built.
-        drawn, pngs = _plots(data, drawing)
+        pngs = {caption: drawing.submit(draw, *args) for caption, (draw, args) in figures.items()}
         sections += _table_sections(data, frame, baseline, time_rule, csvs)
         drawn.images = {caption: png.result() for caption, png in pngs.items()}
     sections.append(drawn)
@@ -163,14 +164,9 @@ def _studies(found: list[study.Study]) -> Section:
     return section
 
 
-def _figure_count(frame: pd.DataFrame) -> int:
-    """How many figures `_plots` draws: three per group with a target, one per speed group."""
-    groups = frame.groupby(compare.ACROSS_MODELS, dropna=False, sort=False)["target_metric"].first()
-    return sum(3 if isinstance(metric, str) else 1 for metric in groups)
-
-
-def _plots(data: compare.Pool, drawing: plots.Drawing) -> tuple[Section, dict[str, Future]]:
-    """The plots section without its images, and {caption: Future of the PNG} (`drawing` draws them)."""
+def _plots(data: compare.Pool) -> tuple[Section, dict[str, tuple[Callable[..., bytes], tuple]]]:
+    """The plots section without its images, and {caption: (plot function, its arguments)} to draw them
+    (`plots.Drawing`: the functions and arguments pickle)."""
     section = Section("Plots", notes=[
         f"Learning curves: the target metric against training time (eval time excluded), one line per seed "
         f"(the first {CURVES_PER_SERIES} seeds of each model or machine). "
@@ -185,11 +181,11 @@ def _plots(data: compare.Pool, drawing: plots.Drawing) -> tuple[Section, dict[st
     series = SeriesName(frame["hardware"].nunique() > 1, frame["model"].nunique() > 1)
     drawn = [c for c in plots.PLOT_COLUMNS if c in frame]
     fewer: list[str] = []
-    pngs: dict[str, Future] = {}
+    figures: dict[str, tuple[Callable[..., bytes], tuple]] = {}
     for key, group in frame.groupby(compare.ACROSS_MODELS, dropna=False, sort=True):  # one group per task
         title = plain(f"{key[0]} v{key[1]} ({key[2]}, {key[3]})")
         if not isinstance(key[compare.ACROSS_MODELS.index("target_metric")], str):  # speed: no target, no curves
-            pngs[f"{title}: throughput and utilisation"] = drawing.submit(plots.speed, group[drawn], series, title)
+            figures[f"{title}: throughput and utilisation"] = (plots.speed, (group[drawn], series, title))
             continue
         ordered = group.sort_values(["seed", "run_id"])[["run_id", *plots.SERIES_COLUMNS]].itertuples(index=False)
         labelled = [(series(row), by_id[row.run_id]) for row in ordered]
@@ -198,14 +194,13 @@ def _plots(data: compare.Pool, drawing: plots.Drawing) -> tuple[Section, dict[st
         if len(runs) < len(_first_per_series(labelled, CURVES_PER_SERIES)):
             fewer.append(f"{title} ({per_series})")
         curves = [(label, {k: record.get(k) for k in ("curve", "target")}) for label, record in runs]
-        pngs[f"{title}: learning curves"] = drawing.submit(plots.learning_curves, curves, title)
-        pngs[f"{title}: time to target"] = drawing.submit(plots.time_to_target, group[drawn], series, title)
-        pngs[f"{title}: quality against time"] = drawing.submit(plots.quality_vs_time, group[drawn], series,
-                                                                 title)
+        figures[f"{title}: learning curves"] = (plots.learning_curves, (curves, title))
+        figures[f"{title}: time to target"] = (plots.time_to_target, (group[drawn], series, title))
+        figures[f"{title}: quality against time"] = (plots.quality_vs_time, (group[drawn], series, title))
     if fewer:
         section.notes.append(f"Learning curves of many models or machines show at most {CURVES_PER_FIGURE} lines "
                              f"per plot, so fewer seeds of each (seeds per series in brackets): {', '.join(fewer)}.")
-    return section, pngs
+    return section, figures
 
 
 CURVES_PER_SERIES = 10  # learning curves drawn per model or machine: more are unreadable, and slow to draw
