@@ -32,7 +32,34 @@ def test_gpu_check_script_runs_on_cpu(tmp_path):
         "image_classification", "sentiment", "speech_recognition", "keyword_spotting", "atari_rl"}
     assert all(r["hardware"]["device"] == "cpu" for r in records)
     assert (out / "report.html").stat().st_size > 1000
+    overhead = json.loads((out / "harness_overhead.json").read_text())
+    assert len(overhead["reps"]) == 1 and overhead["summary"]["median"] == overhead["reps"][0]["ratio"] > 0
     assert "| task |" in log.split("== steps")[1]  # the comparison table closes the log
+
+
+def test_resnet9_step_runs_its_four_configurations(tmp_path):
+    """The CUDA-only step that measures ResNet-9 against 40% of the peak: captured at the recipe's batch,
+    then eager, captured and compiled at 1,024, each a run of its own. Asked for CUDA on a machine
+    without one, each run is a `skipped` record with the reason; the records' settings are checked."""
+    out = tmp_path / "out"
+    (tmp_path / "bundle").mkdir()
+    env = {**os.environ, "PYTHON": sys.executable, "DLBENCH_DATA": str(tmp_path / "data")}
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "--device", "cuda", "--only",
+                           "resnet9 utilisation", str(tmp_path / "bundle"), str(out)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    log = (out / "gpu_check.log").read_text()
+    assert "resnet9 utilisation" in log.split("== steps")[-1], log[-2000:]
+    records = [json.loads(p.read_text()) for p in (out / "results" / "runs").glob("*.json")]
+    seen = sorted((r["config"]["recipe"]["batch_size"], bool(r["config"].get("cuda_graphs")), r["config"]["compile"])
+                  for r in records)
+    assert seen == [(512, True, False), (1024, False, False), (1024, False, True), (1024, True, False)], seen
+    assert {(r["task"], r["model"], r["profile"], r["config"]["precision"]) for r in records} == {
+        ("image_classification", "cnn", "speed", "bf16")}
+    import torch
+
+    if not torch.cuda.is_available():
+        assert done.returncode == 0 and {r["status"] for r in records} == {"skipped"}
+        assert all("no CUDA device" in r["error"] for r in records)
 
 
 def test_gpu_check_rejects_bad_flags(tmp_path):
@@ -45,3 +72,20 @@ def test_gpu_check_rejects_bad_flags(tmp_path):
     done = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "--only", "cuda tests,smoke", "a", "b"],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "no step 'smoke'" in done.stderr
+
+
+def test_harness_overhead_figure_is_the_median_with_its_interval():
+    """bench/harness_overhead.py's verdicts: the median of the per-rep ratios; from 5 reps on its spread
+    is the bootstrap interval of that median (narrower than the reps' range), below that the range."""
+    from tests.helpers import load_script
+
+    bench = load_script("bench/harness_overhead.py", "harness_overhead")
+    ratios = [0.90, 0.975, 0.98, 0.985, 0.99, 0.995, 1.05]
+    figure = bench.summary(ratios)
+    assert figure["median"] == 0.985 and figure["meets_goal"]
+    assert figure["spread_kind"] == "95% CI" and 0.90 < figure["low"] < figure["high"] < 1.05
+    assert figure["precision"] == (figure["high"] - figure["low"]) / 0.985 and figure["precise"]
+    few = bench.summary([0.92, 0.973])  # the two reps a cut-off H200 run left: a range, 5.5% wide
+    assert few["spread_kind"] == "range" and (few["low"], few["high"]) == (0.92, 0.973)
+    assert not few["precise"] and not few["meets_goal"]
+    assert not bench.summary([0.99])["precise"]  # one rep says nothing of its noise
