@@ -77,8 +77,8 @@ def fake_cuda(monkeypatch):
 def test_bad_combinations_are_one_line_config_errors():
     with pytest.raises(ConfigError, match="CUDA graphs need a CUDA device, not --device cpu"):
         SuiteOptions(device="cpu", cuda_graphs=True)
-    with pytest.raises(ConfigError, match="--cuda-graphs or --compile, not both"):
-        SuiteOptions(device="cuda", cuda_graphs=True, compile=True)
+    both = SuiteOptions(device="cuda", cuda_graphs=True, compile=True)  # compiled kernels, replayed from graphs
+    assert both.compile and both.cuda_graphs
 
 
 def test_cuda_graphs_on_cpu_device_exits_2_before_any_run(tmp_path):
@@ -336,6 +336,34 @@ def test_the_loop_trains_the_same_run_captured_or_eager(results_dir, fake_cuda):
                                                                        abs=0.02)
 
 
+def test_compiled_and_captured_the_loop_trains_the_compiled_run(results_dir, fake_cuda, monkeypatch):
+    """--compile with --cuda-graphs: the model is compiled once, compiled before the capture (its warm-up
+    steps run the compiled step), the record keys both settings, and the run trains as the compiled one."""
+    compiled = []
+    original = torch.compile
+
+    def spy(model, *args, **kwargs):
+        compiled.append(type(model).__name__)
+        return original(model, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", spy)
+
+    def run(**kw):
+        opts = SuiteOptions(profile="smoke", device="auto", compile=True, results=results_dir, **kw)
+        return run_one(task_class("image_classification"), "mlp", 0, opts, log=lambda _m: None)
+
+    plain, both = run(), run(cuda_graphs=True)
+    assert both["status"] == "ok", both["error"]
+    assert compiled == ["Sequential", "Sequential"], "each run compiles its model once"
+    assert both["config"]["compile"] is True and both["config"]["cuda_graphs"] is True
+    assert cell_settings(both)["compile"] == cell_settings(plain)["compile"] != "-"
+    assert (cell_settings(both)["cuda_graphs"], cell_settings(plain)["cuda_graphs"]) == ("on", "off")
+    (backend,) = fake_cuda.made
+    assert backend.captures == 1 and backend.replays == both["steps"] + 2
+    for a, b in zip(both["curve"], plain["curve"]):
+        assert a["train/loss"] == pytest.approx(b["train/loss"], rel=1e-4)
+
+
 @pytest.mark.parametrize("task,model,graph_count,sets", [
     ("image_classification", "mlp", 1, []), ("atari_rl", "ppo_cnn", 1, []),
     ("sentiment", "bilstm", 2, ["model.embed=16", "model.hidden=16"])])  # full-size is slow on a CPU
@@ -359,7 +387,7 @@ def test_ppo_captures_its_update_before_the_clock_starts(results_dir, fake_cuda)
 
 
 # -- CUDA: real graphs ---------------------------------------------------------------------------
-def _steps_on_cuda(task_name: str, model_name: str, captured: bool, n: int = 6):
+def _steps_on_cuda(task_name: str, model_name: str, captured: bool, n: int = 6, compiled: bool = False):
     cls = task_class(task_name)
     task = cls(cls.spec_for("speed", model_name), data_dir=".")
     device = torch.device("cuda")
@@ -371,7 +399,7 @@ def _steps_on_cuda(task_name: str, model_name: str, captured: bool, n: int = 6):
     recipe = task.spec.recipe
     optimizer = build_optimizer(model, recipe, capturable=True)
     ctx = RunContext(device=device, precision="fp32", compile=False, generator=torch.Generator(), seed=0)
-    step = make_train_step(task, model, model, optimizer, recipe, ctx)
+    step = make_train_step(task, model, torch.compile(model) if compiled else model, optimizer, recipe, ctx)
     if captured:
         step = graphs.CapturedStep(step, model, optimizer, repeating=True)
     else:
@@ -393,6 +421,20 @@ def test_captured_steps_match_eager_on_cuda(task, model, graph_count, monkeypatc
     torch.testing.assert_close(losses, eager_losses, rtol=1e-4, atol=1e-5)
     for name, value in state.items():
         torch.testing.assert_close(value, eager_state[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+@pytest.mark.cuda
+def test_compiled_kernels_replayed_from_a_graph_train_as_eager_on_cuda(monkeypatch):
+    """--compile --cuda-graphs: torch.compile's kernels (compiled in the warm-up) captured and replayed
+    train the model as eager steps do, up to the rounding fused kernels change."""
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    eager_losses, eager_state, _ = _steps_on_cuda("keyword_spotting", "ds_cnn", captured=False)
+    losses, state, step = _steps_on_cuda("keyword_spotting", "ds_cnn", captured=True, compiled=True)
+    assert len(step.graphs) == 1
+    torch.testing.assert_close(losses, eager_losses, rtol=1e-3, atol=1e-4)
+    for name, value in state.items():
+        torch.testing.assert_close(value, eager_state[name], rtol=1e-3, atol=1e-4, msg=name)
 
 
 @pytest.mark.cuda

@@ -38,8 +38,8 @@ def test_gpu_check_script_runs_on_cpu(tmp_path):
 
 
 def test_resnet9_step_runs_its_four_configurations(tmp_path):
-    """The CUDA-only step that measures ResNet-9 against 40% of the peak: captured at the recipe's batch,
-    then eager, captured and compiled at 1,024, each a run of its own. Asked for CUDA on a machine
+    """The CUDA-only step that measures ResNet-9 against 40% of the peak: captured and compiled + captured
+    at the recipe's batch, and eager, captured and compiled + captured at 1,024, each a run of its own. Asked for CUDA on a machine
     without one, each run is a `skipped` record with the reason; the records' settings are checked."""
     out = tmp_path / "out"
     (tmp_path / "bundle").mkdir()
@@ -52,7 +52,8 @@ def test_resnet9_step_runs_its_four_configurations(tmp_path):
     records = [json.loads(p.read_text()) for p in (out / "results" / "runs").glob("*.json")]
     seen = sorted((r["config"]["recipe"]["batch_size"], bool(r["config"].get("cuda_graphs")), r["config"]["compile"])
                   for r in records)
-    assert seen == [(512, True, False), (1024, False, False), (1024, False, True), (1024, True, False)], seen
+    assert seen == [(512, True, False), (512, True, True), (1024, False, False), (1024, True, False),
+                    (1024, True, True)], seen
     assert {(r["task"], r["model"], r["profile"], r["config"]["precision"]) for r in records} == {
         ("image_classification", "cnn", "speed", "bf16")}
     import torch

@@ -51,7 +51,8 @@ class RunOptions:
     precision: str = _opt("auto", "auto (bf16 autocast on CUDA; on a CPU fast in bf16 only for recipes that "
                           "declare a bf16 win; fp32 elsewhere) | bf16 | fp32",
                           choices=("auto", "bf16", "fp32"))
-    compile: bool = _opt(False, "wrap models in torch.compile (compile time is measured apart)")
+    compile: bool = _opt(False, "wrap models in torch.compile, default mode (compile time is measured apart); with "
+                         "--cuda-graphs the graphs replay the compiled kernels")
     cuda_graphs: bool = _opt(False, "capture each training step (forward, backward, optimizer) in a CUDA graph, one "
                              "per batch shape, and replay it (capture is timed with the warm-up); CUDA only: a run "
                              "it cannot capture is recorded skipped with the reason")
@@ -97,9 +98,6 @@ class RunOptions:
             raise ConfigError("device", self.device, "use auto, cpu, mps, cuda or cuda:N")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError("precision", self.precision, "use auto, bf16 or fp32")
-        if self.cuda_graphs and self.compile:
-            raise ConfigError("cuda_graphs", True, "use --cuda-graphs or --compile, not both (graphs replay the eager "
-                              "step's kernels; torch.compile's mode='reduce-overhead' captures graphs of its own)")
         if self.cuda_graphs and self.device in ("cpu", "mps"):
             raise ConfigError("cuda_graphs", True, f"CUDA graphs need a CUDA device, not --device {self.device}")
         if self.results.exists() and not self.results.is_dir():

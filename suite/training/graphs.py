@@ -4,10 +4,14 @@ Small networks spend their training step launching kernels, not running them. A 
 launches a whole recorded step (forward, backward, gradient clipping, optimizer) at once.
 
 Why `torch.cuda.CUDAGraph` and not `torch.compile(mode="reduce-overhead")`: the graph records
-the very kernels the eager step launches, so an eager and a captured cell of one model differ by
-launch overhead alone (reduce-overhead also generates kernels of its own, which `--compile`
-measures apart); a capture costs a few eager steps, not a compilation; hand-written and
-transformers models are taken alike, with no graph breaks to track. A step that cannot be
+the very kernels the step launches, so an eager and a captured cell of one model differ by
+launch overhead alone (reduce-overhead also generates kernels of its own); a capture costs a few
+eager steps, not a compilation; hand-written and transformers models are taken alike, with no
+graph breaks to track; and the whole step is one graph, optimizer included (reduce-overhead
+graphs the compiled forward and backward). The two compose: with `--compile` too the model is
+compiled in torch.compile's default mode (fused kernels, no graphs of its own), its compilation
+happens in the warm-up steps before the first capture, and the graph replays the compiled
+kernels: a cell of its own, keyed by both settings. A step that cannot be
 captured (a host sync inside it, as `F.ctc_loss` makes on CUDA) fails at its first capture,
 before any timing, and the run is recorded `skipped` with the reason (`Uncapturable`).
 
