@@ -14,7 +14,7 @@ interval says how well the median is known, where the range of single reps says 
 rep is (on a 2-core VM consecutive 5-s runs differ by up to 10%, idle) and only widens with
 more reps. One untimed pair runs first (`--warmup-reps`): the first run in a process pays for
 the allocator's first growth and the kernel libraries' caches (cuDNN autotuning, oneDNN
-primitives), which read 5-20% slow on both CPUs and GPUs.
+primitives), which read 7-22% slow on a CPU and an H200 (docs/results-cpu.md).
 
 On CUDA both sides keep the data on the GPU and use the same precision (bf16
 autocast under `auto`); the plain loop synchronises before its clock stops.

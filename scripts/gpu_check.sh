@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Verify dlbench's whole GPU path on a bare GPU machine (no network; Python with torch), in
-# about 9 minutes on one H100 or H200:
+# Verify dlbench's whole GPU path on a bare GPU machine (no network; Python with torch). On an
+# H200 its first eight steps took 545 s, so the whole check outlasts a 15-minute GPU lease: split
+# it with --only there (docs/results-h200.md). The steps:
 #   1. the smoke suite, every model
 #   2. the speed profile in bf16, then in fp32, then in bf16 with --compile (fixed-shape tasks)
 #   3. the quick profile for the tasks whose data travels in the bundle (image classification,
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
     --device) device=${2:?--device needs cuda or cpu}; shift 2 ;;
     --tiny) tiny=1; shift ;;
     --only) only=${2:?--only needs step names, e.g. "cuda tests,report"}; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     -*) echo "gpu_check: unknown flag $1 (use --device cuda|cpu, --tiny, --only STEPS)" >&2; exit 2 ;;
     *) args+=("$1"); shift ;;
   esac
