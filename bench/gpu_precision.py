@@ -123,8 +123,10 @@ def print_table(rows: list[dict]) -> int:
     return disagree
 
 
-def run_time_to_target_race(tasks: list[str], reps: int, results: Path, device: str = "cuda") -> list[dict]:
-    """Each task's default model on the quick profile, seeds 0..reps-1, bf16 and fp32 alternating first."""
+def run_time_to_target_race(tasks: list[str], reps: int, results: Path, device: str = "cuda",
+                            profile: str = "quick") -> list[dict]:
+    """Each task's default model on the quick profile, seeds 0..reps-1, bf16 and fp32 alternating first
+    (`device` and `profile` let a test run the same sequence on a CPU, on the smoke profile)."""
     from suite.running.config import SuiteOptions
     from suite.running.runner import run_one
     from suite.taskapi import registry
@@ -136,7 +138,7 @@ def run_time_to_target_race(tasks: list[str], reps: int, results: Path, device: 
         for seed in range(reps):
             order = order[::-1]
             for precision in order:
-                opts = SuiteOptions(profile="quick", device=device, precision=precision, results=results)
+                opts = SuiteOptions(profile=profile, device=device, precision=precision, results=results)
                 record = run_one(task, task.default_model, seed, opts, log=lambda _m: None)
                 records.append(record)
                 ttt = record.get("time_to_target_s") if record.get("reached_target") else None

@@ -274,3 +274,16 @@ def test_the_time_to_target_race_reads_the_shipped_quick_records_and_says_when_i
     # The shipped GPU quick records ran in bf16 only: no race to read, and the bench says so in one line.
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.strip() == "gpu_precision: no model has eager CUDA quick runs in both bf16 and fp32"
+
+
+def test_the_live_time_to_target_race_runs_both_precisions_alternating_first(gpu_race, tmp_path):
+    """The sequence the GPU check runs (`--time-to-target` without records), here on a CPU and the smoke
+    profile: each seed trains in bf16 and in fp32, the first precision alternating from seed to seed, and
+    every run leaves its record with the precision it asked for."""
+    done = gpu_race.run_time_to_target_race(["image_classification"], reps=2, results=tmp_path, device="cpu",
+                                            profile="smoke")
+    assert [(r["seed"], r["config"]["precision"]) for r in done] == [(0, "fp32"), (0, "bf16"), (1, "bf16"),
+                                                                      (1, "fp32")]
+    assert all(r["status"] == "ok" and r["profile"] == "smoke" for r in done)
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 4
+    assert gpu_race.race_time_to_target(done) == []  # smoke runs on a CPU never decide a CUDA quick recipe
