@@ -364,18 +364,21 @@ def test_compiled_and_captured_the_loop_trains_the_compiled_run(results_dir, fak
         assert a["train/loss"] == pytest.approx(b["train/loss"], rel=1e-4)
 
 
-@pytest.mark.parametrize("task,model,graph_count,sets", [
-    ("image_classification", "mlp", 1, []), ("atari_rl", "ppo_cnn", 1, []),
-    ("sentiment", "bilstm", 2, ["model.embed=16", "model.hidden=16"])])  # full-size is slow on a CPU
-def test_the_speed_profile_captures_one_graph_per_shape_or_per_batch(task, model, graph_count, sets, results_dir,
-                                                                     fake_cuda, monkeypatch):
+@pytest.mark.parametrize("task,model,graph_count,sets,compiled", [
+    ("image_classification", "mlp", 1, [], False), ("atari_rl", "ppo_cnn", 1, [], False),
+    ("sentiment", "bilstm", 2, ["model.embed=16", "model.hidden=16"], False),  # full-size is slow on a CPU
+    ("image_classification", "mlp", 1, ["model.width=64"], True)])  # compiled kernels, captured
+def test_the_speed_profile_captures_one_graph_per_shape_or_per_batch(task, model, graph_count, sets, compiled,
+                                                                     results_dir, fake_cuda, monkeypatch):
     monkeypatch.setitem(speed.STEPS, "cpu", speed.Steps(pool=2, warmup=1, measured=2, env_steps=5))
-    opts = SuiteOptions(profile="speed", device="auto", cuda_graphs=True, results=results_dir, set=sets)
+    opts = SuiteOptions(profile="speed", device="auto", cuda_graphs=True, compile=compiled, results=results_dir,
+                        set=sets)
     record = run_one(task_class(task), model, 0, opts, log=lambda _m: None)
     assert record["status"] == "ok", record["error"]
     assert record["speed"]["cuda_graphs"] == graph_count  # bilstm: its packed layout is read per batch
     assert sum(b.captures for b in fake_cuda.made) == graph_count
     assert record["config"]["cuda_graphs"] is True and records.validate(record) == []
+    assert record["config"]["compile"] is compiled and record["flops_per_sample"] > 0  # counted on the eager model
 
 
 def test_ppo_captures_its_update_before_the_clock_starts(results_dir, fake_cuda):
