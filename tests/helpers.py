@@ -17,6 +17,21 @@ from tasks.speech import SAMPLE_RATE
 _UNSET: Any = object()
 
 
+def compile_spy(monkeypatch) -> list[str]:
+    """Wrap torch.compile for one test: the list it returns gets the class name of every module compiled."""
+    import torch
+
+    compiled: list[str] = []
+    original = torch.compile
+
+    def spy(model, *args, **kwargs):
+        compiled.append(type(model).__name__)
+        return original(model, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", spy)
+    return compiled
+
+
 def load_script(relative: str, name: str):
     """A bench/ or scripts/ file imported as a module (they are scripts, not a package)."""
     import importlib.util

@@ -29,7 +29,7 @@ from suite.taskapi.spec import Recipe
 from suite.training import graphs
 from suite.training.loop import BatchwiseOnDevice, make_train_step
 from suite.training.optim import build_optimizer, build_scheduler
-from tests.helpers import make_record
+from tests.helpers import compile_spy, make_record
 
 ROOT = Path(__file__).resolve().parent.parent
 def task_class(name: str):
@@ -339,14 +339,7 @@ def test_the_loop_trains_the_same_run_captured_or_eager(results_dir, fake_cuda):
 def test_compiled_and_captured_the_loop_trains_the_compiled_run(results_dir, fake_cuda, monkeypatch):
     """--compile with --cuda-graphs: the model is compiled once, compiled before the capture (its warm-up
     steps run the compiled step), the record keys both settings, and the run trains as the compiled one."""
-    compiled = []
-    original = torch.compile
-
-    def spy(model, *args, **kwargs):
-        compiled.append(type(model).__name__)
-        return original(model, *args, **kwargs)
-
-    monkeypatch.setattr(torch, "compile", spy)
+    compiled = compile_spy(monkeypatch)
 
     def run(**kw):
         opts = SuiteOptions(profile="smoke", device="auto", compile=True, results=results_dir, **kw)

@@ -8,6 +8,7 @@ from suite.running.config import SuiteOptions
 from suite.taskapi.data import TensorSource
 from suite.running.runner import run_one
 from tasks.image_classification import ImageClassification, cnn
+from tests.helpers import compile_spy
 
 
 def test_channels_last_placement_keeps_batches_nhwc_and_results_equal():
@@ -30,14 +31,7 @@ def test_channels_last_placement_keeps_batches_nhwc_and_results_equal():
 def test_compiled_run_on_cpu_matches_the_contract(tmp_path, monkeypatch):
     """`--compile` wraps the training model in torch.compile, once per run (how long compiling takes
     is measured by bench/, not asserted here)."""
-    compiled = []
-    original = torch.compile
-
-    def spy(model, *args, **kwargs):
-        compiled.append(type(model).__name__)
-        return original(model, *args, **kwargs)
-
-    monkeypatch.setattr(torch, "compile", spy)
+    compiled = compile_spy(monkeypatch)
     opts = SuiteOptions(profile="smoke", device="cpu", compile=True, results=tmp_path)
     record = run_one(ImageClassification, "mlp", 0, opts, log=lambda _m: None)
     assert record["status"] == "ok", record["error"]
