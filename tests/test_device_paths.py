@@ -39,6 +39,34 @@ def test_compiled_run_on_cpu_matches_the_contract(tmp_path, monkeypatch):
     assert compiled == ["Sequential"], "the mlp, compiled once"
 
 
+@pytest.mark.slow
+def test_compile_reaches_the_rl_learners(tmp_path, monkeypatch):
+    """`--compile` compiles the PPO learner in a training run and the PPO and DQN learners in the speed
+    profile (a record that says compiled was compiled); acting stays eager."""
+    from suite.measuring import speed
+    from tasks.atari_rl import AtariRL
+
+    compiled = compile_spy(monkeypatch)
+    opts = SuiteOptions(profile="smoke", device="cpu", compile=True, results=tmp_path)
+    record = run_one(AtariRL, "ppo_cnn", 0, opts, log=lambda _m: None)
+    assert record["status"] == "ok", record["error"]
+    assert record["config"]["compile"] is True and compiled == ["ActorCritic"]
+    monkeypatch.setitem(speed.STEPS, "cpu", speed.Steps(pool=2, warmup=1, measured=2, env_steps=5))
+    for model in ("ppo_cnn", "dqn_cnn"):
+        compiled.clear()
+        opts = SuiteOptions(profile="speed", device="cpu", compile=True, results=tmp_path)
+        record = run_one(AtariRL, model, 0, opts, log=lambda _m: None)
+        assert record["status"] == "ok", record["error"]
+        assert len(compiled) == 1 and record["flops_per_sample"] > 0, (model, compiled)
+
+
+def test_compile_skips_a_fitted_model_with_the_reason(tmp_path):
+    opts = SuiteOptions(profile="smoke", device="cpu", compile=True, results=tmp_path)
+    record = run_one(ImageClassification, "logreg_pixels", 0, opts, log=lambda _m: None)
+    assert record["status"] == "skipped" and record["config"]["compile"] is True
+    assert record["error"] == "--compile: logreg_pixels is fitted, not trained by steps: there is no network to compile"
+
+
 def test_bf16_autocast_on_cpu_with_a_conv_model(tmp_path):
     """bf16 really runs the convolutions in bf16: the same seed gives other losses than fp32."""
     curves = {}

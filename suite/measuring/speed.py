@@ -246,6 +246,7 @@ def ppo_minibatch(obs_space, n_actions: int, size: int, device: torch.device,
 
 def _rl(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
     from suite.training.rl import DQNConfig, PPOConfig, dqn, ppo
+    from suite.training.rl.common import learner
 
     cfg = task.spec.recipe.algo
     if not isinstance(cfg, (PPOConfig, DQNConfig)):
@@ -266,7 +267,7 @@ def _rl(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
     if isinstance(cfg, PPOConfig):
         size = cfg.num_envs * cfg.num_steps // cfg.num_minibatches
         optimizer = ppo.make_optimizer(model, cfg, dev, capturable=ctx.cuda_graphs)
-        step = ppo.make_update_step(model, optimizer, cfg, dev, ctx.precision)
+        step = ppo.make_update_step(model, optimizer, cfg, dev, ctx.precision, learner(model, ctx))
         pool = [ppo_minibatch(obs_space, n_actions, size, dev, generator) for _ in range(plan.pool)]
 
         def loss_of(batch):
@@ -276,7 +277,7 @@ def _rl(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
         target = task.build_agent(obs_space, action_space).to(dev)
         target.load_state_dict(model.state_dict())
         optimizer = dqn.make_optimizer(model, cfg, capturable=ctx.cuda_graphs)
-        step = dqn.make_update_step(model, target, optimizer, cfg, dev, ctx.precision)
+        step = dqn.make_update_step(model, target, optimizer, cfg, dev, ctx.precision, learner(model, ctx))
         pool = [{"obs": synthetic_obs(obs_space, size, dev, generator),
                  "next_obs": synthetic_obs(obs_space, size, dev, generator),
                  "actions": torch.randint(0, n_actions, (size,), device=dev, generator=generator),

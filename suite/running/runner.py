@@ -257,6 +257,8 @@ def _run_resolved(task_cls, spec, seed, opts, log, precision, write, state: RunS
         task = task_cls(spec, state.folder)
         if opts.cuda_graphs:
             graphs_allowed(task_cls, spec, device, world)
+        if opts.compile and is_estimator(task_cls, spec.model):
+            raise SkipRun(f"--compile: {spec.model} is fitted, not trained by steps: there is no network to compile")
         with state.memory, state.host, state.energy:
             result = trainer_for(task_cls.kind, spec.profile, is_estimator(task_cls, spec.model))(task, ctx)
         state.result = result

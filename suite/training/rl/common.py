@@ -68,6 +68,13 @@ class AlgoConfig:
             raise ConfigError(f"{self.prefix()}.{name}", getattr(self, name), "must be >= 1")
 
 
+def learner(model: nn.Module, ctx: RunContext) -> nn.Module:
+    """The module the learner's loss calls: `model` compiled under `--compile` (torch.compile, default mode),
+    else `model` itself. Only the update is compiled: its minibatches keep one shape, while acting meets
+    other batch sizes (the truncated environments a step bootstraps) and stays eager, as the FLOP count does."""
+    return torch.compile(model) if ctx.compile else model
+
+
 def clipped_step(model: nn.Module, optimizer: torch.optim.Optimizer, max_grad_norm: float, device: torch.device,
                  precision: str, loss_of: Callable[[dict[str, torch.Tensor]], torch.Tensor]
                  ) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:

@@ -20,7 +20,7 @@ from suite.running.context import RunContext, TrainResult
 from suite.running.device import autocast, no_host_sync
 from suite.measuring.flops import flops_of
 from suite.errors import ConfigError
-from suite.training.rl.common import AlgoConfig, RLRun, captured_update, clipped_step
+from suite.training.rl.common import AlgoConfig, RLRun, captured_update, clipped_step, learner
 from suite.training.rl.envs import final_obs, make_vector_env, torch_dtype
 from suite.training.rl.networks import discrete_actions
 from suite.taskapi.task import RLTask
@@ -114,14 +114,17 @@ def make_optimizer(model: nn.Module, cfg: DQNConfig, capturable: bool = False) -
 
 
 def make_update_step(model: nn.Module, target: nn.Module, optimizer: torch.optim.Optimizer, cfg: DQNConfig,
-                     device: torch.device, precision: str = "fp32") -> Callable[[dict], torch.Tensor]:
+                     device: torch.device, precision: str = "fp32", compiled: nn.Module | None = None
+                     ) -> Callable[[dict], torch.Tensor]:
     """DQN's gradient step: a batch of transitions (`ReplayBuffer.sample`'s dict) -> its TD loss (detached).
 
-    The forward passes run in autocast under bf16 (the TD loss itself in float32); gradients are
-    clipped to `max_grad_norm`. The training loop and the speed profile (`suite.measuring.speed`) both use it.
+    The forward passes run in autocast under bf16 (the TD loss itself in float32), the online network's
+    through `compiled` where given (`common.learner`); gradients are clipped to `max_grad_norm`. The
+    training loop and the speed profile (`suite.measuring.speed`) both use it.
     """
+    network = compiled if compiled is not None else model
     return clipped_step(model, optimizer, cfg.max_grad_norm, device, precision,
-                        lambda batch: td_loss(model, target, batch, cfg))
+                        lambda batch: td_loss(network, target, batch, cfg))
 
 
 def flops_per_env_step(model: nn.Module, target: nn.Module, cfg: DQNConfig, buffer: ReplayBuffer,
@@ -158,7 +161,7 @@ def train_dqn(task: RLTask, ctx: RunContext) -> TrainResult:
         first_update = cfg.learning_starts + cfg.num_envs * cfg.train_frequency
         run = RLRun(task, ctx, model, cfg.num_envs, first_update, "learning_starts + one DQN update")
         optimizer = make_optimizer(model, cfg, capturable=ctx.cuda_graphs)
-        learn = make_update_step(model, target, optimizer, cfg, device, ctx.precision)
+        learn = make_update_step(model, target, optimizer, cfg, device, ctx.precision, learner(model, ctx))
         space = envs.single_observation_space
         buffer = ReplayBuffer(cfg.buffer_size, space.shape, torch_dtype(space), device)
         if ctx.cuda_graphs:  # captured on the empty buffer's zeros: the shapes of every sampled batch

@@ -22,7 +22,7 @@ from suite.running.device import autocast, no_host_sync
 from suite.measuring.flops import flops_of
 from suite.errors import ConfigError
 from suite.training import graphs
-from suite.training.rl.common import AlgoConfig, RLRun, captured_update, clipped_step, cpu_threads
+from suite.training.rl.common import AlgoConfig, RLRun, captured_update, clipped_step, cpu_threads, learner
 from suite.training.rl.envs import final_obs, make_vector_env, torch_dtype
 from suite.training.rl.networks import discrete_actions
 from suite.taskapi.task import RLTask
@@ -140,7 +140,7 @@ def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
         rollout = cfg.num_envs * cfg.num_steps
         run = RLRun(task, ctx, model, rollout, rollout, "one PPO rollout (num_envs x num_steps)")
         optimizer = make_optimizer(model, cfg, device, capturable=ctx.cuda_graphs)
-        step = make_update_step(model, optimizer, cfg, device, ctx.precision)
+        step = make_update_step(model, optimizer, cfg, device, ctx.precision, learner(model, ctx))
         iterations = run.total // rollout
         T, N = cfg.num_steps, cfg.num_envs
         space = envs.single_observation_space
@@ -231,14 +231,17 @@ def flops_per_env_step(model: nn.Module, cfg: PPOConfig, obs: torch.Tensor,
 
 
 def make_update_step(model: nn.Module, optimizer: torch.optim.Optimizer, cfg: PPOConfig, device: torch.device,
-                     precision: str = "fp32") -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
+                     precision: str = "fp32", compiled: nn.Module | None = None
+                     ) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
     """PPO's gradient step: minibatch (a dict of the `MINIBATCH` tensors) -> its loss (detached, no sync).
 
-    The loss's forward runs in autocast under bf16; gradients are clipped to `max_grad_norm`.
+    The loss's forward runs in autocast under bf16, through `compiled` where given (`common.learner`:
+    `model` under torch.compile); gradients are clipped to `max_grad_norm`.
     `update` takes it over a rollout's minibatches, and the speed profile (`suite.measuring.speed`) times it.
     """
+    network = compiled if compiled is not None else model
     return clipped_step(model, optimizer, cfg.max_grad_norm, device, precision,
-                        lambda minibatch: ppo_loss(model, cfg, **minibatch))
+                        lambda minibatch: ppo_loss(network, cfg, **minibatch))
 
 
 def update(model: nn.Module, optimizer: torch.optim.Optimizer, cfg: PPOConfig, *batch: torch.Tensor,
