@@ -287,3 +287,29 @@ def test_the_live_time_to_target_race_runs_both_precisions_alternating_first(gpu
     assert all(r["status"] == "ok" and r["profile"] == "smoke" for r in done)
     assert len(list((tmp_path / "runs").glob("*.json"))) == 4
     assert gpu_race.race_time_to_target(done) == []  # smoke runs on a CPU never decide a CUDA quick recipe
+
+
+def test_a_fitted_model_records_the_fp32_it_runs_in_whatever_is_asked(tmp_path):
+    """scikit-learn fits and predicts on the host in fp32: `--precision bf16` must not label it bf16 (the
+    families view would then name it "logreg_pixels in bf16"), and a Ray driver's planned config agrees."""
+    image = registry.get_task("image_classification")
+    opts = SuiteOptions(profile="smoke", device="cpu", precision="bf16", results=tmp_path)
+    record = runner.run_one(image, "logreg_pixels", 0, opts, log=lambda _m: None)
+    assert record["status"] == "ok", record["error"]
+    assert record["config"]["precision"] == "fp32" and record["config"]["precision_request"] == "bf16"
+    assert record["precision_reason"].startswith("a fitted model fits and predicts on the host in fp32")
+    planned = runner.planned_config(image, "logreg_pixels", 0, opts, "cpu")
+    assert planned["precision"] == "fp32" and planned == {k: v for k, v in record["config"].items()}
+    deep = runner.run_one(image, "mlp", 0, opts, log=lambda _m: None)
+    assert deep["config"]["precision"] == "bf16", "a trained model still runs what was asked"
+
+
+def test_a_planned_cuda_config_follows_the_recipes_tf32_declaration():
+    """The config a Ray driver expects from a CUDA worker under `auto`: fp32 where the recipe declares
+    TF32 faster (atari full ppo_cnn), bf16 elsewhere, fp32 for a fitted model."""
+    atari, image = registry.get_task("atari_rl"), registry.get_task("image_classification")
+    opts = SuiteOptions(profile="full")
+    assert atari.profiles["full"].recipes["ppo_cnn"].cuda_tf32
+    assert runner.planned_config(atari, "ppo_cnn", 0, opts, "cuda:0")["precision"] == "fp32"
+    assert runner.planned_config(image, "cnn", 0, opts, "cuda:0")["precision"] == "bf16"
+    assert runner.planned_config(image, "logreg_pixels", 0, opts, "cuda:0")["precision"] == "fp32"

@@ -205,7 +205,7 @@ def _run_planned(task_cls, spec, seed, opts, log, write, state: RunState) -> dic
     state.hardware = fingerprint.hardware(device, opts.hardware_label)
     rank, world = distributed.init_from_env(device)
     state.rank, state.world = rank, world
-    precision, precision_reason = run_precision(spec, opts, device)
+    precision, precision_reason = run_precision(spec, opts, device, is_estimator(task_cls, spec.model))
     config = resolved_config(spec, opts, str(device), precision, world)
     digest = records.config_hash(config)
     state.config, state.digest, state.precision_reason = config, digest, precision_reason
@@ -230,9 +230,16 @@ def _run_planned(task_cls, spec, seed, opts, log, write, state: RunState) -> dic
             claim.release()
 
 
-def run_precision(spec: RunSpec, opts: RunOptions, device) -> tuple[str, str]:
+FITTED_PRECISION = ("fp32", "a fitted model fits and predicts on the host in fp32 (scikit-learn or a rule), "
+                                "whatever --precision asks")
+
+
+def run_precision(spec: RunSpec, opts: RunOptions, device, fitted: bool = False) -> tuple[str, str]:
     """(precision, why) of a run: `suite.running.device.choose_precision`; the CPU's bf16 speed is looked
-    at (flags, measured peak) only when `auto` meets a recipe that declares a CPU bf16 win."""
+    at (flags, measured peak) only when `auto` meets a recipe that declares a CPU bf16 win. A fitted model
+    (`fitted`) records the fp32 it runs in, never a precision it was asked for and cannot use."""
+    if fitted:
+        return FITTED_PRECISION
     cpu_bf16 = None
     if opts.precision == "auto" and device.type == "cpu" and spec.recipe.cpu_bf16:
         from suite.measuring import peak
@@ -290,21 +297,20 @@ def _run_resolved(task_cls, spec, seed, opts, log, precision, write, state: RunS
 
 def planned_config(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions, device: str) -> dict[str, Any]:
     """The resolved config that a worker placed on `device` computes for this run, found without
-    that device (auto precision: bf16 on CUDA; on a CPU, the rule of `run_precision`): a Ray driver's key
-    for --resume."""
+    that device (auto precision on CUDA: the recipe's, bf16 autocast unless it declares TF32; elsewhere
+    the rule of `run_precision` on this machine's CPU): a Ray driver's key for --resume."""
     return _planned(task_cls, model, seed, opts, device)[1]
 
 
 def _planned(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions, device: str) -> tuple[RunSpec, dict]:
     spec = run_spec(task_cls, model, seed, opts)
-    if opts.precision != "auto":
-        precision = opts.precision
-    elif device.startswith("cuda"):
-        precision = "bf16"
-    else:  # a CPU worker: judged by this machine's CPU (a Ray cluster of unlike CPUs may key a rerun apart)
+    fitted = is_estimator(task_cls, spec.model)
+    if opts.precision == "auto" and device.startswith("cuda") and not fitted:
+        precision = "fp32" if spec.recipe.cuda_tf32 else "bf16"
+    else:  # explicit, fitted, or a CPU worker judged by this machine's CPU (unlike CPUs may key a rerun apart)
         import torch
 
-        precision = run_precision(spec, opts, torch.device("cpu"))[0]
+        precision = run_precision(spec, opts, torch.device("cpu"), fitted)[0]
     return spec, resolved_config(spec, opts, device, precision, 1)
 
 
