@@ -117,7 +117,7 @@ else
   step "quick keyword spotting" 150 "${run_all[@]}" --profile quick --tasks keyword_spotting
   step "speed fp32" 120 "${run_all[@]}" --profile speed --models all --precision fp32
   # Fixed-shape tasks only: sentiment and speech draw 8 batch shapes each, so compiling them takes minutes
-  # (the PPO learner compiles too, from 8bb1099 on).
+  # (and the PPO learner compiles its update).
   step "speed bf16 compile" 210 "${run_all[@]}" --profile speed --precision bf16 --compile \
     --tasks image_classification,keyword_spotting,atari_rl
 fi
