@@ -229,6 +229,21 @@ def test_ppo_acts_on_act_threads_and_learns_on_torch_threads():
     assert torch.get_num_threads() == before  # restored after the run
 
 
+def test_the_record_says_the_threads_the_learner_ran_on(tmp_path):
+    """The smoke recipes train on one thread (`torch_threads=1`): the record's host.torch_threads says 1,
+    not the process's count that is back in place when the record is written."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        record = run_one(AtariRL, "dqn_cnn", 0, RunOptions(profile="smoke", device="cpu", results=tmp_path),
+                         log=lambda _m: None)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert record["status"] == "ok", record["error"]
+    assert record["config"]["recipe"]["algo"]["torch_threads"] == 1 and record["host"]["torch_threads"] == 1
+
+
 def test_unknown_env_id_is_a_one_line_config_error():
     with pytest.raises(ConfigError, match="MinAtar/Breakuot-v1.*registered") as err:
         make("MinAtar/Breakuot-v1")

@@ -83,6 +83,9 @@ class TrainResult:
     speed: dict[str, Any] | None = None  # the speed profile's step times and counts (suite.measuring.speed)
     stop_reason: str = ""  # target | budget | time | diverged
     data_info: dict[str, Any] = field(default_factory=dict)
+    # CPU threads torch trained on, where the trainer set its own (an RL recipe's torch_threads); None: the
+    # process's count, which the record's host.torch_threads then reads
+    torch_threads: int | None = None
 
 
 class EvalPoints:

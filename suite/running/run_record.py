@@ -40,10 +40,13 @@ def convergence_figures(task_cls: type[TaskBase], spec: RunSpec, record: dict) -
     return normalised({**record, "_recipe_hash": recipe_hash(spec.recipe)}, ref)
 
 
-def host_summary(host: HostLoad) -> dict[str, Any] | None:
-    """The record's `host`: how busy the machine was (HostLoad) and what the memory allocator did."""
+def host_summary(host: HostLoad, torch_threads: int | None = None) -> dict[str, Any] | None:
+    """The record's `host`: how busy the machine was (HostLoad), the torch threads the run trained on
+    (`torch_threads` where the trainer set its own, else the process's) and what the memory allocator did."""
     summary = host.summary()
-    return None if summary is None else {**summary, "malloc": keep_freed_memory()}
+    if summary is None:
+        return None
+    return {**summary, **({"torch_threads": torch_threads} if torch_threads else {}), "malloc": keep_freed_memory()}
 
 
 def skipped_record(task: str, model: str, seed: int, reason: str, opts: RunOptions) -> dict[str, Any]:

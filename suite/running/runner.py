@@ -282,7 +282,7 @@ def _run_resolved(task_cls, spec, seed, opts, log, precision, write, state: RunS
     record["config_hash"] = state.digest
     record.update(convergence_figures(task_cls, spec, record))
     record["precision_reason"] = state.precision_reason  # why `precision` (beside the config: it changes nothing run)
-    record["host"] = host_summary(state.host)
+    record["host"] = host_summary(state.host, result.torch_threads)
     record["data_dir"] = str(state.folder) if state.folder else None
     state.record = record
     if status in ("ok", "diverged"):

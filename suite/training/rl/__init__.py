@@ -19,6 +19,8 @@ once is `--executor ray`'s job.
 """
 from __future__ import annotations
 
+import torch
+
 from suite.running.context import RunContext, TrainResult
 from suite.errors import ConfigError, SkipRun
 from suite.training.rl.common import AlgoConfig, cpu_threads
@@ -41,4 +43,7 @@ def train_rl(task: RLTask, ctx: RunContext) -> TrainResult:
                       "set it to a suite.training.rl.PPOConfig or suite.training.rl.DQNConfig")
     train = train_ppo if isinstance(algo, PPOConfig) else train_dqn
     with cpu_threads(algo.torch_threads if ctx.device.type == "cpu" else None):
-        return train(task, ctx)
+        threads = torch.get_num_threads()
+        result = train(task, ctx)
+    result.torch_threads = threads  # the record's host.torch_threads: what the learner ran on, not the default
+    return result
