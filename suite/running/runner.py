@@ -259,15 +259,16 @@ def _run_resolved(task_cls, spec, seed, opts, log, precision, write, state: RunS
     result, status, error = ctx.result, "ok", None
     state.memory, state.host = PeakMemory(device), HostLoad()
     state.energy = EnergyMeter(device)  # the counters found for this device; unreadable ones only leave a note
+    fitted = is_estimator(task_cls, spec.model)
     try:
         state.folder = resolve_data_dir(opts.data_dir)
         task = task_cls(spec, state.folder)
         if opts.cuda_graphs:
             graphs_allowed(task_cls, spec, device, world)
-        if opts.compile and is_estimator(task_cls, spec.model):
+        if opts.compile and fitted:
             raise SkipRun(f"--compile: {spec.model} is fitted, not trained by steps: there is no network to compile")
         with state.memory, state.host, state.energy:
-            result = trainer_for(task_cls.kind, spec.profile, is_estimator(task_cls, spec.model))(task, ctx)
+            result = trainer_for(task_cls.kind, spec.profile, fitted)(task, ctx)
         state.result = result
         status, error = result.status, result.error
     except SkipRun as exc:
@@ -287,7 +288,7 @@ def _run_resolved(task_cls, spec, seed, opts, log, precision, write, state: RunS
     state.record = record
     if status in ("ok", "diverged"):
         add_utilisation(record, device, precision, state.folder, world)
-        if is_estimator(task_cls, spec.model):
+        if fitted:
             record["utilisation_note"] = ESTIMATOR_UTILISATION_NOTE
     with interrupts.deferred():  # a signal during the write is raised once the record is on disk
         saved = save_record(record, opts, rank == 0 and write)
