@@ -123,13 +123,31 @@ def print_table(rows: list[dict]) -> int:
     return disagree
 
 
+def run_in_both(task, model: str, seed: int, label: str, order: tuple[str, str], profile: str, device: str,
+                results: Path, describe) -> list[dict]:
+    """One run of `model` in each precision of `order` (its first goes first), each printed on a line
+    with `label` and `describe(record)`; their records."""
+    from suite.running.config import SuiteOptions
+    from suite.running.runner import run_one
+
+    records = []
+    for precision in order:
+        opts = SuiteOptions(profile=profile, device=device, precision=precision, results=results)
+        record = run_one(task, model, seed, opts, log=lambda _m: None)
+        records.append(record)
+        print(f"{task.name} / {model} {label} {precision}: {record['status']} {describe(record)}", flush=True)
+    return records
+
+
 def run_time_to_target_race(tasks: list[str], reps: int, results: Path, device: str = "cuda",
                             profile: str = "quick") -> list[dict]:
     """Each task's default model on the quick profile, seeds 0..reps-1, bf16 and fp32 alternating first
     (`device` and `profile` let a test run the same sequence on a CPU, on the smoke profile)."""
-    from suite.running.config import SuiteOptions
-    from suite.running.runner import run_one
     from suite.taskapi import registry
+
+    def reached(record: dict) -> str:
+        ttt = record.get("time_to_target_s") if record.get("reached_target") else None
+        return "not reached" if ttt is None else f"{ttt:.2f} s to target"
 
     records = []
     order = ("bf16", "fp32")
@@ -137,23 +155,20 @@ def run_time_to_target_race(tasks: list[str], reps: int, results: Path, device: 
         task = registry.get_task(name)
         for seed in range(reps):
             order = order[::-1]
-            for precision in order:
-                opts = SuiteOptions(profile=profile, device=device, precision=precision, results=results)
-                record = run_one(task, task.default_model, seed, opts, log=lambda _m: None)
-                records.append(record)
-                ttt = record.get("time_to_target_s") if record.get("reached_target") else None
-                print(f"{name} / {task.default_model} seed {seed} {precision}: {record['status']} "
-                      f"{'not reached' if ttt is None else f'{ttt:.2f} s to target'}", flush=True)
+            records += run_in_both(task, task.default_model, seed, f"seed {seed}", order, profile, device, results,
+                                   reached)
     return records
 
 
 def run_race(tasks: list[str], reps: int, results: Path) -> list[dict]:
     import torch
 
-    from suite.running.config import SuiteOptions
-    from suite.running.runner import run_one
     from suite.taskapi import registry
     from suite.taskapi.models import family_of, is_estimator
+
+    def rate(record: dict) -> str:
+        value = (record.get("throughput") or {}).get("value")
+        return "" if value is None else f"{value:,.0f} samples/s"
 
     records = []
     order = ("bf16", "fp32")
@@ -164,13 +179,7 @@ def run_race(tasks: list[str], reps: int, results: Path) -> list[dict]:
                 continue
             for rep in range(reps):
                 order = order[::-1]
-                for precision in order:
-                    opts = SuiteOptions(profile="speed", device="cuda", precision=precision, results=results)
-                    record = run_one(task, model, 0, opts, log=lambda _m: None)
-                    records.append(record)
-                    rate = (record.get("throughput") or {}).get("value")
-                    print(f"{name} / {model} rep {rep} {precision}: {record['status']} "
-                          f"{'' if rate is None else f'{rate:,.0f} samples/s'}", flush=True)
+                records += run_in_both(task, model, 0, f"rep {rep}", order, "speed", "cuda", results, rate)
         torch.cuda.empty_cache()
     return records
 
