@@ -152,13 +152,13 @@ def main() -> None:
     print(f"image_classification/{args.model} on {args.profile}, {args.steps} steps, {where}, {precision}; "
           f"{args.warmup_reps} untimed + {args.reps} timed reps")
     with tempfile.TemporaryDirectory() as tmp, HostLoad() as load:
+        measure = {"harness": lambda: harness_throughput(task_cls, args.model, args.profile, Path(tmp), str(device),
+                                                         precision),
+                   "plain": lambda: plain_throughput(task_cls, args.model, args.profile, args.steps, device, precision)}
         for rep in range(args.warmup_reps + args.reps):
             # Alternate which goes first, so drift in machine load does not favour one side.
-            sides = {}
-            for side in (("harness", "plain") if rep % 2 == 0 else ("plain", "harness")):
-                sides[side] = (harness_throughput(task_cls, args.model, args.profile, Path(tmp), str(device), precision)
-                               if side == "harness" else
-                               plain_throughput(task_cls, args.model, args.profile, args.steps, device, precision))
+            order = ("harness", "plain") if rep % 2 == 0 else ("plain", "harness")
+            sides = {side: measure[side]() for side in order}
             warmup = rep < args.warmup_reps
             ratio = sides["harness"] / sides["plain"]
             if not warmup:
@@ -166,19 +166,18 @@ def main() -> None:
             print(f"{'warm-up' if warmup else 'rep ' + str(rep - args.warmup_reps)}: harness {sides['harness']:9.1f} "
                   f"samples/s   plain {sides['plain']:9.1f} samples/s   ratio {ratio:.3f}"
                   + ("   (not counted)" if warmup else ""))
-    result = summary([r["ratio"] for r in reps])
+    result, host = summary([r["ratio"] for r in reps]), load.summary()
     print(f"median ratio harness/plain: {result['median']:.3f} (goal >= {GOAL}: "
           f"{'met' if result['meets_goal'] else 'NOT met'}); reps {result['min']:.3f}..{result['max']:.3f}; "
           f"{result['spread_kind']} {result['low']:.3f}..{result['high']:.3f}, {result['precision']:.1%} of the median "
           f"({'under' if result['precise'] else 'NOT under'} {PRECISE:.0%}: "
-          f"{'a' if result['precise'] else 'no'} meaningful figure); others' CPU share "
-          f"{load.summary()['other_cpu_share']}")
+          f"{'a' if result['precise'] else 'no'} meaningful figure); others' CPU share {host['other_cpu_share']}")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(args.out, json.dumps({
             "device": where, "profile": args.profile, "model": args.model, "precision": precision,
             "steps": args.steps, "warmup_reps": args.warmup_reps, "reps": reps, "summary": result,
-            "host": load.summary()}, indent=1) + "\n")
+            "host": host}, indent=1) + "\n")
         print(f"wrote {args.out}")
 
 
