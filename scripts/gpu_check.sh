@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Verify dlbench's whole GPU path on a bare GPU machine (no network; Python with torch). On an
-# H200 its first eight steps took 545 s, so the whole check outlasts a 15-minute GPU lease: split
-# it with --only there (docs/results-h200.md). The steps:
+# Verify dlbench's whole GPU path on a bare GPU machine (no network; Python with torch). On an H200
+# it takes over 15 minutes (its first eight steps: 545 s); where the GPU is held for less, run it in
+# parts with --only (docs/results-h200.md). The steps:
 #   1. the smoke suite, every model
 #   2. the speed profile in bf16, then in fp32, then in bf16 with --compile (fixed-shape tasks)
 #   3. the quick profile for the tasks whose data travels in the bundle (image classification,
