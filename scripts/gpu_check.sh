@@ -9,7 +9,8 @@
 #   4. the CUDA tests (a few training steps of every task with host syncs made errors)
 #   5. bench/harness_overhead.py (harness against a plain loop), bench/cuda_graphs.py (eager against
 #      captured steps), ResNet-9's utilisation captured and compiled at two batch sizes, the quick
-#      precision race, and bench/ppo_vs_sb3.py on two of the machine's CPU cores (a second CPU kind)
+#      precision race, the quick profile captured, and bench/ppo_vs_sb3.py on two of the machine's
+#      CPU cores (a second CPU kind)
 # then the HTML report and the comparison table. Every record, the report and a log go to OUT.
 #
 #   bash scripts/gpu_check.sh [--device cuda|cpu] [--tiny] [--only "STEP,STEP"] BUNDLE OUT
@@ -19,8 +20,8 @@
 # steps here; `--tiny` shrinks every step to seconds (smoke data, a few steps): the test suite
 # runs it that way so the script cannot rot. A failing step is reported and the rest go on;
 # the exit status is 1 if any step failed. `--only` runs just the named steps (names as in the
-# log's "== steps" summary, e.g. --only "cuda tests,report"): a rerun of what failed on a short
-# GPU lease.
+# log's "== steps" summary, e.g. --only "cuda tests,report"): a rerun of what failed, or the check
+# in parts where the GPU is held for less than the whole check takes.
 set -uo pipefail
 
 device=cuda
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
     --device) device=${2:?--device needs cuda or cpu}; shift 2 ;;
     --tiny) tiny=1; shift ;;
     --only) only=${2:?--only needs step names, e.g. "cuda tests,report"}; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     -*) echo "gpu_check: unknown flag $1 (use --device cuda|cpu, --tiny, --only STEPS)" >&2; exit 2 ;;
     *) args+=("$1"); shift ;;
   esac
@@ -41,7 +42,7 @@ done
 bundle=${args[0]}
 out=${args[1]}
 case "$device" in cuda|cpu) ;; *) echo "gpu_check: --device $device: use cuda or cpu" >&2; exit 2 ;; esac
-steps="smoke suite,speed bf16,quick image,quick atari,quick keyword spotting,speed fp32,speed bf16 compile,cuda tests,harness overhead,cuda graphs,resnet9 utilisation,quick precision race,ppo vs sb3 host cpu,report"
+steps="smoke suite,speed bf16,quick image,quick atari,quick keyword spotting,speed fp32,speed bf16 compile,cuda tests,harness overhead,cuda graphs,resnet9 utilisation,quick precision race,quick captured,ppo vs sb3 host cpu,report"
 IFS=, read -ra wanted <<< "$only"
 for name in "${wanted[@]}"; do
   case ",$steps," in *",$name,"*) ;; *) echo "gpu_check: --only: no step '$name' (steps: $steps)" >&2; exit 2 ;; esac
@@ -80,7 +81,7 @@ if compgen -G "$bundle/data/*-ubyte.gz" >/dev/null && [ ! -d /usr/share/datasets
 fi
 
 results=$out/results
-# The caps keep a GPU lease bounded; a CPU runs the same steps many times slower, so its caps
+# The caps keep the time a GPU is held bounded; a CPU runs the same steps many times slower, so its caps
 # stretch (the tiny steps already fit the plain caps).
 cap_scale=1
 if [ "$device" = cpu ] && [ "$tiny" = 0 ]; then cap_scale=8; fi
@@ -144,6 +145,10 @@ else
     # bf16 against fp32 (TF32) to the quick targets, the race behind the quick recipes' `cuda_tf32`.
     step "quick precision race" 240 "$python" "$repo/bench/gpu_precision.py" --time-to-target --reps 2 \
       --tasks image_classification,keyword_spotting,atari_rl --results "$results"
+    # The quick profile with captured steps (one seed each): what the GPU's time to target is once it stops
+    # waiting for kernel launches. Eager quick runs: the "quick ..." steps above and the race's bf16 runs.
+    step "quick captured" 150 "${run_all[@]}" --profile quick --cuda-graphs \
+      --tasks image_classification,atari_rl,keyword_spotting
   fi
   # The GPU machine's own CPU is a second kind of CPU: PPO against Stable-Baselines3 on two of its
   # cores, as on the project's 2-core machines (its wheel travels in the bundle).

@@ -63,6 +63,29 @@ def test_resnet9_step_runs_its_four_configurations(tmp_path):
         assert all("no CUDA device" in r["error"] for r in records)
 
 
+def test_quick_captured_step_asks_for_graphs_on_the_three_quick_tasks(tmp_path):
+    """The CUDA-only step that times the quick profile with captured steps: one run per task whose data
+    travels in the bundle, each keyed `cuda_graphs`. On a machine without CUDA each is `skipped` with the
+    reason, before any data is built."""
+    out = tmp_path / "out"
+    (tmp_path / "bundle").mkdir()
+    env = {**os.environ, "PYTHON": sys.executable, "DLBENCH_DATA": str(tmp_path / "data")}
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "--device", "cuda", "--only",
+                           "quick captured", str(tmp_path / "bundle"), str(out)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    log = (out / "gpu_check.log").read_text()
+    assert "quick captured" in log.split("== steps")[-1], log[-2000:]
+    records = [json.loads(p.read_text()) for p in (out / "results" / "runs").glob("*.json")]
+    assert sorted((r["task"], r["model"], r["profile"], r["config"].get("cuda_graphs")) for r in records) == [
+        ("atari_rl", "ppo_cnn", "quick", True), ("image_classification", "cnn", "quick", True),
+        ("keyword_spotting", "ds_cnn", "quick", True)]
+    import torch
+
+    if not torch.cuda.is_available():
+        assert done.returncode == 0 and {r["status"] for r in records} == {"skipped"}
+        assert all("no CUDA device" in r["error"] for r in records)
+
+
 def test_gpu_check_rejects_bad_flags(tmp_path):
     done = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "--device", "tpu", "a", "b"],
                           capture_output=True, text=True, timeout=30)
