@@ -9,7 +9,7 @@
 #   4. the CUDA tests (a few training steps of every task with host syncs made errors)
 #   5. bench/harness_overhead.py (harness against a plain loop), bench/cuda_graphs.py (eager against
 #      captured steps), ResNet-9's utilisation captured and compiled at two batch sizes, the quick
-#      precision race, the quick profile captured, and bench/ppo_vs_sb3.py on two of the machine's
+#      profile captured, the quick precision race, and bench/ppo_vs_sb3.py on two of the machine's
 #      CPU cores (a second CPU kind)
 # then the HTML report and the comparison table. Every record, the report and a log go to OUT.
 #
@@ -42,7 +42,7 @@ done
 bundle=${args[0]}
 out=${args[1]}
 case "$device" in cuda|cpu) ;; *) echo "gpu_check: --device $device: use cuda or cpu" >&2; exit 2 ;; esac
-steps="smoke suite,speed bf16,quick image,quick atari,quick keyword spotting,speed fp32,speed bf16 compile,cuda tests,harness overhead,cuda graphs,resnet9 utilisation,quick precision race,quick captured,ppo vs sb3 host cpu,report"
+steps="smoke suite,speed bf16,quick image,quick atari,quick keyword spotting,speed fp32,speed bf16 compile,cuda tests,harness overhead,cuda graphs,resnet9 utilisation,quick captured,quick precision race,ppo vs sb3 host cpu,report"
 IFS=, read -ra wanted <<< "$only"
 for name in "${wanted[@]}"; do
   case ",$steps," in *",$name,"*) ;; *) echo "gpu_check: --only: no step '$name' (steps: $steps)" >&2; exit 2 ;; esac
@@ -142,13 +142,13 @@ else
       for how in --cuda-graphs "--compile --cuda-graphs"; do "$@" $how || rc=1; done
       for how in "" --cuda-graphs "--compile --cuda-graphs"; do "$@" --set recipe.batch_size=1024 $how || rc=1; done
       exit $rc' resnet9 "${run_all[@]}" --profile speed --tasks image_classification --models cnn --precision bf16
+    # The quick profile with captured steps (one seed each): what the GPU's time to target is once it stops
+    # waiting for kernel launches. Eager quick runs: the "quick ..." steps above and the race's bf16 runs below.
+    step "quick captured" 150 "${run_all[@]}" --profile quick --cuda-graphs \
+      --tasks image_classification,atari_rl,keyword_spotting
     # bf16 against fp32 (TF32) to the quick targets, the race behind the quick recipes' `cuda_tf32`.
     step "quick precision race" 240 "$python" "$repo/bench/gpu_precision.py" --time-to-target --reps 2 \
       --tasks image_classification,keyword_spotting,atari_rl --results "$results"
-    # The quick profile with captured steps (one seed each): what the GPU's time to target is once it stops
-    # waiting for kernel launches. Eager quick runs: the "quick ..." steps above and the race's bf16 runs.
-    step "quick captured" 150 "${run_all[@]}" --profile quick --cuda-graphs \
-      --tasks image_classification,atari_rl,keyword_spotting
   fi
   # The GPU machine's own CPU is a second kind of CPU: PPO against Stable-Baselines3 on two of its
   # cores, as on the project's 2-core machines (its wheel travels in the bundle).
