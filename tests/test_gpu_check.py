@@ -37,53 +37,55 @@ def test_gpu_check_script_runs_on_cpu(tmp_path):
     assert "| task |" in log.split("== steps")[1]  # the comparison table closes the log
 
 
-def test_resnet9_step_runs_its_four_configurations(tmp_path):
-    """The CUDA-only step that measures ResNet-9 against 40% of the peak: captured and compiled + captured
-    at the recipe's batch, and eager, captured and compiled + captured at 1,024, each a run of its own. Asked for CUDA on a machine
-    without one, each run is a `skipped` record with the reason; the records' settings are checked."""
+def run_cuda_step(tmp_path: Path, step: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """Run one of the check's CUDA-only steps (`--only STEP --device cuda`); its exit and the records it left."""
     out = tmp_path / "out"
     (tmp_path / "bundle").mkdir()
     env = {**os.environ, "PYTHON": sys.executable, "DLBENCH_DATA": str(tmp_path / "data")}
     done = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "--device", "cuda", "--only",
-                           "resnet9 utilisation", str(tmp_path / "bundle"), str(out)],
+                           step, str(tmp_path / "bundle"), str(out)],
                           env=env, capture_output=True, text=True, timeout=600)
     log = (out / "gpu_check.log").read_text()
-    assert "resnet9 utilisation" in log.split("== steps")[-1], log[-2000:]
-    records = [json.loads(p.read_text()) for p in (out / "results" / "runs").glob("*.json")]
+    assert step in log.split("== steps")[-1], log[-2000:]
+    return done, [json.loads(p.read_text()) for p in (out / "results" / "runs").glob("*.json")]
+
+
+def skipped_for_want_of_cuda(done: subprocess.CompletedProcess, records: list[dict]) -> bool:
+    """On a machine without CUDA: exit 0 and every run `skipped` with the reason (True); on one with CUDA
+    nothing to say here (False)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return False
+    assert done.returncode == 0 and {r["status"] for r in records} == {"skipped"}
+    assert all("no CUDA device" in r["error"] for r in records)
+    return True
+
+
+def test_resnet9_step_runs_its_four_configurations(tmp_path):
+    """The CUDA-only step that measures ResNet-9 against 40% of the peak: captured and compiled + captured
+    at the recipe's batch, and eager, captured and compiled + captured at 1,024, each a run of its own. Asked for CUDA on a machine
+    without one, each run is a `skipped` record with the reason; the records' settings are checked."""
+    done, records = run_cuda_step(tmp_path, "resnet9 utilisation")
     seen = sorted((r["config"]["recipe"]["batch_size"], bool(r["config"].get("cuda_graphs")), r["config"]["compile"])
                   for r in records)
     assert seen == [(512, True, False), (512, True, True), (1024, False, False), (1024, True, False),
                     (1024, True, True)], seen
     assert {(r["task"], r["model"], r["profile"], r["config"]["precision"]) for r in records} == {
         ("image_classification", "cnn", "speed", "bf16")}
-    import torch
-
-    if not torch.cuda.is_available():
-        assert done.returncode == 0 and {r["status"] for r in records} == {"skipped"}
-        assert all("no CUDA device" in r["error"] for r in records)
+    skipped_for_want_of_cuda(done, records)
 
 
 def test_quick_captured_step_asks_for_graphs_on_the_three_quick_tasks(tmp_path):
     """The CUDA-only step that times the quick profile with captured steps: one run per task whose data
     travels in the bundle, each keyed `cuda_graphs`. On a machine without CUDA each is `skipped` with the
     reason, before any data is built."""
-    out = tmp_path / "out"
-    (tmp_path / "bundle").mkdir()
-    env = {**os.environ, "PYTHON": sys.executable, "DLBENCH_DATA": str(tmp_path / "data")}
-    done = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "--device", "cuda", "--only",
-                           "quick captured", str(tmp_path / "bundle"), str(out)],
-                          env=env, capture_output=True, text=True, timeout=600)
-    log = (out / "gpu_check.log").read_text()
-    assert "quick captured" in log.split("== steps")[-1], log[-2000:]
-    records = [json.loads(p.read_text()) for p in (out / "results" / "runs").glob("*.json")]
+    done, records = run_cuda_step(tmp_path, "quick captured")
     assert sorted((r["task"], r["model"], r["profile"], r["config"].get("cuda_graphs")) for r in records) == [
         ("atari_rl", "ppo_cnn", "quick", True), ("image_classification", "cnn", "quick", True),
         ("keyword_spotting", "ds_cnn", "quick", True)]
-    import torch
-
-    if not torch.cuda.is_available():
-        assert done.returncode == 0 and {r["status"] for r in records} == {"skipped"}
-        assert all("no CUDA device" in r["error"] for r in records)
+    if skipped_for_want_of_cuda(done, records):
+        assert not any(p.is_file() for p in (tmp_path / "data").rglob("*")), "no data built for a skipped run"
 
 
 def test_gpu_check_rejects_bad_flags(tmp_path):
