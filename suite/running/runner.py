@@ -90,16 +90,16 @@ def resolved_config(spec: RunSpec, opts: RunOptions, device: str, precision: str
     }
 
 
-def graphs_allowed(task_cls: type[TaskBase], spec: RunSpec, device, world_size: int) -> None:
+def graphs_allowed(model: str, fitted: bool, device, world_size: int) -> None:
     """Uncapturable (a `skipped` record) unless `--cuda-graphs` can capture this run's training steps: on
-    CUDA, in one process, for a model trained by steps. What a step itself cannot take (host syncs,
-    shapes that never repeat) is found when it is captured (`suite.training.graphs`)."""
+    CUDA, in one process, for a model trained by steps (not `fitted`). What a step itself cannot take (host
+    syncs, shapes that never repeat) is found when it is captured (`suite.training.graphs`)."""
     graphs.require_cuda(device)
     if world_size > 1:
         raise graphs.Uncapturable(f"data-parallel steps (world size {world_size}) are not captured: run without "
                                   "torchrun")
-    if is_estimator(task_cls, spec.model):
-        raise graphs.Uncapturable(f"{spec.model} is fitted, not trained by steps: there is no step to capture")
+    if fitted:
+        raise graphs.Uncapturable(f"{model} is fitted, not trained by steps: there is no step to capture")
 
 
 def run_spec(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions) -> RunSpec:
@@ -131,6 +131,7 @@ class RunState:
     wall_start: float
     family: str
     software: dict[str, Any]
+    fitted: bool = False  # fitted or a rule (`Model(estimator=True)`): no steps to train, compile or capture
     device: Any = None
     rank: int = 0
     world: int = 1
@@ -159,7 +160,8 @@ def run_one(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions,
     keep_freed_memory()  # once per process: training reuses its buffers instead of faulting them in again
     release_freed_memory()  # what earlier runs here freed goes back: this run's peak memory is its own
     spec = run_spec(task_cls, model, seed, opts)
-    state = RunState(spec, started, wall_start, family_of(task_cls, model), fingerprint.software())
+    state = RunState(spec, started, wall_start, family_of(task_cls, model), fingerprint.software(),
+                     fitted=is_estimator(task_cls, model))
     with interrupts.first_signal_ends():
         try:
             return _run_planned(task_cls, spec, seed, opts, log, write, state)
@@ -205,7 +207,7 @@ def _run_planned(task_cls, spec, seed, opts, log, write, state: RunState) -> dic
     state.hardware = fingerprint.hardware(device, opts.hardware_label)
     rank, world = distributed.init_from_env(device)
     state.rank, state.world = rank, world
-    precision, precision_reason = run_precision(spec, opts, device, is_estimator(task_cls, spec.model))
+    precision, precision_reason = run_precision(spec, opts, device, state.fitted)
     config = resolved_config(spec, opts, str(device), precision, world)
     digest = records.config_hash(config)
     state.config, state.digest, state.precision_reason = config, digest, precision_reason
@@ -259,12 +261,12 @@ def _run_resolved(task_cls, spec, seed, opts, log, precision, write, state: RunS
     result, status, error = ctx.result, "ok", None
     state.memory, state.host = PeakMemory(device), HostLoad()
     state.energy = EnergyMeter(device)  # the counters found for this device; unreadable ones only leave a note
-    fitted = is_estimator(task_cls, spec.model)
+    fitted = state.fitted
     try:
         state.folder = resolve_data_dir(opts.data_dir)
         task = task_cls(spec, state.folder)
         if opts.cuda_graphs:
-            graphs_allowed(task_cls, spec, device, world)
+            graphs_allowed(spec.model, fitted, device, world)
         if opts.compile and fitted:
             raise SkipRun(f"--compile: {spec.model} is fitted, not trained by steps: there is no network to compile")
         with state.memory, state.host, state.energy:
