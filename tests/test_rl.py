@@ -244,6 +244,27 @@ def test_the_record_says_the_threads_the_learner_ran_on(tmp_path):
     assert record["config"]["recipe"]["algo"]["torch_threads"] == 1 and record["host"]["torch_threads"] == 1
 
 
+def test_an_interrupted_run_says_the_threads_the_learner_ran_on(tmp_path, monkeypatch):
+    """Ctrl-C during PPO's first update: the interrupted record's host.torch_threads is the recipe's 1 too."""
+    from suite.results import records
+    from suite.training.rl import ppo
+
+    def interrupt(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ppo, "update", interrupt)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_one(AtariRL, "ppo_cnn", 0, RunOptions(profile="smoke", device="cpu", results=tmp_path),
+                    log=lambda _m: None)
+    finally:
+        torch.set_num_threads(before)
+    [record] = records.read_records([tmp_path])
+    assert record["status"] == "interrupted" and record["host"]["torch_threads"] == 1
+
+
 def test_unknown_env_id_is_a_one_line_config_error():
     with pytest.raises(ConfigError, match="MinAtar/Breakuot-v1.*registered") as err:
         make("MinAtar/Breakuot-v1")

@@ -188,7 +188,7 @@ def interrupted_record(state: RunState, opts: RunOptions, exc: BaseException) ->
     record = build_record(state.spec, config, state.result, "interrupted", why, state.started, state.wall_start, opts,
                      state.memory.peak_mb if state.memory else None, hw_device=state.device, world=state.world,
                      family=state.family, hardware=state.hardware, software=state.software, energy=state.energy)
-    record["host"] = host_summary(state.host) if state.host else None
+    record["host"] = host_summary(state.host, state.result.torch_threads) if state.host else None
     if state.digest:
         record["config_hash"] = state.digest
     return record

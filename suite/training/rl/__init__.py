@@ -43,7 +43,7 @@ def train_rl(task: RLTask, ctx: RunContext) -> TrainResult:
                       "set it to a suite.training.rl.PPOConfig or suite.training.rl.DQNConfig")
     train = train_ppo if isinstance(algo, PPOConfig) else train_dqn
     with cpu_threads(algo.torch_threads if ctx.device.type == "cpu" else None):
-        threads = torch.get_num_threads()
-        result = train(task, ctx)
-    result.torch_threads = threads  # the record's host.torch_threads: what the learner ran on, not the default
-    return result
+        # The record's host.torch_threads: what the learner runs on, not the count restored afterwards; set
+        # before training, so an interrupted run's record says it too.
+        ctx.result.torch_threads = torch.get_num_threads()
+        return train(task, ctx)
