@@ -65,17 +65,19 @@ def race(records: list[dict]) -> list[dict]:
     return rows
 
 
+def time_to_target(record: dict) -> float:
+    """A run's time-to-target (train time); `math.inf` where it missed the target, as in every
+    time-to-target table."""
+    reached = record.get("reached_target") and record.get("time_to_target_s") is not None
+    return float(record["time_to_target_s"]) if reached else math.inf
+
+
 def race_time_to_target(records: list[dict]) -> list[dict]:
     """Per (task, model): median time-to-target (train time) in bf16 and in fp32 over the quick-profile
     CUDA runs, how many reached, bf16 / fp32 and the verdict. A run that missed the target counts as
-    infinitely slow (`math.inf`), as in every time-to-target table, so the ratio is inf, 0 or NaN where
-    a median missed."""
-    def time_of(record: dict) -> float:
-        reached = record.get("reached_target") and record.get("time_to_target_s") is not None
-        return float(record["time_to_target_s"]) if reached else math.inf
-
+    infinitely slow (`time_to_target`), so the ratio is inf, 0 or NaN where a median missed."""
     rows = []
-    for (task, model), times in by_precision(records, "quick", time_of).items():
+    for (task, model), times in by_precision(records, "quick", time_to_target).items():
         bf16, fp32 = statistics.median(times["bf16"]), statistics.median(times["fp32"])
         ratio = bf16 / fp32  # float division: a missed side gives inf (bf16), 0.0 (fp32) or NaN (both)
         rows.append({"task": task, "model": model, "bf16": bf16, "fp32": fp32, "ratio": ratio,
@@ -146,8 +148,8 @@ def run_time_to_target_race(tasks: list[str], reps: int, results: Path, device: 
     from suite.taskapi import registry
 
     def reached(record: dict) -> str:
-        ttt = record.get("time_to_target_s") if record.get("reached_target") else None
-        return "not reached" if ttt is None else f"{ttt:.2f} s to target"
+        ttt = time_to_target(record)
+        return "not reached" if math.isinf(ttt) else f"{ttt:.2f} s to target"
 
     records = []
     order = ("bf16", "fp32")
