@@ -83,7 +83,8 @@ def test_speedup_against_a_machine_per_task_and_geometric_mean():
     assert (suite["hardware"], suite["tasks"], suite["of"]) == ("B", 2, 3)
     assert suite["geomean_speedup"] == pytest.approx(4.0)
     assert suite["lo"] <= 4.0 <= suite["hi"]
-    assert any("B: geometric mean over 2 of 3 tasks" in c and "1 not reached" in c for c in result.caveats)
+    assert any("B (smoke): geometric mean of time-to-target speed-ups over 2 of 3 tasks" in c
+               and "1 not reached" in c for c in result.caveats)
     _, suite_table = speedup.speedup_tables(result)
     assert suite_table["geomean_speedup"].iloc[0].startswith("4x range [")
 

@@ -68,6 +68,8 @@ def compare_command(args: argparse.Namespace) -> int:
     from suite.results import compare, speedup
 
     _check_inputs(args.dirs, "compare")
+    if not any(folder.exists() for folder in args.dirs):
+        raise DlbenchError(f"compare: no such folder {', '.join(map(str, args.dirs))}: give the results folder(s)")
     if args.fail_below is not None and (args.baseline is None or args.by == "family"):
         raise DlbenchError("compare: --fail-below needs --baseline OLD (the machine or model the gate compares "
                            "against) and --by model, hardware or software")
@@ -109,7 +111,7 @@ def compare_command(args: argparse.Namespace) -> int:
     numeric = {"by_" + args.by: compare.summarize(frame, _numeric_keys(args.by))} if fmt == "csv" else {}
     notes: list[str] = [f"time-to-target: {compare.TIME_RULES[args.time][1]}"]
     if baseline:
-        result = speedup.speedups(frame, baseline, dimension)
+        result = speedup.speedups(frame, baseline, dimension, normalise=args.time == "train")
         tables["speedup_per_task"], tables["speedup_suite"] = speedup.speedup_tables(result)
         numeric["speedup_per_task"] = result.per_task.drop(columns=["_pair", "interval", "throughput_interval"],
                                                             errors="ignore")
@@ -131,19 +133,36 @@ def score_command(args: argparse.Namespace) -> int:
     _check_inputs(args.dirs, "score")
     if not any(folder.exists() for folder in args.dirs):
         raise DlbenchError(f"score: no such folder {', '.join(map(str, args.dirs))}: give the results folder(s)")
-    reference, label, ref_warnings = score.resolve_reference(args.reference)
-    result = score.score(args.dirs, reference, label, args.time)
-    for line in result.warnings:
-        print(plain(f"warning: {line}"), file=sys.stderr)
+    references = [score.resolve_reference(args.reference)] if args.reference is not None \
+        else score.shipped_references()
+    if args.fail_below is not None and len(references) > 1:
+        raise DlbenchError(f"score: --fail-below needs one reference machine; give --reference LABEL (one of "
+                           f"{'; '.join(label for _, label, _ in references)})")
     fmt = args.format or ("text" if sys.stdout.isatty() else "md")
-    notes = [f"left out: {line}" for line in result.left_out]
-    if fmt == "csv":
-        print(_render(score.tables(result), [], fmt))
-    else:
+    scored, why_not = [], []
+    for reference, label, ref_warnings in references:
+        for line in ref_warnings:
+            print(plain(f"warning: reference: {line}"), file=sys.stderr)
+        try:
+            result = score.score(args.dirs, reference, label, args.time)
+        except DlbenchError as exc:
+            if len(references) == 1:
+                raise
+            why_not.append(f"score against {label}: none ({str(exc).removeprefix('score: ')})")
+            continue
+        scored.append(result)
+        for line in result.warnings:
+            print(plain(f"warning: {line}"), file=sys.stderr)
+        notes = [] if fmt == "csv" else [f"left out: {line}" for line in result.left_out]
         print(_render(score.tables(result), notes, fmt))
-    print("\n".join(score.suite_lines(result)))
+        print("\n".join(score.suite_lines(result)))
+    for line in why_not:
+        print(plain(line), file=sys.stderr)
+    if not scored:
+        raise DlbenchError("score: no run has a comparable run on any reference machine under "
+                           f"{score.DEFAULT_REFERENCE}: run the quick or speed profile, or give --reference")
     if args.fail_below is not None:
-        return _gate_status(score.gate(result, args.fail_below), args.fail_below)
+        return _gate_status(score.gate(scored[0], args.fail_below), args.fail_below)
     return 0
 
 

@@ -98,7 +98,7 @@ def _table_sections(data: compare.Pool, frame: pd.DataFrame, baseline: str | Non
     if upgraded:
         tables = compare.to_tables(frame, "software", ["time_to_target_s", "throughput", "utilisation"])
         oldest = compare.torch_versions(frame)[0]
-        by_torch = speedup.speedups(frame, oldest, "torch")
+        by_torch = speedup.speedups(frame, oldest, "torch", normalise=time_rule == "train")
         tables[f"speedup against torch {oldest}"], tables["speedup (geometric mean)"] = \
             speedup.speedup_tables(by_torch)
         sections.append(Section(f"By torch version (on {', '.join(upgraded)})", notes=_legend(time_rule),
@@ -115,7 +115,7 @@ def _table_sections(data: compare.Pool, frame: pd.DataFrame, baseline: str | Non
     if found:
         sections.append(_studies(found))
         csvs.update({f"study_{i}": study.summarize(s) for i, s in enumerate(found, 1)})
-    speed = _speedup_section(frame, baseline, labels)
+    speed = _speedup_section(frame, baseline, labels, time_rule)
     if speed is not None:
         sections.append(speed[0])
         csvs.update(speed[1])
@@ -132,7 +132,7 @@ def _legend(time_rule: str = "train") -> list[str]:
             "the seeds reached it."]
 
 
-def _speedup_section(frame: pd.DataFrame, baseline: str | None, labels: list[str]):
+def _speedup_section(frame: pd.DataFrame, baseline: str | None, labels: list[str], time_rule: str):
     notes = []
     if baseline is None:
         if len(labels) < 2:
@@ -141,7 +141,7 @@ def _speedup_section(frame: pd.DataFrame, baseline: str | None, labels: list[str
         baseline = sorted(labels, key=lambda lab: (-counts[lab], lab))[0]
         notes.append(f"baseline chosen automatically (the machine with most runs): {baseline}; "
                      "choose another with --baseline LABEL")
-    result = speedup.speedups(frame, baseline)
+    result = speedup.speedups(frame, baseline, normalise=time_rule == "train")
     per_task, suite = speedup.speedup_tables(result)
     section = Section(f"Speedup against {result.dimension} {baseline}", notes=notes,
                       tables={"per task": per_task, "suite (geometric mean)": suite}, after=result.caveats)

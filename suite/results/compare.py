@@ -30,9 +30,9 @@ step). `with_time_rule` puts the chosen one in the `time_to_target_s` column
 that every table reads. Quality is the test metric at the stopping
 evaluation (`Target.quality_metric`): runs stop on validation, test reports.
 
-Time-to-target of a run that did not reach the target is `inf`, so it is
-never dropped: it pulls the median up and shows as "not reached". The
-normalised time has a value for a missed run too (its seconds per step).
+Time-to-target of a run that did not reach the target is `inf` under every
+rule, the normalised one included, so it is never dropped: it pulls the
+median up and shows as "not reached".
 """
 from __future__ import annotations
 
@@ -119,6 +119,9 @@ def to_frame(recs: Iterable[dict[str, Any]], superseded: dict[str, str] | None =
             "convergence_inside": (r.get("convergence") or {}).get("inside"),
             "has_reference": bool((r.get("convergence") or {}).get("reference_median_steps")),
             "train_time_s": r.get("train_time_s"),
+            # the clocks' readings when the run stopped, and its time budget: where `score` counts a miss
+            "eval_time_s": r.get("eval_time_s"), "warmup_s": r.get("warmup_s"), "wall_time_s": r.get("wall_time_s"),
+            "max_time_s": _max_time(r.get("config") or {}),
             "train_energy_j": ((r.get("energy") or {}).get("segments_j") or {}).get("train"),
             "final_quality": (r.get("final_metrics") or {}).get(quality_metric(metric)) if ok and metric else None,
             "throughput": throughput.get("value"), "throughput_unit": throughput.get("unit"),
@@ -129,7 +132,8 @@ def to_frame(recs: Iterable[dict[str, Any]], superseded: dict[str, str] | None =
             **cell_settings(r), "precision_used": (r.get("config") or {}).get("precision"),
         })
     frame = pd.DataFrame(rows)
-    for column in ("final_quality", "throughput", "peak_mem_mb", "train_time_s", "utilisation", "train_energy_j"):
+    for column in ("final_quality", "throughput", "peak_mem_mb", "train_time_s", "utilisation", "train_energy_j",
+                   "eval_time_s", "warmup_s", "wall_time_s", "max_time_s"):
         if column in frame:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return _threads_in_label(frame)
@@ -159,9 +163,9 @@ def quality_metric(target_metric: str | None) -> str | None:
 
 
 def _rule_time(record: dict[str, Any], field: str, reached: bool) -> float:
-    """One rule's time-to-target: inf when not reached (except the normalised time, which a missed run
-    has too), NaN when the record lacks the figure (an older record, or no reference)."""
-    if not reached and field != "normalised_time_to_target_s":
+    """One rule's time-to-target: inf when not reached, NaN when the record lacks the figure (an older
+    record, or no reference)."""
+    if not reached:
         return math.inf
     value = record.get(field)
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
@@ -198,6 +202,13 @@ def torch_versions(frame: pd.DataFrame) -> list[str]:
 def fit_only(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows `suite.results.check` finds fit for comparison (a `pool` frame has only those already)."""
     return frame[frame["fit"]] if "fit" in frame else frame
+
+
+def _max_time(config: dict[str, Any]) -> float | None:
+    """The run's train-time budget in seconds (`--max-time-s` over the recipe's), None where it has none."""
+    value = config.get("max_time_s")
+    value = value if value is not None else (config.get("budget") or {}).get("max_time_s")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _budget(config: dict[str, Any]) -> str:

@@ -58,7 +58,8 @@ def runs_frame(recs: Iterable[dict[str, Any]]) -> pd.DataFrame:
     side by side and is left out.
     """
     recs = list(recs)
-    rows, seen = [], set(check.reruns(recs))  # a run done again counts once, as its newest record
+    # a run done again counts once, as its newest record; one run_id with different contents not at all
+    rows, seen = [], set(check.reruns(recs)) | check.conflicting_ids(recs)
     for r in recs:
         if r.get("run_id") in seen or not check.is_fit(r) or not r.get("target"):
             continue

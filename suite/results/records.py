@@ -274,14 +274,32 @@ def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
+# The reference machines' records ship inside the default results folder. A folder that holds them is read
+# without them, so this machine's runs never pool with the references' (same label, same seeds) and the
+# references never show as machines of one's own results; naming the folder, or one below it, reads them.
+SHIPPED_REFERENCE = Path(__file__).resolve().parents[2] / "results" / "reference"
+
+
+def _shipped_reference_below(folder: Path) -> Path | None:
+    """`folder`'s path to SHIPPED_REFERENCE when that lies strictly below `folder`, else None."""
+    try:
+        inside = SHIPPED_REFERENCE.resolve().relative_to(folder.resolve())
+    except (OSError, ValueError):
+        return None
+    return folder / inside if inside.parts else None
+
+
 def record_files(paths: Iterable[Path | str]) -> list[Path]:
-    """JSON files under each path (a file, a results folder, or its runs/ folder)."""
+    """JSON files under each path (a file, a results folder, or its runs/ folder), without the shipped
+    reference records when they lie below a folder given (`SHIPPED_REFERENCE`)."""
     files: list[Path] = []
     for path in map(Path, paths):
         if path.is_file():
             files.append(path)
         elif path.is_dir():
-            files.extend(sorted((p for p in path.rglob("*.json") if not p.name.startswith(".")), key=str))
+            skip = _shipped_reference_below(path)
+            files.extend(sorted((p for p in path.rglob("*.json") if not p.name.startswith(".")
+                                 and not (skip and p.is_relative_to(skip))), key=str))
         elif path.exists() or path.is_symlink():
             files.append(path)  # a FIFO, device or dangling link: read_records says what it is and skips it
         else:

@@ -3,10 +3,10 @@
 Per task (a comparable group, `compare.COMPARABLE`, x model) the figure is the speed-up of
 time-to-target, median(reference) / median(here) (> 1: this machine is faster), or on a
 profile without targets (speed) the ratio of throughputs, median(here) / median(reference).
-With fewer than `speedup.FEW_SEEDS` seeds on a side the time is the convergence-normalised one
-where both sides have it (`speedup.speedups` decides). A run that missed its target counts at
-the time its budget ran out (its train time), as AlgoPerf counts a missed target at the budget,
-so a miss makes a machine look slow instead of leaving the task out. The suite figure of a
+Under the train rule, with fewer than `speedup.FEW_SEEDS` seeds on a side the time is the
+convergence-normalised one where both sides have it (`speedup.speedups` decides). A run that
+missed its target counts at its budget, on the rule's own clock (`at_budget`), as AlgoPerf counts
+a missed target at the budget, so a miss makes a machine look slow instead of leaving the task out. The suite figure of a
 profile is the geometric mean of its tasks' figures with the bootstrap interval of
 `stats.geomean_spread`. Only rows with a comparable reference cell enter; the others are listed
 once each, with the reason.
@@ -21,11 +21,11 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from suite.results import compare, stats
+from suite.results import compare, records, stats
 from suite.errors import DlbenchError
 from suite.results import speedup
 
-DEFAULT_REFERENCE = Path(__file__).resolve().parents[2] / "results" / "reference"
+DEFAULT_REFERENCE = records.SHIPPED_REFERENCE
 REFERENCE = "reference"  # the hardware label the reference rows take inside the pooled frame
 TASK_KEYS = compare.COMPARABLE + ["model"]
 
@@ -83,19 +83,48 @@ def resolve_reference(reference: str | Path | None, default_dir: Path = DEFAULT_
     return data.frame[data.frame["hardware"] == matches[0]], matches[0], data.warnings
 
 
+def shipped_references(default_dir: Path | None = None) -> list[tuple[pd.DataFrame, str, list[str]]]:
+    """(fit rows, label, warnings) of each reference machine under `default_dir` (DEFAULT_REFERENCE):
+    what `dlbench score` without `--reference` scores against, one machine at a time."""
+    default_dir = DEFAULT_REFERENCE if default_dir is None else default_dir
+    data = compare.pool([default_dir]) if default_dir.is_dir() else None
+    labels = _labels(data.frame) if data is not None else []
+    if not labels:
+        raise DlbenchError(f"score: no reference records under {default_dir}: give --reference DIR|LABEL")
+    return [(data.frame[data.frame["hardware"] == label], label, data.warnings if i == 0 else [])
+            for i, label in enumerate(labels)]
+
+
 def _labels(frame: pd.DataFrame) -> list[str]:
     return sorted({str(label) for label in frame.get("hardware", pd.Series(dtype=str)).dropna()})
 
 
 def at_budget(frame: pd.DataFrame, time_rule: str = "train") -> pd.DataFrame:
-    """`frame` whose missed targets count at the time the budget ran out (train_time_s) instead of `inf`;
-    under the energy rule at the energy of the whole train segment (train_energy_j)."""
+    """`frame` whose missed targets count at the budget instead of `inf`, on the clock of `time_rule`.
+
+    A run that used its whole budget counts at that clock's reading when it stopped (train time; plus
+    evaluation under "train+eval", plus warm-up under "submission"; the wall clock; the train segments'
+    energy). A run that stopped before its budget (diverged) counts at that reading plus the train time
+    its budget still held (`max_time_s`; the energy of that time at its train power), and stays `inf`
+    without a time budget. Under the train rule the normalised time (`speedup.speedups`' basis below
+    `FEW_SEEDS` seeds) counts them the same way, so a miss never borrows the reference's convergence.
+    """
     frame = frame.copy()
-    spent = "train_energy_j" if time_rule == "energy" else "train_time_s"
-    if spent not in frame:
-        frame[spent] = math.nan
+    for column in ("train_time_s", "eval_time_s", "warmup_s", "wall_time_s", "max_time_s", "train_energy_j"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce") if column in frame else math.nan
     missed = frame["target_metric"].notna() & (frame["time_to_target_s"].astype(float) == math.inf)
-    frame.loc[missed, "time_to_target_s"] = pd.to_numeric(frame.loc[missed, spent], errors="coerce")
+    train = frame["train_time_s"]
+    spent = {"train+eval": train + frame["eval_time_s"].fillna(0.0), "submission": train + frame["warmup_s"].fillna(0.0),
+             "wall": frame["wall_time_s"], "energy": frame["train_energy_j"]}.get(time_rule, train)
+    early = frame["status"] != "ok" if "status" in frame else pd.Series(False, index=frame.index)
+    left = (frame["max_time_s"] - train).clip(lower=0.0).fillna(math.inf).where(early, 0.0)
+    if time_rule == "energy":
+        left = left * (frame["train_energy_j"] / train)
+    counted = spent + left
+    frame.loc[missed, "time_to_target_s"] = counted[missed]
+    if time_rule == "train" and "normalised_time_to_target_s" in frame:
+        frame["normalised_time_to_target_s"] = frame["normalised_time_to_target_s"].astype(float)
+        frame.loc[missed, "normalised_time_to_target_s"] = counted[missed]
     return frame
 
 
@@ -123,7 +152,7 @@ def score(results: Iterable[Path | str], reference: pd.DataFrame, reference_labe
                            + (f"; and {len(left_out) - 5} more" if len(left_out) > 5 else ""))
     here = here[matched]
     frame = at_budget(pd.concat([here, ref[_has_reference(ref, here)]], ignore_index=True), time_rule)
-    result = speedup.speedups(frame, REFERENCE, "hardware")
+    result = speedup.speedups(frame, REFERENCE, "hardware", normalise=time_rule == "train")
     profiles = [_profile_score(machine, profile, rows, frame)
                 for (machine, profile), rows in result.per_task.groupby(["hardware", "profile"], sort=True)]
     left_out += [f"{row['task']} / {row['model']} ({row['profile']}): no figure ({_why_no_figure(row)})"

@@ -28,7 +28,7 @@ class Speedups:
 _OTHERS = {"hardware": ["model"], "model": ["hardware"], "torch": ["hardware", "model"]}
 
 
-def speedups(frame: pd.DataFrame, baseline: str, dimension: str | None = None) -> Speedups:
+def speedups(frame: pd.DataFrame, baseline: str, dimension: str | None = None, normalise: bool = True) -> Speedups:
     """Time-to-target speedup of every machine (or model, or torch version) against `baseline`.
 
     `baseline` is a hardware label or model name, or with dimension="torch"
@@ -37,7 +37,10 @@ def speedups(frame: pd.DataFrame, baseline: str, dimension: str | None = None) -
     Per task (a comparable group x the other dimension): median(baseline) /
     median(other), with a two-sample bootstrap interval; with fewer than
     `FEW_SEEDS` values on a side, of the normalised times where both sides
-    have them (`basis`, and the raw speed-up beside it). Per machine (or
+    have them (`basis`, and the raw speed-up beside it); `normalise` False
+    (a time rule other than train: the normalised time is a train-clock
+    figure) keeps the raw times. A run without the rule's figure (NaN: an
+    older record) is left out, as the tables leave it out. Per machine (or
     model): the geometric mean over tasks reached on both sides, with a
     stratified bootstrap interval (stats.geomean_speedup).
     """
@@ -47,34 +50,41 @@ def speedups(frame: pd.DataFrame, baseline: str, dimension: str | None = None) -
     aligned = ACROSS_MODELS if dimension == "model" else COMPARABLE
     rows = []
     for key, group in frame.groupby(aligned + others, dropna=False, sort=True):
-        base = group.loc[group[dimension] == baseline, "time_to_target_s"].to_numpy(dtype=float)
+        base = _times(group.loc[group[dimension] == baseline, "time_to_target_s"])
         for subject, sub in group[group[dimension] != baseline].groupby(dimension, sort=True):
-            times = sub["time_to_target_s"].to_numpy(dtype=float)
+            times = _times(sub["time_to_target_s"])
             # throughput ratio other / baseline (> 1: faster), the same bootstrap with the roles swapped
             base_tp = group.loc[group[dimension] == baseline, "throughput"].dropna().to_numpy(dtype=float)
             tp = sub["throughput"].dropna().to_numpy(dtype=float)
             raw = (base, times)
             # Few seeds: steps to target vary more from seed to seed than seconds per step, so the pair
             # compares the normalised times (reference median steps x each run's seconds per step).
-            norm = (_finite(group.loc[group[dimension] == baseline]), _finite(sub))
-            normalise = min(base.size, times.size) < FEW_SEEDS and norm[0].size > 0 and norm[1].size > 0
-            pair = norm if normalise else raw
-            note = _pair_note(base, times, subject)
-            if normalise:
+            norm = (_normalised(group.loc[group[dimension] == baseline]), _normalised(sub))
+            normalised = normalise and min(base.size, times.size) < FEW_SEEDS and norm[0].size > 0 \
+                and norm[1].size > 0
+            pair = norm if normalised else raw
+            timed = isinstance(dict(zip(aligned + others, key))["target_metric"], str)
+            note = _pair_note(base, times, subject) if timed else "no target: the throughput ratio is the figure"
+            if normalised and timed:
                 note = "; ".join(filter(None, [note, f"normalised time (fewer than {FEW_SEEDS} seeds); raw "
                                                      f"speed-up {short_number(stats.speedup(base, times))}"]))
             rows.append({**dict(zip(aligned + others, key)), dimension: subject,
                          "throughput_ratio": stats.speedup(tp, base_tp) if base_tp.size and tp.size else math.nan,
                          "throughput_interval": stats.speedup_spread(tp, base_tp) if base_tp.size else None,
-                         "baseline_s": stats.median(base), "time_s": stats.median(times),
-                         "speedup": stats.speedup(*pair),
-                         "interval": stats.speedup_spread(*pair) if pair[0].size else None,
-                         "speedup_raw": stats.speedup(base, times), "basis": "normalised" if normalise else "raw",
-                         "n_baseline": base.size, "n": times.size, "note": note, "_pair": pair})
+                         "baseline_s": stats.median(base) if timed else math.nan,
+                         "time_s": stats.median(times) if timed else math.nan,
+                         "speedup": stats.speedup(*pair) if timed else math.nan,
+                         "interval": stats.speedup_spread(*pair) if timed and pair[0].size else None,
+                         "speedup_raw": stats.speedup(base, times) if timed else math.nan,
+                         "basis": ("normalised" if normalised else "raw") if timed else "throughput",
+                         "n_baseline": base.size, "n": times.size, "note": note,
+                         # what the suite figure resamples: the times (baseline, other), or for a task
+                         # without a target the throughputs (other, baseline), so that either ratio is > 1 when faster
+                         "_pair": pair if timed else (tp, base_tp)})
     per_task = pd.DataFrame(rows)
     suite_rows = []
-    for subject, sub in ([] if per_task.empty else per_task.groupby(dimension, sort=True)):
-        row, caveat = _suite_row(dimension, subject, sub)
+    for (subject, profile), sub in ([] if per_task.empty else per_task.groupby([dimension, "profile"], sort=True)):
+        row, caveat = _suite_row(dimension, subject, profile, sub)
         suite_rows.append(row)
         caveats.append(caveat)
     caveats += _general_caveats(frame, dimension, baseline)
@@ -84,12 +94,17 @@ def speedups(frame: pd.DataFrame, baseline: str, dimension: str | None = None) -
 FEW_SEEDS = 5  # below this many values a side, speed-ups use the convergence-normalised time where it exists
 
 
-def _finite(rows: pd.DataFrame):
-    """The finite normalised times of some rows (runs without a reference have none)."""
+def _times(column: pd.Series):
+    """A cell's times-to-target: `inf` for a missed target stays, NaN (no figure under the rule) goes."""
+    values = column.to_numpy(dtype=float)
+    return values[~pd.isna(values)]
+
+
+def _normalised(rows: pd.DataFrame):
+    """The normalised times of some rows, `inf` for a missed target (runs without a reference have none)."""
     if "normalised_time_to_target_s" not in rows:
         return rows["time_to_target_s"].to_numpy(dtype=float)[:0]
-    values = rows["normalised_time_to_target_s"].to_numpy(dtype=float)
-    return values[pd.notna(values) & (values < math.inf)]
+    return _times(rows["normalised_time_to_target_s"])
 
 
 def _pair_note(base, times, subject: str) -> str:
@@ -111,19 +126,32 @@ def _baseline_dimension(frame: pd.DataFrame, baseline: str) -> tuple[str, list[s
                        f" nor a model ({', '.join(sorted(models)) or 'none'}) in these records: use one of them")
 
 
-def _suite_row(dimension: str, subject: str, sub: pd.DataFrame) -> tuple[dict[str, Any], str]:
-    """The suite figure of one machine (or model) over its tasks, and the caveat line that goes under it."""
-    usable = sub[sub["speedup"].notna()]
-    no_base = int((sub["n_baseline"] == 0).sum())
-    missed = len(sub) - len(usable) - no_base
+def _figure(rows: pd.DataFrame) -> pd.Series:
+    """Each task's figure: its time-to-target speed-up, or without a target its throughput ratio."""
+    return rows["speedup"].where(rows["basis"] != "throughput", rows["throughput_ratio"])
+
+
+def _suite_row(dimension: str, subject: str, profile: str, sub: pd.DataFrame) -> tuple[dict[str, Any], str]:
+    """The suite figure of one machine (or model) on one profile over its tasks, and the caveat line under it."""
+    figure = _figure(sub)
+    usable = sub[figure.notna()]
+    no_base = sub["n_baseline"] == 0
+    lacking = figure.isna() & ~no_base
+    untimed = sub["basis"] == "throughput"
+    missed, no_throughput = int((lacking & ~untimed).sum()), int((lacking & untimed).sum())
+    no_base = int(no_base.sum())
     pairs = list(usable["_pair"])
     point, interval = stats.geomean_speedup(pairs)[0], stats.geomean_spread(pairs)
     single = int(sum(max(b.size, o.size) < 2 for b, o in usable["_pair"]))
-    left = [f"{missed} not reached on one side" if missed else "", f"{no_base} without a baseline run" if no_base else "",
+    left = [f"{missed} not reached on one side" if missed else "",
+            f"{no_throughput} without a throughput on one side" if no_throughput else "",
+            f"{no_base} without a baseline run" if no_base else "",
             f"{single} with one seed each side (no uncertainty from them)" if single else ""]
     note = "; ".join(x for x in left if x)
-    caveat = f"{subject}: geometric mean over {len(usable)} of {len(sub)} tasks" + (f" ({note})" if note else "")
-    return {dimension: subject, "tasks": len(usable), "of": len(sub), "geomean_speedup": point,
+    measure = " and ".join(sorted({"throughput" if b == "throughput" else "time-to-target" for b in sub["basis"]}))
+    caveat = (f"{subject} ({profile}): geometric mean of {measure} speed-ups over {len(usable)} of {len(sub)} tasks"
+              + (f" ({note})" if note else ""))
+    return {dimension: subject, "profile": profile, "tasks": len(usable), "of": len(sub), "geomean_speedup": point,
             "lo": interval[0] if interval else math.nan, "hi": interval[1] if interval else math.nan,
             "spread": interval[2] if interval else ""}, caveat
 
@@ -154,8 +182,10 @@ def speedup_tables(result: Speedups) -> tuple[pd.DataFrame, pd.DataFrame]:
     per = result.per_task
     keyed = shown_keys(per)
     shown = keyed[key_columns(keyed) + _OTHERS[result.dimension] + [result.dimension]].copy()
-    shown[f"baseline ({result.baseline}) s"] = [short_number(v) if v == v else "no run" for v in per["baseline_s"]]
-    shown["time_s"] = [short_number(v) for v in per["time_s"]]
+    untimed = per["basis"] == "throughput"
+    shown[f"baseline ({result.baseline}) s"] = ["no target" if u else short_number(v) if v == v else "no run"
+                                                for v, u in zip(per["baseline_s"], untimed)]
+    shown["time_s"] = ["no target" if u else short_number(v) for v, u in zip(per["time_s"], untimed)]
     shown["speedup"] = [_speedup_cell(r.speedup, r.interval) for r in per.itertuples()]
     shown["throughput_ratio"] = [_speedup_cell(r.throughput_ratio, r.throughput_interval) for r in per.itertuples()]
     shown["note"] = per["note"]

@@ -190,7 +190,9 @@ def normalised(record: dict[str, Any], ref: Reference | None) -> dict[str, Any]:
     info = {"reference_median_steps": ref.median, "band_p5_p95": [round(band[0], 1), round(band[1], 1)],
             "reference_n": ref.n, "reference_cv": None if ref.cv is None else round(ref.cv, 4),
             "inside": None if steps is None else bool(band[0] <= steps <= band[1])}
-    value = None if not per_step else round(ref.median * per_step, 4)
+    # A run that missed the target has no normalised time: it never converged, so it must not borrow the
+    # reference's steps (tables count it as not reached, `score` at its budget).
+    value = None if not per_step or steps is None else round(ref.median * per_step, 4)
     return {"normalised_time_to_target_s": value, "convergence": info}
 
 
