@@ -2,8 +2,7 @@
 
 Issue #16's configuration: SB3 PPO (MlpPolicy, 8 envs, n_steps 128, batch 256, 4 epochs,
 SB3's other defaults, CPU, 2 torch threads) against dlbench's PPO at the atari_rl quick
-recipe (its own env count, rollout, epochs and torch threads; for the one
-before 2026-11-26, bench/atari_quick_recipe.py). Both train on
+recipe (its own env count, rollout, epochs and torch threads). Both train on
 `MinAtar/Breakout-v1` made by `suite.training.rl.envs.make` (SB3 through its DummyVecEnv).
 SB3's MlpPolicy (two 64-unit tanh layers per head) costs about a third of the FLOPs per
 sample of dlbench's conv net, so that ratio mixes the implementations with the networks.
@@ -19,9 +18,11 @@ Per repetition, the two sides run one after the other (order alternating between
   wall   each trains for `--wall-s` seconds of train time (SB3: a callback stops `learn`;
          dlbench: the run's time cap, its budget the quick profile's, which sets how the
          learning rate anneals), then both policies are evaluated by the same rule,
-         `suite.training.rl.evaluation.evaluate_policy` (greedy, `--eval-episodes` episodes on 8
-         evaluation envs with the task's 5,000-step cap, the run's eval seeds): eval return at equal
-         wall time.
+         `suite.training.rl.evaluation.evaluate_policy` (greedy, `--eval-episodes` episodes on
+         `EVAL_ENVS` evaluation envs with the task's 5,000-step cap, the run's eval seeds): eval
+         return at equal wall time. dlbench's side gets that rule by running with its recipe's
+         `eval_envs` and `eval_episodes` replaced (`wall_eval`): its one evaluation, at the time
+         cap, is the return reported.
 Both sides run with the memory allocator dlbench sets (`suite.running.allocator`: glibc keeps freed
 memory; `DLBENCH_MALLOC=default` leaves glibc's defaults, for both). The host's load is
 reported per side: `host.other_cpu_share` (suite.measuring.contention: the share of the machine's CPU
@@ -74,10 +75,19 @@ from tasks.atari_rl import MinAtarEncoder  # noqa: E402
 # dlbench's PPO at SB3's PPO defaults and the issue's sizes (8 envs x 128 steps, minibatches of 256,
 # 4 epochs, constant lr 3e-4, clip 0.2, no entropy bonus, no value clipping), with the quick recipe's
 # threads: with `--sb3-network cnn` both sides then train the same network the same way.
+# vf_coef 1.0 is SB3's value weight (vf_coef 0.5 on `F.mse_loss`) in dlbench's loss, which is CleanRL's
+# `vf_coef * 0.5 * mse`: the same 0.5 x squared error on both sides.
 SB3_LIKE = PPOConfig(num_envs=8, num_steps=128, num_minibatches=4, update_epochs=4, lr=3e-4, anneal_lr=False,
-                     clip_coef=0.2, ent_coef=0.0, clip_vloss=False, eval_envs=8, eval_episodes=16,
+                     clip_coef=0.2, ent_coef=0.0, vf_coef=1.0, clip_vloss=False, eval_envs=8, eval_episodes=16,
                      act_threads=QUICK_RECIPES["new"].act_threads, torch_threads=QUICK_RECIPES["new"].torch_threads)
 RECIPES = {**QUICK_RECIPES, "sb3": SB3_LIKE}
+EVAL_ENVS = 8  # evaluation envs of the equal-wall comparison, both sides
+
+
+def wall_eval(algo: PPOConfig, eval_episodes: int) -> PPOConfig:
+    """`algo` evaluating by the equal-wall rule SB3's side is scored by: `eval_episodes` episodes on
+    `EVAL_ENVS` envs (the seeds are the run's eval seeds on both sides)."""
+    return dataclasses.replace(algo, eval_envs=EVAL_ENVS, eval_episodes=eval_episodes)
 
 
 class SB3Mlp(torch.nn.Module):
@@ -111,17 +121,21 @@ class AtariRLWithSB3Mlp(AtariRL):
         return SB3Mlp(int(np.prod(obs_space.shape)), int(action_space.n))
 
 
-def dlbench_task(env_steps: int, wall_s: float, recipe: str, network: str = "cnn") -> AtariRL:
+def dlbench_task(env_steps: int, wall_s: float, recipe: str, network: str = "cnn",
+                 eval_episodes: int | None = None) -> AtariRL:
+    """atari_rl quick with dlbench's side's budget and recipe; `eval_episodes` set: evaluated by `wall_eval`."""
     spec = AtariRL.spec_for("quick", "ppo_cnn")
     budget = dataclasses.replace(spec.budget, max_env_steps=env_steps, eval_every=env_steps, max_time_s=wall_s)
-    spec = dataclasses.replace(spec, budget=budget, eval_every=env_steps, recipe=dataclasses.replace(spec.recipe, algo=RECIPES[recipe]))
+    algo = RECIPES[recipe] if eval_episodes is None else wall_eval(RECIPES[recipe], eval_episodes)
+    spec = dataclasses.replace(spec, budget=budget, eval_every=env_steps, recipe=dataclasses.replace(spec.recipe, algo=algo))
     return (AtariRLWithSB3Mlp if network == "mlp" else AtariRL)(spec, Path("."))
 
 
 def run_dlbench(env_steps: int, wall_s: float, seed: int, recipe: str, phases: dict | None = None,
-                precision: str = "fp32", network: str = "cnn") -> dict:
-    """Train dlbench's PPO; its figures (train time excludes the evaluation, timed apart)."""
-    task = dlbench_task(env_steps, wall_s, recipe, network)
+                precision: str = "fp32", network: str = "cnn", eval_episodes: int | None = None) -> dict:
+    """Train dlbench's PPO; its figures (train time excludes the evaluation, timed apart). `eval_episodes`
+    set: the return is of that many episodes by SB3's side's rule (`wall_eval`), else the recipe's own."""
+    task = dlbench_task(env_steps, wall_s, recipe, network, eval_episodes)
     torch.manual_seed(seed)
     np.random.seed(seed)
     ctx = RunContext(device=torch.device("cpu"), precision=precision, compile=False,
@@ -200,8 +214,8 @@ def run_sb3(env_steps: int, wall_s: float, seed: int, threads: int, eval_episode
         figures = {"steps": steps, "train_s": train_s, "steps_per_s": steps / train_s,
                    "other_cpu_share": load.summary()["other_cpu_share"], "load1": os.getloadavg()[0]}
         if eval_episodes:
-            eval_envs = make_vector_env(AtariRL(AtariRL.spec_for("quick", "ppo_cnn"), Path(".")).make_env, 8,
-                                        evaluation=True)
+            eval_envs = make_vector_env(AtariRL(AtariRL.spec_for("quick", "ppo_cnn"), Path(".")).make_env,
+                                        EVAL_ENVS, evaluation=True)
             t = time.perf_counter()
             figures["return"] = evaluate_policy(SB3Greedy(model.policy), eval_envs, eval_episodes,
                                                 torch.device("cpu"), seed=seed + EVAL_SEED_OFFSET)["return"]
@@ -223,7 +237,7 @@ def main() -> None:
                         help="SB3's policy: its MlpPolicy (the issue's) or dlbench's MinAtar conv net (like for like)")
     parser.add_argument("--eval-episodes", type=int, default=16, help="episodes of the equal-wall evaluation")
     parser.add_argument("--recipe", default="new", choices=sorted(RECIPES),
-                        help="dlbench's PPO config: new = atari_rl's quick recipe now, old = before 2026-11-26")
+                        help="dlbench's PPO config: new = atari_rl's quick recipe, sb3 = SB3's PPO defaults (SB3_LIKE)")
     parser.add_argument("--dlbench-network", choices=("cnn", "mlp"), default="cnn",
                         help="dlbench's agent: atari_rl's ppo_cnn, or SB3's MlpPolicy architecture (like for like)")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
@@ -263,7 +277,8 @@ def main() -> None:
                 if side == "dlbench":
                     # the quick budget's env steps, so the learning rate anneals as in the task's runs
                     r = run_dlbench(AtariRL.spec_for("quick", "ppo_cnn").budget.max_env_steps, args.wall_s, rep,
-                                    args.recipe, precision=args.precision, network=args.dlbench_network)
+                                    args.recipe, precision=args.precision, network=args.dlbench_network,
+                                    eval_episodes=args.eval_episodes)
                 else:
                     r = run_sb3(10**9, args.wall_s, rep, args.sb3_threads, args.eval_episodes, args.sb3_network)
                 rows[f"{side}/wall"].append(r)

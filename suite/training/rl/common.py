@@ -1,12 +1,19 @@
 """What every RL algorithm shares: its config base (`AlgoConfig`) and the loop's budget, clock, eval cadence.
 
-An algorithm builds an `RLRun`, calls `run.step(env_steps, loss)` after
-each iteration (a PPO rollout + update, a DQN vector step) and stops when it
-returns True; `run.finish()` (in a `finally`, so Ctrl-C keeps the partial
-figures) fills in the TrainResult. Train time excludes
-evaluation; throughput is environment steps per second of train time. The
-eval point itself (loss average, divergence, curve, stop reason) is
-`suite.running.context.EvalPoints`, the routine the supervised loop uses too.
+An algorithm builds an `RLRun` first: it starts the run's clock and makes
+the training and evaluation environments (an RL task's data, so the `data`
+segment and the never-paused wall clock start there, as the supervised
+loop's start at the first touch of its data). The algorithm builds its
+model on `run.envs`' spaces, hands it to `run.attach`, calls
+`run.step(env_steps, loss)` after each iteration (a PPO rollout + update, a
+DQN vector step) and stops when it returns True; `run.finish()` (in a
+`finally`, so Ctrl-C keeps the partial figures) fills in the TrainResult and
+closes the environments. Train time excludes evaluation; throughput is
+environment steps per second of train time. The eval point itself (loss
+average, divergence, curve, stop reason) is
+`suite.running.context.EvalPoints`, and the copy of the weights at the best
+validation point when training to the budget is `suite.training.loop.BestState`:
+the routines the supervised loop uses too.
 """
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ from suite.training.rl.envs import env_info, make_vector_env
 from suite.training.rl.evaluation import evaluate_policy
 from suite.taskapi.task import RLTask
 from suite.training import graphs
+from suite.training.loop import BestState
 from suite.measuring.timing import Heartbeat, SegmentClock
 
 EVAL_SEED_OFFSET = 1_000_003  # validation episodes never share seeds with training ones
@@ -119,8 +127,7 @@ def cpu_threads(threads: int | None) -> Iterator[None]:
 
 
 class RLRun:
-    def __init__(self, task: RLTask, ctx: RunContext, model: nn.Module, steps_per_iteration: int,
-                 min_env_steps: int, what: str):
+    def __init__(self, task: RLTask, ctx: RunContext, steps_per_iteration: int, min_env_steps: int, what: str):
         budget = task.spec.budget
         if budget.max_env_steps is None and ctx.max_steps is None:
             raise ConfigError(f"{task.spec.task}.budget", budget, "an RL task needs budget max_env_steps")
@@ -128,7 +135,9 @@ class RLRun:
         if self.total < min_env_steps:
             raise ConfigError("budget.max_env_steps", self.total,
                               f"smaller than {what} ({min_env_steps} env steps): raise it or shrink the recipe")
-        self.task, self.ctx, self.model = task, ctx, model
+        self.task, self.ctx = task, ctx
+        self.model: nn.Module | None = None
+        self.best: BestState | None = None
         self.steps_per_iteration = steps_per_iteration
         self.algo = task.spec.recipe.algo
         # The profile's cadence in env steps (default: a tenth of the budget); an iteration is never split,
@@ -136,12 +145,18 @@ class RLRun:
         self.eval_every = task.spec.eval_every or self.total // 10
         self.max_time_s = ctx.max_time_s or budget.max_time_s
         self.clock = SegmentClock(ctx.device)
-        self.clock.start("data")  # an RL task's data is its environments
-        self.eval_envs = make_vector_env(task.make_env, self.algo.eval_envs, evaluation=True,
-                                         asynchronous=self.algo.asynchronous)
+        # An RL task's data is its environments: making them is the run's first touch of the data, the
+        # origin of the never-paused wall clock (wall_to_target_s), and timed as the data segment.
+        self.clock.start("data")
+        self.envs = make_vector_env(task.make_env, self.algo.num_envs, asynchronous=self.algo.asynchronous)
+        try:
+            self.eval_envs = make_vector_env(task.make_env, self.algo.eval_envs, evaluation=True,
+                                             asynchronous=self.algo.asynchronous)
+        except BaseException:
+            self.envs.close()
+            raise
         self.clock.stop()
         self.result = ctx.result
-        self.result.params = sum(p.numel() for p in model.parameters())
         self.result.data_info = {"env": env_info(task.spec.dataset, self.eval_envs),
                                  "val": {"episodes": self.algo.eval_episodes, "seed_offset": EVAL_SEED_OFFSET},
                                  "test": {"episodes": self.algo.test_episodes, "seed_offset": TEST_SEED_OFFSET}}
@@ -151,6 +166,13 @@ class RLRun:
         self.next_eval = self.eval_every
         ctx.log(f"  {self.total} env steps, eval every {self.eval_every}, cap {self.max_time_s:.0f}s of train time")
         self.heartbeat = Heartbeat(ctx.log, self.total, "env steps", self.max_time_s)
+
+    def attach(self, model: nn.Module) -> None:
+        """The agent the run evaluates (built on `envs`' spaces): its parameters counted, and, when training
+        to the budget, its weights kept at the best validation point (`BestState`, as the supervised loop)."""
+        self.model = model
+        self.result.params = sum(p.numel() for p in model.parameters())
+        self.best = BestState(model, keep=not self.ctx.stop_at_target)
 
     def start(self) -> None:
         self.clock.start("train")
@@ -194,20 +216,28 @@ class RLRun:
         self.clock.stop()
         self.points.record(self.env_steps, self.clock, metrics, iterations=self.iterations,
                            **{"train/loss": train_loss})
+        if self.points.improved(metrics):
+            self.best.keep_now(self.env_steps, metrics)
         raw = {k.split("/", 1)[1]: v for k, v in metrics.items()}
         train_time = self.clock.total("train")
         self.ctx.log(f"  {self.env_steps:>9} env steps {train_time:8.1f}s  loss {train_loss:.4f}  "
                      f"return {raw['return']:.2f} ± {raw['return_std']:.2f} ({raw['episodes']:.0f} episodes)")
 
     def report(self) -> None:
-        """The test return, played once when the run stops: reported, never deciding, never timed."""
+        """The test return, played once when the run stops: reported, never deciding, never timed. Trained to
+        the budget, the test episodes are also played on the weights of the best validation point (`best`)."""
+        def test() -> dict[str, float]:
+            return self.play("test", self.algo.test_episodes, TEST_SEED_OFFSET)
+
         self.clock.start("report")
-        self.result.final_metrics.update(self.play("test", self.algo.test_episodes, TEST_SEED_OFFSET))
+        self.result.final_metrics.update(test())
+        self.best.report(test, self.result)
         self.clock.stop()
 
     def finish(self) -> TrainResult:
-        """Close the clock and fill in the figures; also called when a run is cut short."""
+        """Close the clock and the environments and fill in the figures; also called when a run is cut short."""
         self.clock.stop()
+        self.envs.close()
         self.eval_envs.close()
         r = self.result
         r.data_s = round(self.clock.total("data"), 4)

@@ -21,7 +21,7 @@ from suite.running.device import autocast, no_host_sync
 from suite.measuring.flops import flops_of
 from suite.errors import ConfigError
 from suite.training.rl.common import AlgoConfig, RLRun, captured_update, clipped_step, learner
-from suite.training.rl.envs import final_obs, make_vector_env, torch_dtype
+from suite.training.rl.envs import final_obs, torch_dtype
 from suite.training.rl.networks import discrete_actions
 from suite.taskapi.task import RLTask
 
@@ -151,15 +151,15 @@ def flops_per_env_step(model: nn.Module, target: nn.Module, cfg: DQNConfig, buff
 def train_dqn(task: RLTask, ctx: RunContext) -> TrainResult:
     cfg: DQNConfig = task.spec.recipe.algo
     device = ctx.device
-    envs = make_vector_env(task.make_env, cfg.num_envs, asynchronous=cfg.asynchronous)
-    run = None
+    first_update = cfg.learning_starts + cfg.num_envs * cfg.train_frequency
+    run = RLRun(task, ctx, cfg.num_envs, first_update, "learning_starts + one DQN update")  # makes the envs, timed
+    envs = run.envs
     try:
         discrete_actions(envs.single_action_space, "DQN")
         model = task.build_agent(envs.single_observation_space, envs.single_action_space).to(device)
         target = task.build_agent(envs.single_observation_space, envs.single_action_space).to(device)
         target.load_state_dict(model.state_dict())
-        first_update = cfg.learning_starts + cfg.num_envs * cfg.train_frequency
-        run = RLRun(task, ctx, model, cfg.num_envs, first_update, "learning_starts + one DQN update")
+        run.attach(model)
         optimizer = make_optimizer(model, cfg, capturable=ctx.cuda_graphs)
         learn = make_update_step(model, target, optimizer, cfg, device, ctx.precision, learner(model, ctx))
         space = envs.single_observation_space
@@ -195,7 +195,5 @@ def train_dqn(task: RLTask, ctx: RunContext) -> TrainResult:
             if run.step(cfg.num_envs, loss):
                 break
     finally:
-        if run is not None:
-            run.finish()
-        envs.close()
+        run.finish()
     return run.result

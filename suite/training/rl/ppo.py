@@ -23,7 +23,7 @@ from suite.measuring.flops import flops_of
 from suite.errors import ConfigError
 from suite.training import graphs
 from suite.training.rl.common import AlgoConfig, RLRun, captured_update, clipped_step, cpu_threads, learner
-from suite.training.rl.envs import final_obs, make_vector_env, torch_dtype
+from suite.training.rl.envs import final_obs, torch_dtype
 from suite.training.rl.networks import discrete_actions
 from suite.taskapi.task import RLTask
 from suite.measuring.timing import PhaseTimer
@@ -132,13 +132,13 @@ def make_optimizer(model: nn.Module, cfg: PPOConfig, device: torch.device,
 def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
     cfg: PPOConfig = task.spec.recipe.algo
     device = ctx.device
-    envs = make_vector_env(task.make_env, cfg.num_envs, asynchronous=cfg.asynchronous)
-    run = None
+    rollout = cfg.num_envs * cfg.num_steps
+    run = RLRun(task, ctx, rollout, rollout, "one PPO rollout (num_envs x num_steps)")  # makes the envs, timed
+    envs = run.envs
     try:
         discrete_actions(envs.single_action_space, "PPO")
         model = task.build_agent(envs.single_observation_space, envs.single_action_space).to(device)
-        rollout = cfg.num_envs * cfg.num_steps
-        run = RLRun(task, ctx, model, rollout, rollout, "one PPO rollout (num_envs x num_steps)")
+        run.attach(model)
         optimizer = make_optimizer(model, cfg, device, capturable=ctx.cuda_graphs)
         step = make_update_step(model, optimizer, cfg, device, ctx.precision, learner(model, ctx))
         iterations = run.total // rollout
@@ -198,9 +198,7 @@ def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
             if run.step(rollout, loss):
                 break
     finally:
-        if run is not None:
-            run.finish()
-        envs.close()
+        run.finish()
     return run.result
 
 
