@@ -10,14 +10,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_torchrun_two_processes_write_one_record(tmp_path):
+def torchrun(ranks: int, port: int, results: Path) -> subprocess.CompletedProcess:
+    """The toy task's smoke run under torchrun with `ranks` CPU processes (gloo)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+        [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={ranks}", f"--master_port={port}",
          "run_all.py", "--profile", "smoke", "--tasks-from", "tests.toy_tasks", "--tasks", "toy_linear",
-         "--device", "cpu", "--results", str(tmp_path)],
+         "--device", "cpu", "--results", str(results)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return done
+
+
+def test_torchrun_two_processes_write_one_record(tmp_path):
+    torchrun(2, 29517, tmp_path)
     files = list((tmp_path / "runs").glob("*.json"))
     assert len(files) == 1, "only rank 0 writes the record"
     record = json.loads(files[0].read_text())
@@ -25,3 +31,32 @@ def test_torchrun_two_processes_write_one_record(tmp_path):
     assert record["config"]["world_size"] == 2
     # each rank trains on half of every global batch of 32; samples count the global batch
     assert record["samples"] == 32 * record["steps"]
+
+
+def test_a_global_batch_that_does_not_divide_by_the_ranks_trains_even_slices(tmp_path):
+    # 32 items over 3 ranks: every rank takes 10 of the batch cut to 30 and counts 30 samples a step, so the
+    # three reach each evaluation point at the same step (uneven slices of 11/11/10 counted as slice x 3
+    # sent rank 0 to evaluate while the others waited in the gradient all-reduce: a hang).
+    torchrun(3, 29518, tmp_path)
+    record = json.loads(next((tmp_path / "runs").glob("*.json")).read_text())
+    assert record["status"] == "ok" and record["world_size"] == 3
+    assert record["samples"] == 30 * record["steps"]
+
+
+def test_every_rank_slice_of_a_batch_has_the_same_size():
+    import torch
+
+    from suite.taskapi.data import length_batches, rank_slice
+
+    batch = torch.arange(64)
+    slices = [rank_slice(batch, (rank, 3)) for rank in range(3)]
+    assert [len(s) for s in slices] == [21, 21, 21]
+    assert sorted(torch.cat(slices).tolist()) == list(range(63))  # disjoint: one item of 64 left out
+    assert rank_slice(torch.arange(2), (0, 3)) is None  # smaller than the world: every rank skips it
+    assert rank_slice(batch, (0, 1)) is batch
+    lengths = torch.arange(1, 101)
+    sizes = {rank: [len(idx) for idx, _ in length_batches(lengths, 32, 2, shuffle=True,
+                                                          generator=torch.Generator().manual_seed(0),
+                                                          drop_last=False, shard=(rank, 3))] for rank in range(3)}
+    # 100 = 3 x 32 + 4: each 32 gives 10 a rank, the last 4 gives 1 a rank
+    assert sizes[0] == sizes[1] == sizes[2] and sorted(sizes[0]) == [1, 10, 10, 10]

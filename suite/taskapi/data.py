@@ -83,13 +83,27 @@ def _shuffled_index(n: int, shuffle: bool, generator: torch.Generator | None, de
     return torch.arange(n, device=device)
 
 
-def _cut(index: torch.Tensor, batch_size: int, drop_last: bool, shard: tuple[int, int]) -> Iterator[torch.Tensor]:
+def rank_slice(idx: torch.Tensor, shard: tuple[int, int]) -> torch.Tensor | None:
+    """This rank's slice of one global batch (`shard` = (rank, world)), the batch first cut to a multiple of
+    `world`: every rank trains as many items per step and counts the same samples (slice x world), so all
+    reach each evaluation point at the same step (one evaluating while another waits in the gradient
+    all-reduce deadlocks the run; DistributedSampler evens its shards too, by padding). None for a
+    batch smaller than `world`: every rank skips it alike."""
     rank, world = shard
+    if world <= 1:
+        return idx
+    even = len(idx) - len(idx) % world
+    return idx[:even][rank::world] if even else None
+
+
+def _cut(index: torch.Tensor, batch_size: int, drop_last: bool, shard: tuple[int, int]) -> Iterator[torch.Tensor]:
     for start in range(0, len(index), batch_size):
         idx = index[start : start + batch_size]
         if drop_last and len(idx) < batch_size:
             return
-        yield idx[rank::world] if world > 1 else idx
+        mine = rank_slice(idx, shard)
+        if mine is not None:
+            yield mine
 
 
 def length_batches(lengths: torch.Tensor, batch_size: int, window: int, *, shuffle: bool,
@@ -121,11 +135,10 @@ def length_batches(lengths: torch.Tensor, batch_size: int, window: int, *, shuff
     else:
         order = torch.argsort(lengths, descending=True, stable=True)
         groups = list(order.split(batch_size))
-    rank, world = shard
     for idx in groups:
-        if world > 1:
-            idx = idx[rank::world]
-        yield idx, int(lengths[idx].max())
+        idx = rank_slice(idx, shard)
+        if idx is not None:
+            yield idx, int(lengths[idx].max())
 
 
 def balanced_order(lengths: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:

@@ -216,5 +216,6 @@ class BatchSource:
         self, batch_size: int, *, shuffle: bool = False, generator: torch.Generator | None = None,
         drop_last: bool = False, shard: tuple[int, int] = (0, 1),
     ) -> Iterator[dict[str, torch.Tensor]]:
-        """Yield batches; `shard=(rank, world)` keeps this rank's slice of each batch."""
+        """Yield batches; `shard=(rank, world)` keeps this rank's slice of each batch, the same size on every
+        rank (`suite.taskapi.data.rank_slice`)."""
         raise NotImplementedError
