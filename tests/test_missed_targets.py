@@ -161,3 +161,14 @@ def test_the_family_view_leaves_out_a_run_id_with_two_contents(tmp_path):
     second = make_record(hardware="A", ttt=7.0, run_id="same")
     assert families.runs_frame([first, second]).empty
     assert compare.to_frame([first, second]).empty
+
+
+def test_a_seed_run_again_with_other_code_is_named_in_the_warnings():
+    recs = [make_record(hardware="A", seed=s, ttt=10.0, torch="2.10.0") for s in range(3)]
+    recs += [make_record(hardware="A", seed=s, ttt=10.0, torch="2.11.0") for s in range(3)]
+    from suite.results import check
+
+    lines = check.repeated_seeds(recs, check.reruns(recs))
+    assert len(lines) == 3 and "toy / mlp (smoke) seed 0 on A: 2 runs with different code" in lines[0]
+    assert "2.10.0" in lines[0] and "2.11.0" in lines[0]
+    assert check.repeated_seeds(recs[:3], {}) == []  # one code: nothing to say

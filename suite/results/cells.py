@@ -115,15 +115,25 @@ def rerun_key(record: dict[str, Any]) -> tuple:
 
 
 def _rerun_key(record: dict[str, Any]) -> tuple:
+    return seed_key(record) + code_key(record)
+
+
+def code_key(record: dict[str, Any]) -> tuple:
+    """The code a run ran: torch, dlbench version and git commit."""
+    software = record.get("software") if isinstance(record.get("software"), dict) else {}
+    return software.get("torch"), software.get("dlbench"), software.get("git_commit")
+
+
+def seed_key(record: dict[str, Any]) -> tuple:
+    """One seed of one cell on one machine: task, target, machine, thread count, every keyed setting and
+    the seed (`rerun_key` without the code)."""
     target = record.get("target") if isinstance(record.get("target"), dict) else {}
     hardware = record.get("hardware") if isinstance(record.get("hardware"), dict) else {}
-    software = record.get("software") if isinstance(record.get("software"), dict) else {}
     settings = cell_settings(record)
     return (record.get("task"), record.get("task_version"), record.get("model"), record.get("profile"),
             record.get("dataset"), target.get("metric"), target.get("value"), target.get("higher_is_better"),
             *(hardware.get(k) for k in ("label", "device", "device_name", "cpu", "cores", "gpus", "hostname")),
-            threads_key(record), software.get("torch"), software.get("dlbench"), software.get("git_commit"),
-            *(settings[k] for k in KEYED), record.get("seed"))
+            threads_key(record), *(settings[k] for k in KEYED), record.get("seed"))
 
 
 def pretrained_key(record: dict[str, Any]) -> str:

@@ -220,6 +220,29 @@ def duplicates(recs: Iterable[dict[str, Any]], superseded: dict[str, str] | None
     return lines
 
 
+def repeated_seeds(recs: Iterable[dict[str, Any]], superseded: dict[str, str]) -> list[str]:
+    """One line per seed of a cell that one machine ran with different code (torch, dlbench version or
+    commit): cells do not key the code, so each run counts as a sample and the cell's n counts that seed
+    more than once (`compare --by software` sets torch versions apart; moving one run out sets it right)."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    seen: set[str] = set()
+    for r in recs:
+        if r["run_id"] in seen or r["run_id"] in superseded or not is_fit(r):
+            continue
+        seen.add(r["run_id"])
+        groups.setdefault(cells.seed_key(r), []).append(r)
+    lines = []
+    for group in groups.values():
+        codes = sorted({" ".join(map(str, cells.code_key(r))) for r in group})
+        if len(codes) > 1:
+            r = group[0]
+            lines.append(f"{r['task']} / {r['model']} ({r['profile']}) seed {r['seed']} on "
+                         f"{(r.get('hardware') or {}).get('label')}: {len(group)} runs with different code "
+                         f"(torch, dlbench, commit: {'; '.join(codes)}) each count in one cell: move all but one "
+                         "out of the pool, or compare the torch versions with --by software")
+    return lines
+
+
 # Unfit runs a table's warnings name one line each; past this many they are counted per reason, so a
 # folder of thousands of failed runs does not bury the other warnings (`dlbench check` names every one).
 LEFT_OUT_NAMED = 25

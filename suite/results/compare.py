@@ -73,7 +73,7 @@ def pool(paths: Iterable[Path | str]) -> Pool:
     recs = records.read_records(paths, warn=warnings.append)
     warnings += check.empty_folders(paths, recs)
     superseded = check.reruns(recs)  # one search serves the warnings and the frame
-    warnings += check.duplicates(recs, superseded)
+    warnings += check.duplicates(recs, superseded) + check.repeated_seeds(recs, superseded)
     warnings += check.left_out(recs)
     warnings += check.unit_conflicts(recs)
     frame = to_frame(recs, superseded)
