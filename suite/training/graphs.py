@@ -41,6 +41,7 @@ refused.
 from __future__ import annotations
 
 import contextlib
+import copy
 from typing import Callable, Hashable, Iterator
 
 import torch
@@ -141,6 +142,29 @@ class Snapshot:
                     value.zero_()
         for group, rate in zip(self.optimizer.param_groups, self.rates):
             set_lr(group, rate)
+
+
+@contextlib.contextmanager
+def undone(model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device,
+           in_place: bool = False) -> Iterator[None]:
+    """Warm-up work (first steps, FLOP counts, compilation) that changes nothing a run trains: inside,
+    no random numbers are drawn from the run's streams (`fork_rng`); on leaving, the weights, buffers
+    (batch-norm running statistics), optimizer state and each module's train/eval mode are those found
+    on entering. `in_place` where a captured graph reads those very tensors (`Snapshot`); else by
+    `load_state_dict` of copies, which also drops the optimizer state made inside (Adam's moments, step
+    counts): exact for any optimizer."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        modes = [(module, module.training) for module in model.modules()]
+        snapshot = Snapshot(model, optimizer) if in_place else copy.deepcopy(
+            (model.state_dict(), optimizer.state_dict()))
+        yield
+        if in_place:
+            snapshot.restore()
+        else:
+            model.load_state_dict(snapshot[0])
+            optimizer.load_state_dict(snapshot[1])
+        for module, training in modes:
+            module.training = training
 
 
 # -- host reads -----------------------------------------------------------------------

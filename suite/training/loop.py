@@ -1,7 +1,8 @@
 """The supervised training loop: one function to read top to bottom.
 
-Warm-up (first steps, compilation) runs on a snapshot that is restored
-afterwards, so it is timed apart and changes nothing about the run. Train
+Warm-up (first steps; under --compile every compilation the run needs, its
+evaluation's included) runs on a snapshot that is restored afterwards, so it
+is timed apart and changes nothing about the run. Train
 time is measured between eval points with the device synchronised there
 only; evaluation is timed apart. The run stops when the target is first
 met, when the step budget is spent, or when the train-time cap is spent
@@ -11,13 +12,13 @@ eval-point routine (loss average, divergence, stop reason) is
 """
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 from typing import Callable, Iterator
 
 import torch
 from torch import nn
+from torch.fx.experimental import _config as fx_config
 
 from suite.running import distributed
 from suite.training import graphs
@@ -38,16 +39,21 @@ WARMUP_STEPS = 2
 SETTINGS = ("recipe.lr", "recipe.batch_size", "recipe.optimizer", "recipe.weight_decay", "model.*", "data.fraction")
 
 
-def build_on_device(task: Task, ctx: RunContext, channels_last: bool) -> tuple[nn.Module, nn.Module]:
+def build_on_device(task: Task, ctx: RunContext, channels_last: bool,
+                    varying_shapes: bool = False) -> tuple[nn.Module, nn.Module]:
     """The task's model on the run's device (and layout), its parameter count in the result, and the
-    module the steps call: DDP-wrapped under torchrun, compiled with --compile. Shared with suite.measuring.speed."""
+    module the steps call: DDP-wrapped under torchrun, compiled with --compile (with dynamic shapes when
+    the batches have `varying_shapes`). Shared with suite.measuring.speed."""
     model = task.build_model().to(ctx.device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     ctx.result.params = sum(p.numel() for p in model.parameters())
     train_model = distributed.wrap(model, ctx)
     if ctx.compile:
-        train_model = torch.compile(train_model)
+        # Batches trimmed to their longest item would compile again at the second length met (torch then
+        # makes that size dynamic), on the train clock: compiled dynamic from the start, the warm-up's
+        # compilation serves every length. Fixed shapes keep torch's default (static until a size varies).
+        train_model = torch.compile(train_model, dynamic=True if varying_shapes else None)
     return model, train_model
 
 
@@ -96,7 +102,7 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
     result.data_info = {**split_info(train, evals), **{split: {"skipped": why} for split, why in skipped.items()}}
     decide, report = decision_splits(spec.target, evals)
 
-    model, train_model = build_on_device(task, ctx, channels_last)
+    model, train_model = build_on_device(task, ctx, channels_last, varying_shapes=not train.fixed_shapes)
 
     drop_last = len(train) >= recipe.batch_size
     steps_per_epoch = max(1, len(train) // recipe.batch_size if drop_last else 1)
@@ -111,31 +117,34 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
     if ctx.cuda_graphs:  # captured at the first warm-up step; replayed for every step after
         step = graphs.CapturedStep(step, model, optimizer)
 
-    batches = endless(train, recipe.batch_size, ctx, drop_last)
+    batches = endless(train, recipe.batch_size, ctx, drop_last, copied=ctx.compile and not train.fixed_shapes)
     # FLOPs are counted on the first training batch (a typical one, not the longest) and scaled per
     # padded position to the batches actually trained (`FlopScale`): variable-length data is not
     # over-counted. The batch then goes back in front of the stream, so the data order is unchanged.
     first = move_to(next(batches), ctx.device)
     batches = itertools.chain([first], batches)
-    with torch.random.fork_rng(devices=[ctx.device] if ctx.device.type == "cuda" else []):
-        # Counting and warming up draw no random numbers from the run's streams, and the snapshot
-        # taken before both undoes what their forward passes change (batch-norm running statistics).
-        # A captured step's graph reads the weights and optimizer state it was captured with: they are
-        # put back in place (`graphs.Snapshot`), never replaced.
-        snapshot = graphs.Snapshot(model, optimizer) if ctx.cuda_graphs else copy.deepcopy(
-            (model.state_dict(), optimizer.state_dict()))
+    # Counting and warming up change nothing the run trains (`graphs.undone`); a captured step's graph
+    # reads the weights and optimizer state it was captured with, so they are put back in place. Duck
+    # shaping is off while the warm-up compiles: it would give sizes equal in the warm-up's batch (a
+    # length equal to the batch size) one symbol, and a later batch where they differ would compile again.
+    with graphs.undone(model, optimizer, ctx.device, in_place=ctx.cuda_graphs), fx_config.patch(use_duck_shape=False):
         counted = count_flops(task, model, first, ctx)
         scale = FlopScale(first)
         clock.start("warmup")
         for _ in range(WARMUP_STEPS):
             step(first)
-        if ctx.cuda_graphs:
-            snapshot.restore()
-            step.freeze()
-        else:
-            model.load_state_dict(snapshot[0])
-            optimizer.load_state_dict(snapshot[1])
-        clock.stop()
+        if ctx.compile:
+            # Evaluation runs the model in eval mode under no_grad, graphs of their own, on batches that
+            # come in the same order, of the same shapes, at every evaluation (the short last one
+            # included): one evaluation here compiles all that every later one runs. It leaves the model
+            # in train mode, which a model built in eval mode (a pretrained one) first trains in after the
+            # first evaluation: one more step compiles that mode too (a captured step replays its graph).
+            evaluate(task, train_model, decide, ctx)
+            if not ctx.cuda_graphs:
+                step(first)
+    if ctx.cuda_graphs:
+        step.freeze()
+    clock.stop()
 
     points = EvalPoints(spec.target, result, ctx.device, stop_at_target=ctx.stop_at_target)
     best = BestState(model, keep=not ctx.stop_at_target and bool(report))
@@ -306,11 +315,18 @@ class BatchwiseOnDevice(BatchSource):
             yield move_to(batch, self.device)
 
 
-def endless(source: BatchSource, batch_size: int, ctx: RunContext, drop_last: bool) -> Iterator[dict]:
-    """Shuffled batches, epoch after epoch, in an order fixed by the run's seed."""
+def endless(source: BatchSource, batch_size: int, ctx: RunContext, drop_last: bool,
+            copied: bool = False) -> Iterator[dict]:
+    """Shuffled batches, epoch after epoch, in an order fixed by the run's seed.
+
+    `copied`: each tensor of a batch copied into contiguous memory of its own. A batch trimmed to its
+    longest item is a view of the padded one, strided as the padded length unless the item is that
+    long, and code compiled with dynamic shapes guards on a view's base and on a layout it tests
+    (a `view`, a contiguity check): it would compile again when the other kind of batch comes."""
     while True:
-        yield from source.batches(batch_size, shuffle=True, generator=ctx.generator,
-                                  drop_last=drop_last, shard=ctx.shard)
+        for batch in source.batches(batch_size, shuffle=True, generator=ctx.generator, drop_last=drop_last,
+                                    shard=ctx.shard):
+            yield {k: v.clone(memory_format=torch.contiguous_format) for k, v in batch.items()} if copied else batch
 
 
 def evaluate(task: Task, model: nn.Module, evals: dict[str, BatchSource], ctx: RunContext) -> dict[str, float]:

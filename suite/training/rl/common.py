@@ -100,17 +100,27 @@ def clipped_step(model: nn.Module, optimizer: torch.optim.Optimizer, max_grad_no
     return step
 
 
-def captured_update(run: "RLRun", step: Callable[[dict[str, torch.Tensor]], torch.Tensor], model: nn.Module,
-                    optimizer: torch.optim.Optimizer, example: dict[str, torch.Tensor]
-                    ) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
-    """`step` replayed from a CUDA graph (`--cuda-graphs`), captured on `example` (any values, the shapes of
-    every update's batch) before the train clock starts and timed as warm-up; capturing trains nothing."""
-    captured = graphs.CapturedStep(step, model, optimizer)
+def warmed_update(run: "RLRun", step: Callable[[dict[str, torch.Tensor]], torch.Tensor], model: nn.Module,
+                  optimizer: torch.optim.Optimizer, example: dict[str, torch.Tensor]
+                  ) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
+    """`step` made ready before the train clock starts, on `example` (any values, the shapes of every
+    update's batch), timed as warm-up and training nothing. Under `--cuda-graphs` it is replayed from a CUDA
+    graph, captured after eager steps that also compile a compiled learner. Under `--compile` alone, one
+    step compiles the learner (`learner`: its forward and backward, and DQN's no-grad forward of the next
+    observations), then the weights, optimizer state and random streams are put back (`graphs.undone`).
+    Else `step` as it is: nothing to warm up."""
+    if not (run.ctx.cuda_graphs or run.ctx.compile):
+        return step
     run.clock.start("warmup")
-    captured.prepare(example)
-    captured.freeze()
+    if run.ctx.cuda_graphs:
+        step = graphs.CapturedStep(step, model, optimizer)
+        step.prepare(example)
+        step.freeze()
+    else:
+        with graphs.undone(model, optimizer, run.ctx.device):
+            step(example)
     run.clock.stop()
-    return captured
+    return step
 
 
 @contextlib.contextmanager

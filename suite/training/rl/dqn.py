@@ -20,7 +20,7 @@ from suite.running.context import RunContext, TrainResult
 from suite.running.device import autocast, no_host_sync
 from suite.measuring.flops import flops_of
 from suite.errors import ConfigError
-from suite.training.rl.common import AlgoConfig, RLRun, captured_update, clipped_step, learner
+from suite.training.rl.common import AlgoConfig, RLRun, clipped_step, learner, warmed_update
 from suite.training.rl.envs import final_obs, torch_dtype
 from suite.training.rl.networks import discrete_actions
 from suite.taskapi.task import RLTask
@@ -81,6 +81,11 @@ class ReplayBuffer:
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         index = torch.randint(0, self.size, (batch_size,), generator=generator).to(self.obs.device, non_blocking=True)
         return self.at(index)
+
+    def zero_batch(self, batch_size: int) -> dict[str, torch.Tensor]:
+        """`batch_size` zero transitions, of the shapes and dtypes `sample` gives (to compile or capture on)."""
+        one = self.at(torch.zeros(1, dtype=torch.long, device=self.obs.device))
+        return {k: v.new_zeros((batch_size, *v.shape[1:])) for k, v in one.items()}
 
     def at(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
         """The transitions at `index` (a 1-D tensor on the buffer's device), as `sample` returns them."""
@@ -164,9 +169,7 @@ def train_dqn(task: RLTask, ctx: RunContext) -> TrainResult:
         learn = make_update_step(model, target, optimizer, cfg, device, ctx.precision, learner(model, ctx))
         space = envs.single_observation_space
         buffer = ReplayBuffer(cfg.buffer_size, space.shape, torch_dtype(space), device)
-        if ctx.cuda_graphs:  # captured on the empty buffer's zeros: the shapes of every sampled batch
-            learn = captured_update(run, learn, model, optimizer,
-                                    buffer.at(torch.zeros(cfg.batch_size, dtype=torch.long, device=device)))
+        learn = warmed_update(run, learn, model, optimizer, buffer.zero_batch(cfg.batch_size))
         rng = np.random.default_rng(ctx.seed)
         with autocast(device, ctx.precision):  # counted as trained: the same ops
             run.result.flops_per_sample, run.result.flops_method = flops_per_env_step(model, target, cfg, buffer,

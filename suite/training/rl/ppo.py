@@ -22,7 +22,7 @@ from suite.running.device import autocast, no_host_sync
 from suite.measuring.flops import flops_of
 from suite.errors import ConfigError
 from suite.training import graphs
-from suite.training.rl.common import AlgoConfig, RLRun, captured_update, clipped_step, cpu_threads, learner
+from suite.training.rl.common import AlgoConfig, RLRun, clipped_step, cpu_threads, learner, warmed_update
 from suite.training.rl.envs import final_obs, torch_dtype
 from suite.training.rl.networks import discrete_actions
 from suite.taskapi.task import RLTask
@@ -154,9 +154,7 @@ def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
         with autocast(device, ctx.precision):  # counted as trained: the same ops
             run.result.flops_per_sample, run.result.flops_method = flops_per_env_step(
                 model, cfg, torch.zeros((1, *space.shape), dtype=torch_dtype(space), device=device), device)
-        if ctx.cuda_graphs:
-            step = captured_update(run, step, model, optimizer, zero_minibatch(space, rollout // cfg.num_minibatches,
-                                                                               device))
+        step = warmed_update(run, step, model, optimizer, zero_minibatch(space, rollout // cfg.num_minibatches, device))
         next_obs, _ = envs.reset(seed=ctx.seed)
         phases = PhaseTimer(device, ctx.phase_times)
         run.start()
@@ -203,7 +201,7 @@ def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
 
 
 def zero_minibatch(space, size: int, device: torch.device) -> dict[str, torch.Tensor]:
-    """A minibatch of `size` zeros with the shapes and dtypes of the `MINIBATCH` tensors (to capture on)."""
+    """A minibatch of `size` zeros with the shapes and dtypes of the `MINIBATCH` tensors (to compile or capture on)."""
     zeros = torch.zeros(size, device=device)
     return {"obs": torch.zeros((size, *space.shape), dtype=torch_dtype(space), device=device),
             "actions": zeros.long(), "old_logprobs": zeros, "advantages": zeros.clone(), "returns": zeros.clone(),
