@@ -22,7 +22,9 @@ Datasets
   full   Speech Commands v2 (Warden 2018) through torchaudio's SPEECHCOMMANDS listing
          (download when online), audio read with soundfile; validation_list.txt /
          testing_list.txt define the splits; unknown words subsampled and silence cut from
-         _background_noise_ as in the TensorFlow / MLPerf Tiny recipe.
+         _background_noise_ as in the TensorFlow / MLPerf Tiny recipe, each split's silence from its
+         own part of every recording (train the first 80 %, val the next 10 %, test the last 10 %;
+         tasks/speech/real.py), so no val or test silence clip shares a sample with a training one.
 
 Models
   ds_cnn  (default) the MLPerf Tiny depthwise-separable CNN (64 channels, 4 DS blocks).
@@ -40,6 +42,8 @@ How the recipes came to be: docs/recipe-history.md.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -115,7 +119,13 @@ def load_real(data_dir, split: str) -> tuple[list[np.ndarray], list[int], dict]:
 
     paths, labels = speech_commands_listing(data_dir, split)
     clips, kept, skipped = read_speech_commands(paths)
-    return clips, [labels[i] for i in kept], {"source": "Speech Commands v2 (torchaudio listing)", **skipped}
+    # The listing (each clip's word/file name, each silence clip's noise window, the labels) names the split's
+    # content: its hash keys the records' cells, so runs on another listing never share one.
+    listing = [("/".join(Path(path).parts[-2:]) + ("#" + window if window else ""), label)
+               for (path, _, window), label in zip((entry.partition("#") for entry in paths), labels)]
+    fingerprint = hashlib.sha256(json.dumps(listing).encode()).hexdigest()
+    return clips, [labels[i] for i in kept], {"source": "Speech Commands v2 (torchaudio listing)",
+                                              "fingerprint": fingerprint, **skipped}
 
 
 CORPUS_FOLDER = "speech_keyword_spotting"  # under the data folder

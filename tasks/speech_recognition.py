@@ -12,9 +12,13 @@ as characters in CER). References are already in the model's alphabet (a-z, apos
 space: accents folded to ASCII, other characters dropped when the corpus is read), so a
 doubled or stray space from the decoder is no error, and a wrong letter always is.
 Where every reference of a split is empty, WER and CER are jiwer's count of insertions.
-Log-mel features: each clip's are normalised over its own frames, so they never depend on
-the clips batched with it (`clip_norm`; before issue #16 the padded batch was normalised as one).
-In the smoke and quick profiles they are computed once per split when it loads
+In evaluation a clip's outputs never depend on the clips batched with it
+(tests/test_speech_batching.py): its features (log-mel; MFCCs for mfcc_linear_ctc) are
+normalised over its own frames (`clip_norm`; before issue #16 the padded batch was normalised
+as one) and are 0 past its end, the subsampling convs zero the frames past its end after each
+conv, the GRU runs packed over its own frames, and each Conformer layer's depthwise conv reads
+zeros past its end (task version 4).
+In the smoke and quick profiles the features are computed once per split when it loads
 (tasks/speech/featcache.py; `--set task.feature_cache=off` computes them on every step), in full
 on every step by the model's front end, on the device. SpecAugment masks are drawn on every
 training step, never in evaluation; batches hold clips of similar length (`RaggedSource`).
@@ -71,11 +75,12 @@ from suite import (
     Budget, Model, ProfileSpec, RaggedSource, Recipe, SkipRun, Target, Task, TaskOption, load_references,
     register_task, speed_profile,
 )
+from suite.training.graphs import host_values
 from tasks.speech import SAMPLE_RATE
 from tasks.speech.audio import ALPHABET, LogMel, decode, error_rates, frames, greedy_ctc, \
     transcript_source
 from tasks.speech import corpus, heldout
-from tasks.speech.classical import MFCCLinearCTC
+from tasks.speech.classical import MFCCLinearCTC, mfcc_frontend
 from tasks.speech.corpus import CorpusConfig
 from tasks.speech.featcache import CACHE_LIMIT_BYTES, FeatureSource, cache_features, feature_bytes
 from tasks.speech.real import librispeech_clips
@@ -91,8 +96,18 @@ DATASETS = {"espeak_asr_smoke": corpus.loader(CORPUS_FOLDER, CorpusConfig("asr",
             "librispeech_100h": librispeech_clips}
 
 
+def valid_frames(lengths: torch.Tensor, n_frames: int) -> torch.Tensor:
+    """(batch, n_frames) bool: True on each clip's first `lengths` frames."""
+    return torch.arange(n_frames, device=lengths.device) < lengths[:, None]
+
+
 class Subsample(nn.Module):
-    """Two 3x3 stride-2 convs over (mel, time): 4x fewer frames, then a projection to `dim`."""
+    """Two 3x3 stride-2 convs over (mel, time): 4x fewer frames, then a projection to `dim`.
+
+    After each conv the frames past each clip's end are zeroed: the next conv's kernel reaches one
+    frame past a clip's end, which holds the zeros of its own padding when the clip is alone, and
+    the conv's bias and activation there otherwise (input features are already 0 past the end).
+    """
 
     def __init__(self, n_mels: int, channels: int, dim: int):
         super().__init__()
@@ -101,14 +116,33 @@ class Subsample(nn.Module):
         self.proj = nn.Linear(channels * ((n_mels + 3) // 4), dim)
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.conv(feats.unsqueeze(1))  # (batch, channels, mels/4, frames/4)
-        x = self.proj(x.permute(0, 3, 1, 2).flatten(2))
-        for _ in range(2):
+        x = feats.unsqueeze(1)  # (batch, 1, mels, frames)
+        for conv, act in zip(self.conv[0::2], self.conv[1::2]):
+            x = act(conv(x))  # masked in place below: GELU's backward reads its input, not this output
             lengths = (lengths - 1) // 2 + 1
+            x.masked_fill_(~valid_frames(lengths, x.shape[-1])[:, None, None, :], 0.0)
+        x = self.proj(x.permute(0, 3, 1, 2).flatten(2))  # (batch, frames/4, dim)
         return x, lengths
 
 
+def packed_rnn(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """`rnn` (batch_first) over each row's first `lengths` frames only, so the backward direction starts
+    at each clip's own last frame, not in the padding; zeros past the end.
+
+    What pack_padded_sequence(enforce_sorted=False) does, with the sorting kept on the device: only the
+    sorted lengths go to the host, through `host_values` (as the sentiment BiLSTM's), which a CUDA graph
+    of the training step can hold (suite.training.graphs).
+    """
+    order = lengths.argsort(descending=True)
+    packed = nn.utils.rnn.pack_padded_sequence(x.index_select(0, order), host_values(lengths[order]),
+                                               batch_first=True)
+    out, _ = nn.utils.rnn.pad_packed_sequence(rnn(packed)[0], batch_first=True, total_length=x.shape[1])
+    return out.index_select(0, nn.utils.rnn.invert_permutation(order))
+
+
 class CTCBiGRU(nn.Module):
+    """Subsampling, a bidirectional GRU run over each clip's own frames (`packed_rnn`) and a linear head."""
+
     def __init__(self, hidden: int = 192, layers: int = 2, channels: int = 32, n_mels: int = N_MELS,
                  dropout: float = 0.1, freq_mask: int = 8, time_mask: int = 15, masks: int = 2,
                  clip_norm: bool = True):
@@ -123,11 +157,32 @@ class CTCBiGRU(nn.Module):
     def forward(self, audio, lengths, augment: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         x, out_lengths = self.subsample(self.frontend(audio, augment, lengths if self.clip_norm else None),
                                         frames(lengths))
-        x, _ = self.rnn(x)
-        return self.head(x).log_softmax(-1), out_lengths
+        out_lengths = out_lengths.clamp(max=x.shape[1])
+        return self.head(packed_rnn(self.rnn, x, out_lengths)).log_softmax(-1), out_lengths
+
+
+class ValidFramesConv(nn.Module):
+    """A conv over time that reads zeros past each clip's end: `valid` ((batch, 1, frames), 1 on a
+    clip's frames) is set by the model around each encoder call, None otherwise (the conv as it is)."""
+
+    def __init__(self, conv: nn.Module):
+        super().__init__()
+        self.conv = conv
+        self.valid: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x if self.valid is None else x * self.valid)
 
 
 class ConformerCTC(nn.Module):
+    """Subsampling, torchaudio's Conformer and a linear CTC head.
+
+    The Conformer masks padded frames out of attention, but the depthwise conv of each layer's
+    convolution module spans neighbouring frames, and what reaches it from padded frames is not 0
+    (the pointwise conv before it has a bias): so that conv is wrapped to read zeros past each
+    clip's end, as a clip alone reads its own zero padding (`ValidFramesConv`).
+    """
+
     def __init__(self, dim: int = 144, layers: int = 4, heads: int = 4, ffn: int = 576, kernel: int = 15,
                  channels: int = 32, n_mels: int = N_MELS, dropout: float = 0.1, clip_norm: bool = True):
         super().__init__()
@@ -140,18 +195,35 @@ class ConformerCTC(nn.Module):
         self.clip_norm = clip_norm
         self.subsample = Subsample(n_mels, channels, dim)
         self.encoder = Conformer(dim, heads, ffn, layers, kernel, dropout=dropout)
+        self.time_convs = []  # plain list: the wrappers are already the encoder's submodules
+        for layer in self.encoder.conformer_layers:
+            depthwise = ValidFramesConv(layer.conv_module.sequential[2])  # after pointwise conv and GLU
+            layer.conv_module.sequential[2] = depthwise
+            self.time_convs.append(depthwise)
         self.head = nn.Linear(dim, N_CLASSES)
 
     def forward(self, audio, lengths, augment: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         x, out_lengths = self.subsample(self.frontend(audio, augment, lengths if self.clip_norm else None),
                                         frames(lengths))
         out_lengths = out_lengths.clamp(max=x.shape[1])
-        x, _ = self.encoder(x, out_lengths)
+        valid = valid_frames(out_lengths, x.shape[1])[:, None, :].to(x.dtype)
+        for conv in self.time_convs:
+            conv.valid = valid
+        try:
+            x, _ = self.encoder(x, out_lengths)
+        finally:
+            for conv in self.time_convs:
+                conv.valid = None
         return self.head(x).log_softmax(-1), out_lengths
 
 
-# Models whose front end is `LogMel(n_mels)` fed with clip lengths: their features can be cached per split.
-LOG_MEL_MODELS = ("ctc_bigru", "conformer_ctc")
+# Models whose front end is fed with clip lengths, so its features can be cached per split: the front end
+# each builds from its recipe's model_kwargs (only the features are cached; masks are drawn per step).
+CACHEABLE_FRONTENDS = {
+    "ctc_bigru": lambda kw: LogMel(kw.get("n_mels", N_MELS)),
+    "conformer_ctc": lambda kw: LogMel(kw.get("n_mels", N_MELS)),
+    "mfcc_linear_ctc": lambda kw: mfcc_frontend(**{k: kw[k] for k in ("n_mfcc", "n_mels") if k in kw}),
+}
 # Profiles whose splits are small synthesised corpora held in memory (quick's training features: 104 MB);
 # full's LibriSpeech is memory-mapped and large (train-clean-100 at 80 bands: 11.6 GB of features).
 CACHED_PROFILES = ("smoke", "quick")
@@ -165,13 +237,15 @@ QUICK_TARGET = Target("val/wer", 0.40, False,
 @register_task
 class SpeechRecognition(Task):
     name = "speech_recognition"
-    version = 3  # 3: the validation voices decide; the test voices only report
+    # 4: a clip's outputs do not depend on the clips batched with it (packed GRU, masked convolutions, MFCCs
+    # normalised per clip); 3: the validation voices decide, the test voices only report
+    version = 4
     models = {"ctc_bigru": CTCBiGRU, "conformer_ctc": ConformerCTC,
               "mfcc_linear_ctc": Model(MFCCLinearCTC, family="shallow")}
     default_model = "ctc_bigru"
     metrics = {"wer": False, "cer": False, "loss": False}
-    options = (TaskOption("feature_cache", str, "auto", "auto: the log-mel models' features are computed once per "
-                          "split in the smoke and quick profiles (at most 256 MiB of them), on every step in full "
+    options = (TaskOption("feature_cache", str, "auto", "auto: the models' features (log-mel, or MFCCs) are computed "
+                          "once per split in the smoke and quick profiles (at most 256 MiB of them), on every step in full "
                           "(LibriSpeech, memory-mapped); off: always on every step", choices=("auto", "off")),
                corpus.VOICES_OPTION)
     profiles = {
@@ -262,10 +336,10 @@ class SpeechRecognition(Task):
     def _cacheable_frontend(self) -> LogMel | None:
         """The deterministic part of the model's front end, when its features may be computed once per split."""
         kwargs = self.spec.recipe.model_kwargs
-        if (self.option("feature_cache") == "off" or self.spec.model not in LOG_MEL_MODELS
+        if (self.option("feature_cache") == "off" or self.spec.model not in CACHEABLE_FRONTENDS
                 or self.spec.profile not in CACHED_PROFILES or not kwargs.get("clip_norm", True)):
             return None
-        return LogMel(kwargs.get("n_mels", N_MELS))  # masks are drawn per step, in the model
+        return CACHEABLE_FRONTENDS[self.spec.model](kwargs)
 
     @staticmethod
     def _inputs(batch: dict[str, torch.Tensor]) -> torch.Tensor:

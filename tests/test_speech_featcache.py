@@ -77,9 +77,8 @@ def test_feature_bytes_count_frames_times_bands():
 @pytest.mark.parametrize("profile, model, option, cached", [
     ("quick", "ctc_bigru", "auto", True), ("smoke", "conformer_ctc", "auto", True),
     ("quick", "ctc_bigru", "off", False), ("full", "ctc_bigru", "auto", False),
-    ("quick", "mfcc_linear_ctc", "auto", False)])
-def test_speech_recognition_caches_features_of_small_splits_for_log_mel_models(tmp_path, profile, model, option,
-                                                                                cached):
+    ("quick", "mfcc_linear_ctc", "auto", True)])
+def test_speech_recognition_caches_front_end_features_of_small_splits(tmp_path, profile, model, option, cached):
     from tasks.speech_recognition import SpeechRecognition
 
     task = SpeechRecognition(SpeechRecognition.spec_for(profile, model, 0, {"feature_cache": option}), tmp_path)

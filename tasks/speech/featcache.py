@@ -1,8 +1,8 @@
 """Log-mel features computed once per split instead of on every training step (issue #16).
 
-The front end's STFT, magnitude, mel projection, log and normalisation are deterministic, so a
-small split's features are computed once, at load time, and stored back to back like the audio
-they replace (frames x features per clip, no padding). Batches are drawn exactly as the audio
+The front end's STFT, magnitude, mel projection, log, DCT (for MFCCs) and normalisation are
+deterministic, so a small split's features are computed once, at load time, and stored back to
+back like the audio they replace (frames x features per clip, no padding). Batches are drawn exactly as the audio
 split draws them (`suite.taskapi.data.length_batches` on the same sample lengths, so a seed gives the same
 batches), and only SpecAugment's random masks run per step, in the model (`LogMel.forward`).
 The features are `LogMel.features(audio, lengths)`: a clip's features do not depend on the clips

@@ -32,6 +32,10 @@ from tasks.speech.corpus import KEYWORDS
 
 SC_SPLITS = {"train": "training", "val": "validation", "test": "testing"}
 NOISE_FOLDER = "_background_noise_"
+# Each background-noise recording is cut by time into one region per split (train its first 80 %, val the
+# next 10 %, test the last 10 %): a split's silence windows lie inside its own region, so no val or test
+# window shares a sample with a training one.
+NOISE_REGIONS = {"train": (0.0, 0.8), "val": (0.8, 0.9), "test": (0.9, 1.0)}
 LIBRI_SPLITS = {"train": "train-clean-100", "val": "dev-clean", "test": "test-clean"}
 CACHE = "librispeech_cache"
 FLAT = "audio.int16"  # every kept clip's samples back to back, raw little-endian int16
@@ -63,7 +67,9 @@ def speech_commands_listing(root: Path, split: str, seed: int = 0) -> tuple[list
 
     As in the TensorFlow / MLPerf Tiny recipe, "unknown" is subsampled to the size of an average
     keyword class, and "silence" clips are 1 s windows of the `_background_noise_` recordings
-    (as many as an average keyword class; marked by a path ending in `#<offset>`).
+    (as many as an average keyword class; marked by a path ending in `#<start>:<stop>`, in samples),
+    each inside the split's own region of its recording (`NOISE_REGIONS`), at a sample offset drawn
+    from `seed` (a window is cut short where the region is under 1 s).
     """
     from torchaudio.datasets import SPEECHCOMMANDS
 
@@ -85,28 +91,43 @@ def speech_commands_listing(root: Path, split: str, seed: int = 0) -> tuple[list
         labels.append(10)
     noise_dir = archive / "speech_commands_v0.02" / NOISE_FOLDER
     noises = sorted(str(p) for p in noise_dir.glob("*.wav")) if noise_dir.is_dir() else []
+    regions = [noise_region(path, split) for path in noises]
     for i in range(per_class if noises else 0):
-        # Offsets are drawn per split from the whole recording; silence is noise, not speech.
-        paths.append(f"{noises[i % len(noises)]}#{int(rng.integers(0, 50)) * SAMPLE_RATE}")
+        lo, hi = regions[i % len(noises)]
+        start = int(rng.integers(lo, max(lo, hi - SAMPLE_RATE) + 1))
+        paths.append(f"{noises[i % len(noises)]}#{start}:{min(start + SAMPLE_RATE, hi)}")
         labels.append(11)
     return paths, labels
 
 
+def noise_region(path: str, split: str) -> tuple[int, int]:
+    """The samples [lo, hi) of a background-noise recording that `split`'s silence windows come from
+    (an unreadable file has none; the reader then counts it)."""
+    import soundfile as sf
+
+    try:
+        n = sf.info(path).frames
+    except (RuntimeError, OSError, ValueError):
+        n = 0
+    first, last = NOISE_REGIONS[split]
+    return int(n * first), int(n * last)
+
+
 def read_speech_commands(paths: list[str]) -> tuple[list[np.ndarray], list[int], dict[str, int]]:
-    """Read keyword clips; `file#offset` entries are 1 s windows of a background-noise file."""
+    """Read keyword clips; `file#start:stop` entries are windows of a background-noise file."""
     cache: dict[str, tuple[np.ndarray | None, str | None]] = {}  # a noise file serves many windows
     clips, kept, skipped = [], [], {"unreadable_files": 0, "not_16k_mono": 0}
     for i, entry in enumerate(progress(paths, desc="reading Speech Commands", unit="clip")):
-        path = entry.split("#")[0]
+        path, _, window = entry.partition("#")
         if path not in cache:
             cache[path] = read_clip(path)
         clip, why = cache[path]
         if why:
             skipped[why] += 1
             continue
-        if "#" in entry:
-            start = int(entry.split("#")[1]) % max(1, len(clip) - SAMPLE_RATE)
-            clip = clip[start:start + SAMPLE_RATE]
+        if window:
+            start, stop = (int(v) for v in window.split(":"))
+            clip = clip[start:stop]
         clips.append(clip)
         kept.append(i)
     return clips, kept, skipped
