@@ -166,7 +166,7 @@ def test_commands_without_a_folder_read_results(tmp_path, monkeypatch, capsys, c
     assert "Traceback" not in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command, status", [("compare", 1), ("report", 2), ("check", 2)])
+@pytest.mark.parametrize("command, status", [("compare", 2), ("report", 2), ("check", 2)])
 def test_commands_without_a_folder_and_no_results(tmp_path, monkeypatch, capsys, command, status):
     monkeypatch.chdir(tmp_path)
     assert cli.main([command]) == status
