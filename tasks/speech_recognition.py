@@ -75,10 +75,10 @@ from suite import (
     Budget, Model, ProfileSpec, RaggedSource, Recipe, SkipRun, Target, Task, TaskOption, load_references,
     register_task, speed_profile,
 )
-from suite.training.graphs import host_values
+from suite.training.graphs import packed_rnn
 from tasks.speech import SAMPLE_RATE
 from tasks.speech.audio import ALPHABET, LogMel, decode, error_rates, frames, greedy_ctc, \
-    transcript_source
+    transcript_source, valid_frames
 from tasks.speech import corpus, heldout
 from tasks.speech.classical import MFCCLinearCTC, mfcc_frontend
 from tasks.speech.corpus import CorpusConfig
@@ -94,11 +94,6 @@ CORPUS_FOLDER = "speech_speech_recognition"  # under the data folder
 DATASETS = {"espeak_asr_smoke": corpus.loader(CORPUS_FOLDER, CorpusConfig("asr", (32, 8, 8)), "text"),
             "espeak_asr": corpus.loader(CORPUS_FOLDER, CorpusConfig("asr", (4000, 400, 400)), "text"),
             "librispeech_100h": librispeech_clips}
-
-
-def valid_frames(lengths: torch.Tensor, n_frames: int) -> torch.Tensor:
-    """(batch, n_frames) bool: True on each clip's first `lengths` frames."""
-    return torch.arange(n_frames, device=lengths.device) < lengths[:, None]
 
 
 class Subsample(nn.Module):
@@ -123,21 +118,6 @@ class Subsample(nn.Module):
             x.masked_fill_(~valid_frames(lengths, x.shape[-1])[:, None, None, :], 0.0)
         x = self.proj(x.permute(0, 3, 1, 2).flatten(2))  # (batch, frames/4, dim)
         return x, lengths
-
-
-def packed_rnn(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """`rnn` (batch_first) over each row's first `lengths` frames only, so the backward direction starts
-    at each clip's own last frame, not in the padding; zeros past the end.
-
-    What pack_padded_sequence(enforce_sorted=False) does, with the sorting kept on the device: only the
-    sorted lengths go to the host, through `host_values` (as the sentiment BiLSTM's), which a CUDA graph
-    of the training step can hold (suite.training.graphs).
-    """
-    order = lengths.argsort(descending=True)
-    packed = nn.utils.rnn.pack_padded_sequence(x.index_select(0, order), host_values(lengths[order]),
-                                               batch_first=True)
-    out, _ = nn.utils.rnn.pad_packed_sequence(rnn(packed)[0], batch_first=True, total_length=x.shape[1])
-    return out.index_select(0, nn.utils.rnn.invert_permutation(order))
 
 
 class CTCBiGRU(nn.Module):

@@ -182,6 +182,21 @@ def host_values(tensor: torch.Tensor) -> torch.Tensor:
     return _READS.take(tensor)
 
 
+def packed_rnn(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """`rnn` (batch_first) over each row's first `lengths` steps only, so a bidirectional one's backward
+    direction starts at each row's own last step, not in the padding; zeros past the end.
+
+    What pack_padded_sequence(enforce_sorted=False) does, with the sorting kept on the device: only the
+    sorted lengths (the packed layout) go to the host, through `host_values`, which a CUDA graph of the
+    training step can hold; the same sort, the same figures.
+    """
+    order = lengths.argsort(descending=True)
+    packed = nn.utils.rnn.pack_padded_sequence(x.index_select(0, order), host_values(lengths[order]),
+                                               batch_first=True)
+    out, _ = nn.utils.rnn.pad_packed_sequence(rnn(packed)[0], batch_first=True, total_length=x.shape[1])
+    return out.index_select(0, nn.utils.rnn.invert_permutation(order))
+
+
 class _HostReads:
     """The host copies one warm-up step made, in order, and their replay while the step is captured."""
 

@@ -86,10 +86,15 @@ class LogMel(nn.Module):
             return feats.squeeze(1)
 
 
+def valid_frames(lengths: torch.Tensor, n_frames: int) -> torch.Tensor:
+    """(batch, n_frames) bool: True on each clip's first `lengths` frames."""
+    return torch.arange(n_frames, device=lengths.device) < lengths[:, None]
+
+
 def normalise_valid(feats: torch.Tensor, n_frames: torch.Tensor) -> torch.Tensor:
     """(batch, n_feat, frames) features normalised per clip over its first `n_frames` frames (mean 0,
     std 1, as `Tensor.std` counts it); frames past those are 0."""
-    valid = (torch.arange(feats.shape[-1], device=feats.device) < n_frames[:, None])[:, None, :]
+    valid = valid_frames(n_frames, feats.shape[-1])[:, None, :]
     count = (n_frames * feats.shape[1]).to(feats.dtype)[:, None, None]
     mean = feats.masked_fill(~valid, 0.0).sum(dim=(1, 2), keepdim=True) / count
     var = ((feats - mean).masked_fill(~valid, 0.0) ** 2).sum(dim=(1, 2), keepdim=True) / (count - 1).clamp(min=1)

