@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-import numpy as np
 import pandas as pd
 
 from suite.results import compare, records, stats
@@ -154,7 +153,7 @@ def score(results: Iterable[Path | str], reference: pd.DataFrame, reference_labe
     here = here[matched]
     frame = at_budget(pd.concat([here, ref[_has_reference(ref, here)]], ignore_index=True), time_rule)
     result = speedup.speedups(frame, REFERENCE, "hardware", normalise=time_rule == "train")
-    profiles = [_profile_score(machine, profile, rows, frame)
+    profiles = [_profile_score(machine, profile, rows)
                 for (machine, profile), rows in result.per_task.groupby(["hardware", "profile"], sort=True)]
     left_out += [f"{row['task']} / {row['model']} ({row['profile']}): no figure ({_why_no_figure(row)})"
                  for p in profiles for row in p.per_task.to_dict("records") if not _usable(row["figure"])]
@@ -193,24 +192,22 @@ def _shown(columns: pd.DataFrame) -> pd.DataFrame:
     return columns.astype(object).map(lambda v: "none" if v is None or (isinstance(v, float) and v != v) else str(v))
 
 
-def _profile_score(machine: str, profile: str, per_task: pd.DataFrame, frame: pd.DataFrame) -> ProfileScore:
+def _profile_score(machine: str, profile: str, per_task: pd.DataFrame) -> ProfileScore:
     """Each task's figure (time speed-up where the task has a target, else throughput ratio) and their
     geometric mean with its spread."""
     per_task = per_task.copy()
     figures, spreads, bases, pairs = [], [], [], []
     for row in per_task.to_dict("records"):
-        if isinstance(row["target_metric"], str):
-            pair = row["_pair"]
+        if row["basis"] != "throughput":  # a task with a target (`speedup.speedups` says which basis)
             figures.append(row["speedup"])
             spreads.append(row["interval"])
             bases.append(f"time-to-target ({row['basis']})")
         else:
-            pair = _throughput_pair(frame, row)
             figures.append(row["throughput_ratio"])
             spreads.append(row["throughput_interval"])
             bases.append("throughput")
         if _usable(figures[-1]):
-            pairs.append(pair)
+            pairs.append(row["_pair"])  # the times, or the throughputs (here, reference)
     per_task["figure"], per_task["figure_spread"], per_task["figure_basis"] = figures, spreads, bases
     point = stats.geomean_speedup(pairs)[0] if pairs else math.nan
     measure = " and ".join(sorted({b.split(" (")[0] for b in bases}))
@@ -228,15 +225,6 @@ def _why_no_figure(row: dict[str, Any]) -> str:
 
 def _usable(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
-
-
-def _throughput_pair(frame: pd.DataFrame, row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(throughputs here, reference throughputs) of one task: `stats.speedup` of it is here / reference."""
-    mask = _keys(frame) == " | ".join(str(row[k]) for k in TASK_KEYS)
-    cell = frame[mask]
-    here = cell.loc[cell["hardware"] == row["hardware"], "throughput"].dropna().to_numpy(dtype=float)
-    there = cell.loc[cell["hardware"] == REFERENCE, "throughput"].dropna().to_numpy(dtype=float)
-    return here, there
 
 
 def tables(result: Score) -> dict[str, pd.DataFrame]:
@@ -288,14 +276,17 @@ def closing_lines(results: Path, profile: str, reference_dir: Path | None = None
     DEFAULT_REFERENCE) that has runs of `profile`, the score of the machines in `results` on that
     profile; one line saying there is none when no reference has runs of it."""
     folder = DEFAULT_REFERENCE if reference_dir is None else reference_dir
-    pooled = compare.pool([folder]).frame if folder.is_dir() else pd.DataFrame()
-    shipped = pooled[pooled["profile"] == profile] if not pooled.empty else pooled
-    if shipped.empty:
+    try:
+        machines = [(rows[rows["profile"] == profile], label) for rows, label, _ in shipped_references(folder)]
+    except DlbenchError:  # no reference records at all
+        machines = []
+    machines = [(rows, label) for rows, label in machines if not rows.empty]
+    if not machines:
         return [f"score: no reference records of the {profile} profile ship in {folder}: no score"]
     lines = []
-    for label in _labels(shipped):
+    for rows, label in machines:
         try:
-            result = score([results], shipped[shipped["hardware"] == label], label)
+            result = score([results], rows, label)
         except DlbenchError as exc:
             why = str(exc).removeprefix("score: ")
             why = why if len(why) <= 240 else why[:239] + "\u2026"

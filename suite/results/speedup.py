@@ -51,6 +51,7 @@ def speedups(frame: pd.DataFrame, baseline: str, dimension: str | None = None, n
     rows = []
     for key, group in frame.groupby(aligned + others, dropna=False, sort=True):
         base = _times(group.loc[group[dimension] == baseline, "time_to_target_s"])
+        timed = isinstance(dict(zip(aligned + others, key))["target_metric"], str)  # the speed profile has no target
         for subject, sub in group[group[dimension] != baseline].groupby(dimension, sort=True):
             times = _times(sub["time_to_target_s"])
             # throughput ratio other / baseline (> 1: faster), the same bootstrap with the roles swapped
@@ -63,7 +64,6 @@ def speedups(frame: pd.DataFrame, baseline: str, dimension: str | None = None, n
             normalised = normalise and min(base.size, times.size) < FEW_SEEDS and norm[0].size > 0 \
                 and norm[1].size > 0
             pair = norm if normalised else raw
-            timed = isinstance(dict(zip(aligned + others, key))["target_metric"], str)
             note = _pair_note(base, times, subject) if timed else "no target: the throughput ratio is the figure"
             if normalised and timed:
                 note = "; ".join(filter(None, [note, f"normalised time (fewer than {FEW_SEEDS} seeds); raw "
