@@ -43,8 +43,11 @@ def build_on_device(task: Task, ctx: RunContext, channels_last: bool,
                     varying_shapes: bool = False) -> tuple[nn.Module, nn.Module]:
     """The task's model on the run's device (and layout), its parameter count in the result, and the
     module the steps call: DDP-wrapped under torchrun, compiled with --compile (with dynamic shapes when
-    the batches have `varying_shapes`). Shared with suite.measuring.speed."""
-    model = task.build_model().to(ctx.device)
+    the batches have `varying_shapes`). Shared with suite.measuring.speed.
+
+    The model is put in train mode: `from_pretrained` returns one in eval mode (dropout off), which would
+    train so until the first evaluation switched it."""
+    model = task.build_model().to(ctx.device).train()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     ctx.result.params = sum(p.numel() for p in model.parameters())
@@ -136,12 +139,8 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
         if ctx.compile:
             # Evaluation runs the model in eval mode under no_grad, graphs of their own, on batches that
             # come in the same order, of the same shapes, at every evaluation (the short last one
-            # included): one evaluation here compiles all that every later one runs. It leaves the model
-            # in train mode, which a model built in eval mode (a pretrained one) first trains in after the
-            # first evaluation: one more step compiles that mode too (a captured step replays its graph).
+            # included): one evaluation here compiles all that every later one runs.
             evaluate(task, train_model, decide, ctx)
-            if not ctx.cuda_graphs:
-                step(first)
     if ctx.cuda_graphs:
         step.freeze()
     clock.stop()
