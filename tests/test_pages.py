@@ -45,3 +45,18 @@ def test_pages_default_to_the_repositorys_docs_folder(capsys):
     assert cli.main(["pages", "--check"]) in (0, 1)  # 1: a stale page, named; never a missing folder
     out = capsys.readouterr()
     assert "No such file" not in out.err and ("up to date" in out.out or "stale generated pages" in out.err)
+
+
+def test_each_task_page_names_the_tasks_current_version():
+    """docs/tasks/NAME.md says which task version its data and figures describe: the one the code runs."""
+    import re
+
+    from suite.taskapi import registry
+
+    shipped = {name: task for name, task in registry.load_tasks().items() if task.__module__.startswith("tasks.")}
+    assert len(shipped) >= 5
+    for name, task in shipped.items():
+        page = (DOCS / "tasks" / f"{name}.md").read_text()
+        said = re.search(r"task version (\d+)", page)
+        assert said and int(said.group(1)) == task.version, \
+            f"docs/tasks/{name}.md names task version {said and said.group(1)}; the code runs {task.version}"

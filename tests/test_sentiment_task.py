@@ -102,3 +102,31 @@ def test_macro_f1_matches_hand_computation():
     # class 1: tp 2, fp 1, fn 1 -> 4/6; class 0: tp 1, fp 1, fn 1 -> 2/4
     assert macro_f1(pred, true, 2) == pytest.approx((4 / 6 + 2 / 4) / 2)
     assert macro_f1(torch.tensor([1, 1]), torch.tensor([1, 1]), 2) == pytest.approx(0.5)
+
+
+def test_sst2_val_is_whole_sentences_whose_phrases_are_not_trained_on(tmp_path):
+    """GLUE's SST-2 train holds sentences and the phrases of their parse trees: val takes whole sentences,
+    and train keeps every item but those sentences' phrases (a repeated one included)."""
+    items, labels = ["the dull film ", "the lovely film ", "ends with a twist "], [0, 1, 1]  # shared phrases
+    for i in range(40):
+        label = i % 2
+        sentence = f"the {['dull', 'lovely'][label]} film number {i} ends with a twist "
+        items += [sentence, f"film number {i} ", f"number {i} "]
+        labels += [label] * 3
+    items.append("film number 3 ")  # a repeated phrase
+    labels.append(1)
+    write_parquet(tmp_path / "sst2" / "train.parquet", {"sentence": items, "label": labels, "idx": list(range(len(items)))})
+    write_parquet(tmp_path / "sst2" / "validation.parquet", sst2_columns(12, offset=1000))
+    from tasks.text.data import sst2_splits
+
+    splits = sst2_splits(tmp_path)
+    val, train = list(splits["val"]["text"]), list(splits["train"]["text"])
+    assert len(val) == 40 // 5 and all(text.startswith("the ") and text.endswith("twist ") for text in val)
+    assert sorted(splits["val"]["label"]) == [0] * 4 + [1] * 4
+
+    def phrase_of(item: str, sentence: str) -> bool:
+        return f" {item.strip()} " in f" {sentence.strip()} "
+
+    expected = [item for item in items if not any(phrase_of(item, sentence) for sentence in val)]
+    assert sorted(train) == sorted(expected)
+    assert "ends with a twist " not in train and len(train) < len(items) - 8 * 3, "shared phrases of val leave too"

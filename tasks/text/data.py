@@ -235,16 +235,52 @@ SST2_VAL = 872  # as many as GLUE's validation set
 
 
 def sst2_splits(data_dir: Path, seed: int = 0) -> dict:
-    """SST-2: val = 872 sentences carved from GLUE train (stratified, seed 0), train = the rest of it, test =
-    GLUE validation (the split papers report; GLUE's test labels are hidden), so runs stop on data other than
-    the figure they report."""
+    """SST-2: val = 872 whole sentences carved from GLUE train (stratified, seed 0), train = the rest of it
+    less every phrase of those sentences, test = GLUE validation (the split papers report; GLUE's test labels
+    are hidden), so runs stop on data other than the figure they report.
+
+    GLUE's train holds each training sentence together with the labelled phrases of its parse tree; a val
+    carved from it item by item would be phrases whose sentence, or the sentence whose phrases, the model
+    trains on (`phrase_trees`). Whole sentences, as GLUE's validation holds, with their trees kept out of
+    train, make a val like the test split."""
     sst = hub_dataset("sst2", data_dir)
     keep = ["text", "label"]
     train = sst["train"].rename_column("sentence", "text").select_columns(keep)
-    val = min(SST2_VAL, len(train) // 5)  # a fifth at most, for small local copies
-    parts = stratified_split(list(train["label"]), {"val": val / max(1, len(train)), "train": 1.0}, 0)
-    return {"train": train.select(parts["train"]), "val": train.select(parts["val"]),
+    texts, labels = list(train["text"]), list(train["label"])
+    roots, in_tree = phrase_trees(texts)
+    val = min(SST2_VAL, len(roots) // 5)  # a fifth at most, for small local copies
+    chosen = stratified_split([labels[i] for i in roots], {"val": val / max(1, len(roots)), "rest": 1.0}, 0)["val"]
+    val_roots = [roots[i] for i in chosen]
+    held_out = set().union(*(in_tree(i) for i in val_roots)) if val_roots else set()
+    rest = [i for i in range(len(texts)) if i not in held_out]
+    return {"train": train.select(rest), "val": train.select(sorted(val_roots)),
             "test": sst["validation"].rename_column("sentence", "text").select_columns(keep)}
+
+
+def phrase_trees(texts: list[str]) -> tuple[list[int], Callable[[int], set[int]]]:
+    """The roots of `texts` (items no other item contains as a run of whole words: SST's sentences), longest
+    first, and a function giving the indices of the items a root contains (itself included: its phrases).
+
+    Items are taken longest first, and each one no root taken before contains becomes a root; only a
+    root's word runs are looked up, so the cost is that of the sentences' runs, not of every phrase's."""
+    words = [text.split() for text in texts]
+    index: dict[str, list[int]] = {}  # a text -> every item of it (a repeated text is in the tree too)
+    for i, w in enumerate(words):
+        index.setdefault(" ".join(w), []).append(i)
+
+    def in_tree(root: int) -> set[int]:
+        w = words[root]
+        runs = (" ".join(w[a:b]) for a in range(len(w)) for b in range(a + 1, len(w) + 1))
+        return {i for run in runs for i in index.get(run, ())} | {root}
+
+    contained: set[int] = set()
+    roots = []
+    for i in sorted(range(len(texts)), key=lambda i: -len(words[i])):
+        if i in contained:
+            continue
+        roots.append(i)
+        contained |= in_tree(i)
+    return roots, in_tree
 
 
 def imdb_eval(data_dir: Path, seed: int = 0):
