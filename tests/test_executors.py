@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import platform
 import re
 import shutil
 import signal
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
 import psutil
@@ -60,6 +62,116 @@ def test_bad_executor_flags_are_one_line(argv, field, tmp_path, capsys):
     assert main_run_all(["--profile", "smoke", "--results", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {field}=") and "\n" not in err
+
+
+# -- --resume: one key (config hash and machine) for both executors -----------------------------------------------
+def test_resume_takes_a_record_for_done_only_on_the_machine_that_made_it(tmp_path):
+    from suite.results import records
+    from tests.helpers import make_record, write_all
+
+    digest = records.config_hash(make_record()["config"])
+    here = make_record(hardware="A", config_hash=digest, run_id="here")
+    there = make_record(hardware="B", config_hash=digest, run_id="there")  # same config, another machine
+    folder = write_all(tmp_path, [there])
+    assert records.pick_finished([there, here], digest, here["hardware"])["run_id"] == "here"
+    assert records.pick_finished([there], digest, here["hardware"]) is None
+    assert records.pick_finished([here], "another-config", here["hardware"]) is None
+    assert records.find_finished(folder, digest, here["hardware"]) is None  # the local executor's lookup
+    assert records.find_finished(folder, digest, there["hardware"])["run_id"] == "there"
+
+
+class _Ref:
+    def __init__(self, value):
+        self.value = value
+
+
+class _Remote:
+    """A Ray remote function (its call runs at once, here) or actor class (an instance whose methods answer
+    `.remote(...)` with a ref)."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def options(self, **_resources):
+        return self
+
+    def remote(self, *args):
+        if isinstance(self.target, type):
+            return _Remote(self.target(*args))
+        return _Ref(self.target(*args))
+
+    def __getattr__(self, name):
+        return _Remote(getattr(self.target, name))
+
+
+class FakeRay(types.ModuleType):
+    """Just enough of Ray for `RayExecutor` to run its tasks inline, in this process, on one CPU node named
+    'node-1' (this machine): the driver's and the worker's code paths, without a cluster."""
+
+    class exceptions:
+        class RayError(Exception):
+            pass
+
+        WorkerCrashedError = NodeDiedError = OutOfMemoryError = ObjectLostError = RayActorError = RayError
+
+    def __init__(self):
+        super().__init__("ray")
+
+    def is_initialized(self):
+        return True  # as if joined already: nothing to start or shut down
+
+    def nodes(self):
+        return [{"Alive": True, "NodeID": "n1", "NodeName": "node-1", "NodeManagerAddress": "127.0.0.1",
+                 "Resources": {"CPU": 2.0}}]
+
+    def get_runtime_context(self):
+        return types.SimpleNamespace(get_node_id=lambda: "n1")
+
+    def remote(self, **_options):
+        return _Remote
+
+    def wait(self, refs, num_returns=1, timeout=None):
+        return list(refs)[:num_returns], list(refs)[num_returns:]
+
+    def get(self, ref, timeout=None):
+        return ref.value
+
+    def cancel(self, ref, force=False):
+        pass
+
+
+def test_ray_resume_runs_again_a_record_of_another_machine_and_keeps_one_of_this_machine(tmp_path, monkeypatch):
+    import dataclasses
+
+    from suite.running.benchmark import run_suite
+    from suite.running.config import SuiteOptions
+    from suite.running.runner import run_one
+    from tests.toy_tasks import ToyLinear
+
+    monkeypatch.setitem(sys.modules, "ray", FakeRay())
+    results = tmp_path / "results"
+    opts = SuiteOptions(profile="smoke", device="cpu", results=results, max_steps=5, tasks_from=["tests.toy_tasks"],
+                        tasks=["toy_linear"], executor="ray", resume=True)
+    # A record of this very run (same config hash) made on another machine, in the results folder.
+    elsewhere = run_one(ToyLinear, "linear", 0, dataclasses.replace(opts, executor="local"), log=lambda _m: None)
+    path = Path(elsewhere["_path"])
+    record = json.loads(path.read_text())
+    record["hardware"].update(label="Other CPU x64", cpu="Other CPU", cores=64, hostname="other-host")
+    path.write_text(json.dumps(record))
+
+    lines: list[str] = []
+    (first,), code = run_suite(opts, log=lines.append)
+    assert code == 0 and "resume: " not in "\n".join(lines)
+    assert first["run_id"] != record["run_id"] and first["hardware"]["hostname"] == platform.node()
+    assert first["config_hash"] == record["config_hash"] and first["node"]["name"] == "node-1"
+    assert len(_records(results)) == 2  # the other machine's and this machine's
+
+    lines.clear()
+    (again,), code = run_suite(opts, log=lines.append)  # now this machine has done it: nothing runs
+    assert code == 0 and again["run_id"] == first["run_id"] and again["_path"] == first["_path"]
+    assert "; 1 with records that --resume matches" in "\n".join(lines)
+    assert sum("resume: " in line and "already has this run (ok), skipped" in line for line in lines) == 1, lines
+    assert len(_records(results)) == 2
 
 
 # -- with Ray -----------------------------------------------------------------
@@ -231,11 +343,12 @@ def test_two_node_cluster_runs_on_both_nodes(two_nodes, tmp_path):
     assert "'num_cpus': 1" in out  # a CPU run asks for one node's CPUs
     assert _most_at_once(out) == {"node-a": 1, "node-b": 1}, out
 
-    # --resume is decided on the driver: finished runs are not submitted again
+    # --resume is decided on the worker, which knows its machine: both nodes are this machine, so the four
+    # finished runs are taken for done wherever they land, and only the fifth trains
     code, out = _run_all("--profile", "smoke", *TOYS, "--tasks", "toy_ray_slow", "--seeds", "5", "--device", "cpu",
                          "--results", str(results), "--executor", "ray", "--ray-address", two_nodes, "--resume")
     assert code == 0, out
-    assert out.count("resume: ") == 4 and "ray: 1 runs submitted" in out, out
+    assert out.count("resume: ") == 4 and "ray: 5 runs submitted" in out and "; 4 with records" in out, out
     assert len(_records(results)) == 5
 
 

@@ -90,7 +90,7 @@ def test_hostile_file_is_skipped_with_one_line_everywhere(tmp_path, capsys, name
     captured = capsys.readouterr()
     assert "n=2" in captured.out
     assert len([line for line in lines_of(captured.err) if f"{name}.json" in line]) == 1
-    assert records.find_finished(folder, "no-such-hash") is None  # --resume reads the folder too
+    assert records.find_finished(folder, "no-such-hash", {}) is None  # --resume reads the folder too
 
 
 def test_non_utf8_file_is_skipped(tmp_path, capsys):

@@ -115,6 +115,38 @@ def test_rl_recipe_keys_its_trainer_never_reads_are_refused_by_run_and_sweep(tmp
     assert no_records(tmp_path)
 
 
+@pytest.mark.parametrize("args, words", [
+    (["--profile", "quick", "--max-steps", "10"],
+     ("error: --max-steps=10: smaller than one PPO rollout (num_envs 64 x num_steps 32) = 2048 env steps of "
+      "atari_rl/ppo_cnn (quick): use --max-steps 2048 or more",)),
+    (["--profile", "quick", "--max-steps", "511", "--set", "recipe.algo.num_steps=8"],  # the recipe --set makes
+     ("--max-steps=511", "(num_envs 64 x num_steps 8) = 512 env steps", "use --max-steps 512 or more")),
+    (["--profile", "smoke", "--set", "recipe.algo.num_steps=1024"],  # the profile's own budget
+     ("atari_rl smoke budget.max_env_steps=2048", "= 4096 env steps", "use --max-steps 4096 or more")),
+    (["--profile", "quick", "--models", "dqn_cnn", "--max-steps", "5000"],
+     ("--max-steps=5000", "learning_starts 5000 + one DQN update", "use --max-steps 5004 or more")),
+])
+def test_an_rl_budget_below_the_first_update_stops_before_any_run(tmp_path, capsys, args, words):
+    results = tmp_path / "results"
+    assert cli.main_run_all(["--tasks", "atari_rl", "--device", "cpu", "--results", str(results), *args]) == 2
+    one_line(capsys.readouterr().err, *words)
+    assert not results.exists()  # refused at planning: no environment made, no record, no folder
+
+
+def test_a_sweep_point_whose_rollout_outgrows_the_budget_stops_the_sweep_before_its_first_run(tmp_path, capsys):
+    results = tmp_path / "results"
+    assert cli.main(["sweep", "atari_rl", "--vary", "recipe.algo.num_steps=8,1024", "--max-steps", "4096",
+                     "--profile", "quick", "--device", "cpu", "--results", str(results)]) == 2
+    one_line(capsys.readouterr().err, "--max-steps=4096", "num_steps 1024) = 65536 env steps")
+    assert not results.exists()
+
+
+def test_a_budget_of_exactly_one_rollout_is_planned():
+    opts = SuiteOptions(profile="quick", tasks=["atari_rl"], device="cpu", max_steps=2048)
+    runs, _ = benchmark.plan(opts)
+    assert [(run.task.name, run.model, run.skip) for run in runs] == [("atari_rl", "ppo_cnn", None)]
+
+
 def test_a_model_keyword_is_checked_against_the_encoder_that_receives_it():
     from tasks.atari_rl import AtariRL
 

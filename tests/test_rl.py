@@ -284,7 +284,8 @@ def test_continuous_actions_to_ppo_is_a_config_error():
 
 
 def test_budget_smaller_than_one_rollout_is_a_config_error():
-    with pytest.raises(ConfigError, match="max_env_steps=100: smaller than one PPO rollout"):
+    rollout = r"--max-steps=100: smaller than one PPO rollout \(num_envs 4 x num_steps 64\) = 256 env steps"
+    with pytest.raises(ConfigError, match=rollout):
         train_rl(smoke_task(), context(max_steps=100))
 
 

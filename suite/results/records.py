@@ -370,14 +370,23 @@ def _read_one(file: Path) -> tuple[dict[str, Any] | None, str | None]:
     return result
 
 
-def find_finished(results: Path, config_digest: str, hardware: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """A finished record in RESULTS with this config hash (and, if given, this machine), for --resume."""
+def find_finished(results: Path, config_digest: str, hardware: dict[str, Any]) -> dict[str, Any] | None:
+    """A finished record in RESULTS of this run made on this machine, for --resume (`pick_finished`)."""
     folder = runs_dir(results)
     if not folder.is_dir():
         return None
-    for record in read_records([folder], warn=lambda _m: None):
-        if record.get("config_hash") == config_digest and record["status"] in FINISHED and (
-                hardware is None or same_machine(record.get("hardware"), hardware)) \
+    return pick_finished(read_records([folder], warn=lambda _m: None), config_digest, hardware)
+
+
+def pick_finished(candidates: Iterable[dict[str, Any]], config_digest: str,
+                  hardware: dict[str, Any]) -> dict[str, Any] | None:
+    """The first of `candidates` that --resume takes for this run done: finished, with this config hash,
+    made on this machine (`same_machine`: label, device, CPU, cores, GPUs, host), and consistent. The one
+    key of --resume, for the local executor (RESULTS read here) and a Ray worker (the records its driver
+    sent, matched on the worker's own machine): a record of another machine is that machine's run."""
+    for record in candidates:
+        if record.get("config_hash") == config_digest and record.get("status") in FINISHED \
+                and same_machine(record.get("hardware"), hardware) \
                 and not consistency.problems(record):  # a record that contradicts itself is run again
             return record
     return None

@@ -70,6 +70,7 @@ def plan(opts: SuiteOptions) -> tuple[list[PlannedRun], list[tuple[str, str]]]:
     for task, model in dict.fromkeys((run.task, run.model) for run in runs if not run.skip):  # bad values: stop now
         if opts.profile in task.profiles:
             task.spec_for(opts.profile, model, 0, task_options(task, opts), variant_settings(opts))
+    check_rl_budgets([(run.task, run.model) for run in runs if not run.skip], [opts])
     if not runs and not unavailable:
         raise UnknownNameError(f"--models {opts.models!r} selects no model of tasks {', '.join(names)}")
     return runs, unavailable
@@ -154,6 +155,25 @@ def check_split_sizes(pairs: list[tuple[type[TaskBase], str]], plans: list[Suite
                     loaded[key] = None
             if loaded[key] is not None:
                 variants.training_split(loaded[key], spec)
+
+
+def check_rl_budgets(pairs: list[tuple[type[TaskBase], str]], plans: list[SuiteOptions]) -> None:
+    """An RL run whose env-step budget (`--max-steps`, else the profile's) ends before its algorithm's first
+    update (PPO: one rollout, num_envs x num_steps of the recipe the run resolves, `--set` included):
+    ConfigError naming the budget and the smallest one allowed (`suite.training.rl.common.env_step_budget`),
+    before any run of any of `plans` (a suite, or a sweep's points). The speed profile's fixed step counts
+    and fitted models (`Model(estimator=True)`) train no such budget."""
+    for opts in plans:
+        if opts.profile == "speed":
+            continue
+        for task, model in dict.fromkeys(pairs):
+            if task.kind != "rl" or opts.profile not in task.profiles or is_estimator(task, model):
+                continue
+            from suite.training.rl.common import AlgoConfig, env_step_budget  # gymnasium: only with an RL task
+
+            spec = run_spec(task, model, 0, opts)
+            if isinstance(spec.recipe.algo, AlgoConfig):  # any other value is the run's own ConfigError
+                env_step_budget(spec, opts.max_steps)
 
 
 def _duration(seconds: float) -> str:

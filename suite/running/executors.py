@@ -12,8 +12,11 @@ own hardware fingerprint, data folder and node) and the driver writes it,
 so the nodes need no shared filesystem. The harness, the built-in tasks and
 the package of every task to run travel with the job (`shipped_paths`), so a
 plug-in task (an entry point, `--tasks-from`) reaches nodes that never
-installed it. `--resume` is decided here, on the
-driver, before anything is submitted. Ctrl-C cancels (kills) every
+installed it. `--resume` has the local executor's key (`records.pick_finished`:
+config hash and machine): the driver sends each run's finished records (any
+machine) with it, and the worker, which alone knows the machine the run
+lands on, returns the one made on its machine instead of running; the
+driver then yields its own copy and writes nothing. Ctrl-C cancels (kills) every
 unfinished task, writes an `interrupted` record for each run that had
 started, and shuts down a Ray instance this process started.
 """
@@ -29,7 +32,7 @@ from suite.measuring import fingerprint
 from suite.results import records
 from suite.errors import DlbenchError, MissingExtraError
 from suite.running.run_record import save_record
-from suite.running.runner import lost_record, planned_config, run_one
+from suite.running.runner import lost_record, run_one
 from suite.taskapi.spec import to_jsonable
 
 if TYPE_CHECKING:
@@ -130,16 +133,12 @@ class RayExecutor:
         remote = ray.remote(max_retries=1, retry_exceptions=False)(run_on_worker).options(**resources)
         progress = ray.remote(num_cpus=0)(Progress).remote()
         pending: dict[Any, tuple[int, PlannedRun]] = {}
+        resumable = self._resumable(runs)
         for i, run in enumerate(runs):
-            existing = self._finished(run, device)
-            if existing is not None:
-                where = label(run, (existing.get("node") or {}).get("name"))
-                log(f"{where}resume: {os.path.basename(existing['_path'])} already has this run "
-                    f"({existing['status']}), skipped")
-                yield where, existing
-                continue
-            pending[remote.remote(run.task, run.model, run.seed, worker_opts, i, progress)] = (i, run)
-        log(f"ray: {len(pending)} runs submitted, each asking for {resources}")
+            pending[remote.remote(run.task, run.model, run.seed, worker_opts, i, progress, resumable.get(i))] = (i, run)
+        log(f"ray: {len(pending)} runs submitted, each asking for {resources}"
+            + (f"; {len(resumable)} with records that --resume matches on the machine that takes each"
+               if resumable else ""))
         nodes: dict[int, list[str]] = {}  # run index -> node of each attempt
         try:
             while pending:
@@ -153,6 +152,10 @@ class RayExecutor:
                     i, run = pending.pop(ref)
                     self._show([x for x in items if x[0] == i], nodes, runs, log)
                     record = self._result(ref, run, device, nodes.get(i, []))
+                    if "resumed_from" in record:  # its machine had done it: the record as it is in RESULTS
+                        done = next(r for r in resumable[i] if r["run_id"] == record["resumed_from"])
+                        yield label(run, (done.get("node") or {}).get("name")), done
+                        continue
                     save_record(record, self.opts)  # a failed write: one line, the other runs go on
                     yield label(run, (record.get("node") or {}).get("name")), record
                 self._show([x for x in items if x[0] not in finished], nodes, runs, log)
@@ -180,11 +183,19 @@ class RayExecutor:
         except self.ray.exceptions.RayActorError:
             return []
 
-    def _finished(self, run: PlannedRun, device: str) -> dict[str, Any] | None:
-        if not self.opts.resume:
-            return None
-        config = planned_config(run.task, run.model, run.seed, self.opts, device)
-        return records.find_finished(self.opts.results, records.config_hash(config))
+    def _resumable(self, runs: list[PlannedRun]) -> dict[int, list[dict[str, Any]]]:
+        """Under --resume, per run index, the finished records in RESULTS of its task, model, profile and
+        seed, from any machine: its worker matches them on its own config hash and machine."""
+        folder = records.runs_dir(self.opts.results)
+        if not self.opts.resume or not folder.is_dir():
+            return {}
+        found: dict[tuple, list[dict[str, Any]]] = {}
+        for record in records.read_records([folder], warn=lambda _m: None):
+            if record.get("status") in records.FINISHED:
+                key = (record.get("task"), record.get("model"), record.get("profile"), record.get("seed"))
+                found.setdefault(key, []).append(record)
+        keys = {i: (run.task.name, run.model, self.opts.profile, run.seed) for i, run in enumerate(runs)}
+        return {i: found[key] for i, key in keys.items() if key in found}
 
     def _show(self, items: list[tuple[int, str, str]], nodes: dict[int, list[str]], runs: list[PlannedRun],
               log: Log) -> None:
@@ -269,8 +280,11 @@ def _location(module: ModuleType) -> str | list[str]:
     return unique[0] if len(unique) == 1 else unique
 
 
-def run_on_worker(task_cls, model: str, seed: int, opts, index: int, progress) -> dict[str, Any]:
-    """The Ray task: run one planned run on this node and return its record (not written here)."""
+def run_on_worker(task_cls, model: str, seed: int, opts, index: int, progress,
+                  finished: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The Ray task: run one planned run on this node and return its record (not written here); or,
+    when one of `finished` is this run made on this machine (`run_one`'s --resume), {"resumed_from": its
+    run_id}."""
     import ray
 
     node = node_info(ray)
@@ -282,7 +296,9 @@ def run_on_worker(task_cls, model: str, seed: int, opts, index: int, progress) -
     def log(line: str) -> None:
         progress.put.remote((index, "log", f"{prefix} {line}"))
 
-    record = run_one(task_cls, model, seed, opts, log=log, write=False)
+    record = run_one(task_cls, model, seed, opts, log=log, write=False, finished=finished)
+    if finished and record.get("run_id") in {done.get("run_id") for done in finished}:
+        return {"resumed_from": record["run_id"]}
     record["node"] = node
     return to_jsonable(record)
 
@@ -299,7 +315,8 @@ def node_info(ray) -> dict[str, str]:
 
 
 def _worker_options(opts: SuiteOptions, device: str) -> SuiteOptions:
-    """The options a worker runs with: the placed device; resume already decided here."""
+    """The options a worker runs with: the placed device; --resume by the records the driver sends, not
+    by a results folder the worker does not have."""
     import dataclasses
 
     return dataclasses.replace(opts, device=device, resume=False, executor="local", ray_address=None)

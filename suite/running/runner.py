@@ -149,9 +149,12 @@ class RunState:
 
 
 def run_one(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions,
-            log: Callable[[str], None] = print, write: bool = True) -> dict[str, Any]:
+            log: Callable[[str], None] = print, write: bool = True,
+            finished: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Run `task_cls` x `model` with `seed`; return the record (written on rank 0 unless `write`
-    is False: a Ray worker returns it and the driver writes it)."""
+    is False: a Ray worker returns it and the driver writes it). `finished`: the records a Ray driver's
+    --resume found for this run, from any machine; the one `records.pick_finished` matches on this machine
+    is returned instead of running (the results folder is the driver's, not read here)."""
     if opts.profile not in task_cls.profiles:  # e.g. a task from outside that has no speed profile yet
         return skipped_record(task_cls.name, model, seed,
                               f"task {task_cls.name!r} declares no {opts.profile!r} profile", opts)
@@ -164,7 +167,7 @@ def run_one(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions,
                      fitted=is_estimator(task_cls, model))
     with interrupts.first_signal_ends():
         try:
-            return _run_planned(task_cls, spec, seed, opts, log, write, state)
+            return _run_planned(task_cls, spec, seed, opts, log, write, state, finished)
         except KeyboardInterrupt as exc:
             if not state.saved:
                 with interrupts.deferred():
@@ -194,7 +197,7 @@ def interrupted_record(state: RunState, opts: RunOptions, exc: BaseException) ->
     return record
 
 
-def _run_planned(task_cls, spec, seed, opts, log, write, state: RunState) -> dict[str, Any]:
+def _run_planned(task_cls, spec, seed, opts, log, write, state: RunState, finished=None) -> dict[str, Any]:
     """Place the run, honour --resume, then train and measure it (`_run_resolved`)."""
     try:
         device = resolve_device(opts.device)
@@ -211,8 +214,10 @@ def _run_planned(task_cls, spec, seed, opts, log, write, state: RunState) -> dic
     config = resolved_config(spec, opts, str(device), precision, world)
     digest = records.config_hash(config)
     state.config, state.digest, state.precision_reason = config, digest, precision_reason
-    claim = None
-    if opts.resume:
+    claim, existing = None, None
+    if finished is not None:  # a Ray worker: its driver's records of this run, matched on this machine
+        existing = records.pick_finished(finished, digest, state.hardware)
+    elif opts.resume:
         if world == 1:  # two --resume processes on one folder: each run once (torchrun ranks share one run)
             claim = records.claim_run(opts.results, digest, state.hardware)
             if claim is None:
@@ -220,11 +225,11 @@ def _run_planned(task_cls, spec, seed, opts, log, write, state: RunState) -> dic
                 return {"status": "skipped", "error": "being run by another dlbench process",
                         "claimed_elsewhere": True}
         existing = records.find_finished(opts.results, digest, state.hardware)
-        if existing is not None:
-            if claim is not None:
-                claim.release()
-            log(f"  resume: {Path(existing['_path']).name} already has this run ({existing['status']}), skipped")
-            return {k: v for k, v in existing.items() if not k.startswith("_")}
+    if existing is not None:
+        if claim is not None:
+            claim.release()
+        log(f"  resume: {Path(existing['_path']).name} already has this run ({existing['status']}), skipped")
+        return {k: v for k, v in existing.items() if not k.startswith("_")}
     try:
         return _run_resolved(task_cls, spec, seed, opts, log, precision, write, state)
     finally:
@@ -301,7 +306,7 @@ def _run_resolved(task_cls, spec, seed, opts, log, precision, write, state: RunS
 def planned_config(task_cls: type[TaskBase], model: str, seed: int, opts: RunOptions, device: str) -> dict[str, Any]:
     """The resolved config that a worker placed on `device` computes for this run, found without
     that device (auto precision on CUDA: the recipe's, bf16 autocast unless it declares TF32; elsewhere
-    the rule of `run_precision` on this machine's CPU): a Ray driver's key for --resume."""
+    the rule of `run_precision` on this machine's CPU): a Ray driver's config of a run its worker lost."""
     return _planned(task_cls, model, seed, opts, device)[1]
 
 

@@ -90,6 +90,7 @@ def check(opts: SuiteOptions, axes: list[Axis]) -> list[dict[str, str]]:
         for point_opts in plans:
             benchmark.check_task_options([task], point_opts)
             task.spec_for(opts.profile, opts.models, 0, task_options(task, point_opts), variant_settings(point_opts))
+        benchmark.check_rl_budgets([(task, opts.models)], plans)
         benchmark.check_split_sizes([(task, opts.models)], plans)
     return points
 

@@ -29,6 +29,7 @@ from suite.running.device import autocast
 from suite.errors import ConfigError
 from suite.training.rl.envs import env_info, make_vector_env
 from suite.training.rl.evaluation import evaluate_policy
+from suite.taskapi.spec import RunSpec
 from suite.taskapi.task import RLTask
 from suite.training import graphs
 from suite.training.loop import BestState
@@ -74,6 +75,30 @@ class AlgoConfig:
     def check_positive(self, name: str) -> None:
         if getattr(self, name) < 1:
             raise ConfigError(f"{self.prefix()}.{name}", getattr(self, name), "must be >= 1")
+
+    def first_update(self) -> tuple[int, str, tuple[str, ...]]:
+        """(env steps, what they are, the `recipe.algo` fields that set them) before the algorithm's first
+        update: the smallest budget a run of this config trains on (`env_step_budget`)."""
+        return self.num_envs, f"one step of the num_envs {self.num_envs} environments", ("num_envs",)
+
+
+def env_step_budget(spec: RunSpec, max_steps: int | None) -> int:
+    """The env steps an RL run of `spec` trains for: `max_steps` (`--max-steps`), else the profile's
+    `max_env_steps`. ConfigError (one line: where the budget comes from, its value, the smallest budget
+    of the resolved recipe, `--set` included, and how to meet it) when there is none or it ends before the
+    algorithm's first update (`AlgoConfig.first_update`). The planner checks it before any run
+    (`suite.running.benchmark.check_rl_budgets`); `RLRun` takes its budget from here."""
+    budget = spec.budget
+    if budget.max_env_steps is None and max_steps is None:
+        raise ConfigError(f"{spec.task}.budget", budget, "an RL task needs budget max_env_steps")
+    total = max_steps or budget.max_env_steps
+    least, what, fields = spec.recipe.algo.first_update()
+    if total < least:
+        where = "--max-steps" if max_steps else f"{spec.task} {spec.profile} budget.max_env_steps"
+        lower = " or ".join(f"recipe.algo.{name}" for name in fields)
+        raise ConfigError(where, total, f"smaller than {what} = {least} env steps of {spec.task}/{spec.model} "
+                          f"({spec.profile}): use --max-steps {least} or more, or lower {lower} with --set")
+    return total
 
 
 def learner(model: nn.Module, ctx: RunContext) -> nn.Module:
@@ -137,14 +162,9 @@ def cpu_threads(threads: int | None) -> Iterator[None]:
 
 
 class RLRun:
-    def __init__(self, task: RLTask, ctx: RunContext, steps_per_iteration: int, min_env_steps: int, what: str):
+    def __init__(self, task: RLTask, ctx: RunContext, steps_per_iteration: int):
         budget = task.spec.budget
-        if budget.max_env_steps is None and ctx.max_steps is None:
-            raise ConfigError(f"{task.spec.task}.budget", budget, "an RL task needs budget max_env_steps")
-        self.total = ctx.max_steps or budget.max_env_steps
-        if self.total < min_env_steps:
-            raise ConfigError("budget.max_env_steps", self.total,
-                              f"smaller than {what} ({min_env_steps} env steps): raise it or shrink the recipe")
+        self.total = env_step_budget(task.spec, ctx.max_steps)
         self.task, self.ctx = task, ctx
         self.model: nn.Module | None = None
         self.best: BestState | None = None

@@ -56,6 +56,11 @@ class DQNConfig(AlgoConfig):
         if not 0.0 <= self.end_e <= self.start_e <= 1.0:
             raise ConfigError("dqn.start_e/end_e", (self.start_e, self.end_e), "need 0 <= end_e <= start_e <= 1")
 
+    def first_update(self) -> tuple[int, str, tuple[str, ...]]:
+        return (self.learning_starts + self.num_envs * self.train_frequency,
+                f"learning_starts {self.learning_starts} + one DQN update (num_envs {self.num_envs} x "
+                f"train_frequency {self.train_frequency})", ("learning_starts", "num_envs", "train_frequency"))
+
 
 class ReplayBuffer:
     """A circular buffer of transitions held as tensors (observations keep their own dtype)."""
@@ -156,8 +161,7 @@ def flops_per_env_step(model: nn.Module, target: nn.Module, cfg: DQNConfig, buff
 def train_dqn(task: RLTask, ctx: RunContext) -> TrainResult:
     cfg: DQNConfig = task.spec.recipe.algo
     device = ctx.device
-    first_update = cfg.learning_starts + cfg.num_envs * cfg.train_frequency
-    run = RLRun(task, ctx, cfg.num_envs, first_update, "learning_starts + one DQN update")  # makes the envs, timed
+    run = RLRun(task, ctx, cfg.num_envs)  # checks the budget reaches a first update, makes the envs, timed
     envs = run.envs
     try:
         discrete_actions(envs.single_action_space, "DQN")

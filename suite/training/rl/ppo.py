@@ -65,6 +65,10 @@ class PPOConfig(AlgoConfig):
             raise ConfigError("ppo.num_minibatches", self.num_minibatches,
                               f"must divide num_envs x num_steps = {self.num_envs * self.num_steps}")
 
+    def first_update(self) -> tuple[int, str, tuple[str, ...]]:
+        return (self.num_envs * self.num_steps,
+                f"one PPO rollout (num_envs {self.num_envs} x num_steps {self.num_steps})", ("num_envs", "num_steps"))
+
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, ends: torch.Tensor, next_value: torch.Tensor,
         gamma: float, gae_lambda: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,7 +137,7 @@ def train_ppo(task: RLTask, ctx: RunContext) -> TrainResult:
     cfg: PPOConfig = task.spec.recipe.algo
     device = ctx.device
     rollout = cfg.num_envs * cfg.num_steps
-    run = RLRun(task, ctx, rollout, rollout, "one PPO rollout (num_envs x num_steps)")  # makes the envs, timed
+    run = RLRun(task, ctx, rollout)  # checks the budget holds a rollout, makes the envs, timed
     envs = run.envs
     try:
         discrete_actions(envs.single_action_space, "PPO")
