@@ -96,6 +96,18 @@ DATASETS = {"espeak_asr_smoke": corpus.loader(CORPUS_FOLDER, CorpusConfig("asr",
             "librispeech_100h": librispeech_clips}
 
 
+@torch.compiler.disable
+def one_channel(feats: torch.Tensor) -> torch.Tensor:
+    """(batch, mels, frames) features as a (batch, 1, mels, frames) view, made outside any compiled graph.
+
+    The first conv's backward reads this view. Made inside a graph compiled with dynamic shapes, it is
+    a view the graph saves for the backward, and inductor fails to order its symbolic strides
+    ("cannot determine truth value of Relational: 1 < s0", pytorch/pytorch#185510); made here, it
+    enters the graph as an input. In eager it is the same view: the same numbers.
+    """
+    return feats.unsqueeze(1)
+
+
 class Subsample(nn.Module):
     """Two 3x3 stride-2 convs over (mel, time): 4x fewer frames, then a projection to `dim`.
 
@@ -111,7 +123,7 @@ class Subsample(nn.Module):
         self.proj = nn.Linear(channels * ((n_mels + 3) // 4), dim)
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = feats.unsqueeze(1)  # (batch, 1, mels, frames)
+        x = one_channel(feats)  # (batch, 1, mels, frames)
         for conv, act in zip(self.conv[0::2], self.conv[1::2]):
             x = act(conv(x))  # masked in place below: GELU's backward reads its input, not this output
             lengths = (lengths - 1) // 2 + 1

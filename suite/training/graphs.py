@@ -182,6 +182,7 @@ def host_values(tensor: torch.Tensor) -> torch.Tensor:
     return _READS.take(tensor)
 
 
+@torch.compiler.disable
 def packed_rnn(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """`rnn` (batch_first) over each row's first `lengths` steps only, so a bidirectional one's backward
     direction starts at each row's own last step, not in the padding; zeros past the end.
@@ -189,6 +190,10 @@ def packed_rnn(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> torch
     What pack_padded_sequence(enforce_sorted=False) does, with the sorting kept on the device: only the
     sorted lengths (the packed layout) go to the host, through `host_values`, which a CUDA graph of the
     training step can hold; the same sort, the same figures.
+
+    Eager also inside a compiled model (`--compile`): dynamo cannot trace the RNN (the caller's graph
+    ends where it meets one), and the sorting, the host read and the packing around it stay plain
+    Python too, in no graph of their own.
     """
     order = lengths.argsort(descending=True)
     packed = nn.utils.rnn.pack_padded_sequence(x.index_select(0, order), host_values(lengths[order]),

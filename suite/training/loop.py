@@ -53,11 +53,22 @@ def build_on_device(task: Task, ctx: RunContext, channels_last: bool,
     ctx.result.params = sum(p.numel() for p in model.parameters())
     train_model = distributed.wrap(model, ctx)
     if ctx.compile:
-        # Batches trimmed to their longest item would compile again at the second length met (torch then
-        # makes that size dynamic), on the train clock: compiled dynamic from the start, the warm-up's
-        # compilation serves every length. Fixed shapes keep torch's default (static until a size varies).
-        train_model = torch.compile(train_model, dynamic=True if varying_shapes else None)
+        train_model = compiled(train_model, varying_shapes)
     return model, train_model
+
+
+def compiled(module: nn.Module, varying_shapes: bool) -> nn.Module:
+    """`module` under torch.compile as `--compile` runs it: default mode; with `varying_shapes`, dynamic.
+
+    Batches trimmed to their longest item would compile again at the second length met (torch then makes
+    that size dynamic), on the train clock: compiled dynamic from the start, the warm-up's compilation
+    serves every length. Inductor's layout optimisation is off then: on a CPU it lays convolution outputs
+    out channels-last even with dynamic shapes (on CUDA it turns itself off for them) and compiles the
+    backward for those concrete strides, whose guards pin the length, so each new length would compile
+    again. Fixed shapes keep torch's defaults (static until a size varies)."""
+    if not varying_shapes:
+        return torch.compile(module)
+    return torch.compile(module, dynamic=True, options={"layout_optimization": False})
 
 
 def make_train_step(task: Task, model: nn.Module, train_model: nn.Module, optimizer: torch.optim.Optimizer,
