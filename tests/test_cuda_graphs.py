@@ -296,8 +296,12 @@ def test_optimizers_a_graph_cannot_replay_are_refused():
         graphs.prepare_optimizer(torch.optim.RMSprop(model.parameters()))
 
 
-def test_the_bilstm_packs_as_torch_does_with_its_sort_on_the_device():
+def test_the_bilstm_packs_as_torch_does_with_its_sort_on_the_device(monkeypatch):
+    """The packed path `graphs.packed_rnn` takes on a GPU (on a CPU it runs `directional_rnn`, tested apart)."""
+    from suite.training import directional
     from tasks.text.models import BiLSTM, TextSetup
+
+    monkeypatch.setattr(directional, "supported", lambda _rnn: False)
 
     model = BiLSTM(TextSetup(vocab_size=50, pad_id=0, max_len=12), embed=8, hidden=8)
     lengths = torch.tensor([12, 5, 7, 12, 3, 9])
