@@ -52,5 +52,5 @@ def test_packed_rnn_takes_the_directional_path_on_a_cpu(monkeypatch):
 
 def test_reverse_within_keeps_the_padding_in_place():
     x = torch.arange(8.0).view(2, 4, 1)
-    out = directional.reverse_within(x, torch.tensor([3, 4]))
+    out = directional.reverse_within(x, directional.reversal(torch.tensor([3, 4]), 4))
     assert out.squeeze(-1).tolist() == [[2, 1, 0, 3], [7, 6, 5, 4]]

@@ -22,6 +22,7 @@ from suite.running.run_record import skipped_record
 from suite.running.runner import run_spec, task_options, variant_settings
 from suite.taskapi.models import is_estimator
 from suite.results.safe_io import check_writable, plain
+from suite.taskapi.spec import RunSpec
 from suite.taskapi.task import TaskBase
 from suite.reporting import markdown
 
@@ -69,8 +70,8 @@ def plan(opts: SuiteOptions) -> tuple[list[PlannedRun], list[tuple[str, str]]]:
     runs = mark_unaccepted(runs, opts)
     for task, model in dict.fromkeys((run.task, run.model) for run in runs if not run.skip):  # bad values: stop now
         if opts.profile in task.profiles:
-            task.spec_for(opts.profile, model, 0, task_options(task, opts), variant_settings(opts))
-    check_rl_budgets([(run.task, run.model) for run in runs if not run.skip], [opts])
+            spec = task.spec_for(opts.profile, model, 0, task_options(task, opts), variant_settings(opts))
+            check_rl_budget(task, model, spec, opts)
     if not runs and not unavailable:
         raise UnknownNameError(f"--models {opts.models!r} selects no model of tasks {', '.join(names)}")
     return runs, unavailable
@@ -157,23 +158,18 @@ def check_split_sizes(pairs: list[tuple[type[TaskBase], str]], plans: list[Suite
                 variants.training_split(loaded[key], spec)
 
 
-def check_rl_budgets(pairs: list[tuple[type[TaskBase], str]], plans: list[SuiteOptions]) -> None:
-    """An RL run whose env-step budget (`--max-steps`, else the profile's) ends before its algorithm's first
-    update (PPO: one rollout, num_envs x num_steps of the recipe the run resolves, `--set` included):
-    ConfigError naming the budget and the smallest one allowed (`suite.training.rl.common.env_step_budget`),
-    before any run of any of `plans` (a suite, or a sweep's points). The speed profile's fixed step counts
-    and fitted models (`Model(estimator=True)`) train no such budget."""
-    for opts in plans:
-        if opts.profile == "speed":
-            continue
-        for task, model in dict.fromkeys(pairs):
-            if task.kind != "rl" or opts.profile not in task.profiles or is_estimator(task, model):
-                continue
-            from suite.training.rl.common import AlgoConfig, env_step_budget  # gymnasium: only with an RL task
+def check_rl_budget(task: type[TaskBase], model: str, spec: RunSpec, opts: SuiteOptions) -> None:
+    """An RL run of `spec` (the one the planner resolved, `--set` included) whose env-step budget
+    (`--max-steps`, else the profile's) ends before its algorithm's first update (PPO: one rollout,
+    num_envs x num_steps): ConfigError naming the budget and the smallest one allowed
+    (`suite.training.rl.common.env_step_budget`), before any run of a suite or a sweep's points. The speed
+    profile's fixed step counts and fitted models (`Model(estimator=True)`) train no such budget."""
+    if task.kind != "rl" or opts.profile == "speed" or is_estimator(task, model):
+        return
+    from suite.training.rl.common import AlgoConfig, env_step_budget  # gymnasium: only with an RL task
 
-            spec = run_spec(task, model, 0, opts)
-            if isinstance(spec.recipe.algo, AlgoConfig):  # any other value is the run's own ConfigError
-                env_step_budget(spec, opts.max_steps)
+    if isinstance(spec.recipe.algo, AlgoConfig):  # any other value is the run's own ConfigError
+        env_step_budget(spec, opts.max_steps)
 
 
 def _duration(seconds: float) -> str:

@@ -89,8 +89,9 @@ def check(opts: SuiteOptions, axes: list[Axis]) -> list[dict[str, str]]:
         plans = [point_options(opts, point) for point in points]
         for point_opts in plans:
             benchmark.check_task_options([task], point_opts)
-            task.spec_for(opts.profile, opts.models, 0, task_options(task, point_opts), variant_settings(point_opts))
-        benchmark.check_rl_budgets([(task, opts.models)], plans)
+            spec = task.spec_for(opts.profile, opts.models, 0, task_options(task, point_opts),
+                                 variant_settings(point_opts))
+            benchmark.check_rl_budget(task, opts.models, spec, point_opts)
         benchmark.check_split_sizes([(task, opts.models)], plans)
     return points
 

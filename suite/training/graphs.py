@@ -188,8 +188,8 @@ def packed_rnn(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> torch
     """`rnn` (batch_first) over each row's first `lengths` steps only, so a bidirectional one's backward
     direction starts at each row's own last step, not in the padding; zeros past the end.
 
-    On a CPU, each direction over the padded batch (`directional.directional_rnn`: the same outputs, about
-    twice as fast there). Elsewhere, what pack_padded_sequence(enforce_sorted=False) does, with the sorting
+    On a CPU, each direction over the padded batch (`directional.directional_rnn`: the same outputs,
+    faster there). Elsewhere, what pack_padded_sequence(enforce_sorted=False) does, with the sorting
     kept on the device: only the sorted lengths (the packed layout) go to the host, through `host_values`,
     which a CUDA graph of the training step can hold; the same sort, the same figures.
 

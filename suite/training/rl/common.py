@@ -87,7 +87,7 @@ def env_step_budget(spec: RunSpec, max_steps: int | None) -> int:
     `max_env_steps`. ConfigError (one line: where the budget comes from, its value, the smallest budget
     of the resolved recipe, `--set` included, and how to meet it) when there is none or it ends before the
     algorithm's first update (`AlgoConfig.first_update`). The planner checks it before any run
-    (`suite.running.benchmark.check_rl_budgets`); `RLRun` takes its budget from here."""
+    (`suite.running.benchmark.check_rl_budget`); `RLRun` takes its budget from here."""
     budget = spec.budget
     if budget.max_env_steps is None and max_steps is None:
         raise ConfigError(f"{spec.task}.budget", budget, "an RL task needs budget max_env_steps")
