@@ -174,6 +174,48 @@ def test_ray_resume_runs_again_a_record_of_another_machine_and_keeps_one_of_this
     assert len(_records(results)) == 2
 
 
+class _LateProgress:
+    """The progress actor as Ray may deliver to it: each worker's `put` lands one `drain` late, after the
+    run's result has reached the driver."""
+
+    def __init__(self, actor):
+        self.actor, self.late = actor, []
+        self.put = types.SimpleNamespace(remote=lambda item: _Ref(self.late.append(item)))
+        self.drain = types.SimpleNamespace(remote=lambda: _Ref(self._drain()))
+
+    def _drain(self):
+        items = self.actor.drain()
+        for item in self.late:
+            self.actor.put(item)
+        self.late = []
+        return items
+
+
+class _LateRemote(_Remote):
+    def remote(self, *args):
+        return _LateProgress(self.target(*args)) if isinstance(self.target, type) else super().remote(*args)
+
+
+def test_ray_shows_each_runs_lines_before_its_summary_when_they_arrive_after_its_result(tmp_path, monkeypatch):
+    from suite.running.benchmark import run_suite
+    from suite.running.config import SuiteOptions
+
+    ray = FakeRay()
+    ray.remote = lambda **_options: _LateRemote
+    monkeypatch.setitem(sys.modules, "ray", ray)
+    opts = SuiteOptions(profile="smoke", device="cpu", results=tmp_path, max_steps=10, seeds=2,
+                        tasks_from=["tests.toy_tasks"], tasks=["toy_linear"], executor="ray")
+    lines: list[str] = []
+    records, code = run_suite(opts, log=lines.append)
+    assert code == 0 and len(records) == 2
+    for seed in (0, 1):
+        mine = [k for k, line in enumerate(lines) if line.startswith(f"[toy_linear/linear/{seed} @ node-1]")]
+        summary = [k for k in mine if "] -> " in lines[k]]
+        assert len(summary) == 1 and summary[0] == mine[-1], lines  # the summary comes after all its lines
+        assert "started (smoke)" in lines[mine[0]], lines
+    assert _most_at_once("\n".join(lines)) == {"node-1": 1}, lines
+
+
 # -- with Ray -----------------------------------------------------------------
 
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import time
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
@@ -43,6 +44,7 @@ Log = Callable[[str], None]
 RAY_HINT = "--executor ray needs Ray: pip install 'dlbench[ray]'"
 GIT_COMMIT_ENV = "DLBENCH_GIT_COMMIT"
 POLL_S = 0.1
+END_WAIT_S = 5.0  # the longest the driver waits for a returned run's last progress lines
 
 
 def make(opts: SuiteOptions) -> LocalExecutor | RayExecutor:
@@ -140,12 +142,15 @@ class RayExecutor:
             + (f"; {len(resumable)} with records that --resume matches on the machine that takes each"
                if resumable else ""))
         nodes: dict[int, list[str]] = {}  # run index -> node of each attempt
+        ended: set[int] = set()  # runs whose worker's last progress line has arrived
         try:
             while pending:
                 ray.wait(list(pending), num_returns=1, timeout=POLL_S)  # until a run ends, or the poll time
                 items = self._drain(progress)
                 done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)  # after the drain:
                 finished = {pending[ref][0] for ref in done}  # a run that began after it ended is not first
+                items += self._rest_of_lines({pending[ref][0] for ref in done if self._returned(ref)}, ended,
+                                             items, progress)
                 first = {i: k for k, (i, _, _) in reversed(list(enumerate(items)))}
                 # each finished run's last lines and its summary, in the order they began; then the rest
                 for ref in sorted(done, key=lambda r: first.get(pending[r][0], -1)):
@@ -183,6 +188,31 @@ class RayExecutor:
         except self.ray.exceptions.RayActorError:
             return []
 
+    def _rest_of_lines(self, returned: set[int], ended: set[int], items: list[tuple[int, str, str]],
+                       progress) -> list[tuple[int, str, str]]:
+        """Progress lines drained until each run in `returned` has sent its "end" item, or END_WAIT_S.
+
+        A worker sends its lines without waiting (waiting would lend its CPUs to another task), so they
+        may reach the actor after its result reaches the driver; an actor runs one caller's calls in
+        order, so a run's "end" item comes after all its lines, and its summary is shown after them."""
+        ended |= {i for i, kind, _ in items if kind == "end"}
+        more: list[tuple[int, str, str]] = []
+        deadline = time.monotonic() + END_WAIT_S
+        while returned - ended and time.monotonic() < deadline:
+            time.sleep(0.01)
+            drained = self._drain(progress)
+            ended |= {i for i, kind, _ in drained if kind == "end"}
+            more += drained
+        return more
+
+    def _returned(self, ref) -> bool:
+        """Whether a finished Ray task returned (a lost worker sends no "end" item: nothing to wait for)."""
+        try:
+            self.ray.get(ref, timeout=0)
+            return True
+        except self.ray.exceptions.RayError:
+            return False
+
     def _resumable(self, runs: list[PlannedRun]) -> dict[int, list[dict[str, Any]]]:
         """Under --resume, per run index, the finished records in RESULTS of its task, model, profile and
         seed, from any machine: its worker matches them on its own config hash and machine."""
@@ -206,7 +236,7 @@ class RayExecutor:
                     log(f"{label(runs[i], text)}retry: the worker on {nodes[i][-2]} was lost; runs again")
                 else:
                     log(f"{label(runs[i], text)}started ({self.opts.profile})")
-            else:
+            elif kind == "log":
                 log(text)
 
     def _result(self, ref, run: PlannedRun, device: str, tried: list[str]) -> dict[str, Any]:
@@ -296,7 +326,10 @@ def run_on_worker(task_cls, model: str, seed: int, opts, index: int, progress,
     def log(line: str) -> None:
         progress.put.remote((index, "log", f"{prefix} {line}"))
 
-    record = run_one(task_cls, model, seed, opts, log=log, write=False, finished=finished)
+    try:
+        record = run_one(task_cls, model, seed, opts, log=log, write=False, finished=finished)
+    finally:
+        progress.put.remote((index, "end", ""))  # after every line of this run: see `_rest_of_lines`
     if finished and record.get("run_id") in {done.get("run_id") for done in finished}:
         return {"resumed_from": record["run_id"]}
     record["node"] = node
