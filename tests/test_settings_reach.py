@@ -2,8 +2,8 @@
 
 Parametrised over the registry (every entry-point task x model x accepted key, smoke profile, CPU):
 the key, set to another value, changes the resolved recipe or model keywords, and a short run of
-the model's own trainer ends with other parameters (weights, or fitted coefficients) than the run
-without it. Nothing here names a key a task must have: a new key in a trainer's declaration or a
+the model's own trainer ends with other parameters (weights, fitted coefficients, or the weights its
+evaluation reads: `recipe.ema_decay`) than the run without it. Nothing here names a key a task must have: a new key in a trainer's declaration or a
 model's signature is covered by being declared.
 """
 from __future__ import annotations
@@ -102,7 +102,9 @@ _SPLITS: dict[tuple, object] = {}
 
 
 def trained(cls, model: str, settings: dict[str, str]) -> dict[str, torch.Tensor]:
-    """The parameters of `model` after a short run of its own trainer (the runner's choice) with `settings`.
+    """The parameters of `model` after a short run of its own trainer (the runner's choice) with `settings`:
+    those its last evaluation read where the loop evaluates a network (the weights, or the recipe's average
+    of them), else those built.
 
     What cannot change the parameters is left out to keep ~150 runs short: the FLOP count, the warm-up
     (its steps are undone), the metrics (evaluation returns none) and loading a split twice."""
@@ -111,7 +113,7 @@ def trained(cls, model: str, settings: dict[str, str]) -> dict[str, torch.Tensor
 
     task = task_of(cls, model, settings)
     spec = task.spec
-    built = []
+    built, evaluated = [], []
     member = "build_agent" if cls.kind == "rl" and not is_estimator(cls, model) else "build_model"
     build = getattr(task, member)
     load = getattr(task, "load", None)
@@ -125,13 +127,14 @@ def trained(cls, model: str, settings: dict[str, str]) -> dict[str, torch.Tensor
         if cls.kind == "supervised":
             patch.setattr(task, "load", lambda split: _SPLITS.get(key + (split,)) or
                           _SPLITS.setdefault(key + (split,), load(split)))
-            patch.setattr(task, "evaluate", lambda _model, _source: {})
+            patch.setattr(task, "evaluate", lambda net, _source: evaluated.append(net) or {})
         patch.setattr(loop, "count_flops", lambda *_args: None)
         patch.setattr(loop, "WARMUP_STEPS", 0)
         patch.setattr(common, "evaluate_policy", lambda *_a, **_k: {"return": 0.0, "return_std": 0.0,
                                                                     "episodes": 1.0, "episode_length": 1.0})
         trainer_for(cls.kind, PROFILE, is_estimator(cls, model))(task, ctx)
-    return {k: v.detach().clone() for k, v in built[0].state_dict().items()}
+    read = evaluated[-1] if evaluated and isinstance(evaluated[-1], torch.nn.Module) else built[0]
+    return {k: v.detach().clone() for k, v in read.state_dict().items()}
 
 
 _BASELINES: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
@@ -148,7 +151,7 @@ def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 
 @pytest.mark.parametrize("name,model,key", cases())
-def test_every_accepted_key_changes_the_resolved_run_and_what_it_trains(name, model, key):
+def test_every_accepted_key_changes_the_resolved_run_and_what_it_trains_or_evaluates(name, model, key):
     cls = TASKS[name]
     text = other_value(cls, model, key)
     plain, varied = cls.spec_for(PROFILE, model), cls.spec_for(PROFILE, model, 0, {}, {key: text})

@@ -45,7 +45,7 @@ def test_malformed_vary_is_one_line_naming_the_fix(vary, expected):
 
 
 @pytest.mark.parametrize("vary, sets, expected", [
-    ("model.depht=1,2", (), "valid: recipe.lr, recipe.batch_size, recipe.optimizer, recipe.weight_decay, model.depth"),
+    ("model.depht=1,2", (), "valid: recipe.lr, recipe.batch_size, recipe.optimizer, recipe.weight_decay, recipe.ema_decay, model.depth"),
     ("model.depth=1,two", (), "model.depth='two': wants an int (default 2)"),
     ("recipe.optimizer=adamw,adam", (), "use 'adamw' or 'sgd'"),
     ("data.fraction=0.5,2", (), "wants a fraction of the training split"),

@@ -40,7 +40,7 @@ def test_recipe_keys_replace_the_resolved_recipe_with_values_of_the_fields_type(
     ("recipe.batch_size=abc", "wants an int"),
     ("recipe.optimizer=adam", "use 'adamw' or 'sgd'"),
     ("recipe.weight_decay=-0.1", "must be >= 0"),
-    ("recipe.momentum=0.5", "valid: recipe.lr, recipe.batch_size, recipe.optimizer, recipe.weight_decay, model.depth"),
+    ("recipe.momentum=0.5", "valid: recipe.lr, recipe.batch_size, recipe.optimizer, recipe.weight_decay, recipe.ema_decay, model.depth"),
     ("model.nosuch=1", "model.depth, model.width, model.activation, model.dropout"),
 ])
 def test_bad_values_and_unknown_keys_name_key_value_and_rule(setting, expected):

@@ -41,10 +41,10 @@ from suite.training.optim import build_optimizer, build_scheduler
 from suite.taskapi.spec import Budget, ProfileSpec
 from suite.taskapi.task import Task
 from suite.measuring.timing import SegmentClock
-from suite.training import graphs
+from suite.training import averaging, graphs
 
 # The `--set` keys a supervised model's speed run reads (synthetic batches: no data.*); RL reads its algorithm's.
-SETTINGS = ("recipe.lr", "recipe.batch_size", "recipe.optimizer", "recipe.weight_decay", "model.*")
+SETTINGS = ("recipe.lr", "recipe.batch_size", "recipe.optimizer", "recipe.weight_decay", "recipe.ema_decay", "model.*")
 SYNTHETIC = "synthetic:"  # prefix of a speed profile's dataset name: "synthetic:cifar10"
 
 
@@ -105,7 +105,9 @@ def _supervised(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
     model, train_model = build_on_device(task, ctx, channels_last)
     optimizer = build_optimizer(model, recipe, capturable=ctx.cuda_graphs)
     scheduler = build_scheduler(optimizer, recipe, plan.warmup + plan.measured)
-    train_step = make_train_step(task, model, train_model, optimizer, recipe, ctx)
+    # the recipe's weight average is updated in its step, as the loop trains it
+    train_step = make_train_step(task, model, train_model, optimizer, recipe, ctx,
+                                 average=averaging.for_recipe(model, recipe.ema_decay))
     if ctx.cuda_graphs:  # one graph per batch shape of the pool (per batch where the step reads the host)
         train_step = graphs.CapturedStep(train_step, model, optimizer, repeating=True)
 

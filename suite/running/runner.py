@@ -65,12 +65,12 @@ def trainer_for(kind: str, profile: str = "", estimator: bool = False) -> Callab
 
 def resolved_config(spec: RunSpec, opts: RunOptions, device: str, precision: str, world_size: int) -> dict[str, Any]:
     """Everything that decides what a run computes; its hash keys --resume. `overrides` (and the
-    recipe's `cpu_bf16`, `cpu_channels_last`, `cuda_tf32`, and `cuda_graphs`) are there only when set, so a
-    default run keeps the hash it had before."""
+    recipe's `cpu_bf16`, `cpu_channels_last`, `cuda_tf32`, `ema_decay`, and `cuda_graphs`) are there only when
+    set, so a default run keeps the hash it had before."""
     config = spec.to_dict()
     if not config.get("overrides"):
         config.pop("overrides", None)
-    for flag in ("cpu_bf16", "cpu_channels_last", "cuda_tf32"):
+    for flag in ("cpu_bf16", "cpu_channels_last", "cuda_tf32", "ema_decay"):
         if not config["recipe"].get(flag):
             config["recipe"].pop(flag, None)
     captured = {"cuda_graphs": True} if opts.cuda_graphs else {}  # only when set: a default run keeps its hash

@@ -198,7 +198,7 @@ def normalised(record: dict[str, Any], ref: Reference | None) -> dict[str, Any]:
 
 # Recipe fields added after references were stored: left out of the hash while off, so the stored
 # references' recipe hashes keep matching the recipes they were measured with.
-LATER_RECIPE_FLAGS = ("cuda_tf32",)
+LATER_RECIPE_FLAGS = ("cuda_tf32", "ema_decay")
 
 
 def recipe_hash(recipe: Any) -> str:

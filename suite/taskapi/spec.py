@@ -103,6 +103,9 @@ class Recipe:
     # True where a race in bench/ showed NHWC (channels_last) convolutions faster than NCHW on a CPU
     # (it is always on on CUDA): the harness then lays the model and 4-D data out so (suite.running.device).
     cpu_channels_last: bool = False
+    # > 0: evaluations read an exponential moving average of the weights with this decay per step, updated
+    # in the timed step (suite.training.averaging); 0 evaluates the weights themselves.
+    ema_decay: float = 0.0
     budget: Budget | None = None  # overrides the profile's budget length for this model (never its eval cadence)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     algo: Any = None
@@ -120,6 +123,8 @@ class Recipe:
             raise ConfigError("recipe.lr", self.lr, "must be > 0")
         if self.weight_decay < 0:
             raise ConfigError("recipe.weight_decay", self.weight_decay, "must be >= 0")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError("recipe.ema_decay", self.ema_decay, "must be in [0, 1): 0 evaluates the weights themselves")
 
 
 @dataclass(frozen=True)

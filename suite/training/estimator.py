@@ -123,7 +123,8 @@ def train_estimator(task: TaskBase, ctx: RunContext) -> TrainResult:
         raise SkipRun("the speed profile times training steps on synthetic data; a fitted model or rule has none")
     if task.kind == "rl":
         return _play_rule(task, ctx)
-    from suite.training.loop import decision_splits, evaluate, fill_times, split_info, throughput
+    from suite.training.evaluation import decision_splits, evaluate
+    from suite.training.loop import fill_times, split_info, throughput
 
     spec, result = task.spec, ctx.result
     clock = SegmentClock(CPU)

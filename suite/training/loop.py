@@ -21,7 +21,8 @@ from torch import nn
 from torch.fx.experimental import _config as fx_config
 
 from suite.running import distributed
-from suite.training import graphs
+from suite.training import averaging, graphs
+from suite.training.evaluation import BestState, decision_splits, evaluate
 from suite.taskapi import variants
 from suite.running.context import EvalPoints, RunContext, TrainResult
 from suite.taskapi.data import load_eval_splits, move_to
@@ -36,7 +37,8 @@ from suite.measuring.timing import Heartbeat, SegmentClock
 DEVICE_DATA_LIMIT = 0.25  # fraction of GPU memory a split may take to be moved there once
 WARMUP_STEPS = 2
 # The `--set` keys this loop reads; suite.taskapi.variants accepts no other for the models it trains.
-SETTINGS = ("recipe.lr", "recipe.batch_size", "recipe.optimizer", "recipe.weight_decay", "model.*", "data.fraction")
+SETTINGS = ("recipe.lr", "recipe.batch_size", "recipe.optimizer", "recipe.weight_decay", "recipe.ema_decay", "model.*",
+            "data.fraction")
 
 
 def build_on_device(task: Task, ctx: RunContext, channels_last: bool,
@@ -72,8 +74,10 @@ def compiled(module: nn.Module, varying_shapes: bool) -> nn.Module:
 
 
 def make_train_step(task: Task, model: nn.Module, train_model: nn.Module, optimizer: torch.optim.Optimizer,
-                    recipe: Recipe, ctx: RunContext) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
-    """The supervised training step: batch -> its loss (detached, so no host sync), after one optimizer step.
+                    recipe: Recipe, ctx: RunContext, average: averaging.WeightAverage | None = None,
+                    ) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
+    """The supervised training step: batch -> its loss (detached, so no host sync), after one optimizer step
+    (and the update of the recipe's weight `average`, when it has one).
 
     The loss is the task's, of `train_model` (what `build_on_device` returns for the steps: DDP,
     compiled) in the run's precision; gradients are clipped on `model`'s parameters when the recipe
@@ -88,6 +92,8 @@ def make_train_step(task: Task, model: nn.Module, train_model: nn.Module, optimi
             nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if average is not None:
+            average.update()
         return loss.detach()
 
     return step
@@ -117,6 +123,11 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
     decide, report = decision_splits(spec.target, evals)
 
     model, train_model = build_on_device(task, ctx, channels_last, varying_shapes=not train.fixed_shapes)
+    # What evaluations read: the weights (as the steps call them), or the recipe's average of them.
+    average = averaging.for_recipe(model, recipe.ema_decay)
+    eval_model = train_model if average is None else average.module
+    if average is not None and ctx.compile:
+        eval_model = compiled(eval_model, varying_shapes=not train.fixed_shapes)
 
     drop_last = len(train) >= recipe.batch_size
     steps_per_epoch = max(1, len(train) // recipe.batch_size if drop_last else 1)
@@ -127,7 +138,7 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
     optimizer = build_optimizer(model, recipe, capturable=ctx.cuda_graphs)
     scheduler = build_scheduler(optimizer, recipe, total_steps)
 
-    step = make_train_step(task, model, train_model, optimizer, recipe, ctx)
+    step = make_train_step(task, model, train_model, optimizer, recipe, ctx, average=average)
     if ctx.cuda_graphs:  # captured at the first warm-up step; replayed for every step after
         step = graphs.CapturedStep(step, model, optimizer)
 
@@ -151,13 +162,15 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
             # Evaluation runs the model in eval mode under no_grad, graphs of their own, on batches that
             # come in the same order, of the same shapes, at every evaluation (the short last one
             # included): one evaluation here compiles all that every later one runs.
-            evaluate(task, train_model, decide, ctx)
+            evaluate(task, eval_model, decide, ctx)
+    if average is not None:  # the warm-up's updates are undone with the weights
+        average.restart()
     if ctx.cuda_graphs:
         step.freeze()
     clock.stop()
 
     points = EvalPoints(spec.target, result, ctx.device, stop_at_target=ctx.stop_at_target)
-    best = BestState(model, keep=not ctx.stop_at_target and bool(report))
+    best = BestState(model if average is None else average.module, keep=not ctx.stop_at_target and bool(report))
     samples, next_eval = 0, eval_every
     work: dict[str, torch.Tensor | float] = {}  # the task's own units (tokens, seconds of audio)
     ctx.log(f"  {total_steps} steps, eval every {eval_every} samples on {', '.join(decide) or 'no split'}, "
@@ -189,7 +202,7 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
             if train_loss is None:
                 break
             clock.start("eval")
-            metrics = evaluate(task, train_model, decide, ctx)
+            metrics = evaluate(task, eval_model, decide, ctx)
             clock.stop()
             points.record(step_index, clock, metrics, samples=samples, **{"train/loss": train_loss})
             if points.improved(metrics):
@@ -214,8 +227,8 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
         result.flops_per_sample, result.flops_method = scale.per_sample(counted)
     if report and result.status == "ok" and result.curve:
         clock.start("report")  # the test split and held-out sets: reported, never timed, never deciding
-        result.final_metrics.update(evaluate(task, train_model, report, ctx))
-        best.report(lambda: evaluate(task, train_model, report, ctx), result)
+        result.final_metrics.update(evaluate(task, eval_model, report, ctx))
+        best.report(lambda: evaluate(task, eval_model, report, ctx), result)
         clock.stop()
     return result
 
@@ -227,50 +240,6 @@ def fill_times(result: TrainResult, clock: SegmentClock, steps: int) -> None:
     result.warmup_s = round(clock.total("warmup"), 4)
     result.eval_time_s = round(clock.total("eval"), 4)
     result.seconds_per_step = round(clock.total("train") / steps, 6) if steps else None
-
-
-def decision_splits(target, evals: dict[str, BatchSource]) -> tuple[dict, dict]:
-    """(the split evaluated at every eval point, the splits evaluated once when the run stops).
-
-    The target's split decides (validation); test and held-out sets only report, so no run stops
-    on, or is tuned against, the figures it reports. Without a target the first split decides.
-    """
-    if not evals:
-        return {}, {}
-    name = target.split if target is not None else next(iter(evals))
-    if name not in evals:
-        raise DataError(f"the target metric {target.metric!r} names split {name!r}, which the profile does not "
-                        f"evaluate ({', '.join(evals)}): add it to eval_splits")
-    return {name: evals[name]}, {k: v for k, v in evals.items() if k != name}
-
-
-class BestState:
-    """Training to the budget: a copy of the weights at the best evaluation, so the test split is
-    reported there too (`result.best`). Idle (no copies) when the run stops at its target."""
-
-    def __init__(self, model: nn.Module, keep: bool):
-        self.model, self.keep = model, keep
-        self.state: dict | None = None
-        self.step: int | None = None
-        self.metrics: dict[str, float] = {}
-
-    def keep_now(self, step: int, metrics: dict[str, float]) -> None:
-        if self.keep:
-            self.state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
-            self.step, self.metrics = step, dict(metrics)
-
-    def report(self, evaluate_report, result: TrainResult) -> None:
-        """Fill `result.best`: the best point's metrics and the report splits evaluated on its weights."""
-        if not self.keep or self.step is None:
-            return
-        last = result.curve[-1]["step"]
-        if self.step == last:
-            result.best = {"step": self.step, "metrics": dict(result.final_metrics)}
-            return
-        current = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        self.model.load_state_dict(self.state)
-        result.best = {"step": self.step, "metrics": {**self.metrics, **evaluate_report()}}
-        self.model.load_state_dict(current)
 
 
 def split_info(train: BatchSource, evals: dict[str, BatchSource]) -> dict[str, dict]:
@@ -337,18 +306,6 @@ def endless(source: BatchSource, batch_size: int, ctx: RunContext, drop_last: bo
         for batch in source.batches(batch_size, shuffle=True, generator=ctx.generator, drop_last=drop_last,
                                     shard=ctx.shard):
             yield {k: v.clone(memory_format=torch.contiguous_format) for k, v in batch.items()} if copied else batch
-
-
-def evaluate(task: Task, model: nn.Module, evals: dict[str, BatchSource], ctx: RunContext) -> dict[str, float]:
-    """Metrics of every eval split, named `split/metric`."""
-    metrics: dict[str, float] = {}
-    model.eval()
-    with torch.no_grad(), autocast(ctx.device, ctx.precision):
-        for split, source in evals.items():
-            for name, value in task.evaluate(model, source).items():
-                metrics[f"{split}/{name}"] = float(value)
-    model.train()
-    return metrics
 
 
 class FlopScale:

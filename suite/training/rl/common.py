@@ -12,7 +12,7 @@ closes the environments. Train time excludes evaluation; throughput is
 environment steps per second of train time. The eval point itself (loss
 average, divergence, curve, stop reason) is
 `suite.running.context.EvalPoints`, and the copy of the weights at the best
-validation point when training to the budget is `suite.training.loop.BestState`:
+validation point when training to the budget is `suite.training.evaluation.BestState`:
 the routines the supervised loop uses too.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ from suite.training.rl.evaluation import evaluate_policy
 from suite.taskapi.spec import RunSpec
 from suite.taskapi.task import RLTask
 from suite.training import graphs
-from suite.training.loop import BestState
+from suite.training.evaluation import BestState
 from suite.measuring.timing import Heartbeat, SegmentClock
 
 EVAL_SEED_OFFSET = 1_000_003  # validation episodes never share seeds with training ones
