@@ -11,7 +11,7 @@ is met (`--target-value`), so each lower candidate's steps are the first crossin
 which the task loads (`ProfileSpec.references`) and `dlbench list` shows.
 
     python bench/convergence.py TASK [--profile quick] [--seeds 10] [--model M] [--candidates 0.88,0.9]
-                                     [--results DIR] [--precision auto] [--jobs 1] [--write]
+                                     [--results DIR] [--precision auto] [--jobs 1] [--set KEY=VALUE] [--write]
 """
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ def run_seeds(task: str, model: str, args: argparse.Namespace, target_value: flo
                "--precision", args.precision, "--device", "cpu"]
     if target_value is not None:
         command += ["--target-value", repr(target_value)]
+    for setting in args.set:
+        command += ["--set", setting]
     if args.jobs == 1:
         subprocess.run(command, check=False, cwd=ROOT)
         return
@@ -90,6 +92,7 @@ def run_command(args: argparse.Namespace) -> str:
     parts += ["--candidates", args.candidates] if args.candidates else []
     parts += ["--precision", args.precision] if args.precision != "auto" else []
     parts += ["--jobs", str(args.jobs)] if args.jobs != 1 else []
+    parts += [f"--set {setting}" for setting in args.set]
     return " ".join(parts)
 
 
@@ -117,9 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=None, help="default: results/convergence/TASK.PROFILE")
     parser.add_argument("--write", action="store_true", help="store the reference of the task's own target")
     parser.add_argument("--no-run", action="store_true", help="only read the records already in --results")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a recipe variant to assess (run_all.py's --set; repeatable); not with --write")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs {args.jobs}: give 1 or more processes")
+    if args.set and args.write:
+        parser.error("--write stores the reference of the task's own recipe: change the recipe, not --set")
     task_cls = registry.get_task(args.task)
     model = args.model or task_cls.default_model
     target = to_jsonable(task_cls.profiles[args.profile].target)
@@ -132,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     records = [r for r in read_records([args.results / "runs"])
                if r["task"] == args.task and r["model"] == model and r["profile"] == args.profile
                and r["task_version"] == task_cls.version and r["status"] == "ok"
-               and (r["target"] or {}).get("value") == (strictest if candidates else target["value"])]
+               and (r["target"] or {}).get("value") == (strictest if candidates else target["value"])
+               and set((r["config"].get("overrides") or {})) == {item.split("=", 1)[0] for item in args.set}]
     if not records:
         print(f"no finished records of {args.task}/{model} in {args.results}", file=sys.stderr)
         return 1

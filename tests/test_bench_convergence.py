@@ -1,4 +1,5 @@
-"""bench/convergence.py: the seeds shared out over --jobs processes, and the command a reference records."""
+"""bench/convergence.py: the seeds shared out over --jobs processes, recipe variants (--set), and the command a
+reference records."""
 from __future__ import annotations
 
 import argparse
@@ -16,7 +17,7 @@ def bench():
 
 def namespace(**kw) -> argparse.Namespace:
     base = dict(task="toy", profile="quick", seeds=10, model=None, candidates="", precision="auto",
-                results=Path("/tmp/r"), jobs=1)
+                results=Path("/tmp/r"), jobs=1, set=[])
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -49,3 +50,19 @@ def test_jobs_below_one_is_a_usage_error(bench):
     with pytest.raises(SystemExit) as exc:
         bench.main(["sentiment", "--jobs", "0", "--no-run"])
     assert exc.value.code == 2
+
+
+def test_a_variant_reaches_every_run_and_the_recorded_command(bench, monkeypatch):
+    started = []
+    monkeypatch.setattr(bench.subprocess, "run", lambda command, **_kw: started.append(command))
+    args = namespace(set=["recipe.ema_decay=0.9", "recipe.lr=1e-4"])
+    bench.run_seeds("toy", "m", args, None)
+    command = started[0]
+    assert [command[i + 1] for i, part in enumerate(command) if part == "--set"] == args.set
+    assert bench.run_command(args).endswith("--set recipe.ema_decay=0.9 --set recipe.lr=1e-4")
+
+
+def test_a_variant_is_not_written_as_the_tasks_reference(bench, capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["sentiment", "--set", "recipe.ema_decay=0.9", "--write", "--no-run"])
+    assert exc.value.code == 2 and "--write stores the reference of the task's own recipe" in capsys.readouterr().err
