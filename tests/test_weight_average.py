@@ -105,3 +105,11 @@ def test_each_evaluation_reads_the_average_of_the_weights_after_each_step(tmp_pa
         expected = 0.5 * expected + 0.5 * after
     assert torch.allclose(ToyWatched.evaluated[0], expected, atol=1e-6)
     assert not torch.allclose(ToyWatched.evaluated[0], before[first_eval], atol=1e-3)
+
+
+def test_frozen_parameters_are_not_averaged():
+    model = _WithPositions()
+    model.linear.bias.requires_grad_(False)  # as frozen embeddings: no step changes them
+    average = WeightAverage(model, decay=0.5)
+    assert all(t.data_ptr() != model.linear.bias.data_ptr() for t in average._floats[1])
+    assert any(t.data_ptr() == model.linear.weight.data_ptr() for t in average._floats[1])

@@ -23,17 +23,21 @@ from torch import nn
 
 
 class WeightAverage:
-    """`module`: a copy of `model` whose floating-point parameters and buffers follow
-    avg <- decay * avg + (1 - decay) * weights after each `update`; other buffers are copied."""
+    """`module`: a copy of `model` whose trained parameters and floating-point buffers follow
+    avg <- decay * avg + (1 - decay) * weights after each `update`; other buffers are copied, and frozen
+    parameters (which no step changes) are left as copied."""
 
     def __init__(self, model: nn.Module, decay: float):
         if not 0.0 < decay < 1.0:
             raise ValueError(f"ema decay {decay} must be in (0, 1)")
         self.model, self.decay = model, decay
         self.module = copy.deepcopy(model).requires_grad_(False)
-        pairs = list(zip(self._tensors(self.module), self._tensors(model), strict=True))
-        self._floats = ([a for a, w in pairs if a.is_floating_point()], [w for a, w in pairs if a.is_floating_point()])
-        self._others = [(a, w) for a, w in pairs if not a.is_floating_point()]
+        params = [(a.detach(), w.detach()) for a, w in zip(self.module.parameters(), model.parameters(), strict=True)
+                  if w.requires_grad]
+        buffers = list(zip(self.module.buffers(), model.buffers(), strict=True))
+        averaged = params + [(a, w) for a, w in buffers if a.is_floating_point()]
+        self._floats = ([a for a, _ in averaged], [w for _, w in averaged])
+        self._others = [(a, w) for a, w in buffers if not a.is_floating_point()]
 
     @staticmethod
     def _tensors(model: nn.Module) -> list[torch.Tensor]:
