@@ -340,6 +340,19 @@ def test_the_loop_trains_the_same_run_captured_or_eager(results_dir, fake_cuda):
                                                                        abs=0.02)
 
 
+def test_captured_or_eager_the_loop_evaluates_the_same_weight_average(results_dir, fake_cuda):
+    def run(**kw):
+        opts = SuiteOptions(profile="smoke", device="auto", results=results_dir, set=["recipe.ema_decay=0.8"], **kw)
+        return run_one(task_class("image_classification"), "cnn", 0, opts, log=lambda _m: None)
+
+    eager, captured = run(), run(cuda_graphs=True)
+    assert captured["status"] == "ok", captured["error"]
+    assert captured["config"]["recipe"]["ema_decay"] == 0.8
+    for a, b in zip(captured["curve"], eager["curve"], strict=True):
+        assert a["val/accuracy"] == pytest.approx(b["val/accuracy"], abs=0.02)
+        assert a["val/loss"] == pytest.approx(b["val/loss"], rel=1e-3)
+
+
 def test_compiled_and_captured_the_loop_trains_the_compiled_run(results_dir, fake_cuda, monkeypatch):
     """--compile with --cuda-graphs: the model is compiled once, compiled before the capture (its warm-up
     steps run the compiled step), the record keys both settings, and the run trains as the compiled one."""
