@@ -129,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--write stores the reference of the task's own recipe: change the recipe, not --set")
     task_cls = registry.get_task(args.task)
     model = args.model or task_cls.default_model
+    if any("=" not in item for item in args.set):
+        parser.error(f"--set {next(i for i in args.set if '=' not in i)!r}: give KEY=VALUE")
+    # the variant's values as records keep them (parsed, and checked before any run)
+    variant = task_cls.spec_for(args.profile, model, 0, {}, dict(i.split("=", 1) for i in args.set)).overrides
     target = to_jsonable(task_cls.profiles[args.profile].target)
     args.results = args.results or ROOT / "results" / "convergence" / f"{args.task}.{args.profile}"
     candidates = [float(v) for v in args.candidates.split(",") if v.strip()]
@@ -140,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                if r["task"] == args.task and r["model"] == model and r["profile"] == args.profile
                and r["task_version"] == task_cls.version and r["status"] == "ok"
                and (r["target"] or {}).get("value") == (strictest if candidates else target["value"])
-               and set((r["config"].get("overrides") or {})) == {item.split("=", 1)[0] for item in args.set}]
+               and (r["config"].get("overrides") or {}) == variant]
     if not records:
         print(f"no finished records of {args.task}/{model} in {args.results}", file=sys.stderr)
         return 1

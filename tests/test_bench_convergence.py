@@ -66,3 +66,20 @@ def test_a_variant_is_not_written_as_the_tasks_reference(bench, capsys):
     with pytest.raises(SystemExit) as exc:
         bench.main(["sentiment", "--set", "recipe.ema_decay=0.9", "--write", "--no-run"])
     assert exc.value.code == 2 and "--write stores the reference of the task's own recipe" in capsys.readouterr().err
+
+
+def test_a_variant_reads_only_the_records_of_its_own_values(bench, tmp_path, capsys):
+    from tests.helpers import make_record, write_all
+    from tests.toy_tasks import ToyLinear  # registers toy_linear
+
+    def record(seed: int, overrides: dict | None) -> dict:
+        config = {"budget": {"max_steps": 20}, "seed": seed, "precision": "fp32",
+                  **({"overrides": overrides} if overrides else {})}
+        return make_record(task="toy_linear", model="linear", seed=seed, version=ToyLinear.version, target=0.95,
+                           profile="quick", config=config, run_id=f"r{seed}")
+
+    write_all(tmp_path / "runs", [record(0, {"recipe.lr": 0.05}), record(1, {"recipe.lr": 0.5}), record(2, None)])
+    code = bench.main(["toy_linear", "--seeds", "3", "--no-run", "--results", str(tmp_path), "--set", "recipe.lr=0.05"])
+    assert code == 0 and "toy_linear / linear, profile quick, 1 records" in capsys.readouterr().out
+    assert bench.main(["toy_linear", "--seeds", "3", "--no-run", "--results", str(tmp_path)]) == 0
+    assert ", 1 records" in capsys.readouterr().out  # the recipe's own: the run without --set
