@@ -123,11 +123,14 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
     decide, report = decision_splits(spec.target, evals)
 
     model, train_model = build_on_device(task, ctx, channels_last, varying_shapes=not train.fixed_shapes)
-    # What evaluations read: the weights (as the steps call them), or the recipe's average of them.
+    # What evaluations read (`evaluated`; `eval_model` calls it): the weights, as the steps call them, or
+    # the recipe's average of them, compiled on its own under --compile.
     average = averaging.for_recipe(model, recipe.ema_decay)
-    eval_model = train_model if average is None else average.module
-    if average is not None and ctx.compile:
-        eval_model = compiled(eval_model, varying_shapes=not train.fixed_shapes)
+    evaluated, eval_model = model, train_model
+    if average is not None:
+        evaluated = eval_model = average.module
+        if ctx.compile:
+            eval_model = compiled(average.module, varying_shapes=not train.fixed_shapes)
 
     drop_last = len(train) >= recipe.batch_size
     steps_per_epoch = max(1, len(train) // recipe.batch_size if drop_last else 1)
@@ -170,7 +173,7 @@ def train_supervised(task: Task, ctx: RunContext) -> TrainResult:
     clock.stop()
 
     points = EvalPoints(spec.target, result, ctx.device, stop_at_target=ctx.stop_at_target)
-    best = BestState(model if average is None else average.module, keep=not ctx.stop_at_target and bool(report))
+    best = BestState(evaluated, keep=not ctx.stop_at_target and bool(report))
     samples, next_eval = 0, eval_every
     work: dict[str, torch.Tensor | float] = {}  # the task's own units (tokens, seconds of audio)
     ctx.log(f"  {total_steps} steps, eval every {eval_every} samples on {', '.join(decide) or 'no split'}, "
