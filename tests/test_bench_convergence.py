@@ -69,8 +69,10 @@ def test_a_variant_is_not_written_as_the_tasks_reference(bench, capsys):
 
 
 def test_a_variant_reads_only_the_records_of_its_own_values(bench, tmp_path, capsys):
+    from suite.taskapi import registry
     from tests.helpers import make_record, write_all
-    from tests.toy_tasks import ToyLinear  # registers toy_linear
+
+    ToyLinear = registry.load_tasks(["tests.toy_tasks"])["toy_linear"]  # registered again after any reset
 
     def record(seed: int, overrides: dict | None) -> dict:
         config = {"budget": {"max_steps": 20}, "seed": seed, "precision": "fp32",
