@@ -107,3 +107,30 @@ def test_speed_profile_reuses_the_full_recipes():
         assert fast.target is None and fast.dataset == "synthetic:" + full.dataset
         for name, recipe in full.recipes.items():
             assert dataclasses.replace(recipe, budget=None) == fast.recipes[name]
+
+
+def test_timed_steps_go_on_until_the_minimum_time_then_stop_at_the_cap(results_dir, monkeypatch):
+    """A small model's few steps would be timed for milliseconds: the rule times it for `min_time_s`,
+    at most `max_measured` steps; `--max-steps N` times exactly N."""
+    task = registry.load_tasks()["image_classification"]
+
+    def run(plan: speed.Steps, max_steps: int | None = None) -> dict:
+        monkeypatch.setitem(speed.STEPS, "cpu", plan)
+        opts = SuiteOptions(profile="speed", device="cpu", results=results_dir, max_steps=max_steps)
+        record = run_one(task, "mlp", 0, opts, log=lambda _m: None)
+        assert record["status"] == "ok", record["error"]
+        return record
+
+    timed = run(speed.Steps(pool=2, warmup=1, measured=1, env_steps=5, max_batch=8, min_time_s=1.0, max_measured=100_000))
+    assert timed["speed"]["steps"] > 1 and timed["train_time_s"] >= 1.0
+    assert timed["speed"]["min_steps"] == 1 and timed["speed"]["min_time_s"] == 1.0
+    low, mid, high = (timed["speed"][f"step_time_{q}_s"] for q in ("p10", "median", "p90"))
+    assert 0 < low <= mid <= high
+    assert timed["samples"] == timed["speed"]["steps"] * timed["speed"]["batch_size"]
+
+    capped = run(speed.Steps(pool=2, warmup=1, measured=2, env_steps=5, max_batch=8, min_time_s=600.0, max_measured=5))
+    assert capped["speed"]["steps"] == 5
+
+    exact = run(speed.Steps(pool=2, warmup=1, measured=2, env_steps=5, max_batch=8, min_time_s=600.0, max_measured=50),
+                max_steps=3)
+    assert exact["speed"]["steps"] == 3 and exact["speed"]["min_time_s"] == 0.0

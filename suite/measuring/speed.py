@@ -9,16 +9,17 @@ for environment steps per second.
 
 A run: `pool` distinct synthetic batches are made on the device; training FLOPs
 are counted once per distinct batch shape (FlopCounterMode, eager model); then
-`warmup` untimed optimizer steps (compilation, cuDNN autotuning) and `measured`
-timed steps cycling through the pool, each step timed (CUDA events on GPU,
-`perf_counter` elsewhere). A step is the trainer's own (`suite.training.loop.make_train_step`,
+`warmup` untimed optimizer steps (compilation, cuDNN autotuning), then timed
+steps cycling through the pool, each step timed (CUDA events on GPU,
+`perf_counter` elsewhere): at least `measured` of them and on until they have
+taken `min_time_s` of wall time (at most `max_measured`), so a small model is
+timed over thousands of steps and a large one over a few. A step is the trainer's own (`suite.training.loop.make_train_step`,
 the `make_update_step` of `suite.training.rl.ppo` and `suite.training.rl.dqn`) with the run's model
-layout, precision and optimizer, so what is timed is what a run trains. Step
-counts depend on the device (`STEPS`; CPUs take few, as the full-size models are
-slow there); `--max-steps N` sets the measured steps. The record: throughput
-(samples/s and the task's own units, RL also the real environments'
-env_steps/s), `speed` (step-time median and p90, counts), peak memory, FLOPs per
-sample and utilisation (`suite.measuring.peak`).
+layout, precision and optimizer, so what is timed is what a run trains. The
+rule depends on the device (`STEPS`); `--max-steps N` times exactly N steps.
+The record: throughput (samples/s and the task's own units, RL also the real
+environments' env_steps/s), `speed` (step-time median, p10 and p90, counts and
+the rule), peak memory, FLOPs per sample and utilisation (`suite.measuring.peak`).
 """
 from __future__ import annotations
 
@@ -52,13 +53,21 @@ SYNTHETIC = "synthetic:"  # prefix of a speed profile's dataset name: "synthetic
 class Steps:
     pool: int  # distinct synthetic batches (variable-length tasks draw a shape for each)
     warmup: int  # untimed optimizer steps before the measured ones
-    measured: int  # timed optimizer steps
+    measured: int  # timed optimizer steps: at least these, then on until `min_time_s` (exactly these when it is 0)
     env_steps: int  # vector-env steps of the real environments (RL)
     max_batch: int | None = None  # supervised batch cap: a GPU-sized batch of full-size speech takes minutes on a CPU
+    # Timed steps go on until their wall time reaches this (or `max_measured` steps): a fixed count is a
+    # few milliseconds for a small model, inside one scheduler tick's noise, and minutes for a large one.
+    min_time_s: float = 0.0
+    max_measured: int | None = None
+
+    def most_steps(self) -> int:
+        """The timed steps a run can take at most (its learning-rate schedule spans them)."""
+        return self.max_measured if self.min_time_s > 0 and self.max_measured else self.measured
 
 
-STEPS = {"cuda": Steps(pool=8, warmup=10, measured=50, env_steps=500),
-          "cpu": Steps(pool=2, warmup=1, measured=3, env_steps=100, max_batch=16)}
+STEPS = {"cuda": Steps(pool=8, warmup=10, measured=50, env_steps=500, min_time_s=1.0, max_measured=5000),
+          "cpu": Steps(pool=2, warmup=1, measured=3, env_steps=100, max_batch=16, min_time_s=3.0, max_measured=500)}
 
 
 def speed_profile(full: ProfileSpec) -> ProfileSpec:
@@ -75,8 +84,9 @@ def full_dataset(spec_dataset: str) -> str:
 
 
 def step_plan(ctx: RunContext) -> Steps:
+    """The device's step plan; `--max-steps N` times exactly N steps (no time rule)."""
     plan = STEPS["cuda"] if ctx.device.type == "cuda" else STEPS["cpu"]
-    return dataclasses.replace(plan, measured=ctx.max_steps) if ctx.max_steps else plan
+    return dataclasses.replace(plan, measured=ctx.max_steps, min_time_s=0.0) if ctx.max_steps else plan
 
 
 def device_generator(ctx: RunContext) -> torch.Generator:
@@ -104,7 +114,7 @@ def _supervised(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
         raise SkipRun(str(exc)) from None
     model, train_model = build_on_device(task, ctx, channels_last)
     optimizer = build_optimizer(model, recipe, capturable=ctx.cuda_graphs)
-    scheduler = build_scheduler(optimizer, recipe, plan.warmup + plan.measured)
+    scheduler = build_scheduler(optimizer, recipe, plan.warmup + plan.most_steps())
     # the recipe's weight average is updated in its step, as the loop trains it
     train_step = make_train_step(task, model, train_model, optimizer, recipe, ctx,
                                  average=averaging.for_recipe(model, recipe.ema_decay))
@@ -169,28 +179,24 @@ def _measure(task: Task, ctx: RunContext, plan: Steps, pool: list[dict], step: C
         if shape not in counted:
             counted[shape] = count(batch)
     clock.stop()
-    uses = [0] * len(pool)
-    for i in range(plan.measured):
-        uses[i % len(pool)] += 1
-    trained = sum(n * batch_size(b) for n, b in zip(uses, pool))
-    if all(counted[s] is not None for s in shapes) and trained:
-        result.flops_per_sample = sum(n * counted[s] for n, s in zip(uses, shapes)) / trained
-        result.flops_method = (f"torch FlopCounterMode, forward + backward of each of {len(counted)} distinct "
-                               f"batch shape(s), weighted by the steps trained on each")
 
     cuda = ctx.device.type == "cuda"
-    events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
-              for _ in range(plan.measured)] if cuda else []
+    events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
     times: list[float] = []
     loss_sum = torch.zeros((), device=ctx.device)
     samples, work = 0, {}
-    ctx.log(f"  speed: {plan.measured} timed steps after {plan.warmup} warm-up, {len(pool)} synthetic batches")
+    rule = f", then on to {plan.min_time_s:g} s (at most {plan.most_steps()})" if plan.min_time_s > 0 else ""
+    ctx.log(f"  speed: {plan.measured} timed steps{rule} after {plan.warmup} warm-up, {len(pool)} synthetic batches")
     clock.start("train")
+    began_all = time.perf_counter()
     try:
-        for i in range(plan.measured):
+        for i in range(plan.most_steps()):
+            if i >= plan.measured and time.perf_counter() - began_all >= plan.min_time_s:
+                break
             batch = pool[i % len(pool)]
             with no_host_sync(ctx):
                 if cuda:  # device-side step times, read after the loop: no sync per step
+                    events.append((torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)))
                     events[i][0].record()
                 began = time.perf_counter()
                 loss_sum += step(batch)
@@ -214,14 +220,30 @@ def _measure(task: Task, ctx: RunContext, plan: Steps, pool: list[dict], step: C
             result.throughput = throughput(samples, work, result.train_time_s)
         result.speed = {"steps": result.steps, "warmup_steps": plan.warmup, "distinct_batches": len(pool),
                         "distinct_shapes": len(counted), "batch_size": batch_size(pool[0]),
+                        "min_steps": plan.measured, "min_time_s": plan.min_time_s,
                         "step_time_median_s": round(statistics.median(times), 6) if times else None,
+                        "step_time_p10_s": round(float(np.quantile(times, 0.1)), 6) if times else None,
                         "step_time_p90_s": round(float(np.quantile(times, 0.9)), 6) if times else None}
+        _note_flops(result, pool, shapes, counted, result.steps, batch_size)
     train_loss = (loss_sum / max(1, result.steps)).item()
     result.final_metrics = {"train/loss": train_loss}
     if not math.isfinite(train_loss):
         result.status, result.stop_reason = "diverged", "diverged"
         result.error = "non-finite training loss on synthetic data"
     return result
+
+
+def _note_flops(result: TrainResult, pool: list[dict], shapes: list[tuple], counted: dict[tuple, float | None],
+                steps: int, batch_size: Callable[[dict], int]) -> None:
+    """FLOPs per sample over the `steps` timed steps, each distinct batch shape weighted by its steps."""
+    uses = [0] * len(pool)
+    for i in range(steps):
+        uses[i % len(pool)] += 1
+    trained = sum(n * batch_size(b) for n, b in zip(uses, pool))
+    if all(counted[s] is not None for s in shapes) and trained:
+        result.flops_per_sample = sum(n * counted[s] for n, s in zip(uses, shapes)) / trained
+        result.flops_method = (f"torch FlopCounterMode, forward + backward of each of {len(counted)} distinct "
+                               f"batch shape(s), weighted by the steps trained on each")
 
 
 # -- reinforcement learning ---------------------------------------------------------
