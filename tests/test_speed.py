@@ -134,3 +134,15 @@ def test_timed_steps_go_on_until_the_minimum_time_then_stop_at_the_cap(results_d
     exact = run(speed.Steps(pool=2, warmup=1, measured=2, env_steps=5, max_batch=8, min_time_s=600.0, max_measured=50),
                 max_steps=3)
     assert exact["speed"]["steps"] == 3 and exact["speed"]["min_time_s"] == 0.0
+
+
+def test_real_environments_are_stepped_to_the_minimum_time_too(results_dir, monkeypatch):
+    monkeypatch.setitem(speed.STEPS, "cpu", speed.Steps(pool=2, warmup=1, measured=1, env_steps=2, min_time_s=0.5,
+                                                        max_measured=1))
+    opts = SuiteOptions(profile="speed", device="cpu", results=results_dir)
+    record = run_one(registry.load_tasks()["atari_rl"], "dqn_cnn", 0, opts, log=lambda _m: None)
+    assert record["status"] == "ok", record["error"]
+    envs = int(record["speed"]["envs"].split()[0])
+    vector_steps = record["speed"]["env_steps"] / envs
+    assert vector_steps == int(vector_steps) and 2 < vector_steps <= 2 * speed.ENV_STEP_CAP
+    assert record["speed"]["steps"] == 1  # the learner's cap holds whatever the time

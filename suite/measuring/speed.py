@@ -66,6 +66,7 @@ class Steps:
         return self.max_measured if self.min_time_s > 0 and self.max_measured else self.measured
 
 
+ENV_STEP_CAP = 100  # vector-env steps timed at most, in multiples of `Steps.env_steps`
 STEPS = {"cuda": Steps(pool=8, warmup=10, measured=50, env_steps=500, min_time_s=1.0, max_measured=5000),
           "cpu": Steps(pool=2, warmup=1, measured=3, env_steps=100, max_batch=16, min_time_s=3.0, max_measured=500)}
 
@@ -326,16 +327,18 @@ def _rl(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
     result = _measure(task, ctx, plan, pool, step, count, lambda b: len(b["actions"]), lambda b: {})
     _note_graphs(result, step)
     if result.status == "ok":
-        rate, vector_env = env_steps_per_s(task, cfg, plan.env_steps, ctx.seed)
+        rate, vector_steps, vector_env = env_steps_per_s(task, cfg, plan, ctx.seed)
         result.throughput = dict(result.throughput or {}, extra={"env_steps/s": rate})
-        result.speed["env_steps"] = plan.env_steps * cfg.num_envs
+        result.speed["env_steps"] = vector_steps * cfg.num_envs
         result.speed["envs"] = f"{cfg.num_envs} in {vector_env} (random actions)"
     return result
 
 
-def env_steps_per_s(task: Task, cfg, vector_steps: int, seed: int) -> tuple[float, str]:
+def env_steps_per_s(task: Task, cfg, plan: Steps, seed: int) -> tuple[float, int, str]:
     """Steps/s of the task's real training environments (random actions), vectorised as the training
-    loop does (the recipe's sync/async, or the task's own vector env), and that vector env's name."""
+    loop does (the recipe's sync/async, or the task's own vector env), the vector steps timed and that
+    vector env's name. At least `plan.env_steps` vector steps, then on until `plan.min_time_s` (at most
+    `ENV_STEP_CAP` times as many), the rule of the learner's steps."""
     from suite.training.rl.envs import make_vector_env, vector_env_name
 
     envs = make_vector_env(task.make_env, cfg.num_envs, asynchronous=cfg.asynchronous)
@@ -344,8 +347,10 @@ def env_steps_per_s(task: Task, cfg, vector_steps: int, seed: int) -> tuple[floa
         envs.action_space.seed(seed)
         envs.step(envs.action_space.sample())  # first step: processes started, buffers allocated
         began = time.perf_counter()
-        for _ in range(vector_steps):
+        steps, cap = 0, plan.env_steps * (ENV_STEP_CAP if plan.min_time_s > 0 else 1)
+        while steps < cap and (steps < plan.env_steps or time.perf_counter() - began < plan.min_time_s):
             envs.step(envs.action_space.sample())
-        return round(vector_steps * cfg.num_envs / (time.perf_counter() - began), 2), vector_env_name(envs)
+            steps += 1
+        return round(steps * cfg.num_envs / (time.perf_counter() - began), 2), steps, vector_env_name(envs)
     finally:
         envs.close()
