@@ -127,6 +127,7 @@ def test_timed_steps_go_on_until_the_minimum_time_then_stop_at_the_cap(results_d
     low, mid, high = (timed["speed"][f"step_time_{q}_s"] for q in ("p10", "median", "p90"))
     assert 0 < low <= mid <= high
     assert timed["samples"] == timed["speed"]["steps"] * timed["speed"]["batch_size"]
+    assert check.assess(timed) == ([], [])  # the profile's budget covers the steps the rule may take
 
     capped = run(speed.Steps(pool=2, warmup=1, measured=2, env_steps=5, max_batch=8, min_time_s=600.0, max_measured=5))
     assert capped["speed"]["steps"] == 5
@@ -146,3 +147,11 @@ def test_real_environments_are_stepped_to_the_minimum_time_too(results_dir, monk
     vector_steps = record["speed"]["env_steps"] / envs
     assert vector_steps == int(vector_steps) and 2 < vector_steps <= 2 * speed.ENV_STEP_CAP
     assert record["speed"]["steps"] == 1  # the learner's cap holds whatever the time
+
+
+def test_the_speed_budget_holds_every_step_the_rule_may_take():
+    """A run's record must stay within its budget (`dlbench check`), however long the time rule runs."""
+    cls = registry.load_tasks()["image_classification"]
+    budget = cls.spec_for("speed", "cnn").budget
+    assert all(plan.most_steps() <= budget.max_steps for plan in speed.STEPS.values())
+    assert speed.STEPS["cpu"].most_steps() > speed.STEPS["cpu"].measured  # the rule goes past the minimum

@@ -75,7 +75,8 @@ def speed_profile(full: ProfileSpec) -> ProfileSpec:
     """The speed profile of a task: `full`'s recipes (their budgets dropped), synthetic data, no target."""
     recipes = {name: dataclasses.replace(recipe, budget=None) for name, recipe in full.recipes.items()}
     return ProfileSpec(dataset=SYNTHETIC + full.dataset, target=None,
-                       budget=Budget(max_steps=STEPS["cuda"].measured, max_time_s=600), recipes=recipes,
+                       budget=Budget(max_steps=max(plan.most_steps() for plan in STEPS.values()), max_time_s=600),
+                       recipes=recipes,
                        eval_splits=())
 
 
