@@ -112,11 +112,11 @@ if [ "$tiny" = 1 ]; then
     --tasks image_classification,atari_rl
 else
   step "smoke suite" 120 "${run_all[@]}" --profile smoke --models all
-  step "speed bf16" 120 "${run_all[@]}" --profile speed --models all --precision bf16
+  step "speed bf16" 150 "${run_all[@]}" --profile speed --models all --precision bf16
   step "quick image" 60 "${run_all[@]}" --profile quick --tasks image_classification
   step "quick atari" 100 "${run_all[@]}" --profile quick --tasks atari_rl
   step "quick keyword spotting" 150 "${run_all[@]}" --profile quick --tasks keyword_spotting
-  step "speed fp32" 120 "${run_all[@]}" --profile speed --models all --precision fp32
+  step "speed fp32" 150 "${run_all[@]}" --profile speed --models all --precision fp32
   # Fixed-shape tasks only: sentiment and speech draw 8 batch shapes each, so compiling them takes minutes
   # (and the PPO learner compiles its update).
   step "speed bf16 compile" 210 "${run_all[@]}" --profile speed --precision bf16 --compile \
