@@ -10,13 +10,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def torchrun(ranks: int, port: int, results: Path) -> subprocess.CompletedProcess:
-    """The toy task's smoke run under torchrun with `ranks` CPU processes (gloo)."""
+TOY_SMOKE = ("--profile", "smoke", "--tasks-from", "tests.toy_tasks", "--tasks", "toy_linear")
+
+
+def torchrun(ranks: int, port: int, results: Path, run: tuple[str, ...] = TOY_SMOKE) -> subprocess.CompletedProcess:
+    """`run_all.py RUN` (the toy task's smoke run) under torchrun with `ranks` CPU processes (gloo)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={ranks}", f"--master_port={port}",
-         "run_all.py", "--profile", "smoke", "--tasks-from", "tests.toy_tasks", "--tasks", "toy_linear",
-         "--device", "cpu", "--results", str(results)],
+         "run_all.py", *run, "--device", "cpu", "--results", str(results)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return done
@@ -41,6 +43,16 @@ def test_a_global_batch_that_does_not_divide_by_the_ranks_trains_even_slices(tmp
     record = json.loads(next((tmp_path / "runs").glob("*.json")).read_text())
     assert record["status"] == "ok" and record["world_size"] == 3
     assert record["samples"] == 30 * record["steps"]
+
+
+def test_a_speed_run_times_the_same_steps_on_every_rank(tmp_path):
+    # The speed profile times steps for a minimum wall time: ranks counting on their own clocks stopped
+    # at different steps, and the one still stepping died in the all-reduce its peers had left.
+    torchrun(2, 29519, tmp_path, ("--profile", "speed", "--tasks", "image_classification", "--models", "mlp"))
+    record = json.loads(next((tmp_path / "runs").glob("*.json")).read_text())
+    assert record["status"] == "ok" and record["world_size"] == 2, record["error"]
+    assert record["speed"]["steps"] > record["speed"]["min_steps"]
+    assert record["samples"] == 2 * record["speed"]["batch_size"] * record["speed"]["steps"]
 
 
 def test_every_rank_slice_of_a_batch_has_the_same_size():

@@ -110,8 +110,8 @@ def test_speed_profile_reuses_the_full_recipes():
 
 
 def test_timed_steps_go_on_until_the_minimum_time_then_stop_at_the_cap(results_dir, monkeypatch):
-    """A small model's few steps would be timed for milliseconds: the rule times it for `min_time_s`,
-    at most `max_measured` steps; `--max-steps N` times exactly N."""
+    """A small model's few steps would be timed for milliseconds: the rule times it for about
+    `min_time_s`, at most `max_measured` steps; `--max-steps N` times exactly N."""
     task = registry.load_tasks()["image_classification"]
 
     def run(plan: speed.Steps, max_steps: int | None = None) -> dict:
@@ -122,7 +122,8 @@ def test_timed_steps_go_on_until_the_minimum_time_then_stop_at_the_cap(results_d
         return record
 
     timed = run(speed.Steps(pool=2, warmup=1, measured=1, env_steps=5, max_batch=8, min_time_s=1.0, max_measured=100_000))
-    assert timed["speed"]["steps"] > 1 and timed["train_time_s"] >= 1.0
+    # as many steps as the first one's pace says take 1 s: about that long (the first step may be the slowest)
+    assert timed["speed"]["steps"] > 1 and timed["train_time_s"] >= 0.5
     assert timed["speed"]["min_steps"] == 1 and timed["speed"]["min_time_s"] == 1.0
     low, mid, high = (timed["speed"][f"step_time_{q}_s"] for q in ("p10", "median", "p90"))
     assert 0 < low <= mid <= high

@@ -11,9 +11,10 @@ A run: `pool` distinct synthetic batches are made on the device; training FLOPs
 are counted once per distinct batch shape (FlopCounterMode, eager model); then
 `warmup` untimed optimizer steps (compilation, cuDNN autotuning), then timed
 steps cycling through the pool, each step timed (CUDA events on GPU,
-`perf_counter` elsewhere): at least `measured` of them and on until they have
-taken `min_time_s` of wall time (at most `max_measured`), so a small model is
-timed over thousands of steps and a large one over a few. A step is the trainer's own (`suite.training.loop.make_train_step`,
+`perf_counter` elsewhere): at least `measured` of them, then as many as take
+`min_time_s` of wall time at the pace of those first ones (at most
+`max_measured`), so a small model is timed over thousands of steps and a large
+one over a few. The count is fixed once, on rank 0, for every rank. A step is the trainer's own (`suite.training.loop.make_train_step`,
 the `make_update_step` of `suite.training.rl.ppo` and `suite.training.rl.dqn`) with the run's model
 layout, precision and optimizer, so what is timed is what a run trains. The
 rule depends on the device (`STEPS`); `--max-steps N` times exactly N steps.
@@ -24,6 +25,7 @@ the rule), peak memory, FLOPs per sample and utilisation (`suite.measuring.peak`
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import statistics
 import time
@@ -33,6 +35,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from suite.running import distributed
 from suite.running.context import RunContext, TrainResult
 from suite.running.device import autocast, no_host_sync, use_channels_last
 from suite.errors import SkipRun
@@ -53,10 +56,10 @@ SYNTHETIC = "synthetic:"  # prefix of a speed profile's dataset name: "synthetic
 class Steps:
     pool: int  # distinct synthetic batches (variable-length tasks draw a shape for each)
     warmup: int  # untimed optimizer steps before the measured ones
-    measured: int  # timed optimizer steps: at least these, then on until `min_time_s` (exactly these when it is 0)
+    measured: int  # timed optimizer steps: at least these, then as many as `min_time_s` takes (exactly these at 0)
     env_steps: int  # vector-env steps of the real environments (RL)
     max_batch: int | None = None  # supervised batch cap: a GPU-sized batch of full-size speech takes minutes on a CPU
-    # Timed steps go on until their wall time reaches this (or `max_measured` steps): a fixed count is a
+    # Timed steps go on for about this wall time (at most `max_measured` steps): a fixed count is a
     # few milliseconds for a small model, inside one scheduler tick's noise, and minutes for a large one.
     min_time_s: float = 0.0
     max_measured: int | None = None
@@ -187,13 +190,16 @@ def _measure(task: Task, ctx: RunContext, plan: Steps, pool: list[dict], step: C
     times: list[float] = []
     loss_sum = torch.zeros((), device=ctx.device)
     samples, work = 0, {}
-    rule = f", then on to {plan.min_time_s:g} s (at most {plan.most_steps()})" if plan.min_time_s > 0 else ""
+    rule = f", then as many as take {plan.min_time_s:g} s (at most {plan.most_steps()})" if plan.min_time_s > 0 else ""
     ctx.log(f"  speed: {plan.measured} timed steps{rule} after {plan.warmup} warm-up, {len(pool)} synthetic batches")
+    total = plan.measured
     clock.start("train")
     began_all = time.perf_counter()
     try:
-        for i in range(plan.most_steps()):
-            if i >= plan.measured and time.perf_counter() - began_all >= plan.min_time_s:
+        for i in itertools.count():
+            if i == plan.measured and plan.min_time_s > 0:
+                total = steps_for_min_time(plan, ctx, began_all)
+            if i >= total:
                 break
             batch = pool[i % len(pool)]
             with no_host_sync(ctx):
@@ -233,6 +239,18 @@ def _measure(task: Task, ctx: RunContext, plan: Steps, pool: list[dict], step: C
         result.status, result.stop_reason = "diverged", "diverged"
         result.error = "non-finite training loss on synthetic data"
     return result
+
+
+def steps_for_min_time(plan: Steps, ctx: RunContext, began: float) -> int:
+    """The timed steps that take `plan.min_time_s` at the pace of the first `plan.measured` (at least
+    those, at most `plan.most_steps()`), rank 0's count on every rank: ranks stopping on their own
+    clocks would leave one waiting alone in the gradient all-reduce. One host sync on CUDA, so the
+    pace is the device's, not that of the host queueing its work."""
+    if ctx.device.type == "cuda":
+        torch.cuda.synchronize(ctx.device)
+    pace = max(time.perf_counter() - began, 1e-9) / plan.measured
+    want = min(plan.most_steps(), max(plan.measured, math.ceil(plan.min_time_s / pace)))
+    return int(distributed.agree(str(want), ctx))
 
 
 def _note_flops(result: TrainResult, pool: list[dict], shapes: list[tuple], counted: dict[tuple, float | None],
