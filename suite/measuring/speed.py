@@ -14,8 +14,9 @@ steps cycling through the pool, each step timed (CUDA events on GPU,
 `perf_counter` elsewhere): at least `measured` of them, then as many as take
 `min_time_s` of wall time at the pace of those first ones (at most
 `max_measured`), so a small model is timed over thousands of steps and a large
-one over a few. The count is fixed once, on rank 0, for every rank. A step is the trainer's own (`suite.training.loop.make_train_step`,
-the `make_update_step` of `suite.training.rl.ppo` and `suite.training.rl.dqn`) with the run's model
+one over a few. The count is fixed once, on rank 0, for every rank. A step is
+the trainer's own (`suite.training.loop.make_train_step`, the `make_update_step`
+of `suite.training.rl.ppo` and `suite.training.rl.dqn`) with the run's model
 layout, precision and optimizer, so what is timed is what a run trains. The
 rule depends on the device (`STEPS`); `--max-steps N` times exactly N steps.
 The record: throughput (samples/s and the task's own units, RL also the real
@@ -356,8 +357,8 @@ def _rl(task: Task, ctx: RunContext, plan: Steps) -> TrainResult:
 def env_steps_per_s(task: Task, cfg, plan: Steps, seed: int) -> tuple[float, int, str]:
     """Steps/s of the task's real training environments (random actions), vectorised as the training
     loop does (the recipe's sync/async, or the task's own vector env), the vector steps timed and that
-    vector env's name. At least `plan.env_steps` vector steps, then on until `plan.min_time_s` (at most
-    `ENV_STEP_CAP` times as many), the rule of the learner's steps."""
+    vector env's name. At least `plan.env_steps` vector steps, then on until `plan.min_time_s` has
+    passed (at most `ENV_STEP_CAP` times as many): no collective here, so each process keeps its own clock."""
     from suite.training.rl.envs import make_vector_env, vector_env_name
 
     envs = make_vector_env(task.make_env, cfg.num_envs, asynchronous=cfg.asynchronous)
