@@ -215,3 +215,16 @@ def test_terminal_table_of_a_targetless_profile_keeps_throughput():
     text = terminal.render(table, width=100)
     assert "73,039 samples/s" in text and "utilisation" in text and "mem_mb" in text
     assert "no target" not in text and "quality" not in text
+
+
+def test_speed_records_timed_for_different_lengths_share_a_cell_and_other_budgets_split_it():
+    """The speed profile's budget caps how long throughput is timed (50 steps once, a few seconds now):
+    the figure is the same quantity, so records of both rules compare; a training budget is configuration."""
+    def record(profile, max_steps):
+        r = new_record(profile=profile)
+        r["config"] = {**r["config"], "profile": profile, "budget": {"max_steps": max_steps, "max_time_s": 600}}
+        return r
+
+    assert cells.config_key(record("speed", 50)) == cells.config_key(record("speed", 5000))
+    assert cells.config_key(record("quick", 50)) != cells.config_key(record("quick", 5000))
+    assert cells.config_key(record("speed", 50)) != cells.config_key(record("quick", 50))

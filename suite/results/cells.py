@@ -41,6 +41,7 @@ UNKNOWN = "-"
 # Parts of a resolved config that are not "what was computed": the seed (cells pool seeds), where it ran
 # (the machine is a table's own dimension), the settings keyed on their own above, and the target's
 # source, which documents the number.
+SPEED_PROFILE = "speed"
 NOT_CONFIGURATION = ("seed", "device", "precision", "precision_request", "compile", "cuda_graphs", "world_size")
 
 
@@ -88,13 +89,16 @@ def precision_key(config: dict[str, Any]) -> str:
 
 def config_key(record: dict[str, Any]) -> str:
     """A short hash of the resolved configuration without the seed and the separately keyed settings
-    (NOT_CONFIGURATION, the target's source, the pretrained encoder's path); "-" for a record without one."""
+    (NOT_CONFIGURATION, the target's source, the pretrained encoder's path, the speed profile's budget);
+    "-" for a record without one."""
     config = record.get("config") if isinstance(record.get("config"), dict) else {}
     kept = {k: v for k, v in config.items() if k not in NOT_CONFIGURATION}
     if not kept or set(kept) <= {"profile"}:  # a run that never started records only profile and seed
         return UNKNOWN
     if isinstance(kept.get("target"), dict):
         kept["target"] = {k: v for k, v in kept["target"].items() if k != "source"}
+    if kept.get("profile") == SPEED_PROFILE:  # its budget caps how long throughput is timed, not what is trained:
+        kept.pop("budget", None)  # figures timed for 50 steps or for a few seconds are one quantity
     for part, key in (("options", "pretrained"), ("overrides", "task.pretrained")):
         if isinstance(kept.get(part), dict) and key in kept[part]:
             kept[part] = {k: v for k, v in kept[part].items() if k != key}  # pretrained_key names it
