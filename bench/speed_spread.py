@@ -6,7 +6,7 @@ and the spread: the range's width over the median, or from `stats.MIN_FOR_CI` re
 the median's 95% bootstrap interval (`suite.results.stats.spread`), whose goal is under 5%
 (`harness_overhead.PRECISE`). With `--max-steps N` every rep also runs the same models timed for
 exactly N steps (the rule before the speed profile timed each model for a minimum time), the two
-sides alternating which goes first, so the two rules' spreads come from one session of the host.
+sides alternating which goes first, so the two rules' spreads come from the same hour of the host.
 Every record's `host.other_cpu_share` is kept: the largest is printed with the figures. `--out FILE`
 writes the reps and the summary as JSON.
 
