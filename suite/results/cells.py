@@ -41,7 +41,6 @@ UNKNOWN = "-"
 # Parts of a resolved config that are not "what was computed": the seed (cells pool seeds), where it ran
 # (the machine is a table's own dimension), the settings keyed on their own above, and the target's
 # source, which documents the number.
-SPEED_PROFILE = "speed"
 NOT_CONFIGURATION = ("seed", "device", "precision", "precision_request", "compile", "cuda_graphs", "world_size")
 
 
@@ -97,7 +96,7 @@ def config_key(record: dict[str, Any]) -> str:
         return UNKNOWN
     if isinstance(kept.get("target"), dict):
         kept["target"] = {k: v for k, v in kept["target"].items() if k != "source"}
-    if kept.get("profile") == SPEED_PROFILE:  # its budget caps how long throughput is timed, not what is trained:
+    if kept.get("profile") == "speed":  # its budget caps how long throughput is timed, not what is trained:
         kept.pop("budget", None)  # figures timed for 50 steps or for a few seconds are one quantity
     for part, key in (("options", "pretrained"), ("overrides", "task.pretrained")):
         if isinstance(kept.get(part), dict) and key in kept[part]:

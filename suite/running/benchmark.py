@@ -163,7 +163,7 @@ def check_rl_budget(task: type[TaskBase], model: str, spec: RunSpec, opts: Suite
     (`--max-steps`, else the profile's) ends before its algorithm's first update (PPO: one rollout,
     num_envs x num_steps): ConfigError naming the budget and the smallest one allowed
     (`suite.training.rl.common.env_step_budget`), before any run of a suite or a sweep's points. The speed
-    profile's fixed step counts and fitted models (`Model(estimator=True)`) train no such budget."""
+    profile's timed steps and fitted models (`Model(estimator=True)`) train no such budget."""
     if task.kind != "rl" or opts.profile == "speed" or is_estimator(task, model):
         return
     from suite.training.rl.common import AlgoConfig, env_step_budget  # gymnasium: only with an RL task

@@ -48,7 +48,7 @@ def trainer_for(kind: str, profile: str = "", estimator: bool = False) -> Callab
         from suite.training.estimator import train_estimator
 
         return train_estimator
-    if profile == "speed":  # synthetic data at full shapes, fixed step count: the same path for every kind
+    if profile == "speed":  # synthetic data at full shapes, timed steps only: the same path for every kind
         from suite.measuring.speed import train_speed
 
         return train_speed
