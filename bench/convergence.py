@@ -27,6 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from suite.errors import ConfigError  # noqa: E402
+from suite.running.config import RunOptions  # noqa: E402
+from suite.running.runner import run_spec  # noqa: E402
 from suite.taskapi import registry  # noqa: E402
 from suite.taskapi.convergence import Reference, recipe_hash, reference_path, steps_to_reach, to_json  # noqa: E402
 from suite.results.records import read_records  # noqa: E402
@@ -129,10 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--write stores the reference of the task's own recipe: change the recipe, not --set")
     task_cls = registry.get_task(args.task)
     model = args.model or task_cls.default_model
-    if any("=" not in item for item in args.set):
-        parser.error(f"--set {next(i for i in args.set if '=' not in i)!r}: give KEY=VALUE")
-    # the variant's values as records keep them (parsed, and checked before any run)
-    variant = task_cls.spec_for(args.profile, model, 0, {}, dict(i.split("=", 1) for i in args.set)).overrides
+    # the variant's values as records keep them: resolved as run_all.py resolves them, before any run
+    try:
+        variant = run_spec(task_cls, model, 0, RunOptions(profile=args.profile, set=args.set)).overrides
+    except ConfigError as exc:  # a malformed or unknown --set item: run_all.py's one line
+        parser.error(str(exc))
     target = to_jsonable(task_cls.profiles[args.profile].target)
     args.results = args.results or ROOT / "results" / "convergence" / f"{args.task}.{args.profile}"
     candidates = [float(v) for v in args.candidates.split(",") if v.strip()]
