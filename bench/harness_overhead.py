@@ -58,7 +58,7 @@ from suite.taskapi.spec import Budget, Target  # noqa: E402
 from tasks.image_classification import ImageClassification  # noqa: E402
 
 GOAL = 0.97  # the harness keeps at least 97% of a plain loop's throughput
-PRECISE = 0.05  # the figure means something when its spread is under 5% of it
+PRECISE = stats.PRECISE  # the figure means something when its spread is under 5% of it
 
 
 def fixed_steps_variant(profile: str, steps: int) -> type[ImageClassification]:
@@ -117,12 +117,8 @@ def summary(ratios: list[float]) -> dict:
     """The figure of per-rep ratios harness / plain: median, range, its spread (`stats.spread`: the 95%
     bootstrap interval of the median from `stats.MIN_FOR_CI` reps on, else the range) and that spread's
     width over the median (`precision`), with the two verdicts: precise (under 5%) and the goal (>= 0.97)."""
-    median = stats.median(ratios)
-    low, high, kind = stats.spread(ratios) or (median, median, "one rep")
-    precision = (high - low) / median
-    return {"median": median, "min": min(ratios), "max": max(ratios), "low": low, "high": high,
-            "spread_kind": kind, "precision": precision, "precise": len(ratios) > 1 and precision < PRECISE,
-            "meets_goal": median >= GOAL}
+    figure = stats.precision(ratios)
+    return {**figure, "meets_goal": figure["median"] >= GOAL}
 
 
 def main() -> None:

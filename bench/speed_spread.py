@@ -3,10 +3,10 @@
 Runs `run_all.py --profile speed` `--reps` times for the chosen tasks and models (the default model
 of each task unless --models) and gives, per model, the median throughput over the reps, their range
 and the spread: the range's width over the median, or from `stats.MIN_FOR_CI` reps on the width of
-the median's 95% bootstrap interval (`suite.results.stats.spread`), whose goal is under 5%
-(`harness_overhead.PRECISE`). With `--max-steps N` every rep also runs the same models timed for
-exactly N steps (the rule before the speed profile timed each model for a minimum time), the two
-sides alternating which goes first, so the two rules' spreads come from the same hour of the host.
+the median's 95% bootstrap interval (`suite.results.stats.precision`), whose goal is under 5%.
+With `--max-steps N` every rep also runs the same models timed for exactly N steps (a fixed count
+against the time rule), the two sides alternating which goes first, so the two rules' spreads come
+from the same hour of the host.
 Every record's `host.other_cpu_share` is kept: the largest is printed with the figures. `--out FILE`
 writes the reps and the summary as JSON.
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,6 @@ from suite.results import stats  # noqa: E402
 from suite.results.records import read_records  # noqa: E402
 from suite.results.safe_io import atomic_write_text  # noqa: E402
 
-PRECISE = 0.05  # as bench/harness_overhead.py: a figure means something when its spread is under 5% of it
 TIME_RULE = "time rule"
 
 
@@ -59,15 +57,8 @@ def summary(reps: list[dict]) -> list[dict]:
     for rep in reps:
         for row in rep["runs"]:
             values.setdefault((row["side"], row["task"], row["model"]), []).append(row["throughput"])
-    rows = []
-    for (side, task, model), rates in sorted(values.items()):
-        median = statistics.median(rates)
-        low, high, kind = stats.spread(rates) or (median, median, "one rep")
-        precision = (high - low) / median if median else float("inf")
-        rows.append({"side": side, "task": task, "model": model, "reps": len(rates), "median": median,
-                     "min": min(rates), "max": max(rates), "spread_kind": kind, "low": low, "high": high,
-                     "precision": precision, "precise": len(rates) > 1 and precision < PRECISE})
-    return rows
+    return [{"side": side, "task": task, "model": model, "reps": len(rates), **stats.precision(rates)}
+            for (side, task, model), rates in sorted(values.items())]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -99,6 +99,20 @@ def spread(values: Sequence[float], confidence: float = CONFIDENCE, n_resamples:
     return lo, hi, CI
 
 
+PRECISE = 0.05  # a repeated measurement means something when its spread is under 5% of its median
+
+
+def precision(values: Sequence[float]) -> dict[str, Any]:
+    """A repeated measurement's figure (bench/harness_overhead.py, bench/speed_spread.py): the median,
+    the range, the `spread` (its kind and bounds) and that spread's width over the median
+    (`precision`); `precise` when more than one value spread under PRECISE."""
+    mid = median(values)
+    low, high, kind = spread(values) or (mid, mid, "one rep")
+    width = (high - low) / mid
+    return {"median": mid, "min": min(values), "max": max(values), "low": low, "high": high,
+            "spread_kind": kind, "precision": width, "precise": len(values) > 1 and width < PRECISE}
+
+
 def speedup_spread(baseline: Sequence[float], other: Sequence[float]) -> Spread | None:
     """The spread of `speedup`: None with one value on each side; with fewer than MIN_FOR_CI on a side the
     range of ratios, [min(baseline) / max(other), max(baseline) / min(other)]; else `speedup_ci`."""
