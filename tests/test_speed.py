@@ -109,7 +109,7 @@ def test_speed_profile_reuses_the_full_recipes():
             assert dataclasses.replace(recipe, budget=None) == fast.recipes[name]
 
 
-def test_timed_steps_go_on_until_the_minimum_time_then_stop_at_the_cap(results_dir, monkeypatch):
+def test_timed_steps_take_about_the_minimum_time_then_stop_at_the_cap(results_dir, monkeypatch):
     """A small model's few steps would be timed for milliseconds: the rule times it for about
     `min_time_s`, at most `max_measured` steps; `--max-steps N` times exactly N."""
     task = registry.load_tasks()["image_classification"]
