@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from suite.training.rl.ale_vector import make_ale_vector_env  # noqa: E402
 from suite.results.stats import median_range  # noqa: E402
 from suite.training.rl.envs import make_vector_env  # noqa: E402
+from suite.errors import script_exit_code  # noqa: E402
 from tasks.atari_rl import ALE, atari_env  # noqa: E402
 
 
@@ -96,4 +97,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(script_exit_code(main, "ale_vector_env"))

@@ -35,6 +35,7 @@ from suite.taskapi.convergence import Reference, recipe_hash, reference_path, st
 from suite.results.records import read_records  # noqa: E402
 from suite.results.safe_io import atomic_write_text  # noqa: E402
 from suite.taskapi.spec import to_jsonable  # noqa: E402
+from suite.errors import script_exit_code  # noqa: E402
 
 
 def run_seeds(task: str, model: str, args: argparse.Namespace, target_value: float | None) -> None:
@@ -170,4 +171,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(script_exit_code(main, "convergence"))

@@ -22,6 +22,7 @@ from suite.running.config import SuiteOptions  # noqa: E402
 from suite.taskapi.data import data_dir  # noqa: E402
 from suite.measuring.peak import machine_peak  # noqa: E402
 from suite.running.runner import run_one  # noqa: E402
+from suite.errors import script_exit_code  # noqa: E402
 
 DEFAULT_TASKS = "image_classification,keyword_spotting,sentiment,speech_recognition"
 
@@ -47,21 +48,21 @@ def main() -> None:
     parser.add_argument("--tasks", default=DEFAULT_TASKS, help="comma-separated tasks (default models run)")
     parser.add_argument("--results", type=Path, default=None, help="keep the records here")
     args = parser.parse_args()
+    registry.load_tasks()
+    tasks = [registry.get_task(name.strip()) for name in args.tasks.split(",")]  # a bad name fails before the peak
     import torch
 
     peak = machine_peak(torch.device("cpu"), data_dir())
     print(f"CPU peak: fp32 {peak.get('fp32', 0) / 1e9:,.0f} GFLOP/s, bf16 {peak.get('bf16', 0) / 1e9:,.0f} GFLOP/s "
           f"({torch.get_num_threads()} threads)")
     results = args.results or Path(tempfile.mkdtemp(prefix="dlbench-cpu-precision-"))
-    registry.load_tasks()
-    for i, name in enumerate(t.strip() for t in args.tasks.split(",")):
-        task = registry.get_task(name)
+    for i, task in enumerate(tasks):
         order = ("fp32", "bf16") if i % 2 == 0 else ("bf16", "fp32")
         runs = {}
         for precision in order:
             opts = SuiteOptions(profile="quick", device="cpu", precision=precision, results=results)
             runs[precision] = run_one(task, task.default_model, 0, opts, log=lambda _m: None)
-        print(f"{name} / {task.default_model}")
+        print(f"{task.name} / {task.default_model}")
         for precision in ("fp32", "bf16"):
             print(f"  {precision}: {line(runs[precision])}")
         a, b = runs["fp32"], runs["bf16"]
@@ -73,4 +74,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(script_exit_code(main, "cpu_precision"))

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from suite.running import executors  # noqa: E402
 from suite.running.benchmark import plan  # noqa: E402
 from suite.running.config import SuiteOptions  # noqa: E402
+from suite.errors import script_exit_code  # noqa: E402
 
 
 def timed_suite(opts: SuiteOptions, executor) -> list[tuple[str, float, float]]:
@@ -99,4 +100,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script_exit_code(main, "executor_overhead"))

@@ -224,4 +224,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from suite.errors import script_exit_code
+
+    sys.exit(script_exit_code(main, "gpu_precision"))

@@ -55,6 +55,7 @@ from suite.training.loop import WARMUP_STEPS  # noqa: E402
 from suite.training.optim import build_optimizer, build_scheduler  # noqa: E402
 from suite.running.runner import run_one  # noqa: E402
 from suite.taskapi.spec import Budget, Target  # noqa: E402
+from suite.errors import script_exit_code  # noqa: E402
 from tasks.image_classification import ImageClassification  # noqa: E402
 
 GOAL = 0.97  # the harness keeps at least 97% of a plain loop's throughput
@@ -178,4 +179,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(script_exit_code(main, "harness_overhead"))

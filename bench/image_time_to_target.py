@@ -37,6 +37,7 @@ from suite.running.config import SuiteOptions  # noqa: E402
 from suite.taskapi.data import data_dir  # noqa: E402
 from suite.running.device import seed_everything  # noqa: E402
 from suite.running.runner import run_one  # noqa: E402
+from suite.errors import script_exit_code  # noqa: E402
 from tasks.image_classification import ImageClassification  # noqa: E402
 
 TARGET = ImageClassification.profiles["quick"].target.value
@@ -119,4 +120,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(script_exit_code(main, "image_time_to_target"))

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from suite.results.stats import median_range  # noqa: E402
+from suite.errors import DlbenchError, script_exit_code  # noqa: E402
 
 SIDES = {"default": "default", "tuned": ""}  # DLBENCH_MALLOC per side ("" = dlbench's tuning)
 
@@ -34,9 +35,11 @@ def run_side(side: str, tasks: str, models: str, precision: str, results: Path, 
     """One `run_all.py` process; its records and its minor page faults."""
     env = dict(os.environ, DLBENCH_MALLOC=SIDES[side])
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
-    subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--profile", "quick", "--device", "cpu",
-                    "--tasks", tasks, "--models", models, "--precision", precision, "--results", str(results),
-                    *extra], env=env, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+    done = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--profile", "quick", "--device", "cpu",
+                           "--tasks", tasks, "--models", models, "--precision", precision, "--results", str(results),
+                           *extra], env=env, stdout=subprocess.DEVNULL, cwd=ROOT)
+    if done.returncode != 0:  # run_all.py has printed its own one-line reason on stderr
+        raise DlbenchError(f"run_all.py exited {done.returncode} on the {side} side: see its error above")
     faults = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt - before
     records = [json.loads(p.read_text()) for p in sorted((results / "runs").glob("*.json"))]
     return [r for r in records if "task" in r], faults
@@ -91,4 +94,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(script_exit_code(main, "malloc_tuning"))

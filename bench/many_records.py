@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from suite.results import records  # noqa: E402
+from suite.errors import script_exit_code  # noqa: E402
 
 TASKS, MODELS, MACHINES = 20, 5, 2
 
@@ -123,4 +124,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(script_exit_code(main, "many_records"))

@@ -25,6 +25,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from suite.training.directional import directional_rnn  # noqa: E402
+from suite.errors import script_exit_code  # noqa: E402
 
 SHAPES = {"speed ctc_bigru": (512, 4), "quick ctc_bigru": (160, 2)}
 
@@ -72,4 +73,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(script_exit_code(main, "packed_rnn"))

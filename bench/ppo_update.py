@@ -26,6 +26,7 @@ from suite.running.allocator import keep_freed_memory  # noqa: E402
 from suite.measuring.contention import HostLoad  # noqa: E402
 from suite.training.rl import ppo  # noqa: E402
 from suite.training.rl.envs import make  # noqa: E402
+from suite.errors import script_exit_code  # noqa: E402
 from tasks.atari_rl import MINATAR, QUICK_PPO, AtariRL  # noqa: E402
 
 
@@ -100,4 +101,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(script_exit_code(main, "ppo_update"))

@@ -70,6 +70,7 @@ from tasks.atari_rl import QUICK_PPO  # noqa: E402
 QUICK_RECIPES = {"new": QUICK_PPO}  # the task's quick recipe
 from suite.training.rl import PPOConfig  # noqa: E402
 from suite.training.rl.networks import fp32_head, layer_init  # noqa: E402
+from suite.errors import script_exit_code  # noqa: E402
 from tasks.atari_rl import MinAtarEncoder  # noqa: E402
 
 # dlbench's PPO at SB3's PPO defaults and the issue's sizes (8 envs x 128 steps, minibatches of 256,
@@ -305,4 +306,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(script_exit_code(main, "ppo_vs_sb3"))

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from suite.running.context import RunContext  # noqa: E402
 from suite.training.rl import cpu_threads, train_rl  # noqa: E402
 from suite.training.rl.envs import make_vector_env  # noqa: E402
+from suite.errors import script_exit_code  # noqa: E402
 from tasks.atari_rl import AtariRL  # noqa: E402
 
 
@@ -75,4 +76,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(script_exit_code(main, "rl_throughput"))

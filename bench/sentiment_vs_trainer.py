@@ -39,6 +39,7 @@ from suite.running.config import SuiteOptions  # noqa: E402
 from suite.taskapi.data import data_dir  # noqa: E402
 from suite.running.device import resolve_device  # noqa: E402
 from suite.running.runner import run_one  # noqa: E402
+from suite.errors import script_exit_code  # noqa: E402
 from tasks.text.models import pretrained_name, quiet_datasets  # noqa: E402
 from tasks.sentiment import Sentiment  # noqa: E402
 
@@ -147,4 +148,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script_exit_code(main, "sentiment_vs_trainer"))

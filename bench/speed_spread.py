@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from suite.results import stats  # noqa: E402
 from suite.results.records import read_records  # noqa: E402
 from suite.results.safe_io import atomic_write_text  # noqa: E402
+from suite.errors import script_exit_code  # noqa: E402
 
 TIME_RULE = "time rule"
 
@@ -106,4 +107,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script_exit_code(main, "speed_spread"))

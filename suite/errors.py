@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterable, Mapping
+import sys
+from typing import Any, Callable, Iterable, Mapping
 
 
 class DlbenchError(Exception):
@@ -53,3 +54,14 @@ def check_name(name: str, known: Mapping[str, object] | Iterable[str], what: str
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}? " if close else ""
     raise UnknownNameError(f"unknown {what} {name!r}: {hint}known: {', '.join(names) or '(none)'}")
+
+
+def script_exit_code(main: Callable[[], int | None], prog: str) -> int:
+    """Run a script's `main()` (bench/, scripts/) and give its exit status: bad input it raises as a
+    DlbenchError (an unknown task or model, a value out of range) is one line on stderr and status 2,
+    as `dlbench` and run_all.py print it, instead of a traceback."""
+    try:
+        return main() or 0
+    except DlbenchError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2

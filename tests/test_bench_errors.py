@@ -1,0 +1,45 @@
+"""Bad names given to a bench script end in one line naming the thing and exit status 2, never a traceback."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from suite.errors import ConfigError, script_exit_code
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_user_error_is_one_line_and_status_2_and_other_errors_still_raise(capsys):
+    def bad_value():
+        raise ConfigError("steps", -1, "give 1 or more")
+
+    assert script_exit_code(bad_value, "demo") == 2
+    assert capsys.readouterr().err == "demo: error: steps=-1: give 1 or more\n"
+    assert script_exit_code(lambda: None, "demo") == 0
+    assert script_exit_code(lambda: 3, "demo") == 3
+
+    def broken():
+        raise ZeroDivisionError("a bug, not bad input")
+
+    with pytest.raises(ZeroDivisionError):  # a bug keeps its traceback
+        script_exit_code(broken, "demo")
+
+
+@pytest.mark.parametrize("argv, names", [
+    (["convergence.py", "nosuch_task", "--no-run"], "unknown task 'nosuch_task'"),
+    (["convergence.py", "sentiment", "--model", "nosuch_model", "--no-run"], "unknown model of task 'sentiment'"),
+    (["cpu_precision.py", "--tasks", "image_classification,nosuch_task"], "unknown task 'nosuch_task'"),
+    (["executor_overhead.py", "--tasks", "nosuch_task"], "unknown task 'nosuch_task'"),
+    (["rl_throughput.py", "--profile", "nosuch_profile"], "unknown profile of task 'atari_rl'"),
+])
+def test_an_unknown_name_in_a_bench_script_is_one_line(argv, names):
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / argv[0]), *argv[1:]], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"{argv[0][:-3]}: error: ") and names in last, last
+    assert "CPU peak" not in done.stdout  # cpu_precision checks its names before measuring anything
