@@ -25,7 +25,11 @@ def torchrun(ranks: int, port: int, results: Path, run: tuple[str, ...] = TOY_SM
 
 
 def test_torchrun_two_processes_write_one_record(tmp_path):
-    torchrun(2, 29517, tmp_path)
+    done = torchrun(2, 29517, tmp_path)
+    lines = done.stdout.splitlines()
+    # rank 0 speaks for the run: one header, one summary, not one of each per rank
+    assert sum(line.startswith("[1/1] toy_linear") for line in lines) == 1, done.stdout
+    assert sum("-> " in line for line in lines) == 1, done.stdout
     files = list((tmp_path / "runs").glob("*.json"))
     assert len(files) == 1, "only rank 0 writes the record"
     record = json.loads(files[0].read_text())
@@ -72,3 +76,16 @@ def test_every_rank_slice_of_a_batch_has_the_same_size():
                                                           drop_last=False, shard=(rank, 3))] for rank in range(3)}
     # 100 = 3 x 32 + 4: each 32 gives 10 a rank, the last 4 gives 1 a rank
     assert sizes[0] == sizes[1] == sizes[2] and sorted(sizes[0]) == [1, 10, 10, 10]
+
+
+def test_a_rank_other_than_0_says_only_which_of_its_runs_failed(tmp_path, monkeypatch):
+    from suite.running.benchmark import run_suite
+    from suite.running.config import SuiteOptions
+
+    monkeypatch.setenv("RANK", "1")
+    opts = SuiteOptions(profile="smoke", device="cpu", results=tmp_path, max_steps=5, tasks_from=["tests.toy_tasks"],
+                        tasks=["toy_linear", "toy_crash"])
+    lines: list[str] = []
+    records, code = run_suite(opts, log=lines.append)
+    assert code == 1 and sorted(r["status"] for r in records) == ["failed", "ok"]
+    assert lines == ["rank 1: toy_crash / linear seed 0 -> failed: RuntimeError: disk on fire"], lines

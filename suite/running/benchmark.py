@@ -6,6 +6,7 @@ and the exit status says whether any crashed.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -200,17 +201,21 @@ def run_suite(opts: SuiteOptions, log: Callable[[str], None] = print) -> tuple[l
     check_writable(opts.results / "runs")  # a read-only or full results folder: bad input, before any run
     check_split_sizes([(run.task, run.model) for run in runs if not run.skip], [opts])
     records = []
+    rank = int(os.environ.get("RANK", "0"))  # under torchrun rank 0 speaks for every run; another rank
+    say = log if rank == 0 else (lambda _line: None)  # says only what went wrong on it
     for name, reason in unavailable:
-        log(f"skip {name}: {reason}")
+        say(f"skip {name}: {reason}")
         records.append(skipped_record(name, "-", 0, f"task module not importable: {reason}", opts))
     for run in runs:
         if run.skip:
-            log(plain(f"skip {run.task.name} / {run.model} seed {run.seed}: {run.skip}"))
+            say(plain(f"skip {run.task.name} / {run.model} seed {run.seed}: {run.skip}"))
             records.append(skipped_record(run.task.name, run.model, run.seed, run.skip, opts))
-    for label, record in executor.run([run for run in runs if not run.skip], log):
+    for label, record in executor.run([run for run in runs if not run.skip], say):
         if record.get("claimed_elsewhere"):  # another process on this results folder took this run
             continue
-        log(f"{label}-> " + plain(summary_line(record)))
+        if rank == 0 or record["status"] in ("failed", "interrupted"):
+            head = f"rank {rank}: {record['task']} / {record['model']} seed {record['seed']} " if rank else label
+            log(f"{head}-> " + plain(summary_line(record)))
         records.append(record)
     crashed = [r for r in records if r["status"] in ("failed", "interrupted") or "_write_error" in r]
     return records, 1 if crashed else 0
