@@ -13,14 +13,16 @@ ROOT = Path(__file__).resolve().parent.parent
 TOY_SMOKE = ("--profile", "smoke", "--tasks-from", "tests.toy_tasks", "--tasks", "toy_linear")
 
 
-def torchrun(ranks: int, port: int, results: Path, run: tuple[str, ...] = TOY_SMOKE) -> subprocess.CompletedProcess:
-    """`run_all.py RUN` (the toy task's smoke run) under torchrun with `ranks` CPU processes (gloo)."""
+def torchrun(ranks: int, port: int, results: Path, run: tuple[str, ...] = TOY_SMOKE,
+             status: int = 0) -> subprocess.CompletedProcess:
+    """`run_all.py RUN` (the toy task's smoke run) under torchrun with `ranks` CPU processes (gloo),
+    expected to end with exit status `status`."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={ranks}", f"--master_port={port}",
          "run_all.py", *run, "--device", "cpu", "--results", str(results)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.returncode == status, done.stdout[-2000:] + done.stderr[-2000:]
     return done
 
 
@@ -89,3 +91,13 @@ def test_a_rank_other_than_0_says_only_which_of_its_runs_failed(tmp_path, monkey
     records, code = run_suite(opts, log=lines.append)
     assert code == 1 and sorted(r["status"] for r in records) == ["failed", "ok"]
     assert lines == ["rank 1: toy_crash / linear seed 0 -> failed: RuntimeError: disk on fire"], lines
+
+
+def test_a_failed_run_under_torchrun_leaves_rank_0_time_to_write_the_tables_and_report(tmp_path):
+    # Each rank ends with status 1; torchrun stops the remaining ranks when the first one exits, which
+    # cut rank 0 off before its tables and report were written.
+    done = torchrun(2, 29520, tmp_path, ("--profile", "smoke", "--tasks-from", "tests.toy_tasks", "--tasks",
+                                         "toy_linear,toy_crash"), status=1)
+    assert "terminated" not in done.stderr, done.stderr[-2000:]
+    assert (tmp_path / "report.html").is_file() and (tmp_path / "tables" / "by_model.csv").is_file()
+    assert sorted(json.loads(p.read_text())["status"] for p in (tmp_path / "runs").glob("*.json")) == ["failed", "ok"]

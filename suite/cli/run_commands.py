@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -27,6 +28,10 @@ def run_and_summarize(opts, write_report: bool) -> int:
             print(plain(f"error: tables or report not written ({exc}): run `dlbench report {opts.results}` "
                         "once there is room"), file=sys.stderr)
             status = max(status, 1)
+    if os.environ.get("WORLD_SIZE", "1") != "1":
+        from suite.running import distributed
+
+        distributed.wait_for_rank_zero()
     return status
 
 
@@ -39,8 +44,6 @@ def report_into(results: Path) -> None:
 
 
 def is_main_process() -> bool:
-    import os
-
     return int(os.environ.get("RANK", "0")) == 0
 
 

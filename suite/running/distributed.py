@@ -46,3 +46,14 @@ def agree(decision: str | None, ctx) -> str | None:
 def barrier(ctx) -> None:
     if ctx.world_size > 1:
         dist.barrier()
+
+
+def wait_for_rank_zero() -> None:
+    """Hold every rank until rank 0 has written the suite's tables and report. torchrun stops all ranks
+    as soon as one exits with an error status, so a rank ending with a failed run would cut rank 0 off
+    mid-report. A group already broken (a rank gone) has nothing to wait for."""
+    if dist.is_available() and dist.is_initialized():
+        try:
+            dist.barrier()
+        except RuntimeError:  # DistBackendError and gloo's closed connections are RuntimeErrors
+            pass
