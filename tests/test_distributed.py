@@ -101,3 +101,17 @@ def test_a_failed_run_under_torchrun_leaves_rank_0_time_to_write_the_tables_and_
     assert "terminated" not in done.stderr, done.stderr[-2000:]
     assert (tmp_path / "report.html").is_file() and (tmp_path / "tables" / "by_model.csv").is_file()
     assert sorted(json.loads(p.read_text())["status"] for p in (tmp_path / "runs").glob("*.json")) == ["failed", "ok"]
+
+
+def test_a_sweep_on_a_rank_other_than_0_prints_nothing_when_its_runs_succeed(tmp_path, monkeypatch):
+    from suite.running import sweep
+    from suite.running.config import SuiteOptions
+    from suite.taskapi import registry
+
+    registry.load_tasks(["tests.toy_tasks"])
+    monkeypatch.setenv("RANK", "1")
+    opts = SuiteOptions(profile="smoke", device="cpu", results=tmp_path, max_steps=5, tasks_from=["tests.toy_tasks"],
+                        tasks=["toy_linear"], models="linear")
+    lines: list[str] = []
+    records, code = sweep.run_sweep(opts, sweep.parse_axes(["recipe.lr=0.1,0.2"]), log=lines.append)
+    assert code == 0 and len(records) == 2 and lines == []

@@ -28,11 +28,16 @@ def run_and_summarize(opts, write_report: bool) -> int:
             print(plain(f"error: tables or report not written ({exc}): run `dlbench report {opts.results}` "
                         "once there is room"), file=sys.stderr)
             status = max(status, 1)
+    wait_for_rank_zero()
+    return status
+
+
+def wait_for_rank_zero() -> None:
+    """Under torchrun, hold each rank until rank 0 has written its tables (see distributed.wait_for_rank_zero)."""
     if os.environ.get("WORLD_SIZE", "1") != "1":
         from suite.running import distributed
 
         distributed.wait_for_rank_zero()
-    return status
 
 
 def report_into(results: Path) -> None:
@@ -200,6 +205,7 @@ def sweep_command(args: argparse.Namespace) -> int:
         opts = dataclasses.replace(opts, models=registry.get_task(args.task).default_model)
     records_, status = sweep.run_sweep(opts, axes)
     if not is_main_process():
+        wait_for_rank_zero()
         return status
     try:
         paths = sweep.write_study(records_, axes, opts.results / "studies")
@@ -213,4 +219,5 @@ def sweep_command(args: argparse.Namespace) -> int:
         print(plain(f"error: study or report not written ({exc}): run `dlbench report {opts.results}` "
                     "once there is room"), file=sys.stderr)
         status = max(status, 1)
+    wait_for_rank_zero()
     return status

@@ -201,8 +201,8 @@ def run_suite(opts: SuiteOptions, log: Callable[[str], None] = print) -> tuple[l
     check_writable(opts.results / "runs")  # a read-only or full results folder: bad input, before any run
     check_split_sizes([(run.task, run.model) for run in runs if not run.skip], [opts])
     records = []
-    rank = int(os.environ.get("RANK", "0"))  # under torchrun rank 0 speaks for every run; another rank
-    say = log if rank == 0 else (lambda _line: None)  # says only what went wrong on it
+    rank = launch_rank()  # under torchrun rank 0 speaks for every run; another rank says only what
+    say = log if rank == 0 else (lambda _line: None)  # went wrong on it
     for name, reason in unavailable:
         say(f"skip {name}: {reason}")
         records.append(skipped_record(name, "-", 0, f"task module not importable: {reason}", opts))
@@ -219,6 +219,11 @@ def run_suite(opts: SuiteOptions, log: Callable[[str], None] = print) -> tuple[l
         records.append(record)
     crashed = [r for r in records if r["status"] in ("failed", "interrupted") or "_write_error" in r]
     return records, 1 if crashed else 0
+
+
+def launch_rank() -> int:
+    """This process's rank under torchrun (RANK), 0 outside it."""
+    return int(os.environ.get("RANK", "0"))
 
 
 def summary_line(record: dict[str, Any]) -> str:

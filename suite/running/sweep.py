@@ -100,11 +100,12 @@ def run_sweep(opts: SuiteOptions, axes: list[Axis],
               log: Callable[[str], None] = print) -> tuple[list[dict[str, Any]], int]:
     """Run every point of the grid with `opts.seeds` seeds; return all records and the worst exit status."""
     points = check(opts, axes)
-    log(f"sweep: {len(points)} variants x {opts.seeds} seeds = {len(points) * opts.seeds} runs of "
+    say = log if benchmark.launch_rank() == 0 else (lambda _line: None)  # rank 0 speaks for the sweep
+    say(f"sweep: {len(points)} variants x {opts.seeds} seeds = {len(points) * opts.seeds} runs of "
         f"{opts.tasks[0]} / {opts.models} ({opts.profile})")
     recs, status = [], 0
     for i, point in enumerate(points, 1):
-        log(plain(f"variant {i}/{len(points)}: " + ", ".join(f"{k}={v}" for k, v in point.items())))
+        say(plain(f"variant {i}/{len(points)}: " + ", ".join(f"{k}={v}" for k, v in point.items())))
         got, code = benchmark.run_suite(point_options(opts, point), log)
         recs += got
         status = max(status, code)
