@@ -120,3 +120,34 @@ def test_dlbench_run_writes_the_report_as_run_all_does(tmp_path):
                "--results", str(tmp_path))
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "report.html").is_file() and f"report: {tmp_path / 'report.html'}" in done.stdout
+
+
+def test_a_flag_that_is_not_spelt_out_is_an_error_not_a_longer_flag(capsys, tmp_path):
+    import pytest
+
+    from suite.cli.commands import main, main_run_all
+
+    # argparse's prefix matching read `--seed 3` as `--seeds 3`: three seeds, 0..2, where seed 3 was meant
+    toy = ["--profile", "smoke", "--tasks-from", "tests.toy_tasks", "--results", str(tmp_path)]
+    for entry, argv, flag in [(main_run_all, ["--seed", "3", "--tasks", "toy_linear", *toy], "--seed"),
+                              (main, ["run", "toy_linear", "--seed", "3", *toy], "--seed"),
+                              (main, ["list", "--tasks", "sentiment"], "--tasks"),
+                              (main, ["compare", str(tmp_path), "--fail", "0.9"], "--fail")]:
+        with pytest.raises(SystemExit) as stop:
+            entry(argv)
+        assert stop.value.code == 2, argv
+        assert f"unrecognized arguments: {flag}" in capsys.readouterr().err, argv
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_reader_that_closes_the_pipe_early_ends_the_command_quietly():
+    # `dlbench list | head -0`: the reading end is gone before the command writes its first line
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "suite.cli", "list"], cwd=ROOT, env=env, stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141 and done.stderr == "", done.stderr

@@ -3,6 +3,7 @@ exit 2; Ctrl-C and SIGTERM: an `interrupted` record, exit 130/143)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -16,11 +17,21 @@ from suite.results.measures import GROUPINGS, TIME_RULES
 from suite.results.safe_io import plain
 from suite.running import interrupts
 
+
+class Parser(argparse.ArgumentParser):
+    """argparse without abbreviated flags, for the parser and its subcommands (argparse makes those of its
+    own class): it would read `--seed 3` as `--seeds 3` (three seeds, not seed 3) and `list --tasks x` as
+    `--tasks-from x`. A flag not spelt out is an error that names it."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
+
 def run_all_parser() -> argparse.ArgumentParser:
     from suite.running import tomlconfig
     from suite.running.config import SuiteOptions, add_arguments
 
-    parser = argparse.ArgumentParser(prog="run_all.py", description="Run the whole dlbench benchmark.")
+    parser = Parser(prog="run_all.py", description="Run the whole dlbench benchmark.")
     _add_version(parser, "run_all.py")
     tomlconfig.add_argument(parser)
     add_arguments(parser, SuiteOptions)
@@ -55,7 +66,7 @@ def _command(argv: list[str] | None) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     terminal.safe_streams()  # record text under any locale: escaped where the terminal cannot show it
-    parser = argparse.ArgumentParser(prog="dlbench", description="Deep-learning application benchmark.")
+    parser = Parser(prog="dlbench", description="Deep-learning application benchmark.")
     _add_version(parser, "dlbench")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -174,6 +185,9 @@ def _guarded(action) -> int:
         except DlbenchError as exc:
             print(plain(f"error: {exc}"), file=sys.stderr)
             return 2
+        except BrokenPipeError:  # the reader of stdout left (`dlbench list | head`): nothing more to say
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor at exit, when Python flushes
+            return 141  # 128 + SIGPIPE, as a shell reports a command whose pipe closed
         except OSError as exc:  # a folder that vanished or filled up while reading / writing tables
             where = f" ({exc.filename})" if exc.filename else ""
             print(plain(f"error: {exc.strerror or exc}{where}: files already there are left as they were "

@@ -37,7 +37,7 @@ def add_argument(parser: argparse.ArgumentParser) -> None:
 
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None, cls: type) -> argparse.Namespace:
     """Parse `argv` with `parser`, the values of `--config FILE` (if given) as the defaults."""
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)  # as the parser it serves
     pre.add_argument(FLAG, type=Path, default=None)
     known, _ = pre.parse_known_args(argv)
     if known.config is not None:
