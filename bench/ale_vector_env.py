@@ -67,7 +67,7 @@ def steps_per_s(side: str, num_envs: int, steps: int, threads: int, seed: int) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--num-envs", type=int, default=8, help="sub-environments on each side")
     parser.add_argument("--steps", type=int, default=2000, help="vector steps timed per side and rep")
     parser.add_argument("--reps", type=int, default=3, help="repetitions (sides alternate which goes first)")

@@ -112,7 +112,7 @@ def show(ref: Reference) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("task")
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--seeds", type=int, default=10)

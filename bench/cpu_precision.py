@@ -44,7 +44,7 @@ def line(record: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--tasks", default=DEFAULT_TASKS, help="comma-separated tasks (default models run)")
     parser.add_argument("--results", type=Path, default=None, help="keep the records here")
     args = parser.parse_args()

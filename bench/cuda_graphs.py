@@ -43,7 +43,7 @@ POOL = 8  # the speed profile's pool of synthetic batches on CUDA (suite.measuri
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--out", type=Path, default=Path("cuda_graphs.json"), help="JSON file to write")
     parser.add_argument("--device", default="cuda", help="cuda or cuda:N (graphs need CUDA)")
     parser.add_argument("--precision", default="bf16", choices=("bf16", "fp32"))

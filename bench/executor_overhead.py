@@ -57,7 +57,7 @@ def summary(rows: list[tuple[str, float, float]]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--tasks", default="", help="comma-separated tasks (default: every smoke task)")
     parser.add_argument("--results", type=Path, default=None, help="results folder (default: a temporary one)")
     args = parser.parse_args()

@@ -187,7 +187,7 @@ def run_race(tasks: list[str], reps: int, results: Path) -> list[dict]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--tasks", default=None, help="comma-separated tasks (default: every registered task)")
     parser.add_argument("--reps", type=int, default=3, help="runs of each (model, precision)")
     parser.add_argument("--results", type=Path, default=None, help="keep the live race's records here")

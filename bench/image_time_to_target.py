@@ -95,7 +95,7 @@ def show(name: str, seconds: float | None, acc: float) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--model", default="cnn", choices=tuple(ImageClassification.models))
     parser.add_argument("--reps", type=int, default=2, help="races, each with its own seed")
     parser.add_argument("--max-epochs", type=int, default=5, help="the plain loop's budget")

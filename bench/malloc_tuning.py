@@ -54,7 +54,7 @@ def figures(record: dict) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--tasks", default="atari_rl", help="comma-separated task names (run_all.py --tasks)")
     parser.add_argument("--models", default="default", help="run_all.py --models")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))

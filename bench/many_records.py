@@ -98,7 +98,7 @@ def timed(command: list[str]) -> tuple[float, float, int, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--keep", type=Path, default=None, help="write the records here and keep them")

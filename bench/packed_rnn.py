@@ -42,7 +42,7 @@ def step_s(run, rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--frames", type=int, default=200, help="the longest clip, in frames after subsampling")
     parser.add_argument("--batch", type=int, default=32)

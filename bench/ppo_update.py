@@ -72,7 +72,7 @@ def time_updates(precision: str, reps: int, calls: int, compiled: bool) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--precisions", default="fp32,bf16", help="comma-separated, of fp32, bf16")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--reps", type=int, default=5, help="timed repetitions per precision")

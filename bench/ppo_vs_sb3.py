@@ -229,7 +229,7 @@ def run_sb3(env_steps: int, wall_s: float, seed: int, threads: int, eval_episode
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--reps", type=int, default=3, help="repetitions (order alternates)")
     parser.add_argument("--env-steps", type=int, default=200_000, help="env steps per side, steps comparison")
     parser.add_argument("--wall-s", type=float, default=60.0, help="train seconds per side, wall comparison (0: skip)")

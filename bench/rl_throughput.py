@@ -52,7 +52,7 @@ def reference_steps_per_s(task: AtariRL, env_steps: int, device: torch.device) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--profile", default="quick", help="atari_rl profile whose environments and recipe to use")
     parser.add_argument("--model", default="ppo_cnn", help="a PPO model of atari_rl")
     parser.add_argument("--env-steps", type=int, default=200_000, help="env steps for each side")

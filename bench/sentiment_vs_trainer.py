@@ -121,7 +121,7 @@ def run_trainer(profile: str, steps: int, device: torch.device) -> dict[str, flo
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     parser.add_argument("--profile", default="quick", choices=("smoke", "quick", "full"))
     parser.add_argument("--steps", type=int, default=60, help="optimizer steps for each of the two runs")
     parser.add_argument("--device", default="auto")

@@ -63,7 +63,7 @@ def summary(reps: list[dict]) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--tasks", default="", help="comma-separated tasks (default: every task)")
     parser.add_argument("--models", default="", help="comma-separated models (default: each task's default model)")
     parser.add_argument("--reps", type=int, default=3)

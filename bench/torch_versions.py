@@ -74,7 +74,7 @@ def run(python: Path | str, results: Path, label: str, *args: str, threads: int 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--venv", type=Path, default=Path("/tmp/dlbench-torch-new"), help="the second venv")
     parser.add_argument("--torch-spec", default="torch torchvision",
                         help="what pip installs first into the second venv (e.g. 'torch==2.14.1 torchvision==0.29.1')")

@@ -43,3 +43,10 @@ def test_an_unknown_name_in_a_bench_script_is_one_line(argv, names):
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(f"{argv[0][:-3]}: error: ") and names in last, last
     assert "CPU peak" not in done.stdout  # cpu_precision checks its names before measuring anything
+
+
+def test_a_bench_flag_that_is_not_spelt_out_is_an_error():
+    # `--seed 3` would otherwise be read as `--seeds 3`: three seeds run, where seed 3 was meant
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "convergence.py"), "sentiment", "--seed", "3",
+                           "--no-run"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "unrecognized arguments: --seed 3" in done.stderr, done.stderr[-2000:]
