@@ -7,8 +7,11 @@ one after the other, `--reps` times `--calls` updates each: median and spread (m
 in milliseconds per update, and each precision's ratio to the first. `--compile` adds the
 same with the loss under `torch.compile` (its first call, the compile, timed apart).
 The host's load is reported (`suite.measuring.contention`: others' share of the CPU meanwhile).
+`--ops` then prints where each precision's update spends its time: torch.profiler's table of the
+operators with the most self time over `--calls` updates (the profiler's own overhead included).
 
     python bench/ppo_update.py --precisions fp32,bf16 --threads 2 --reps 5
+    python bench/ppo_update.py --precisions bf16 --reps 3 --ops 12
 """
 from __future__ import annotations
 
@@ -78,6 +81,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5, help="timed repetitions per precision")
     parser.add_argument("--calls", type=int, default=20, help="updates per repetition")
     parser.add_argument("--compile", action="store_true", help="also time each precision with the loss compiled")
+    parser.add_argument("--ops", type=int, default=0, metavar="N",
+                        help="then print each precision's N operators with the most self time (torch.profiler)")
     args = parser.parse_args()
     precisions = args.precisions.split(",")
     for p in precisions:
@@ -98,6 +103,22 @@ def main() -> None:
             extra = f", first call (compile) {r['first_s']:.1f} s" if compiled else ""
             print(f"{label:14s} {median:7.2f} ms per update ({min(r['ms']):.2f}..{max(r['ms']):.2f}), "
                   f"{base / median:4.2f}x the first{extra}; others' CPU share {r['other_cpu_share']:.2f}")
+    for precision in precisions if args.ops else ():
+        print(f"\n{precision}: operators by self time over {args.calls} updates (torch.profiler)")
+        print(operator_table(precision, args.calls, args.ops))
+
+
+def operator_table(precision: str, calls: int, rows: int) -> str:
+    from torch.profiler import ProfilerActivity, profile
+
+    model, batch = agent_and_rollout(0)
+    optimizer = ppo.make_optimizer(model, QUICK_PPO, torch.device("cpu"))
+    for _ in range(3):  # warm: oneDNN primitives made, allocator settled
+        ppo.update(model, optimizer, QUICK_PPO, *batch, precision=precision)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(calls):
+            ppo.update(model, optimizer, QUICK_PPO, *batch, precision=precision)
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
 
 
 if __name__ == "__main__":
