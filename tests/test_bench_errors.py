@@ -30,7 +30,6 @@ def test_a_user_error_is_one_line_and_status_2_and_other_errors_still_raise(caps
 
 @pytest.mark.parametrize("argv, names", [
     (["convergence.py", "nosuch_task", "--no-run"], "unknown task 'nosuch_task'"),
-    (["convergence.py", "sentiment", "--model", "nosuch_model", "--no-run"], "unknown model of task 'sentiment'"),
     (["cpu_precision.py", "--tasks", "image_classification,nosuch_task"], "unknown task 'nosuch_task'"),
     (["executor_overhead.py", "--tasks", "nosuch_task"], "unknown task 'nosuch_task'"),
     (["rl_throughput.py", "--profile", "nosuch_profile"], "unknown profile of task 'atari_rl'"),
