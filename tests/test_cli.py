@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -123,8 +125,6 @@ def test_dlbench_run_writes_the_report_as_run_all_does(tmp_path):
 
 
 def test_a_flag_that_is_not_spelt_out_is_an_error_not_a_longer_flag(capsys, tmp_path):
-    import pytest
-
     from suite.cli.commands import main, main_run_all
 
     # argparse's prefix matching read `--seed 3` as `--seeds 3`: three seeds, 0..2, where seed 3 was meant

@@ -49,7 +49,9 @@ def report_into(results: Path) -> None:
 
 
 def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
+    from suite.running.config import launch_rank
+
+    return launch_rank() == 0
 
 
 def add_run_arguments(p_list: argparse.ArgumentParser, p_run: argparse.ArgumentParser,

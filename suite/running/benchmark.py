@@ -6,7 +6,6 @@ and the exit status says whether any crashed.
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -15,7 +14,7 @@ from suite.measuring import fingerprint
 from suite.results import compare
 from suite.running import executors
 from suite.taskapi import registry, variants
-from suite.running.config import MAX_RUNS, MAX_SEEDS, SuiteOptions
+from suite.running.config import MAX_RUNS, MAX_SEEDS, SuiteOptions, launch_rank
 from suite.measuring.contention import busy_note
 from suite.taskapi.data import check_data_dir, data_dir
 from suite.errors import ConfigError, DlbenchError, UnknownNameError
@@ -219,11 +218,6 @@ def run_suite(opts: SuiteOptions, log: Callable[[str], None] = print) -> tuple[l
         records.append(record)
     crashed = [r for r in records if r["status"] in ("failed", "interrupted") or "_write_error" in r]
     return records, 1 if crashed else 0
-
-
-def launch_rank() -> int:
-    """This process's rank under torchrun (RANK), 0 outside it."""
-    return int(os.environ.get("RANK", "0"))
 
 
 def summary_line(record: dict[str, Any]) -> str:

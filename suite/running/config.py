@@ -230,3 +230,8 @@ def _typed(kind: type, name: str):
 
     parse.__name__ = kind.__name__
     return parse
+
+
+def launch_rank() -> int:
+    """This process's rank under torchrun (its RANK), 0 outside it: rank 0 writes and prints for every run."""
+    return int(os.environ.get("RANK", "0"))
