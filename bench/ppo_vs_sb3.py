@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import os
 import statistics
 import sys
@@ -66,12 +67,13 @@ from suite.training.rl.envs import make, make_vector_env  # noqa: E402
 from suite.training.rl.evaluation import evaluate_policy  # noqa: E402
 from tasks.atari_rl import MINATAR, AtariRL  # noqa: E402
 from tasks.atari_rl import QUICK_PPO  # noqa: E402
-
-QUICK_RECIPES = {"new": QUICK_PPO}  # the task's quick recipe
 from suite.training.rl import PPOConfig  # noqa: E402
 from suite.training.rl.networks import fp32_head, layer_init  # noqa: E402
-from suite.errors import script_exit_code  # noqa: E402
+from suite.errors import MissingExtraError, script_exit_code  # noqa: E402
 from tasks.atari_rl import MinAtarEncoder  # noqa: E402
+
+SB3_MISSING = "the SB3 side needs Stable-Baselines3: pip install 'dlbench[sb3]'"
+QUICK_RECIPES = {"new": QUICK_PPO}  # the task's quick recipe
 
 # dlbench's PPO at SB3's PPO defaults and the issue's sizes (8 envs x 128 steps, minibatches of 256,
 # 4 epochs, constant lr 3e-4, clip 0.2, no entropy bonus, no value clipping), with the quick recipe's
@@ -189,7 +191,7 @@ def run_sb3(env_steps: int, wall_s: float, seed: int, threads: int, eval_episode
         from stable_baselines3.common.callbacks import BaseCallback
         from stable_baselines3.common.env_util import make_vec_env
     except ImportError as err:
-        raise ImportError("bench/ppo_vs_sb3.py needs Stable-Baselines3: pip install 'dlbench[sb3]'") from err
+        raise MissingExtraError(SB3_MISSING) from err
 
     class WallClock(BaseCallback):
         def __init__(self):
@@ -247,6 +249,8 @@ def main() -> None:
     parser.add_argument("--only", choices=("dlbench", "sb3"), default=None, help="run one side only")
     args = parser.parse_args()
     sides = [s for s in ("dlbench", "sb3") if args.only in (None, s)]
+    if "sb3" in sides and importlib.util.find_spec("stable_baselines3") is None:  # before any run, not after
+        raise MissingExtraError(SB3_MISSING + " (or --only dlbench)")
     rows: dict[str, list[dict]] = {f"{s}/{m}": [] for s in sides for m in ("steps", "wall")}
     phase_rows: list[dict] = []
     print(f"dlbench recipe {args.recipe}, {args.dlbench_network} network, {args.precision}: {RECIPES[args.recipe]}")

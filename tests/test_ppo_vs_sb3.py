@@ -3,6 +3,7 @@ mode both sides' returns come from one evaluation rule. SB3 is optional: what ne
 from __future__ import annotations
 
 import inspect
+import sys
 
 import pytest
 import torch
@@ -86,3 +87,13 @@ def test_wall_mode_scores_sb3_by_the_same_rule_on_the_same_envs(bench, monkeypat
     assert {k: sb3[k] for k in ("envs", "episodes", "seed")} == the_rule(bench, 3, 5)
     [dlbench] = [c for c in dlbench_calls if c["seed"] == sb3["seed"]]
     assert dlbench == sb3  # the same wrappers too: the task's evaluation envs, 5,000-step cap
+
+
+def test_without_sb3_the_bench_says_so_in_one_line_before_any_run(bench, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "stable_baselines3", None)  # what an import then finds: nothing
+    monkeypatch.setattr(bench, "run_dlbench", lambda *a, **k: pytest.fail("a run started before the check"))
+    monkeypatch.setattr("sys.argv", ["ppo_vs_sb3.py", "--reps", "1"])
+    assert bench.script_exit_code(bench.main, "ppo_vs_sb3") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["ppo_vs_sb3: error: the SB3 side needs Stable-Baselines3: pip install 'dlbench[sb3]' "
+                   "(or --only dlbench)"], err
