@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import sys
 from typing import Any, Callable, Iterable, Mapping
 
@@ -59,9 +60,18 @@ def check_name(name: str, known: Mapping[str, object] | Iterable[str], what: str
 def script_exit_code(main: Callable[[], int | None], prog: str) -> int:
     """Run a script's `main()` (bench/, scripts/) and give its exit status: bad input it raises as a
     DlbenchError (an unknown task or model, a value out of range) is one line on stderr and status 2,
-    as `dlbench` and run_all.py print it, instead of a traceback."""
+    as `dlbench` and run_all.py print it, instead of a traceback; a closed stdout pipe ends it quietly."""
     try:
         return main() or 0
     except DlbenchError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return closed_pipe_exit_code()
+
+
+def closed_pipe_exit_code() -> int:
+    """The reader of stdout left (`... | head`): nothing more to say, nor at exit when Python flushes
+    stdout; the status a shell gives a command whose pipe closed (128 + SIGPIPE)."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 141

@@ -1,6 +1,7 @@
 """Bad names given to a bench script end in one line naming the thing and exit status 2, never a traceback."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +50,18 @@ def test_a_bench_flag_that_is_not_spelt_out_is_an_error():
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "convergence.py"), "sentiment", "--seed", "3",
                            "--no-run"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "unrecognized arguments: --seed 3" in done.stderr, done.stderr[-2000:]
+
+
+def test_a_bench_script_whose_reader_left_ends_quietly():
+    # `python bench/X.py | head -0`: the reading end is gone before the script's first line
+    script = ("import sys\nfrom suite.errors import script_exit_code\n"
+              "def main():\n    print('median ...', flush=True)\n"
+              "sys.exit(script_exit_code(main, 'demo'))\n")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141 and done.stderr == "", done.stderr[-2000:]

@@ -3,7 +3,6 @@ exit 2; Ctrl-C and SIGTERM: an `interrupted` record, exit 130/143)."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from suite.cli.results_commands import (check_command, compare_command, export_c
                                         score_command)
 from suite.cli.run_commands import (RUN_COMMANDS, add_run_arguments, is_main_process, list_command,
                                     pages_command, run_and_summarize, run_command, sweep_command)
-from suite.errors import DlbenchError, Terminated
+from suite.errors import DlbenchError, Terminated, closed_pipe_exit_code
 from suite.reporting import terminal
 from suite.results.measures import GROUPINGS, TIME_RULES
 from suite.results.safe_io import plain
@@ -185,9 +184,8 @@ def _guarded(action) -> int:
         except DlbenchError as exc:
             print(plain(f"error: {exc}"), file=sys.stderr)
             return 2
-        except BrokenPipeError:  # the reader of stdout left (`dlbench list | head`): nothing more to say
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor at exit, when Python flushes
-            return 141  # 128 + SIGPIPE, as a shell reports a command whose pipe closed
+        except BrokenPipeError:  # `dlbench list | head`
+            return closed_pipe_exit_code()
         except OSError as exc:  # a folder that vanished or filled up while reading / writing tables
             where = f" ({exc.filename})" if exc.filename else ""
             print(plain(f"error: {exc.strerror or exc}{where}: files already there are left as they were "
