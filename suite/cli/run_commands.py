@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -34,10 +33,9 @@ def run_and_summarize(opts, write_report: bool) -> int:
 
 def wait_for_rank_zero() -> None:
     """Under torchrun, hold each rank until rank 0 has written its tables (see distributed.wait_for_rank_zero)."""
-    if os.environ.get("WORLD_SIZE", "1") != "1":
-        from suite.running import distributed
+    from suite.running import distributed
 
-        distributed.wait_for_rank_zero()
+    distributed.wait_for_rank_zero()
 
 
 def report_into(results: Path) -> None:
@@ -206,20 +204,18 @@ def sweep_command(args: argparse.Namespace) -> int:
     if opts.models == "default":
         opts = dataclasses.replace(opts, models=registry.get_task(args.task).default_model)
     records_, status = sweep.run_sweep(opts, axes)
-    if not is_main_process():
-        wait_for_rank_zero()
-        return status
-    try:
-        paths = sweep.write_study(records_, axes, opts.results / "studies")
-        for path in paths:
-            if path.suffix == ".md":
-                print("\n" + path.read_text())
-        for path in paths:
-            print(f"study: {path}")
-        report_into(opts.results)
-    except OSError as exc:
-        print(plain(f"error: study or report not written ({exc}): run `dlbench report {opts.results}` "
-                    "once there is room"), file=sys.stderr)
-        status = max(status, 1)
+    if is_main_process():
+        try:
+            paths = sweep.write_study(records_, axes, opts.results / "studies")
+            for path in paths:
+                if path.suffix == ".md":
+                    print("\n" + path.read_text())
+            for path in paths:
+                print(f"study: {path}")
+            report_into(opts.results)
+        except OSError as exc:
+            print(plain(f"error: study or report not written ({exc}): run `dlbench report {opts.results}` "
+                        "once there is room"), file=sys.stderr)
+            status = max(status, 1)
     wait_for_rank_zero()
     return status

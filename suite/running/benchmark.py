@@ -14,7 +14,7 @@ from suite.measuring import fingerprint
 from suite.results import compare
 from suite.running import executors
 from suite.taskapi import registry, variants
-from suite.running.config import MAX_RUNS, MAX_SEEDS, SuiteOptions, launch_rank
+from suite.running.config import MAX_RUNS, MAX_SEEDS, SuiteOptions, launch_rank, rank_zero_log
 from suite.measuring.contention import busy_note
 from suite.taskapi.data import check_data_dir, data_dir
 from suite.errors import ConfigError, DlbenchError, UnknownNameError
@@ -200,8 +200,7 @@ def run_suite(opts: SuiteOptions, log: Callable[[str], None] = print) -> tuple[l
     check_writable(opts.results / "runs")  # a read-only or full results folder: bad input, before any run
     check_split_sizes([(run.task, run.model) for run in runs if not run.skip], [opts])
     records = []
-    rank = launch_rank()  # under torchrun rank 0 speaks for every run; another rank says only what
-    say = log if rank == 0 else (lambda _line: None)  # went wrong on it
+    rank, say = launch_rank(), rank_zero_log(log)  # another rank says only what went wrong on it
     for name, reason in unavailable:
         say(f"skip {name}: {reason}")
         records.append(skipped_record(name, "-", 0, f"task module not importable: {reason}", opts))

@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from suite.errors import ConfigError, DlbenchError
 from suite.taskapi.spec import PROFILES
@@ -235,3 +235,8 @@ def _typed(kind: type, name: str):
 def launch_rank() -> int:
     """This process's rank under torchrun (its RANK), 0 outside it: rank 0 writes and prints for every run."""
     return int(os.environ.get("RANK", "0"))
+
+
+def rank_zero_log(log: Callable[[str], None]) -> Callable[[str], None]:
+    """`log` on rank 0 (and outside torchrun), a no-op on the other ranks: rank 0 speaks for every run."""
+    return log if launch_rank() == 0 else (lambda _line: None)

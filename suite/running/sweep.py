@@ -20,7 +20,7 @@ from typing import Any, Callable
 from suite.results import cells, study
 from suite.running import benchmark
 from suite.taskapi import registry, variants
-from suite.running.config import SET_NAMESPACES, SuiteOptions, launch_rank, parse_setting
+from suite.running.config import SET_NAMESPACES, SuiteOptions, parse_setting, rank_zero_log
 from suite.errors import ConfigError
 from suite.running.runner import task_options, variant_settings
 from suite.results.safe_io import atomic_write_bytes, plain
@@ -100,7 +100,7 @@ def run_sweep(opts: SuiteOptions, axes: list[Axis],
               log: Callable[[str], None] = print) -> tuple[list[dict[str, Any]], int]:
     """Run every point of the grid with `opts.seeds` seeds; return all records and the worst exit status."""
     points = check(opts, axes)
-    say = log if launch_rank() == 0 else (lambda _line: None)  # rank 0 speaks for the sweep
+    say = rank_zero_log(log)
     say(f"sweep: {len(points)} variants x {opts.seeds} seeds = {len(points) * opts.seeds} runs of "
         f"{opts.tasks[0]} / {opts.models} ({opts.profile})")
     recs, status = [], 0
