@@ -49,25 +49,31 @@ def agent_and_rollout(seed: int) -> tuple[torch.nn.Module, tuple[torch.Tensor, .
                    torch.randn(n, generator=g), torch.randn(n, generator=g), torch.randn(n, generator=g))
 
 
-def time_updates(precision: str, reps: int, calls: int, compiled: bool) -> dict:
+def one_update(precision: str):
+    """A call that runs one update of a fresh quick agent (fused Adam) on its rollout, in `precision`."""
     model, batch = agent_and_rollout(0)
     optimizer = ppo.make_optimizer(model, QUICK_PPO, torch.device("cpu"))
+    return lambda: ppo.update(model, optimizer, QUICK_PPO, *batch, precision=precision)
+
+
+def time_updates(precision: str, reps: int, calls: int, compiled: bool) -> dict:
+    update = one_update(precision)
     loss_fn = ppo.ppo_loss
     first_s = None
     if compiled:
         ppo.ppo_loss = torch.compile(loss_fn)
     try:
         began = time.perf_counter()
-        ppo.update(model, optimizer, QUICK_PPO, *batch, precision=precision)
+        update()
         first_s = time.perf_counter() - began
         for _ in range(3):
-            ppo.update(model, optimizer, QUICK_PPO, *batch, precision=precision)
+            update()
         times = []
         with HostLoad() as load:
             for _ in range(reps):
                 began = time.perf_counter()
                 for _ in range(calls):
-                    ppo.update(model, optimizer, QUICK_PPO, *batch, precision=precision)
+                    update()
                 times.append((time.perf_counter() - began) / calls * 1e3)
     finally:
         ppo.ppo_loss = loss_fn
@@ -111,13 +117,12 @@ def main() -> None:
 def operator_table(precision: str, calls: int, rows: int) -> str:
     from torch.profiler import ProfilerActivity, profile
 
-    model, batch = agent_and_rollout(0)
-    optimizer = ppo.make_optimizer(model, QUICK_PPO, torch.device("cpu"))
+    update = one_update(precision)
     for _ in range(3):  # warm: oneDNN primitives made, allocator settled
-        ppo.update(model, optimizer, QUICK_PPO, *batch, precision=precision)
+        update()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(calls):
-            ppo.update(model, optimizer, QUICK_PPO, *batch, precision=precision)
+            update()
     return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
 
 
